@@ -1,0 +1,3 @@
+from realsync_build.cli import main
+
+main()

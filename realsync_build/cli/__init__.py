@@ -1,0 +1,27 @@
+"""The ``realsync`` command line: a thin Typer layer over the library.
+
+Each stage's commands live in their own module here and register on
+:data:`app` when imported; everything they do is callable from Python.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from realsync_build.cli.common import app
+
+# One module per stage; each adds its commands to ``app``.
+COMMAND_MODULES = (
+    "preprocess",
+    "demo",
+)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"realsync_build.cli.{_name}")
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

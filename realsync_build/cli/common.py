@@ -1,0 +1,77 @@
+"""The Typer app and the options every stage shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from realsync_build import __version__
+from realsync_build.paths import DatasetRoot, resolve_root
+from realsync_build.stage import RunOptions, StageReport, print_report
+from realsync_build.ui import console
+
+app = typer.Typer(
+    name="realsync",
+    help=(
+        "Build RealSync-style audio-visual synchronisation datasets and train StreamSync on them.\n\n"
+        "Pipeline: fetch -> preprocess -> annotate -> split -> export -> train / evaluate, stats.\n"
+        "Every stage reads and writes under one dataset root (--root, $REALSYNC_ROOT, default ./realsync-data)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"realsync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root_callback(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    pass
+
+
+RootOpt = Annotated[
+    Optional[Path],
+    typer.Option("--root", help="Dataset root (default: $REALSYNC_ROOT, else ./realsync-data).", show_default=False),
+]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Parallel items (default: number of cores).")]
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="Where items run: local (process pool) or ray.")]
+RayAddressOpt = Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster: auto or HOST:PORT (default: start a local Ray).")]
+RetryOpt = Annotated[bool, typer.Option("--retry-failed", help="Run again the items whose last attempt failed.")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit non-zero if any item failed.")]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+
+
+def root_of(root: Optional[Path]) -> DatasetRoot:
+    r = resolve_root(root)
+    r.root.mkdir(parents=True, exist_ok=True)
+    return r
+
+
+def run_options(workers, executor, ray_address, retry_failed, strict, progress) -> RunOptions:
+    if executor not in ("local", "ray", "inline"):
+        fail(f"unknown executor {executor!r}: use local or ray")
+    return RunOptions(
+        workers=workers, executor=executor, ray_address=ray_address, retry_failed=retry_failed, strict=strict, progress=progress
+    )
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a one-line error and exit (no traceback)."""
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def finish(report: StageReport, strict: bool) -> None:
+    print_report(report)
+    if strict and not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from realsync_build.cli.common import (
+    ExecutorOpt,
+    ProgressOpt,
+    RayAddressOpt,
+    RetryOpt,
+    RootOpt,
+    StrictOpt,
+    WorkersOpt,
+    app,
+    fail,
+    finish,
+    root_of,
+    run_options,
+)
+from realsync_build.manifest import ManifestError
+
+
+@app.command()
+def preprocess(
+    root: RootOpt = None,
+    input: Annotated[
+        Optional[Path],
+        typer.Option("--input", help="Folder of media files (channel = sub-folder name) instead of the videos manifest from fetch."),
+    ] = None,
+    clip_seconds: Annotated[int, typer.Option("--clip-seconds", min=1, help="Clip length in seconds (RealSync: 300).")] = 300,
+    keep_tail: Annotated[bool, typer.Option("--keep-tail", help="Keep a last clip shorter than --clip-seconds.")] = False,
+    crf: Annotated[int, typer.Option("--crf", min=0, max=51, help="x264 CRF; 18 is visually transparent at 256 px (StreamSync's scripts used 10).")] = 18,
+    preset: Annotated[str, typer.Option("--preset", help="x264 preset.")] = "veryfast",
+    category: Annotated[str, typer.Option("--category", help="Category for channels not in manifests/channels.toml.")] = "unknown",
+    workers: WorkersOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    retry_failed: RetryOpt = False,
+    strict: StrictOpt = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Transcode sources to H.264 25 fps (shorter side 256 px) + AAC-LC mono 16 kHz, cut into clips.
+
+    Writes clips/{channel}/{video_id}/{video_id}_{start}_{end}.mp4 and manifests/clips.parquet.
+    Re-running skips finished clips; failed videos are skipped unless --retry-failed.
+    """
+    from realsync_build.preprocess import PreprocessConfig, run_preprocess
+
+    ds = root_of(root)
+    cfg = PreprocessConfig(clip_seconds=clip_seconds, keep_tail=keep_tail, crf=crf, preset=preset, category=category)
+    opts = run_options(workers, executor, ray_address, retry_failed, strict, progress)
+    try:
+        report = run_preprocess(ds, input_dir=input, cfg=cfg, options=opts)
+    except (ManifestError, FileNotFoundError, RuntimeError) as exc:
+        fail(str(exc), code=1)
+    finish(report, strict)

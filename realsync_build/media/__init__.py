@@ -1,0 +1,1 @@
+"""Media helpers: locating ffmpeg, probing with PyAV, generating test sources."""

@@ -1,0 +1,43 @@
+"""Locate and run ffmpeg with argument lists (never a shell string).
+
+The ``ffmpeg`` on PATH is used when present, else the binary shipped in the
+``imageio-ffmpeg`` wheel; ``$REALSYNC_FFMPEG`` overrides both.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from typing import Sequence
+
+
+class FFmpegError(RuntimeError):
+    pass
+
+
+@functools.lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    env = os.environ.get("REALSYNC_FFMPEG")
+    if env:
+        return env
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise FFmpegError("no ffmpeg on PATH and imageio-ffmpeg is not installed") from exc
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def run_ffmpeg(args: Sequence[str], *, timeout: float | None = None) -> str:
+    """Run ``ffmpeg -hide_banner -nostdin -y <args>``; returns stderr, raises with its tail on failure."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *map(str, args)]
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    err = proc.stderr.decode("utf-8", "replace")
+    if proc.returncode != 0:
+        tail = " | ".join(line.strip() for line in err.strip().splitlines()[-3:]) or f"exit code {proc.returncode}"
+        raise FFmpegError(f"ffmpeg failed: {tail}")
+    return err

@@ -1,0 +1,147 @@
+"""Every manifest's pyarrow schema, in one place: the contract between stages.
+
+Units are in the names: ``_s`` seconds (float), ``_frames`` frames (int),
+``_ms`` milliseconds, ``_hz`` / ``sample_rate`` samples per second.
+Paths are stored relative to the dataset root.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# Row status values shared by every stage.
+PLANNED = "planned"
+DONE = "done"
+FAILED = "failed"
+SKIPPED = "skipped"
+STATUSES = (PLANNED, DONE, FAILED, SKIPPED)
+
+_status = [pa.field("status", pa.string()), pa.field("error", pa.string())]
+
+VIDEOS = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("channel", pa.string()),
+        pa.field("category", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("upload_date", pa.string()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("fps", pa.float64()),
+        pa.field("tbr_kbps", pa.float64()),
+        pa.field("url", pa.string()),
+        pa.field("path", pa.string()),
+        pa.field("size_bytes", pa.int64()),
+        *_status,
+    ]
+)
+
+CLIPS = pa.schema(
+    [
+        pa.field("clip_id", pa.string(), nullable=False),
+        pa.field("video_id", pa.string()),
+        pa.field("channel", pa.string()),
+        pa.field("category", pa.string()),
+        pa.field("start_s", pa.float64()),
+        pa.field("end_s", pa.float64()),
+        pa.field("path", pa.string()),
+        pa.field("n_frames", pa.int64()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("fps", pa.float64()),
+        pa.field("sample_rate", pa.int32()),
+        pa.field("channels", pa.int32()),
+        pa.field("size_bytes", pa.int64()),
+        pa.field("av_skew_ms", pa.float64()),
+        *_status,
+    ]
+)
+
+# Per-clip annotation outcome (one row per clip): totals and source-sync QC.
+ANNOTATIONS = pa.schema(
+    [
+        pa.field("clip_id", pa.string(), nullable=False),
+        pa.field("speech_s", pa.float64()),
+        pa.field("t_th_s", pa.float64()),
+        pa.field("t_vo_s", pa.float64()),
+        pa.field("n_shots", pa.int32()),
+        pa.field("n_tracks", pa.int32()),
+        pa.field("sync_status", pa.string()),  # done / skipped (reason in sync_note)
+        pa.field("sync_note", pa.string()),
+        pa.field("clip_offset_frames", pa.float64()),
+        pa.field("clip_offset_n_tracks", pa.int32()),
+        pa.field("suspect_sync", pa.bool_()),
+        *_status,
+    ]
+)
+
+# Scenario intervals per clip: talking_head / voice_over / other.
+INTERVALS = pa.schema(
+    [
+        pa.field("clip_id", pa.string(), nullable=False),
+        pa.field("start_s", pa.float64()),
+        pa.field("end_s", pa.float64()),
+        pa.field("label", pa.string()),
+        pa.field("track_id", pa.int32()),
+        pa.field("offset_frames", pa.int32()),
+        pa.field("min_dist", pa.float64()),
+        pa.field("confidence", pa.float64()),
+    ]
+)
+
+# AudioSet events per clip window.
+EVENTS = pa.schema(
+    [
+        pa.field("clip_id", pa.string(), nullable=False),
+        pa.field("start_s", pa.float64()),
+        pa.field("end_s", pa.float64()),
+        pa.field("label", pa.string()),
+        pa.field("mid", pa.string()),
+        pa.field("score", pa.float64()),
+    ]
+)
+
+SPLITS = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("channel", pa.string()),
+        pa.field("split", pa.string()),
+    ]
+)
+
+# Fixed-offset evaluation segments (dev/test).
+SEGMENTS = pa.schema(
+    [
+        pa.field("segment_id", pa.string(), nullable=False),
+        pa.field("clip_id", pa.string()),
+        pa.field("video_id", pa.string()),
+        pa.field("channel", pa.string()),
+        pa.field("split", pa.string()),
+        pa.field("start_s", pa.float64()),
+        pa.field("end_s", pa.float64()),
+        pa.field("offset_sec", pa.float64()),
+        pa.field("offset_class", pa.int32()),
+        pa.field("scenario", pa.string()),
+        pa.field("top_events", pa.string()),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "videos": VIDEOS,
+    "clips": CLIPS,
+    "annotations": ANNOTATIONS,
+    "intervals": INTERVALS,
+    "events": EVENTS,
+    "splits": SPLITS,
+    "segments": SEGMENTS,
+}
+
+# The key columns that identify one row of each manifest.
+KEYS: dict[str, list[str]] = {
+    "videos": ["video_id"],
+    "clips": ["clip_id"],
+    "annotations": ["clip_id"],
+    "splits": ["video_id"],
+    "segments": ["segment_id"],
+}

@@ -1,0 +1,60 @@
+"""Terminal output: one ``rich`` console (stderr) and the stage progress bar."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
+
+console = Console(stderr=True)
+
+
+class _MediaColumn(ProgressColumn):
+    """Hours of media processed and speed as a multiple of realtime."""
+
+    def __init__(self, state: dict) -> None:
+        super().__init__()
+        self.state = state
+
+    def render(self, task) -> Text:
+        media_s = self.state["media_s"]
+        if media_s <= 0:
+            return Text("")
+        elapsed = max(time.monotonic() - self.state["start"], 1e-6)
+        return Text(f"{media_s / 3600:.2f} h, {media_s / elapsed:.1f}x realtime", style="cyan")
+
+
+class _Bar:
+    def __init__(self, progress: Progress | None, task_id, state: dict) -> None:
+        self.progress, self.task_id, self.state = progress, task_id, state
+
+    def advance(self, n: int = 1, media_s: float = 0.0) -> None:
+        self.state["media_s"] += media_s
+        if self.progress is not None:
+            self.progress.advance(self.task_id, n)
+
+
+@contextlib.contextmanager
+def stage_progress(name: str, total: int, enabled: bool = True, unit: str = "items") -> Iterator[_Bar]:
+    state = {"media_s": 0.0, "start": time.monotonic()}
+    if not enabled or total == 0:
+        yield _Bar(None, None, state)
+        return
+    progress = Progress(
+        TextColumn(f"[bold]{name}[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        _MediaColumn(state),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    with progress:
+        task_id = progress.add_task(name, total=total)
+        yield _Bar(progress, task_id, state)
