@@ -256,6 +256,8 @@ SPEC = StageSpec(
     fn=preprocess_video,
     error_rows=_error_rows,
     media_seconds=_media_seconds,
+    item_label="videos",
+    output_label="clips",
 )
 
 

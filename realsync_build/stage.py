@@ -37,6 +37,8 @@ class StageSpec:
     fn: Callable[[dict], list[dict]]  # picklable, top-level: task -> rows
     error_rows: Callable[[dict, str], list[dict]]  # rows for a task whose fn raised
     media_seconds: Callable[[list[dict]], float] = lambda rows: 0.0  # for the hours / x-realtime figures
+    item_label: str = "items"  # what a task is, in the progress bar ("videos")
+    output_label: str = ""  # what a done row is ("clips"); counted in the progress bar when set
     resources: Resources = field(default_factory=Resources)
 
 
@@ -142,7 +144,7 @@ def run_stage(
     if executor is None:
         executor = get_executor(options.executor, workers=options.workers, ray_address=options.ray_address)
     try:
-        with stage_progress(spec.name, len(pending), enabled=options.progress) as bar:
+        with stage_progress(spec.name, len(pending), enabled=options.progress, unit=spec.item_label, output_label=spec.output_label) as bar:
             for idx, rows, err in executor.imap(spec.fn, pending, spec.resources):
                 task = pending[idx]
                 tid = task[spec.task_key]
@@ -161,7 +163,7 @@ def run_stage(
                     df = df[df[spec.task_key] != tid]
                 df = manifest.upsert(df, rows, key)
                 dirty = True
-                bar.advance(media_s=media)
+                bar.advance(media_s=media, outputs=sum(1 for r in rows if r.get("status") == DONE))
                 now = time.monotonic()
                 if now - last_save >= options.save_every_s:
                     save()

@@ -22,25 +22,30 @@ class _MediaColumn(ProgressColumn):
 
     def render(self, task) -> Text:
         media_s = self.state["media_s"]
-        if media_s <= 0:
-            return Text("")
-        elapsed = max(time.monotonic() - self.state["start"], 1e-6)
-        return Text(f"{media_s / 3600:.2f} h, {media_s / elapsed:.1f}x realtime", style="cyan")
+        parts = []
+        if self.state["outputs"] and self.state["output_label"]:
+            parts.append(f"{self.state['outputs']} {self.state['output_label']}")
+        if media_s > 0:
+            elapsed = max(time.monotonic() - self.state["start"], 1e-6)
+            parts.append(f"{media_s / 3600:.2f} h, {media_s / elapsed:.1f}x realtime")
+        return Text(", ".join(parts), style="cyan")
 
 
 class _Bar:
     def __init__(self, progress: Progress | None, task_id, state: dict) -> None:
         self.progress, self.task_id, self.state = progress, task_id, state
 
-    def advance(self, n: int = 1, media_s: float = 0.0) -> None:
+    def advance(self, n: int = 1, media_s: float = 0.0, outputs: int = 0) -> None:
         self.state["media_s"] += media_s
+        self.state["outputs"] += outputs
         if self.progress is not None:
             self.progress.advance(self.task_id, n)
 
 
 @contextlib.contextmanager
-def stage_progress(name: str, total: int, enabled: bool = True, unit: str = "items") -> Iterator[_Bar]:
-    state = {"media_s": 0.0, "start": time.monotonic()}
+def stage_progress(name: str, total: int, enabled: bool = True, unit: str = "items", output_label: str = "") -> Iterator[_Bar]:
+    """A progress bar over ``total`` items; it also shows outputs made (e.g. clips) and media hours."""
+    state = {"media_s": 0.0, "start": time.monotonic(), "outputs": 0, "output_label": output_label}
     if not enabled or total == 0:
         yield _Bar(None, None, state)
         return
