@@ -52,6 +52,10 @@ def fetch(
     cookies: Annotated[Optional[Path], typer.Option("--cookies", help="Netscape cookies.txt for yt-dlp (members-only or age-gated videos).")] = None,
     retries: Annotated[int, typer.Option("--retries", min=0, help="Retries per request / fragment, with exponential backoff.")] = 5,
     keep_partial: Annotated[bool, typer.Option("--keep-partial", help="Keep .part files of videos given up on (default: removed).")] = False,
+    extractor: Annotated[
+        Optional[list[str]],
+        typer.Option("--extractor", help="Extra yt-dlp extractor class 'module:Class' tried before yt-dlp's own (site plug-ins); repeatable."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Write the plan (planned rows in videos.parquet) and print videos and hours per channel; download nothing.")] = False,
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
@@ -84,8 +88,12 @@ def fetch(
     if min_height > max_height:
         fail(f"--min-height {min_height} is above --max-height {max_height}")
     try:
+        from realsync_build.fetch.ydl import load_extractor
+
+        for spec in extractor or ():
+            load_extractor(spec)
         parse_rate(limit_rate)
-    except ValueError as exc:
+    except (ValueError, ImportError, AttributeError) as exc:
         fail(str(exc))
     if cookies is not None and not cookies.is_file():
         fail(f"cookie file not found: {cookies}")
@@ -103,6 +111,7 @@ def fetch(
         cookies=str(cookies) if cookies else None,
         retries=retries,
         keep_partial=keep_partial,
+        extractors=tuple(extractor or ()),
     )
     opts = run_options(concurrency, executor, ray_address, retry_failed, strict, progress)
     ds = root_of(root)

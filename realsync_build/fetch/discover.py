@@ -7,8 +7,8 @@
 2. The remaining candidates are visited in the seeded order; each one's full
    metadata (formats included) is extracted without downloading and checked
    against all the rules; kept videos are taken until the channel's hours budget.
-   Videos a previous run already planned or fetched are re-checked from their
-   manifest row, without a request.
+   Videos a previous run already planned, fetched or failed keep their place in the
+   plan without a request (a fresh selection needs a fresh ``videos.parquet``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from realsync_build.fetch.ids import file_id
 from realsync_build.fetch.select import UNAVAILABLE, Budget, MatchFilter, Rejection, seeded_order, total_kbps
 from realsync_build.fetch.ydl import YdlLog, base_params, clean_message, format_selector, make_ydl
 from realsync_build.paths import safe_name
-from realsync_build.schema import PLANNED
+from realsync_build.schema import DONE, FAILED, PLANNED
 
 
 @dataclass
@@ -152,11 +152,9 @@ def select_channel(
             entry = by_id[vid]
             fid = file_id(vid)
             cached = known.get(fid)
-            if cached is not None and cached.get("duration_s") and cached.get("height"):
-                # planned or fetched by an earlier run: re-check its recorded metadata, no request
-                info = {"id": vid, "duration": cached["duration_s"], "height": cached["height"], "tbr": cached.get("tbr_kbps")}
-                rej = rules.check(info)
-                row = dict(cached)
+            if cached is not None and cached.get("status") in (PLANNED, DONE, FAILED):
+                # planned or fetched by an earlier run: it stays in the plan as it was selected, no request
+                rej, row = None, dict(cached)
             else:
                 url = entry.get("url") or entry.get("webpage_url") or vid
                 try:

@@ -184,20 +184,33 @@ def fetch_video(task: dict) -> list[dict]:
 
 def _fetch(task: dict, cfg: FetchConfig, root: DatasetRoot, folder: Path, vid: str, reporter: Reporter) -> list[dict]:
     meta_path = info_json_path(folder, vid)
-    final = find_final(folder, vid)
-    if final is not None and meta_path.is_file():  # finished earlier (manifest lost, or another run)
+    archive = archive_path(root) if cfg.use_archive else None
+
+    def reuse() -> list[dict] | None:
+        """A finished file from an earlier run (manifest lost, or rebuilt): trusted only after a probe."""
+        final = find_final(folder, vid)
+        if final is None:
+            return None
         try:
             media = check_media(final, None)
-            remove_working_files(folder, vid)
-            return [_done_row(task, root, final, media, _load_meta(meta_path))]
         except ProbeError:
             final.unlink(missing_ok=True)  # never trust it; fetch again
+            return None
+        remove_working_files(folder, vid)
+        return [_done_row(task, root, final, media, _load_meta(meta_path))]
 
-    archive = archive_path(root) if cfg.use_archive else None
+    if archive is None:  # without yt-dlp's archive, a valid file is the record
+        reused = reuse()
+        if reused is not None:
+            return reused
     try:
         result = _download(task, cfg, folder, vid, reporter, archive)
-        if result is None and archive is not None:
-            # the archive records the video but its file is gone: fetch it again without the archive
+        if result is None:
+            # yt-dlp's archive says this video was fetched: no request is made if its file is here
+            reused = reuse()
+            if reused is not None:
+                return reused
+            # recorded, but the file is gone or broken (killed before the rename, failed probe): fetch again
             result = _download(task, cfg, folder, vid, reporter, None)
         if result is None:
             raise FetchError("yt-dlp returned no result")

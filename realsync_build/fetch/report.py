@@ -29,16 +29,22 @@ def print_plan(report) -> None:
     _print_listing_errors(report)
 
 
+def rejected_text(rejected) -> str:
+    return ", ".join(f"{r} {rejected[r]}" for r in REASONS if rejected.get(r)) or "-"
+
+
 def print_tallies(report) -> None:
     """Per channel: found, kept, rejected by reason, downloaded, failed."""
     table = Table(title="fetch")
-    cols = ["channel", "found", "kept", "hours", *[f"rej. {r}" for r in REASONS], "over budget", "downloaded", "failed"]
-    for col in cols:
-        table.add_column(col, justify="left" if col == "channel" else "right")
+    table.add_column("channel", no_wrap=True)
+    for col in ("found", "kept", "hours"):
+        table.add_column(col, justify="right")
+    table.add_column("rejected (reason n)")
+    for col in ("over budget", "downloaded", "failed"):
+        table.add_column(col, justify="right")
     for t in report.tallies.values():
-        rej = [str(t.rejected.get(r, 0) or "-") for r in REASONS]
         failed = f"[red]{t.failed}[/red]" if t.failed else "0"
-        table.add_row(t.channel, str(t.found), str(t.kept), _hours(t.kept_s), *rej, str(t.not_examined or "-"), str(t.downloaded), failed)
+        table.add_row(t.channel, str(t.found), str(t.kept), _hours(t.kept_s), rejected_text(t.rejected), str(t.not_examined or "-"), str(t.downloaded), failed)
     console.print(table)
     _print_listing_errors(report)
     if report.stage is not None:

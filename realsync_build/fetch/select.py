@@ -84,7 +84,7 @@ class Rules:
             return Rejection(MEMBERS, f"{vid} is {availability}")
         duration = _number(info.get("duration"))
         if duration is not None and duration < self.min_duration_s:
-            return Rejection(SHORT, f"{vid} lasts {duration / 60:.1f} min < {self.min_duration_s / 60:g} min")
+            return Rejection(SHORT, f"{vid} lasts {_span(duration)} < {_span(self.min_duration_s)}")
         if incomplete is True:
             return None
         if duration is None:
@@ -106,6 +106,10 @@ class Rules:
             if kbps > hi:
                 return Rejection(BITRATE, f"{vid} at {int(height)}p has {kbps:.0f} kbit/s > {hi:.0f}")
         return None
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 
 def _number(value) -> float | None:

@@ -22,13 +22,17 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def clean_message(text: str) -> str:
-    """yt-dlp's error text as one plain line (no colour codes, no ``ERROR:`` prefix)."""
-    text = _ANSI.sub("", str(text)).strip()
-    first = text.splitlines()[0] if text else ""
-    for prefix in ("ERROR: ", "WARNING: "):
-        if first.startswith(prefix):
-            first = first[len(prefix):]
-    return first.strip() or "unknown yt-dlp error"
+    """yt-dlp's error text as one plain line (no colour codes, ``ERROR:`` or ``[download]`` prefixes)."""
+    text = _ANSI.sub("", str(text)).replace("\r", "\n")
+    for line in text.splitlines():
+        line = line.strip()
+        for prefix in ("ERROR:", "WARNING:"):
+            if line.startswith(prefix):
+                line = line[len(prefix):].strip()
+        line = re.sub(r"^\[[\w:]+\]\s*", "", line)
+        if line:
+            return line
+    return "unknown yt-dlp error"
 
 
 class YdlLog:
