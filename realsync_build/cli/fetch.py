@@ -37,7 +37,7 @@ def fetch(
     max_height: Annotated[int, typer.Option("--max-height", min=1, help="Download at most this height.")] = 1080,
     min_kbps: Annotated[
         Optional[float],
-        typer.Option("--min-kbps", min=0, help="Lowest total bitrate (kbit/s) kept; default 250 x (height/720)^2, i.e. 250 at 720p, 563 at 1080p."),
+        typer.Option("--min-kbps", min=0, help="Lowest total bitrate (kbit/s) kept; default 250 x (height/720)^2, i.e. 250 at 720p, 562.5 at 1080p."),
     ] = None,
     max_kbps: Annotated[
         Optional[float], typer.Option("--max-kbps", min=0, help="Highest total bitrate kept; default 12000 x (height/720)^2.")

@@ -115,6 +115,7 @@ def run_fetch(
     if new_rows or not root.manifest("videos").exists():
         videos = manifest.upsert(videos, new_rows, ["video_id"])
         manifest.write(videos, root.manifest("videos"), VIDEOS, ["video_id"])
+        videos = manifest.read(root.manifest("videos"), VIDEOS)
     report = FetchReport(planned=planned, tallies=tallies, decisions=decisions, dry_run=dry_run)
     if dry_run:
         return report

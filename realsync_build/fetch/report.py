@@ -39,7 +39,7 @@ def print_tallies(report) -> None:
     table.add_column("channel", no_wrap=True)
     for col in ("found", "kept", "hours"):
         table.add_column(col, justify="right")
-    table.add_column("rejected (reason n)")
+    table.add_column("rejected", overflow="fold")
     for col in ("over budget", "downloaded", "failed"):
         table.add_column(col, justify="right")
     for t in report.tallies.values():

@@ -11,7 +11,7 @@ A candidate is kept when it is
 
 The bitrate window scales with the pixel count: ``DEFAULT_MIN_KBPS_720P`` x (h/720)^2
 up to ``DEFAULT_MAX_KBPS_720P`` x (h/720)^2, i.e. 250..12000 kbit/s at 720p and
-about 563..27000 kbit/s at 1080p.  The floor rejects slide shows, static cards and
+562.5..27000 kbit/s at 1080p.  The floor rejects slide shows, static cards and
 heavily starved uploads; the ceiling rejects mislabelled or broken format metadata.
 ``--min-kbps`` / ``--max-kbps`` replace the bounds with fixed numbers.
 
