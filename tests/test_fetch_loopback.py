@@ -14,6 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -213,6 +219,44 @@ def test_a_killed_run_resumes_its_part_file(site, ds):
     assert videos(ds).loc["k1", "status"] == "done"
 
 
+def test_kill_mid_download_then_rerun_resumes_and_never_lists_a_partial_file(site, ds):
+    """A real ``kill -9`` of ``realsync fetch`` mid-transfer (rate-limited so it is mid-file), then a rerun."""
+    site.add_video("kill9", "slow1")
+    data = site.files["slow1.mp4"]
+    folder = ds.raw / "kill9"
+    repo = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo), str(repo / "tests")]))
+    cmd = [sys.executable, "-m", "realsync_build", "fetch", "--root", str(ds.root), "--channel", site.channel_url("kill9"),
+           "--name", "kill9", "--min-minutes", str(MIN_MINUTES), "--limit-rate", "30K", "--workers", "1", "--no-progress",
+           *[x for e in fs.EXTRACTORS for x in ("--extractor", e)]]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            parts = list(folder.glob(".slow1.*.part")) if folder.is_dir() else []
+            if parts and parts[0].stat().st_size > len(data) // 4:
+                break
+            assert proc.poll() is None, "fetch ended before it could be killed"
+            time.sleep(0.05)
+        else:
+            pytest.fail("no .part file appeared")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    part = next(folder.glob(".slow1.*.part"))
+    size = part.stat().st_size
+    assert 0 < size < len(data)
+    assert not (folder / "slow1.mp4").exists()
+    assert videos(ds).loc["slow1", "status"] == "planned"  # the plan is recorded; nothing partial is listed as done
+
+    site.clear_log()
+    run_fetch(ds, cfg(), channels=[Channel("kill9", site.channel_url("kill9"), "news")], options=INLINE)
+    assert ("/media/slow1.mp4", f"bytes={size}-") in site.media_requests()
+    assert (folder / "slow1.mp4").read_bytes() == data
+    assert videos(ds).loc["slow1", "status"] == "done"
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
+
+
 def test_cli_channel_run_with_a_process_pool_and_strict(site, tmp_path):
     from realsync_build.cli import app
 
@@ -244,3 +288,15 @@ def test_cli_rejects_bad_options_in_one_line(tmp_path):
     assert r.exit_code == 2 and "sports or news" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(app, ["fetch", "--root", str(tmp_path), "--channel", "http://x", "--limit-rate", "fast"])
     assert r.exit_code == 2 and "--limit-rate" in r.output
+
+
+def test_preprocess_reads_what_fetch_wrote(site, ds):
+    from realsync_build.preprocess import PreprocessConfig, run_preprocess
+
+    site.add_video("news", "p1")
+    run_fetch(ds, cfg(), channels=[Channel("news", site.channel_url("news"), "news")], options=INLINE)
+    report = run_preprocess(ds, cfg=PreprocessConfig(clip_seconds=1), options=INLINE)
+    assert report.done == 1 and report.failed == 0
+    clips = manifest.read(ds.manifest("clips"), None)
+    assert sorted(clips["clip_id"]) == ["p1_0_1", "p1_1_2", "p1_2_3"]
+    assert set(clips["channel"]) == {"news"} and set(clips["category"]) == {"news"}
