@@ -23,7 +23,7 @@ from realsync_build.fetch.select import (
     seeded_order,
     total_kbps,
 )
-from realsync_build.fetch.ydl import clean_message, format_selector, parse_rate
+from realsync_build.fetch.ydl import backoff, clean_message, format_selector, parse_rate
 from realsync_build.lists import ListFormatError, read_list
 
 LIST = "realsync_lists/sports_and_news_normal.evaluation.csv"
@@ -103,6 +103,8 @@ def test_yt_dlp_helpers():
     assert parse_rate("4M") == 4 * 1024 * 1024 and parse_rate(None) is None
     with pytest.raises(ValueError):
         parse_rate("fast")
+    assert [backoff(1.0)(n=n) for n in range(8)] == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert backoff(0.0)(n=3) == 0
     assert format_selector(720, 1080, fallback=False) == "bv*[height>=720][height<=1080]+ba/b[height>=720][height<=1080]"
 
 

@@ -57,6 +57,7 @@ class FetchReport:
     decisions: list[Decision] = field(default_factory=list)
     stage: StageReport | None = None
     dry_run: bool = False
+    from_list: bool = False
 
     @property
     def ok(self) -> bool:
@@ -99,7 +100,7 @@ def run_fetch(
             t = tallies.setdefault(row["channel"], ChannelTally(row["channel"], row["category"]))
             t.found += 1
             t.kept += 1
-            t.kept_s += float((known.get(row["video_id"]) or {}).get("duration_s") or 0.0)
+            t.kept_s += float((known.get(row["video_id"]) or {}).get("duration_s") or row.get("listed_s") or 0.0)
         apply_rules = False
     else:
         planned = []
@@ -116,14 +117,14 @@ def run_fetch(
         videos = manifest.upsert(videos, new_rows, ["video_id"])
         manifest.write(videos, root.manifest("videos"), VIDEOS, ["video_id"])
         videos = manifest.read(root.manifest("videos"), VIDEOS)
-    report = FetchReport(planned=planned, tallies=tallies, decisions=decisions, dry_run=dry_run)
+    report = FetchReport(planned=planned, tallies=tallies, decisions=decisions, dry_run=dry_run, from_list=from_list is not None)
     if dry_run:
         return report
 
     tasks = []
     for row in planned:
         current = known.get(row["video_id"]) or row
-        task = {k: current.get(k, row.get(k)) for k in row}
+        task = {k: current.get(k, row.get(k)) for k in row if k != "listed_s"}
         task.update(root=str(root.root), config=cfg.to_dict(), apply_rules=apply_rules)
         tasks.append(task)
     states = _pending_count(videos, tasks, options, root)

@@ -26,8 +26,10 @@ def plan_from_list(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"list not found: {path}")
     rows: dict[str, dict] = {}
+    spans: dict[str, set[tuple[int, int]]] = {}
     for item in read_list(path):
         vid = item.segment.video_id
+        spans.setdefault(vid, set()).add((item.segment.clip_start_s, item.segment.clip_end_s))
         row = rows.get(vid)
         if row is None:
             rows[vid] = {
@@ -40,4 +42,19 @@ def plan_from_list(path: str | Path) -> list[dict]:
             }
         elif row["channel"] != item.channel:
             raise ListFormatError(f"{path}: video {vid} is listed under channels {row['channel']} and {item.channel}")
+    for vid, row in rows.items():
+        row["listed_s"] = float(_union_s(spans[vid]))  # not a manifest column: the plan table's hours
     return list(rows.values())
+
+
+def _union_s(intervals: set[tuple[int, int]]) -> int:
+    """Seconds covered by the listed clips of one video (overlaps counted once)."""
+    total, end = 0, None
+    for a, b in sorted(intervals):
+        if end is None or a >= end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    return total

@@ -26,6 +26,8 @@ def print_plan(report) -> None:
         total_s += t.kept_s
     table.add_row("[bold]total[/bold]", "", f"[bold]{n}[/bold]", _hours(total_s))
     console.print(table)
+    if getattr(report, "from_list", False):
+        console.print("hours: the clips the list names (the videos themselves are longer)")
     _print_listing_errors(report)
 
 

@@ -74,8 +74,8 @@ def load_extractor(spec: str):
 
 
 def backoff(base_s: float):
-    def sleep_for(n: int) -> float:  # n: the number of the retry that is about to happen
-        return min(base_s * (2 ** max(n - 1, 0)), 60.0) if base_s > 0 else 0.0
+    def sleep_for(n: int) -> float:  # yt-dlp passes n=0 before the first retry, 1 before the second, ...
+        return min(base_s * (2 ** max(n, 0)), 60.0) if base_s > 0 else 0.0
 
     return sleep_for
 
