@@ -58,6 +58,7 @@ class LoopbackSite:
         self.videos: dict[str, dict] = {}
         self.faults: dict[str, str] = {}  # media file name -> "404" | "500" | "drop_once"
         self.requests: list[tuple[str, str | None]] = []
+        self.cookies: list[str] = []  # Cookie headers of media requests
         self.lock = threading.Lock()
         self.media = {k: Path(v).read_bytes() for k, v in media.items()}
         site = self
@@ -144,6 +145,8 @@ class LoopbackSite:
         path = h.path.split("?", 1)[0]
         with self.lock:
             self.requests.append((path, h.headers.get("Range")))
+            if path.startswith("/media/") and h.headers.get("Cookie"):
+                self.cookies.append(h.headers["Cookie"])
         if path.startswith("/api/channel/"):
             entries = self.channels.get(unquote(path[len("/api/channel/"):]))
             return self._json(h, {"entries": entries} if entries is not None else None)

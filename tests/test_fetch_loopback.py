@@ -300,3 +300,21 @@ def test_preprocess_reads_what_fetch_wrote(site, ds):
     clips = manifest.read(ds.manifest("clips"), None)
     assert sorted(clips["clip_id"]) == ["p1_0_1", "p1_1_2", "p1_2_3"]
     assert set(clips["channel"]) == {"news"} and set(clips["category"]) == {"news"}
+
+
+def test_cookies_are_sent_but_never_written_to_the_metadata(site, ds, tmp_path):
+    site.add_video("members", "m1")
+    jar = tmp_path / "cookies.txt"
+    jar.write_text("# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t4102444800\tsession\tsecret-token-123\n")
+    run_fetch(ds, cfg(cookies=str(jar)), channels=[Channel("members", site.channel_url("members"), "news")], options=INLINE)
+    assert videos(ds).loc["m1", "status"] == "done"
+    assert any("secret-token-123" in c for c in site.cookies)  # yt-dlp used the cookie file
+    assert "secret-token-123" not in (ds.raw / "members" / "m1.info.json").read_text()
+
+
+def test_a_channel_that_cannot_be_listed_is_reported_and_the_others_go_on(site, ds):
+    site.add_video("fine", "f1")
+    chans = [Channel("gone", site.channel_url("gone"), "news"), Channel("fine", site.channel_url("fine"), "news")]
+    report = run_fetch(ds, cfg(), channels=chans, dry_run=True, options=INLINE)
+    assert "404" in report.tallies["gone"].error and not report.ok
+    assert [r["video_id"] for r in report.planned] == ["f1"]

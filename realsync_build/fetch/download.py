@@ -155,11 +155,18 @@ def _load_meta(path: Path) -> dict:
         return {}
 
 
+def _scrub(obj):
+    """Drop cookies from metadata before it is written next to the dataset."""
+    if isinstance(obj, dict):
+        return {k: _scrub(v) for k, v in obj.items() if k.lower() not in ("cookies", "cookie")}
+    if isinstance(obj, list):
+        return [_scrub(v) for v in obj]
+    return obj
+
+
 def _write_meta(ydl, info: dict, path: Path, final: Path) -> None:
-    clean = ydl.sanitize_info(info)
-    clean.pop("requested_downloads", None)
+    clean = _scrub(ydl.sanitize_info(dict(info), remove_private_keys=True))
     clean["filepath"] = final.name
-    clean["_filename"] = final.name
     atomic.write_text(path, json.dumps(clean, ensure_ascii=False))
 
 
