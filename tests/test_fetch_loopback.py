@@ -197,7 +197,7 @@ def test_a_dropped_connection_resumes_within_the_run(site, ds):
     site.add_video("resume", "r1")
     site.faults["r1.mp4"] = "drop_once"
     channel = Channel("resume", site.channel_url("resume"), "news")
-    run_fetch(ds, cfg(retries=2), channels=[channel], options=INLINE)
+    run_fetch(ds, cfg(retries=2), channels=[channel], options=RunOptions(executor="inline", progress=True))  # with the display
     rows = videos(ds)
     assert rows.loc["r1", "status"] == "done"
     ranges = [r for p, r in site.media_requests() if p == "/media/r1.mp4"]
