@@ -318,3 +318,20 @@ def test_a_channel_that_cannot_be_listed_is_reported_and_the_others_go_on(site, 
     report = run_fetch(ds, cfg(), channels=chans, dry_run=True, options=INLINE)
     assert "404" in report.tallies["gone"].error and not report.ok
     assert [r["video_id"] for r in report.planned] == ["f1"]
+
+
+def test_a_failed_video_keeps_its_row_but_its_hours_go_to_another_video(site, ds):
+    ids = [f"h{i}" for i in range(4)]
+    for vid in ids:
+        site.add_video("hrs", vid)
+    order = seeded_order(ids, 0, "hrs")
+    site.faults[f"{order[0]}.mp4"] = "404"
+    channel = Channel("hrs", site.channel_url("hrs"), "news")
+    budget = cfg(hours_per_channel=5.0 / 3600)  # two 3 s videos
+    run_fetch(ds, budget, channels=[channel], options=INLINE)
+    rows = videos(ds)
+    assert rows.loc[order[0], "status"] == "failed" and rows.loc[order[1], "status"] == "done" and len(rows) == 2
+    second = run_fetch(ds, budget, channels=[channel], options=INLINE)
+    rows = videos(ds)
+    assert rows.loc[order[2], "status"] == "done" and rows.loc[order[0], "status"] == "failed"
+    assert order[3] not in rows.index and abs(second.tallies["hrs"].kept_s - 6.0) < 1e-6

@@ -43,6 +43,7 @@ class ChannelTally:
     downloaded: int = 0
     failed: int = 0
     error: str | None = None  # the channel could not be listed
+    warnings: list[str] = field(default_factory=list)  # distinct yt-dlp warnings while selecting
 
 
 @dataclass
@@ -173,8 +174,12 @@ def select_channel(
                 decisions.append(Decision(channel.name, vid, False, rej.reason, rej.message))
                 continue
             rows.append(row)
-            budget.take(fid, row.get("duration_s") or 0.0)
+            if row.get("status") == FAILED:
+                budget.taken.append(fid)  # stays in the plan for --retry-failed, but costs no hours
+            else:
+                budget.take(fid, row.get("duration_s") or 0.0)
             decisions.append(Decision(channel.name, vid, True))
     tally.kept = len(rows)
     tally.kept_s = budget.taken_s
+    tally.warnings = list(dict.fromkeys(log.warnings))[:5]  # e.g. yt-dlp lacking a JavaScript runtime for YouTube
     return rows

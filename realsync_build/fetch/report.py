@@ -55,5 +55,7 @@ def print_tallies(report) -> None:
 
 def _print_listing_errors(report) -> None:
     for t in report.tallies.values():
+        for w in t.warnings:
+            console.print(f"[yellow]{t.channel}: yt-dlp: {w}[/yellow]", highlight=False)
         if t.error:
             console.print(f"[red]{t.channel}: channel not listed: {t.error}[/red]", highlight=False)
