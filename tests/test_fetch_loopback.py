@@ -335,3 +335,28 @@ def test_a_failed_video_keeps_its_row_but_its_hours_go_to_another_video(site, ds
     rows = videos(ds)
     assert rows.loc[order[2], "status"] == "done" and rows.loc[order[0], "status"] == "failed"
     assert order[3] not in rows.index and abs(second.tallies["hrs"].kept_s - 6.0) < 1e-6
+
+
+def test_cli_channels_file_dry_run_prints_the_plan(site, tmp_path, monkeypatch):
+    from realsync_build.cli import app
+    from realsync_build.ui import console
+
+    monkeypatch.setattr(console, "width", 200)
+    for vid in ("a1", "a2"):
+        site.add_video("golf", vid)
+    site.add_video("nhl", "n1")
+    toml = tmp_path / "channels.toml"
+    toml.write_text(
+        f'[[channel]]\nname = "golfshome"\nurl = "{site.channel_url("golf")}"\ncategory = "sports"\n\n'
+        f'[[channel]]\nname = "NHL"\nurl = "{site.channel_url("nhl")}"\ncategory = "sports"\n'
+    )
+    root = tmp_path / "data"
+    ext = [x for e in fs.EXTRACTORS for x in ("--extractor", e)]
+    r = CliRunner().invoke(app, ["fetch", "--root", str(root), "--channels", str(toml), "--min-minutes", str(MIN_MINUTES), "--dry-run", *ext])
+    assert r.exit_code == 0, r.output
+    rows = manifest.read(root / "manifests" / "videos.parquet", VIDEOS)
+    assert sorted(zip(rows["video_id"], rows["channel"])) == [("a1", "golfshome"), ("a2", "golfshome"), ("n1", "NHL")]
+    assert "dry run" in r.output and "golfshome" in r.output and site.media_requests() == []
+    toml.write_text("[[channel]]\nname = 'x'\n")
+    r = CliRunner().invoke(app, ["fetch", "--root", str(root), "--channels", str(toml), "--dry-run"])
+    assert r.exit_code == 2 and "lacks 'url'" in r.output and "Traceback" not in r.output
