@@ -12,6 +12,7 @@ from realsync_build.cli.common import app
 
 # One module per stage; each adds its commands to ``app``.
 COMMAND_MODULES = (
+    "fetch",
     "preprocess",
     "demo",
 )

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from realsync_build.cli.common import (
+    ExecutorOpt,
+    ProgressOpt,
+    RayAddressOpt,
+    RetryOpt,
+    RootOpt,
+    StrictOpt,
+    app,
+    fail,
+    root_of,
+    run_options,
+)
+
+
+@app.command()
+def fetch(
+    root: RootOpt = None,
+    channels: Annotated[
+        Optional[Path], typer.Option("--channels", help="Channel list (TOML: name, url, category, topic); default: the nine RealSync channels.")
+    ] = None,
+    channel: Annotated[Optional[str], typer.Option("--channel", help="One channel's uploads URL instead of the list.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Label for --channel in paths and manifests (default: from its URL).")] = None,
+    category: Annotated[str, typer.Option("--category", help="Category of --channel: sports or news.")] = "news",
+    from_list: Annotated[
+        Optional[Path],
+        typer.Option("--from-list", help="Fetch exactly the videos a published StreamSync list (.csv) names, with their channels; no selection rules."),
+    ] = None,
+    min_minutes: Annotated[float, typer.Option("--min-minutes", min=0, help="Keep videos at least this long (RealSync: 20).")] = 20.0,
+    min_height: Annotated[int, typer.Option("--min-height", min=1, help="Keep videos available at least this tall (RealSync: 720).")] = 720,
+    max_height: Annotated[int, typer.Option("--max-height", min=1, help="Download at most this height.")] = 1080,
+    min_kbps: Annotated[
+        Optional[float],
+        typer.Option("--min-kbps", min=0, help="Lowest total bitrate (kbit/s) kept; default 250 x (height/720)^2, i.e. 250 at 720p, 562.5 at 1080p."),
+    ] = None,
+    max_kbps: Annotated[
+        Optional[float], typer.Option("--max-kbps", min=0, help="Highest total bitrate kept; default 12000 x (height/720)^2.")
+    ] = None,
+    hours_per_channel: Annotated[
+        Optional[float], typer.Option("--hours-per-channel", min=0, help="Take kept videos per channel until this many hours (RealSync: ~100).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the per-channel order the hours budget follows.")] = 0,
+    max_candidates: Annotated[int, typer.Option("--max-candidates", min=1, help="List at most this many newest uploads per channel.")] = 2000,
+    limit_rate: Annotated[Optional[str], typer.Option("--limit-rate", help="Download rate cap per video in bytes/s, e.g. 500K or 4M.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "--workers", min=1, help="Videos downloaded at the same time.")] = 2,
+    cookies: Annotated[Optional[Path], typer.Option("--cookies", help="Netscape cookies.txt for yt-dlp (members-only or age-gated videos).")] = None,
+    retries: Annotated[int, typer.Option("--retries", min=0, help="Retries per request / fragment, with exponential backoff.")] = 5,
+    keep_partial: Annotated[bool, typer.Option("--keep-partial", help="Keep .part files of videos given up on (default: removed).")] = False,
+    extractor: Annotated[
+        Optional[list[str]],
+        typer.Option("--extractor", help="Extra yt-dlp extractor class 'module:Class' tried before yt-dlp's own (site plug-ins); repeatable."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write the plan (planned rows in videos.parquet) and print videos and hours per channel; download nothing.")] = False,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    retry_failed: RetryOpt = False,
+    strict: StrictOpt = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Fetch channel videos with yt-dlp into raw/{channel}/{video_id}.{ext} and manifests/videos.parquet.
+
+    Selection (channels): at least --min-minutes long, available at --min-height or more,
+    not live/upcoming/members-only, total bitrate in the window for its height; then
+    --hours-per-channel per channel in a --seed order.  --from-list fetches exactly the
+    videos a published list names.  Downloads resume (.part files, yt-dlp's download
+    archive raw/download-archive.txt); a failed video gets an error row and the run
+    goes on; --retry-failed re-attempts only those.
+    """
+    from realsync_build.channels import Channel, load_channels
+    from realsync_build.fetch import FetchConfig, print_fetch_report, run_fetch
+    from realsync_build.fetch.discover import channel_name_from_url
+    from realsync_build.fetch.ydl import parse_rate
+    from realsync_build.lists import ListFormatError
+    from realsync_build.manifest import ManifestError
+    from realsync_build.paths import safe_name
+
+    given = [x for x in (channels, channel, from_list) if x is not None]
+    if len(given) > 1:
+        fail("give one of --channels, --channel or --from-list")
+    if category not in ("sports", "news"):
+        fail(f"--category {category!r}: use sports or news")
+    if min_height > max_height:
+        fail(f"--min-height {min_height} is above --max-height {max_height}")
+    try:
+        from realsync_build.fetch.ydl import load_extractor
+
+        for spec in extractor or ():
+            load_extractor(spec)
+        parse_rate(limit_rate)
+    except (ValueError, ImportError, AttributeError) as exc:
+        fail(str(exc))
+    if cookies is not None and not cookies.is_file():
+        fail(f"cookie file not found: {cookies}")
+
+    cfg = FetchConfig(
+        min_minutes=min_minutes,
+        min_height=min_height,
+        max_height=max_height,
+        min_kbps=min_kbps,
+        max_kbps=max_kbps,
+        hours_per_channel=hours_per_channel,
+        seed=seed,
+        max_candidates=max_candidates,
+        limit_rate=limit_rate,
+        cookies=str(cookies) if cookies else None,
+        retries=retries,
+        keep_partial=keep_partial,
+        extractors=tuple(extractor or ()),
+    )
+    opts = run_options(concurrency, executor, ray_address, retry_failed, strict, progress)
+    ds = root_of(root)
+    chans = None
+    if from_list is None:
+        if channel is not None:
+            label = safe_name(name) if name else channel_name_from_url(channel) or "channel"
+            chans = [Channel(name=label, url=channel, category=category)]
+        else:
+            try:
+                chans = load_channels(channels)
+            except (FileNotFoundError, ValueError, OSError) as exc:
+                fail(str(exc))
+            except Exception as exc:  # noqa: BLE001 - e.g. a TOML syntax error
+                fail(f"cannot read {channels}: {exc}")
+    try:
+        report = run_fetch(ds, cfg, channels=chans, from_list=from_list, dry_run=dry_run, options=opts)
+    except (ListFormatError, FileNotFoundError, ManifestError, RuntimeError, ValueError) as exc:
+        fail(str(exc), code=1)
+    print_fetch_report(report)
+    if dry_run:
+        from realsync_build.ui import console
+
+        console.print(f"plan written to {ds.manifest('videos')}", highlight=False)
+    if strict and not report.ok:
+        raise typer.Exit(1)
