@@ -140,29 +140,59 @@ def _covered(spans: list[tuple[float, float]], a: float, b: float) -> float:
     return total
 
 
-def scenario_of(intervals: pd.DataFrame, a: float, b: float) -> str:
-    """Majority scenario of [a, b] from one clip's interval rows."""
-    if intervals is None or intervals.empty:
+@dataclass
+class ClipAnnotations:
+    """One clip's intervals and events as plain arrays (fast per-segment lookups)."""
+
+    talking_head: list[tuple[float, float]]
+    voice_over: list[tuple[float, float]]
+    ev_start: np.ndarray
+    ev_end: np.ndarray
+    ev_score: np.ndarray
+    ev_label: np.ndarray
+
+    @classmethod
+    def from_frames(cls, intervals: pd.DataFrame | None, events: pd.DataFrame | None) -> "ClipAnnotations":
+        def spans(label: str) -> list[tuple[float, float]]:
+            if intervals is None or intervals.empty:
+                return []
+            rows = intervals[intervals["label"] == label]
+            return list(zip(rows["start_s"].astype(float), rows["end_s"].astype(float)))
+
+        if events is None or events.empty:
+            empty = np.zeros(0)
+            return cls(spans("talking_head"), spans("voice_over"), empty, empty, empty, np.zeros(0, dtype=object))
+        return cls(
+            spans("talking_head"),
+            spans("voice_over"),
+            events["start_s"].to_numpy(float),
+            events["end_s"].to_numpy(float),
+            events["score"].to_numpy(float),
+            events["label"].to_numpy(object),
+        )
+
+
+def scenario_of(ann: ClipAnnotations | None, a: float, b: float) -> str:
+    """Majority scenario of [a, b] (seconds from the clip start)."""
+    if ann is None:
         return "other"
-    th = _covered(list(zip(intervals.loc[intervals["label"] == "talking_head", "start_s"], intervals.loc[intervals["label"] == "talking_head", "end_s"])), a, b)
-    vo_rows = intervals[intervals["label"] == "voice_over"]
-    vo = _covered(list(zip(vo_rows["start_s"], vo_rows["end_s"])), a, b)
-    speech_rows = intervals[intervals["label"].isin(["talking_head", "voice_over"])]
-    other = (b - a) - _covered(list(zip(speech_rows["start_s"], speech_rows["end_s"])), a, b)
+    th = _covered(ann.talking_head, a, b)
+    vo = _covered(ann.voice_over, a, b)
+    other = (b - a) - _covered(ann.talking_head + ann.voice_over, a, b)
     shares = dict(zip(SCENARIOS, (th, vo, other)))
     return max(SCENARIOS, key=lambda s: (shares[s], -SCENARIOS.index(s)))
 
 
-def top_events_of(events: pd.DataFrame, a: float, b: float, k: int) -> list[str]:
-    """The ``k`` best-scoring event labels among one clip's event windows overlapping [a, b]."""
-    if events is None or events.empty or k <= 0:
+def top_events_of(ann: ClipAnnotations | None, a: float, b: float, k: int) -> list[str]:
+    """The ``k`` best-scoring event labels among the event windows overlapping [a, b]."""
+    if ann is None or k <= 0 or not len(ann.ev_start):
         return []
-    hit = events[(events["end_s"] > a) & (events["start_s"] < b)]
-    if hit.empty:
-        return []
-    best = hit.groupby("label")["score"].max().reset_index()
-    best = best.sort_values(["score", "label"], ascending=[False, True], kind="mergesort")
-    return list(best["label"].head(k))
+    hit = (ann.ev_end > a) & (ann.ev_start < b)
+    best: dict[str, float] = {}
+    for label, score in zip(ann.ev_label[hit], ann.ev_score[hit]):
+        if label is not None and (label not in best or score > best[label]):
+            best[label] = float(score)
+    return [lab for lab, _ in sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
 
 
 def make_segments(
@@ -182,6 +212,7 @@ def make_segments(
         starts = segment_starts(float(clip["end_s"]) - float(clip["start_s"]), cfg, rng)
         classes = sample_offset_classes(rng, len(starts), cfg.offset_sd, cfg.offset_zero_share)
         iv, ev = by_clip_iv.get(clip["clip_id"]), by_clip_ev.get(clip["clip_id"])
+        ann = ClipAnnotations.from_frames(iv, ev) if iv is not None or ev is not None else None
         for t, cls in zip(starts, classes):
             a, b = float(t), float(t) + float(cfg.window_s)
             rows.append(
@@ -195,8 +226,8 @@ def make_segments(
                     "end_s": b,
                     "offset_sec": offset_of_class(int(cls)),
                     "offset_class": int(cls),
-                    "scenario": scenario_of(iv, a, b),
-                    "top_events": json.dumps(top_events_of(ev, a, b, cfg.top_events)),
+                    "scenario": scenario_of(ann, a, b),
+                    "top_events": json.dumps(top_events_of(ann, a, b, cfg.top_events)),
                 }
             )
     return pd.DataFrame(rows)
