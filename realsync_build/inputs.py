@@ -50,7 +50,7 @@ class Inputs:
 def _unknown(df: pd.DataFrame, known: set[str]) -> list[str]:
     if df.empty:
         return []
-    return sorted(set(df["clip_id"]) - known)
+    return sorted(set(df["clip_id"].unique().tolist()) - known)
 
 
 def _examples(ids: list[str], n: int = 3) -> str:

@@ -153,23 +153,40 @@ class ClipAnnotations:
 
     @classmethod
     def from_frames(cls, intervals: pd.DataFrame | None, events: pd.DataFrame | None) -> "ClipAnnotations":
-        def spans(label: str) -> list[tuple[float, float]]:
-            if intervals is None or intervals.empty:
-                return []
-            rows = intervals[intervals["label"] == label]
-            return list(zip(rows["start_s"].astype(float), rows["end_s"].astype(float)))
-
-        if events is None or events.empty:
-            empty = np.zeros(0)
-            return cls(spans("talking_head"), spans("voice_over"), empty, empty, empty, np.zeros(0, dtype=object))
+        """From one clip's rows of ``intervals.parquet`` and ``events.parquet``."""
+        iv = intervals if intervals is not None else pd.DataFrame(columns=["label", "start_s", "end_s"])
+        ev = events if events is not None else pd.DataFrame(columns=["start_s", "end_s", "score", "label"])
+        spans: dict[str, list[tuple[float, float]]] = {"talking_head": [], "voice_over": []}
+        for label, a, b in zip(iv["label"].to_numpy(object), iv["start_s"].to_numpy(float), iv["end_s"].to_numpy(float)):
+            if label in spans:
+                spans[label].append((float(a), float(b)))
         return cls(
-            spans("talking_head"),
-            spans("voice_over"),
-            events["start_s"].to_numpy(float),
-            events["end_s"].to_numpy(float),
-            events["score"].to_numpy(float),
-            events["label"].to_numpy(object),
+            spans["talking_head"],
+            spans["voice_over"],
+            ev["start_s"].to_numpy(float),
+            ev["end_s"].to_numpy(float),
+            ev["score"].to_numpy(float),
+            ev["label"].to_numpy(object),
         )
+
+
+def annotations_by_clip(intervals: pd.DataFrame, events: pd.DataFrame, clip_ids: set[str]) -> dict[str, ClipAnnotations]:
+    """:class:`ClipAnnotations` for every clip in ``clip_ids`` that has intervals or events (one pass each)."""
+    def split_rows(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        if df is None or df.empty:
+            return {}
+        df = df[df["clip_id"].isin(clip_ids)]
+        if df.empty:
+            return {}
+        ids = df["clip_id"].to_numpy(object)
+        order = np.argsort(ids, kind="stable")
+        ids, df = ids[order], df.iloc[order]
+        cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+        bounds = zip(np.r_[0, cuts], np.r_[cuts, len(ids)])
+        return {ids[a]: df.iloc[a:b] for a, b in bounds}
+
+    iv, ev = split_rows(intervals), split_rows(events)
+    return {cid: ClipAnnotations.from_frames(iv.get(cid), ev.get(cid)) for cid in sorted(set(iv) | set(ev))}
 
 
 def scenario_of(ann: ClipAnnotations | None, a: float, b: float) -> str:
@@ -204,15 +221,14 @@ def make_segments(
 ) -> pd.DataFrame:
     """Segments (``schema.SEGMENTS`` columns) for the clips whose ``split`` is dev or test."""
     cfg.validate()
-    by_clip_iv = {cid: g for cid, g in intervals.groupby("clip_id")} if len(intervals) else {}
-    by_clip_ev = {cid: g for cid, g in events.groupby("clip_id")} if len(events) else {}
+    eval_clips = clips[clips["split"].isin(EVAL_SPLITS)].sort_values("clip_id")
+    by_clip = annotations_by_clip(intervals, events, set(eval_clips["clip_id"]))
     rows = []
-    for clip in clips[clips["split"].isin(EVAL_SPLITS)].sort_values("clip_id").to_dict("records"):
+    for clip in eval_clips.to_dict("records"):
         rng = clip_rng(seed, clip["clip_id"])
         starts = segment_starts(float(clip["end_s"]) - float(clip["start_s"]), cfg, rng)
         classes = sample_offset_classes(rng, len(starts), cfg.offset_sd, cfg.offset_zero_share)
-        iv, ev = by_clip_iv.get(clip["clip_id"]), by_clip_ev.get(clip["clip_id"])
-        ann = ClipAnnotations.from_frames(iv, ev) if iv is not None or ev is not None else None
+        ann = by_clip.get(clip["clip_id"])
         for t, cls in zip(starts, classes):
             a, b = float(t), float(t) + float(cfg.window_s)
             rows.append(

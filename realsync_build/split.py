@@ -260,6 +260,15 @@ def compute_split(root: DatasetRoot, cfg: SplitConfig) -> SplitResult:
     done_split = done.drop(columns=["split"]).merge(splits[["video_id", "split"]], on="video_id", how="inner")
     done_split = done_split[done_split["clip_id"].isin(usable_ids)]
     segments = make_segments(done_split, inputs.intervals, inputs.events, cfg.segments, cfg.seed)
+    eval_clips = set(done_split.loc[done_split["split"].isin(("dev", "test")), "clip_id"])
+    bare = len(eval_clips - set(segments["clip_id"] if len(segments) else []))
+    if bare:
+        sc = cfg.segments
+        notes.append(
+            f"{bare} dev/test clips are too short for a segment (a start needs start >= {sc.max_offset_s:g} s and "
+            f"start + {sc.window_s:g} s window + {sc.max_offset_s:g} s shift <= clip length; grid from {sc.start_s} s): "
+            "lower --segment-start / --segment-stride / --segment-window for short clips"
+        )
     return SplitResult(splits, clips_out, segments, reports, notes)
 
 
