@@ -10,7 +10,7 @@ Small datasets: a split with a non-zero share that gets no video at all (every
 channel too small to reach it, e.g. the demo's 4 videos) receives one video
 from the split holding the most videos, taken from the channel that has the
 most videos there (the video nearest the boundary in the seeded order).  Such
-channels are reported as ``fallback`` and exempt from the drift check.
+channels are reported as ``small`` and exempt from the drift check.
 
 Checks (before anything is written; a failure writes nothing): no video in two
 splits, every clip in its video's split, and each channel's split shares
@@ -291,16 +291,19 @@ def print_result(result: SplitResult) -> None:
 
     from realsync_build.ui import console
 
+    show_excluded = any(r.excluded_clips for r in result.channels)
     table = Table(title="split per channel (shares of duration, train/dev/test)")
-    for col in ("channel", "videos", "clips", "hours", "shares", "drift", "excluded", "check"):
-        table.add_column(col, justify="left" if col in ("channel", "shares") else "right")
+    table.add_column("channel", no_wrap=True)
+    for col in ("videos", "clips", "hours", "shares %", "drift", "max"):
+        table.add_column(col, justify="right")
+    if show_excluded:
+        table.add_column("excluded", justify="right")
+    table.add_column("check")
     for r in result.channels:
-        check = "fallback" if r.fallback else ("ok" if r.ok else "DRIFT")
+        check = "small" if r.fallback else ("ok" if r.ok else "DRIFT")
         shares = "/".join(f"{100 * r.shares[s]:.0f}" for s in SPLIT_NAMES)
-        table.add_row(
-            r.channel, str(r.videos), str(r.clips), f"{r.hours:.3f}", shares,
-            f"{r.drift:.2f} (<= {r.allowed:.2f})", str(r.excluded_clips), check,
-        )  # fmt: skip
+        cells = [r.channel, str(r.videos), str(r.clips), f"{r.hours:.2f}", shares, f"{r.drift:.2f}", f"{r.allowed:.2f}"]
+        table.add_row(*cells, *([str(r.excluded_clips)] if show_excluded else []), check)
     console.print(table)
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")

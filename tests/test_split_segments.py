@@ -118,7 +118,7 @@ def test_scenario_is_the_majority_of_the_window_and_events_the_best_scores():
     assert scenario_of(ann, 0, 5) == "talking_head"
     assert scenario_of(ann, 10, 15) == "voice_over"  # 2 s talking head, 3 s voice-over
     assert scenario_of(ann, 18, 23) == "other"  # 2 s voice-over, 3 s nothing
-    assert scenario_of(ann, 9.5, 14.5) == "talking_head"  # tie order is not needed here: 2.5 vs 2.5 -> talking_head
+    assert scenario_of(ann, 9.5, 14.5) == "talking_head"  # 2.5 s each: a tie goes to talking_head
     assert scenario_of(None, 0, 5) == "other"
     assert top_events_of(ann, 8, 13, 3) == ["Music", "Applause"]
     assert top_events_of(ann, 8, 13, 1) == ["Music"]
