@@ -40,7 +40,7 @@ class Inputs:
     annotations: pd.DataFrame | None  # None: the root was never annotated
     intervals: pd.DataFrame
     events: pd.DataFrame
-    n_clip_rows: int = 0  # rows in clips.parquet, failed ones included
+    all_clips: pd.DataFrame | None = None  # every row of clips.parquet, failed ones included
 
     @property
     def annotated(self) -> bool:
@@ -107,7 +107,7 @@ def load_inputs(root: DatasetRoot) -> Inputs:
                 f"{path} exists but {ann_path} does not: rerun `realsync annotate` so both are written"
             )
         tables[name] = df[df["clip_id"].isin(known)].reset_index(drop=True)
-    return Inputs(clips, annotations, tables["intervals"], tables["events"], n_clip_rows=len(clips_all))
+    return Inputs(clips, annotations, tables["intervals"], tables["events"], all_clips=clips_all)
 
 
 def annotation_done(inputs: Inputs) -> pd.DataFrame:
@@ -139,7 +139,7 @@ def load_split_inputs(root: DatasetRoot) -> tuple[Inputs, pd.DataFrame]:
             "rerun `realsync split --seed S`"
         )
     # split leaves out only clips flagged suspect_sync; any other done clip without one is new
-    unplaced = clips[clips["split"].isna() & ~clips["clip_id"].isin(_excluded(inputs))]
+    unplaced = clips[clips["split"].isna() & ~clips["clip_id"].isin(suspect_clips(inputs))]
     if len(unplaced):
         raise StaleManifest(
             f"{clips_path} has {len(unplaced)} done clips without a split ({_examples(list(unplaced['clip_id']))}), "
@@ -157,8 +157,8 @@ def load_split_inputs(root: DatasetRoot) -> tuple[Inputs, pd.DataFrame]:
     return inputs, segments
 
 
-def _excluded(inputs: Inputs) -> set[str]:
-    """Clips flagged suspect_sync (split may have left them out on purpose)."""
+def suspect_clips(inputs: Inputs) -> set[str]:
+    """Done clips whose annotation flags them ``suspect_sync`` (``split --exclude-suspect-sync`` leaves them out)."""
     ann = annotation_done(inputs)
     if ann.empty or "suspect_sync" not in ann:
         return set()

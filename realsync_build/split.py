@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from realsync_build import manifest
-from realsync_build.inputs import annotation_done, load_inputs
+from realsync_build.inputs import load_inputs, suspect_clips
 from realsync_build.manifest import ManifestError
 from realsync_build.paths import DatasetRoot
 from realsync_build.schema import DONE
@@ -195,9 +195,8 @@ def compute_split(root: DatasetRoot, cfg: SplitConfig) -> SplitResult:
     cfg.segments.validate()
     inputs = load_inputs(root)
     clips_path = root.manifest("clips")
-    clips_all = manifest.read_named(root, "clips")
+    clips_all = inputs.all_clips
     done = inputs.clips.copy()
-    ann = annotation_done(inputs)
 
     excluded: set[str] = set()
     if cfg.exclude_suspect_sync:
@@ -205,8 +204,7 @@ def compute_split(root: DatasetRoot, cfg: SplitConfig) -> SplitResult:
             raise SplitError(
                 f"--exclude-suspect-sync needs {root.manifest('annotations')}: run `realsync annotate` first, or drop the flag"
             )
-        flags = ann["suspect_sync"].fillna(False).astype(bool)
-        excluded = set(flags[flags].index) & set(done["clip_id"])
+        excluded = suspect_clips(inputs) & set(done["clip_id"])
     usable = done[~done["clip_id"].isin(excluded)].copy()
     usable["duration_s"] = usable["end_s"] - usable["start_s"]
 
@@ -257,10 +255,9 @@ def compute_split(root: DatasetRoot, cfg: SplitConfig) -> SplitResult:
     clips_out.loc[placed, "split"] = clips_out.loc[placed, "video_id"].map(assign)
     check_split(clips_out, splits, reports)
 
-    done_split = done.drop(columns=["split"]).merge(splits[["video_id", "split"]], on="video_id", how="inner")
-    done_split = done_split[done_split["clip_id"].isin(usable_ids)]
-    segments = make_segments(done_split, inputs.intervals, inputs.events, cfg.segments, cfg.seed)
-    eval_clips = set(done_split.loc[done_split["split"].isin(("dev", "test")), "clip_id"])
+    placed_clips = usable.assign(split=usable["video_id"].map(assign))
+    segments = make_segments(placed_clips, inputs.intervals, inputs.events, cfg.segments, cfg.seed)
+    eval_clips = set(placed_clips.loc[placed_clips["split"].isin(("dev", "test")), "clip_id"])
     bare = len(eval_clips - set(segments["clip_id"] if len(segments) else []))
     if bare:
         sc = cfg.segments
