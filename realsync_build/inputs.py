@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from realsync_build import manifest
@@ -108,6 +109,21 @@ def load_inputs(root: DatasetRoot) -> Inputs:
             )
         tables[name] = df[df["clip_id"].isin(known)].reset_index(drop=True)
     return Inputs(clips, annotations, tables["intervals"], tables["events"], all_clips=clips_all)
+
+
+def rows_by_clip(df: pd.DataFrame | None, clip_ids: set[str] | None = None) -> dict[str, pd.DataFrame]:
+    """``df``'s rows per clip_id (only ``clip_ids`` when given), in one sort instead of a groupby per clip."""
+    if df is None or df.empty:
+        return {}
+    if clip_ids is not None:
+        df = df[df["clip_id"].isin(clip_ids)]
+        if df.empty:
+            return {}
+    ids = df["clip_id"].to_numpy(object)
+    order = np.argsort(ids, kind="stable")
+    ids, df = ids[order], df.iloc[order]
+    cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    return {ids[a]: df.iloc[a:b] for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(ids)])}
 
 
 def annotation_done(inputs: Inputs) -> pd.DataFrame:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from realsync_build.inputs import SCENARIOS
+from realsync_build.inputs import SCENARIOS, rows_by_clip
 
 STEP_S = 0.2
 MAX_OFFSET_S = 2.0
@@ -171,21 +171,8 @@ class ClipAnnotations:
 
 
 def annotations_by_clip(intervals: pd.DataFrame, events: pd.DataFrame, clip_ids: set[str]) -> dict[str, ClipAnnotations]:
-    """:class:`ClipAnnotations` for every clip in ``clip_ids`` that has intervals or events (one pass each)."""
-    def split_rows(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
-        if df is None or df.empty:
-            return {}
-        df = df[df["clip_id"].isin(clip_ids)]
-        if df.empty:
-            return {}
-        ids = df["clip_id"].to_numpy(object)
-        order = np.argsort(ids, kind="stable")
-        ids, df = ids[order], df.iloc[order]
-        cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
-        bounds = zip(np.r_[0, cuts], np.r_[cuts, len(ids)])
-        return {ids[a]: df.iloc[a:b] for a, b in bounds}
-
-    iv, ev = split_rows(intervals), split_rows(events)
+    """:class:`ClipAnnotations` for every clip in ``clip_ids`` that has intervals or events."""
+    iv, ev = rows_by_clip(intervals, clip_ids), rows_by_clip(events, clip_ids)
     return {cid: ClipAnnotations.from_frames(iv.get(cid), ev.get(cid)) for cid in sorted(set(iv) | set(ev))}
 
 

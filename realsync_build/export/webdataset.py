@@ -28,7 +28,7 @@ import pandas as pd
 
 from realsync_build import atomic, manifest
 from realsync_build.export.samples import clip_record, record_bytes, sample_key
-from realsync_build.inputs import load_split_inputs
+from realsync_build.inputs import load_split_inputs, rows_by_clip
 from realsync_build.paths import DatasetRoot
 from realsync_build.schema import DONE, FAILED
 from realsync_build.ui import stage_progress
@@ -102,10 +102,9 @@ def build_samples(root: DatasetRoot, cfg: WebDatasetConfig) -> tuple[list[Sample
     """Samples to export (in shard order per split) and error rows for clips that cannot be."""
     inputs, segments = load_split_inputs(root)
     ann_all = inputs.annotations.set_index("clip_id") if inputs.annotated else None
-    iv = dict(tuple(inputs.intervals.groupby("clip_id"))) if len(inputs.intervals) else {}
-    ev = dict(tuple(inputs.events.groupby("clip_id"))) if len(inputs.events) else {}
-    seg = dict(tuple(segments.groupby("clip_id"))) if len(segments) else {}
     clips = inputs.clips[inputs.clips["split"].isin(cfg.splits)].copy()
+    ids = set(clips["clip_id"])
+    iv, ev, seg = (rows_by_clip(df, ids) for df in (inputs.intervals, inputs.events, segments))
     clips["_order"] = [_order(cfg.seed, c) for c in clips["clip_id"]]
     clips = clips.sort_values(["split", "_order"], kind="mergesort")
     samples, errors = [], []
