@@ -182,3 +182,15 @@ def test_clips_written_before_the_split_column_existed_still_read(ds):
     pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), ds.manifest("clips"))
     df = manifest.read_named(ds, "clips")
     assert df["split"].isna().all() and len(df) == 2
+
+
+def test_cli_segment_options_reach_the_segments(ds):
+    many_videos(ds, n_videos=10)
+    code, out = _run("split", "--root", str(ds.root), "--seed", "1", "--segment-sampling", "random",
+                     "--offset-zero-share", "0", "--segment-window", "4")  # fmt: skip
+    assert code == 0, out
+    seg = manifest.read_named(ds, "segments")
+    assert len(seg) and (seg["offset_sec"] != 0).all() and (seg["end_s"] - seg["start_s"] == 4.0).all()
+    assert set(seg["start_s"] % 10) != {0.0}  # random starts, not the 10 s grid
+    code, out = _run("split", "--root", str(ds.root), "--segment-sampling", "sometimes")
+    assert code == 2 and "grid or random" in out
