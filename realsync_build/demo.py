@@ -65,14 +65,64 @@ def step_preprocess(ctx: DemoContext) -> None:
     cfg = PreprocessConfig(clip_seconds=DEMO_CLIP_SECONDS, category_map=DEMO_CATEGORIES)
     report = run_preprocess(ctx.root, ctx.sources, cfg, ctx.options())
     print_report(report)
-    if report.done == 0:
+    if report.done + report.skipped_done == 0:  # a rerun finds them done
         raise RuntimeError("preprocess produced no clips")
     ctx.results["clips"] = str(ctx.root.manifest("clips"))
+
+
+# The demo's clips are 10 s: a segment grid from 10 s would give none, so the demo
+# starts it at 2 s with a 1 s stride (starts 2 and 3: window and +/-2 s shift fit).
+DEMO_SEGMENT_START_S = 2
+DEMO_SEGMENT_STRIDE_S = 1
+
+
+def step_split(ctx: DemoContext) -> None:
+    from realsync_build.segments import SegmentConfig
+    from realsync_build.split import SplitConfig, print_result, run_split
+
+    cfg = SplitConfig(seed=0, segments=SegmentConfig(start_s=DEMO_SEGMENT_START_S, stride_s=DEMO_SEGMENT_STRIDE_S))
+    result = run_split(ctx.root, cfg)
+    print_result(result)
+    if result.segments.empty:
+        raise RuntimeError("split produced no evaluation segments")
+    ctx.results["splits"] = str(ctx.root.manifest("splits"))
+    ctx.results["segments"] = str(ctx.root.manifest("segments"))
+
+
+def step_export_webdataset(ctx: DemoContext) -> None:
+    from realsync_build.export.webdataset import run_export_webdataset
+
+    report = run_export_webdataset(ctx.root, progress=ctx.progress)
+    console.print(f"{report.samples} samples in {len(report.shard_paths)} shards, {report.failed} failed")
+    if report.failed or not report.samples:
+        raise RuntimeError(f"export webdataset failed: {report.errors[:3]}")
+    ctx.results["shards"] = str(ctx.root.shards)
+
+
+def step_export_streamsync(ctx: DemoContext) -> None:
+    from realsync_build.export.streamsync import run_export_streamsync
+
+    report = run_export_streamsync(ctx.root, ctx.root.root / "streamsync")
+    console.print(", ".join(f"{k}: {v} segments" for k, v in report.per_split.items()))
+    ctx.results["streamsync"] = str(ctx.root.root / "streamsync")
+
+
+def step_stats(ctx: DemoContext) -> None:
+    from realsync_build.stats import run_stats
+    from realsync_build.stats.tables import to_rich
+
+    res = run_stats(ctx.root, name="realsync demo")
+    console.print(to_rich(res.table2, "Table 2: per channel"))
+    ctx.results["report"] = str(res.index)
 
 
 # (name, function) in pipeline order; later stages append theirs.
 STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("preprocess", step_preprocess),
+    ("split", step_split),
+    ("export webdataset", step_export_webdataset),
+    ("export streamsync", step_export_streamsync),
+    ("stats", step_stats),
 ]
 
 

@@ -48,6 +48,9 @@ def read(path: str | Path, schema: pa.Schema | None = None, *, required: bool = 
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise ManifestError(f"{path} is not a readable Parquet manifest ({exc}); delete it and rerun the stage that writes it") from exc
     if schema is not None:
+        for f in schema:  # columns added later (schema.OPTIONAL): an older file reads as nulls
+            if f.name not in table.column_names and (f.metadata or {}).get(b"optional") == b"1":
+                table = table.append_column(pa.field(f.name, f.type), pa.nulls(table.num_rows, f.type))
         missing = [f.name for f in schema if f.name not in table.column_names]
         if missing:
             raise ManifestError(

@@ -18,6 +18,10 @@ STATUSES = (PLANNED, DONE, FAILED, SKIPPED)
 
 _status = [pa.field("status", pa.string()), pa.field("error", pa.string())]
 
+# A column added after a manifest's first release: readers fill it with nulls when an
+# older file lacks it (see :func:`realsync_build.manifest.read`), so old roots stay readable.
+OPTIONAL = {b"optional": b"1"}
+
 VIDEOS = pa.schema(
     [
         pa.field("video_id", pa.string(), nullable=False),
@@ -55,6 +59,10 @@ CLIPS = pa.schema(
         pa.field("size_bytes", pa.int64()),
         pa.field("av_skew_ms", pa.float64()),
         *_status,
+        # train / dev / test, written by `realsync split` (null until then, and for clips it
+        # excluded). Preprocess keeps it on clips it does not redo; redone or new clips get
+        # null, and export refuses a root where done clips lack a split (rerun split).
+        pa.field("split", pa.string(), metadata=OPTIONAL),
     ]
 )
 
@@ -110,7 +118,9 @@ SPLITS = pa.schema(
     ]
 )
 
-# Fixed-offset evaluation segments (dev/test).
+# Fixed-offset evaluation segments (dev/test). start_s/end_s are seconds from the
+# clip's start (StreamSync's v_start_i_sec); offset_sec is on the 0.2 s grid in
+# [-2, 2] and offset_class its index 0..20; top_events is a JSON list of labels.
 SEGMENTS = pa.schema(
     [
         pa.field("segment_id", pa.string(), nullable=False),
@@ -127,6 +137,20 @@ SEGMENTS = pa.schema(
     ]
 )
 
+# One row per exported WebDataset sample (clip), written by `realsync export webdataset`.
+SHARDS = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("clip_id", pa.string()),
+        pa.field("split", pa.string()),
+        pa.field("shard", pa.string()),  # path relative to the root, e.g. shards/train-000000.tar
+        pa.field("size_bytes", pa.int64()),  # the sample's bytes (mp4 + json)
+        pa.field("shard_bytes", pa.int64()),
+        pa.field("shard_fingerprint", pa.string()),  # sha256 of the shard's planned content
+        *_status,
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "videos": VIDEOS,
     "clips": CLIPS,
@@ -135,6 +159,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "events": EVENTS,
     "splits": SPLITS,
     "segments": SEGMENTS,
+    "shards": SHARDS,
 }
 
 # The key columns that identify one row of each manifest.
@@ -144,4 +169,5 @@ KEYS: dict[str, list[str]] = {
     "annotations": ["clip_id"],
     "splits": ["video_id"],
     "segments": ["segment_id"],
+    "shards": ["key"],
 }

@@ -14,6 +14,9 @@ from realsync_build.cli.common import app
 COMMAND_MODULES = (
     "fetch",
     "preprocess",
+    "split",
+    "export",
+    "stats",
     "demo",
 )
 

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from realsync_build.cli.common import RootOpt, app, fail, root_of
+
+
+@app.command()
+def split(
+    root: RootOpt = None,
+    seed: Annotated[str, typer.Option("--seed", metavar="INT", help="Random seed (an integer): same inputs and seed give byte-identical outputs.")] = "0",
+    ratios: Annotated[str, typer.Option("--ratios", help="train/dev/test shares of each channel's duration.")] = "90/5/5",
+    exclude_suspect_sync: Annotated[
+        bool, typer.Option("--exclude-suspect-sync", help="Leave out clips that annotate flagged as out of sync at the source.")
+    ] = False,
+    tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, max=1.0, help="Allowed drift of a channel's shares from the ratios (at least its largest video's share).")] = 0.05,
+    skip_empty_channels: Annotated[bool, typer.Option("--skip-empty-channels", help="Split without channels that have no usable clip instead of failing.")] = False,
+    segment_sampling: Annotated[str, typer.Option("--segment-sampling", help="Evaluation segment starts: grid or random.")] = "grid",
+    segment_start: Annotated[int, typer.Option("--segment-start", min=0, help="First grid start (s from the clip start).")] = 10,
+    segment_stride: Annotated[int, typer.Option("--segment-stride", min=1, help="Grid step (s).")] = 10,
+    segment_window: Annotated[float, typer.Option("--segment-window", min=0.04, help="Segment length (s).")] = 5.0,
+    offset_sd: Annotated[float, typer.Option("--offset-sd", help="Sd (s) of the normal the non-zero offsets come from (truncated to +/-2 s).")] = 1.0,
+    offset_zero_share: Annotated[float, typer.Option("--offset-zero-share", help="Share of segments with exactly 0 s offset.")] = 0.503,
+    top_events: Annotated[int, typer.Option("--top-events", min=0, help="Audio event labels kept per segment.")] = 3,
+) -> None:
+    """Split videos into train/dev/test (stratified per channel by duration) and draw the dev/test evaluation segments.
+
+    Writes manifests/splits.parquet, the split column of manifests/clips.parquet and
+    manifests/segments.parquet. Segments start on a grid (every 10 s from 10 s, as in the
+    published RealSync list) or at random, last 5 s, and carry a fixed audio offset on the
+    0.2 s grid within +/-2 s (defaults reproduce the published offset distribution) and the
+    scenario (talking_head / voice_over / other) from the annotations.
+    Checks fail loudly (and nothing is written) if a video would land in two splits or a
+    channel's shares drift beyond --tolerance.
+    """
+    from realsync_build.manifest import ManifestError
+    from realsync_build.segments import SegmentConfig
+    from realsync_build.split import SplitConfig, SplitError, parse_ratios, parse_seed, print_result, run_split
+
+    try:
+        cfg = SplitConfig(
+            seed=parse_seed(seed),
+            ratios=parse_ratios(ratios),
+            exclude_suspect_sync=exclude_suspect_sync,
+            tolerance=tolerance,
+            skip_empty_channels=skip_empty_channels,
+            segments=SegmentConfig(
+                sampling=segment_sampling,
+                start_s=segment_start,
+                stride_s=segment_stride,
+                window_s=segment_window,
+                offset_sd=offset_sd,
+                offset_zero_share=offset_zero_share,
+                top_events=top_events,
+            ),
+        )
+        cfg.segments.validate()
+    except ValueError as exc:  # bad option values (SplitError is a ValueError)
+        fail(str(exc), code=2)
+    try:
+        result = run_split(root_of(root), cfg)
+    except (SplitError, ManifestError) as exc:
+        fail(str(exc), code=1)
+    print_result(result)
