@@ -102,7 +102,27 @@ def base_params(cfg: FetchConfig, log: YdlLog) -> dict[str, Any]:
     }
     if cfg.cookies:
         params["cookiefile"] = str(cfg.cookies)
+    runtimes = js_runtimes()
+    if runtimes:
+        params["js_runtimes"] = runtimes
     return params
+
+
+def js_runtimes() -> dict[str, dict]:
+    """The JavaScript runtime yt-dlp needs for YouTube: the ``deno`` wheel's binary, else one on PATH.
+
+    yt-dlp looks for ``deno`` on PATH only; a venv's ``bin/`` is not on PATH when the
+    ``realsync`` script is run by its full path, so the wheel's binary is passed explicitly.
+    """
+    try:
+        import deno  # the PyPI redistribution of the Deno binary (a dependency)
+
+        path = deno.find_deno_bin()
+        if path:
+            return {"deno": {"path": str(path)}}
+    except (ImportError, FileNotFoundError, RuntimeError):
+        pass
+    return {}
 
 
 def make_ydl(params: dict[str, Any], cfg: FetchConfig) -> yt_dlp.YoutubeDL:
