@@ -5,8 +5,9 @@ source of --minutes (default 10), then measures in one run:
 
   decode   ffmpeg decodes the source to the null muxer (the floor for any transcoder)
   realsync `realsync preprocess` (one decode, all clips, validated), CRF 18
-  baseline the StreamSync scripts' way: transcode the whole video at CRF 10,
-           then cut each 5-minute clip by re-encoding it
+  baseline the StreamSync scripts' way: transcode the whole video at CRF 10
+           (their settings, ffmpeg's default preset), then cut each 5-minute clip
+           by re-encoding it
 
 and prints wall times, ratios and output size per hour of video.
 Usage: python bench/preprocess.py [--minutes 10] [--clip-seconds 300]
@@ -64,16 +65,20 @@ def realsync(src: Path, root: Path, clip_s: int) -> None:
     subprocess.run(cmd, check=True, env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent)))
 
 
+# The StreamSync/SparseSync re-encode settings (scripts/reencode_videos.py): fps, shorter side
+# 256 with even crop, h264 yuv420p CRF 10 with ffmpeg's default preset (they set none), AAC 16 kHz mono.
+_BASELINE_VF = "fps=25,scale=iw*256/'min(iw,ih)':ih*256/'min(iw,ih)',crop='trunc(iw/2)'*2:'trunc(ih/2)'*2"
+_BASELINE_CODECS = ["-vcodec", "h264", "-pix_fmt", "yuv420p", "-crf", "10", "-acodec", "aac", "-ar", "16000", "-ac", "1"]
+
+
 def baseline(src: Path, work: Path, clip_s: int, duration_s: float) -> list[Path]:
-    """Two passes, as in the StreamSync preprocessing scripts: whole video at CRF 10, then re-encode each clip."""
+    """Two passes, as in the StreamSync preprocessing scripts: the whole video, then each clip re-encoded."""
     full = work / "full.mp4"
-    run_ffmpeg(["-i", src, "-vf", "fps=25,scale=-2:256", "-c:v", "libx264", "-crf", "10", "-preset", "veryfast",
-                "-c:a", "aac", "-ar", "16000", "-ac", "1", full])  # fmt: skip
+    run_ffmpeg(["-i", src, "-max_muxing_queue_size", "2048", "-vf", _BASELINE_VF, *_BASELINE_CODECS, full])
     outs = []
     for i in range(int(duration_s // clip_s)):
         out = work / f"clip_{i}.mp4"
-        run_ffmpeg(["-ss", str(i * clip_s), "-t", str(clip_s), "-i", full, "-c:v", "libx264", "-crf", "10",
-                    "-preset", "veryfast", "-c:a", "aac", "-ar", "16000", "-ac", "1", out])  # fmt: skip
+        run_ffmpeg(["-ss", str(i * clip_s), "-t", str(clip_s), "-i", full, *_BASELINE_CODECS, out])
         outs.append(out)
     return outs
 
