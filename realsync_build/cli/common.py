@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from realsync_build import __version__
 from realsync_build.paths import DatasetRoot, resolve_root
@@ -67,7 +68,7 @@ def run_options(workers, executor, ray_address, retry_failed, strict, progress) 
 
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error and exit (no traceback)."""
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
