@@ -113,7 +113,7 @@ def run_stage(
     options = options or RunOptions()
     schema = SCHEMAS[spec.manifest]
     key = KEYS[spec.manifest]
-    path = root.manifest(spec.manifest)
+    path = root.pull(root.manifest(spec.manifest))  # a URL root: its latest copy, into the local mirror
     df = manifest.read(path, schema)
     states = task_states(df, spec.task_key)
     report = StageReport(spec.name, total=len(tasks))
@@ -137,6 +137,7 @@ def run_stage(
 
     def save() -> None:
         manifest.write(df, path, schema, key)
+        root.push(path)  # a URL root: publish it (atomic); the driver is the only writer
 
     own_executor = executor is None
     if executor is None:

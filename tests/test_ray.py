@@ -192,3 +192,18 @@ def test_cli_starts_and_stops_its_own_ray(sources, local_reference, tmp_path):
     assert "3 done" in proc.stderr and "1 failed" in proc.stderr
     got = manifest.read(DatasetRoot(root).manifest("clips"), CLIPS)
     pd.testing.assert_frame_equal(_comparable(got), _comparable(local_reference))
+
+
+def test_ray_to_url_root(ray_local, sources, local_reference, tmp_path, monkeypatch):
+    """Workers publish clips to a URL root; the driver alone publishes the manifest."""
+    from realsync_build.paths import resolve_root
+
+    monkeypatch.setenv("REALSYNC_CACHE", str(tmp_path / "cache"))
+    remote = tmp_path / "bucket"
+    root = resolve_root(remote.as_uri())
+    report = run_preprocess(root, sources, CFG, replace(OPTS, executor="ray"))
+    assert (report.done, report.failed) == (3, 1)
+    published = manifest.read(remote / "manifests" / "clips.parquet", CLIPS)
+    pd.testing.assert_frame_equal(_comparable(published), _comparable(local_reference))
+    for rel in published.loc[published["status"] == DONE, "path"]:
+        assert (remote / rel).is_file()

@@ -41,8 +41,12 @@ def _root_callback(
 
 
 RootOpt = Annotated[
-    Optional[Path],
-    typer.Option("--root", help="Dataset root (default: $REALSYNC_ROOT, else ./realsync-data).", show_default=False),
+    Optional[str],  # a str, not a Path: Path("s3://b/x") would collapse the "//" of a URL
+    typer.Option(
+        "--root",
+        help="Dataset root: a folder or an fsspec URL such as s3://bucket/ds (default: $REALSYNC_ROOT, else ./realsync-data).",
+        show_default=False,
+    ),
 ]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Parallel items (default: number of cores).")]
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="Where items run: local (process pool) or ray.")]
@@ -52,7 +56,7 @@ StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit non-zero if any 
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 
 
-def root_of(root: Optional[Path]) -> DatasetRoot:
+def root_of(root: Optional[str | Path]) -> DatasetRoot:
     r = resolve_root(root)
     r.root.mkdir(parents=True, exist_ok=True)
     return r
