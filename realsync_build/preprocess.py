@@ -19,14 +19,14 @@ from __future__ import annotations
 import hashlib
 import math
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from realsync_build import atomic, manifest
 from realsync_build.channels import category_of
-from realsync_build.executor import default_workers
+from realsync_build.executor import Resources, default_workers
 from realsync_build.media.ffmpeg import run_ffmpeg
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
 from realsync_build.paths import DatasetRoot, safe_name
@@ -407,4 +407,6 @@ def run_preprocess(
         )
     workers = options.workers or default_workers()
     tasks = tasks_from_videos(root, videos, cfg, workers)
-    return run_stage(SPEC, root, tasks, options, is_done=_clips_exist(root))
+    # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
+    spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
+    return run_stage(spec, root, tasks, options, is_done=_clips_exist(root))

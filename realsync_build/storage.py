@@ -136,3 +136,49 @@ def fetch_to_local(url: str, folder: str | os.PathLike) -> Path:
     """Download the file at ``url`` into ``folder`` (for tools such as ffmpeg that need a path)."""
     base, _, name = url.rstrip("/").rpartition("/")
     return Store(base).get_file(name, Path(folder) / name)
+
+
+# ------------------------------------------------------- for stage functions
+# A task dict carries ``root`` (the local root, or the driver's mirror) and
+# ``root_url`` (None for a local root).  These helpers let a stage function read
+# its inputs and write its outputs the same way for both (see docs/scaling.md).
+
+
+def root_fields(root) -> dict:
+    """The task fields naming a :class:`~realsync_build.paths.DatasetRoot` for workers."""
+    return {"root": str(root.root), "root_url": root.url}
+
+
+def task_store(task: dict) -> Store | None:
+    url = task.get("root_url")
+    return Store(url) if url else None
+
+
+def task_exists(task: dict, rel: str) -> bool:
+    store = task_store(task)
+    return store.exists(rel) if store is not None else (Path(task["root"]) / rel).exists()
+
+
+@contextlib.contextmanager
+def input_file(task: dict, rel: str) -> Iterator[Path]:
+    """A local path to the root-relative file ``rel`` (downloaded to a temp folder for a URL root)."""
+    store = task_store(task)
+    if store is None:
+        yield Path(task["root"]) / rel
+        return
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="realsync-in-") as tmpdir:
+        yield store.get_file(rel, Path(tmpdir) / rel.rsplit("/", 1)[-1])
+
+
+@contextlib.contextmanager
+def output_file(task: dict, rel: str) -> Iterator[Path]:
+    """A local temp path; when the block succeeds the file becomes ``rel`` under the root, atomically."""
+    store = task_store(task)
+    if store is None:
+        with atomic.atomic_path(Path(task["root"]) / rel) as tmp:
+            yield tmp
+    else:
+        with store.open_write(rel) as tmp:
+            yield tmp

@@ -150,3 +150,23 @@ def test_cli_url_root(sources, tmp_path):
     assert result.exit_code == 0, result.output
     assert len(_published_clips(remote)) == 4
     assert (remote / "manifests" / "clips.parquet").is_file()
+
+
+@pytest.mark.parametrize("kind", ["local", "url"])
+def test_task_helpers_same_for_local_and_url(kind, tmp_path):
+    from realsync_build.storage import input_file, output_file, root_fields, task_exists
+
+    root = resolve_root(tmp_path / "d" if kind == "local" else (tmp_path / "remote").as_uri())
+    task = root_fields(root)
+    assert not task_exists(task, "annotations/a.json")
+    with output_file(task, "annotations/a.json") as tmp:
+        tmp.write_text('{"ok": 1}')
+    with pytest.raises(ValueError):
+        with output_file(task, "annotations/b.json") as tmp:
+            tmp.write_text("partial")
+            raise ValueError("stage failed half way")
+    assert task_exists(task, "annotations/a.json") and not task_exists(task, "annotations/b.json")
+    with input_file(task, "annotations/a.json") as local:
+        assert local.read_text() == '{"ok": 1}'
+    where = tmp_path / "d" if kind == "local" else tmp_path / "remote"
+    assert sorted(p.name for p in (where / "annotations").iterdir()) == ["a.json"]
