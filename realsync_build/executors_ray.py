@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import Any, Callable, Iterator, Sequence
 
 from realsync_build.executor import Executor, Resources, call_safely, default_workers, error_message
@@ -68,6 +69,21 @@ def _ray_error_line(exc: BaseException) -> str:
     return f"{name}: {text[0]}" if text else name
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a ``HOST:PORT`` nobody listens on (Ray itself would retry for minutes)."""
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", "local", or a form Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise RuntimeError(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); "
+            "start it with `ray start --head` there, or check --ray-address"
+        ) from exc
+
+
 class RayExecutor(Executor):
     name = "ray"
 
@@ -87,6 +103,7 @@ class RayExecutor(Executor):
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
             if address:
+                check_reachable(address)
                 kwargs["address"] = address
             else:
                 kwargs["address"] = "local"  # a new private instance, never someone's running cluster
@@ -98,7 +115,7 @@ class RayExecutor(Executor):
             kwargs.update(init_kwargs or {})
             try:
                 ray.init(**kwargs)
-            except ConnectionError as exc:
+            except (ConnectionError, ImportError, ValueError) as exc:
                 raise RuntimeError(f"cannot connect to the Ray cluster at {address!r}: {error_message(exc)}") from exc
             self._owns_ray = True
 
@@ -107,10 +124,23 @@ class RayExecutor(Executor):
     def task_options(self, resources: Resources | None) -> dict[str, Any]:
         """Ray task options for one item: CPUs always; GPUs only when the cluster has some."""
         res = resources or Resources()
-        opts: dict[str, Any] = {"num_cpus": res.num_cpus, "max_retries": self.max_retries, "retry_exceptions": False}
-        if res.num_gpus and self._ray.cluster_resources().get("GPU", 0) > 0:
-            opts["num_gpus"] = res.num_gpus
+        biggest = self._largest_node()
+        # never ask for more than one node has: such a task would wait forever
+        cpus = min(res.num_cpus, biggest.get("CPU", res.num_cpus)) if biggest.get("CPU") else res.num_cpus
+        opts: dict[str, Any] = {"num_cpus": cpus, "max_retries": self.max_retries, "retry_exceptions": False}
+        if res.num_gpus and biggest.get("GPU", 0) > 0:
+            opts["num_gpus"] = min(res.num_gpus, biggest["GPU"])
         return opts
+
+    def _largest_node(self) -> dict[str, float]:
+        """The most CPUs and GPUs any one live node offers."""
+        best: dict[str, float] = {}
+        for node in self._ray.nodes():
+            if not node.get("Alive", True):
+                continue
+            for name in ("CPU", "GPU"):
+                best[name] = max(best.get(name, 0.0), float(node.get("Resources", {}).get(name, 0.0)))
+        return best
 
     def in_flight_limit(self, resources: Resources | None) -> int:
         """How many tasks to keep submitted: twice what the cluster can run at once."""

@@ -110,6 +110,7 @@ def test_gpu_fraction_only_when_cluster_has_gpus(ray_local):
     has_gpu = ray.cluster_resources().get("GPU", 0) > 0
     assert ("num_gpus" in opts) == has_gpu
     assert opts["num_cpus"] == 1
+    assert ex.task_options(Resources(num_cpus=64))["num_cpus"] == 2  # capped at the largest node
     assert ex.in_flight_limit(Resources(num_cpus=1)) == 4  # 2 CPUs, twice over
 
 
@@ -179,6 +180,7 @@ def test_killed_worker_is_retried_by_ray(ray_local, sources, local_reference, tm
     pd.testing.assert_frame_equal(_comparable(got), _comparable(local_reference))
 
 
+@pytest.mark.slow
 def test_cli_starts_and_stops_its_own_ray(sources, local_reference, tmp_path):
     """The acceptance command: ``realsync preprocess --root DIR --input SRC --executor ray`` (no address)."""
     import subprocess
@@ -192,6 +194,23 @@ def test_cli_starts_and_stops_its_own_ray(sources, local_reference, tmp_path):
     assert "3 done" in proc.stderr and "1 failed" in proc.stderr
     got = manifest.read(DatasetRoot(root).manifest("clips"), CLIPS)
     pd.testing.assert_frame_equal(_comparable(got), _comparable(local_reference))
+
+
+@pytest.mark.slow
+def test_cli_joins_a_running_cluster(ray_local, sources, local_reference, tmp_path):
+    """``--ray-address HOST:PORT``: the CLI connects to this module's Ray, runs there, and leaves it up."""
+    import subprocess
+
+    address = ray.get_runtime_context().gcs_address
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "realsync_build", "preprocess", "--root", str(tmp_path / "joined"), "--input", str(sources),
+           "--executor", "ray", "--ray-address", address, "--workers", "2", "--clip-seconds", "2", "--preset", "ultrafast",
+           "--no-progress"]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = manifest.read(DatasetRoot(tmp_path / "joined").manifest("clips"), CLIPS)
+    pd.testing.assert_frame_equal(_comparable(got), _comparable(local_reference))
+    assert ray.cluster_resources().get("CPU") == 2  # the cluster is still there
 
 
 def test_ray_to_url_root(ray_local, sources, local_reference, tmp_path, monkeypatch):

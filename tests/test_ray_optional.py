@@ -31,3 +31,16 @@ def test_cli_without_ray_is_one_line(no_ray, tmp_path):
     out = result.output.strip()
     assert "Traceback" not in out
     assert "pip install 'realsync[ray]'" in out
+
+
+def test_unreachable_address_fails_fast():
+    import socket
+
+    from realsync_build.executors_ray import check_reachable
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nobody listens there
+    with pytest.raises(RuntimeError, match=rf"cannot reach the Ray cluster at 127.0.0.1:{port}"):
+        check_reachable(f"127.0.0.1:{port}", timeout_s=2)
+    check_reachable("auto")  # left to Ray
