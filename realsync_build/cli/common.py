@@ -49,8 +49,22 @@ RootOpt = Annotated[
     ),
 ]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Parallel items (default: number of cores).")]
-ExecutorOpt = Annotated[str, typer.Option("--executor", help="Where items run: local (process pool) or ray.")]
-RayAddressOpt = Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster: auto or HOST:PORT (default: start a local Ray).")]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="Where items run: local (a process pool on this machine), ray (Ray tasks, see --ray-address; "
+        "needs pip install 'realsync\\[ray]') or inline (one at a time in this process, for debugging).",
+    ),
+]
+RayAddressOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--ray-address",
+        help="Ray cluster to run on: auto (the cluster this machine belongs to), HOST:PORT (its head node), "
+        "or ray://HOST:10001 (Ray Client; needs pip install 'ray\\[client]'). Default: start a private local Ray for this run and stop it after.",
+    ),
+]
 RetryOpt = Annotated[bool, typer.Option("--retry-failed", help="Run again the items whose last attempt failed.")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit non-zero if any item failed.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
