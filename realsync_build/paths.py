@@ -45,10 +45,6 @@ class DatasetRoot:
 
         return Store(self.url)
 
-    def location(self) -> str:
-        """Where the dataset lives, for messages and task dicts: the URL, else the local path."""
-        return self.url or str(self.root)
-
     def pull(self, path: Path) -> Path:
         """URL root: refresh the mirror's copy of ``path`` (a manifest) from the URL; a file the
         URL lacks is removed from the mirror so stale state is never trusted.  Local root: no-op."""

@@ -128,10 +128,6 @@ class Store:
             self.fs.rm(path)
 
 
-def store_for(url: str) -> Store:
-    return Store(url)
-
-
 def fetch_to_local(url: str, folder: str | os.PathLike) -> Path:
     """Download the file at ``url`` into ``folder`` (for tools such as ffmpeg that need a path)."""
     base, _, name = url.rstrip("/").rpartition("/")
