@@ -111,11 +111,9 @@ def _make_inline(**_: Any) -> Executor:
 
 
 def _make_ray(workers: int | None = None, ray_address: str | None = None, **kw: Any) -> Executor:
-    try:
-        from realsync_build.executors_ray import RayExecutor
-    except ImportError as exc:  # the module itself imports ray lazily; this guards a broken install
-        raise RuntimeError(f"the Ray executor is unavailable ({exc})") from exc
-    return RayExecutor(address=ray_address, **kw)
+    from realsync_build.executors_ray import RayExecutor  # imports ray itself; RuntimeError with a hint if absent
+
+    return RayExecutor(address=ray_address, workers=workers, **kw)
 
 
 EXECUTORS: dict[str, Callable[..., Executor]] = {

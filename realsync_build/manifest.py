@@ -87,8 +87,14 @@ def upsert(df: pd.DataFrame, rows: Iterable[Mapping], key: list[str]) -> pd.Data
 
 def read_named(root, name: str, *, required: bool = False, hint: str = "") -> pd.DataFrame:
     """Read manifest ``name`` (``"clips"``, ...) under a :class:`DatasetRoot`."""
-    return read(root.manifest(name), SCHEMAS[name], required=required, hint=hint)
+    path = root.manifest(name)
+    if getattr(root, "url", None):
+        root.pull(path)  # a URL root: read the published copy
+    return read(path, SCHEMAS[name], required=required, hint=hint)
 
 
 def write_named(root, name: str, df) -> Path:
-    return write(df, root.manifest(name), SCHEMAS[name], KEYS.get(name))
+    path = write(df, root.manifest(name), SCHEMAS[name], KEYS.get(name))
+    if getattr(root, "url", None):
+        root.push(path)  # a URL root: publish it atomically
+    return path

@@ -25,7 +25,43 @@ MANIFEST_NAMES = ("videos", "clips", "intervals", "events", "tracks", "clip_sync
 
 @dataclass(frozen=True)
 class DatasetRoot:
+    """A dataset root.  ``url`` set: the dataset lives at that fsspec URL and ``root`` is the
+    driver's local working mirror (manifests are read from / published to the URL; stage
+    functions publish their outputs through :mod:`realsync_build.storage`)."""
+
     root: Path
+    url: str | None = None
+
+    @property
+    def is_remote(self) -> bool:
+        return self.url is not None
+
+    @property
+    def store(self):
+        """The :class:`realsync_build.storage.Store` of a URL root (None for a local root)."""
+        if self.url is None:
+            return None
+        from realsync_build.storage import Store
+
+        return Store(self.url)
+
+    def pull(self, path: Path) -> Path:
+        """URL root: refresh the mirror's copy of ``path`` (a manifest) from the URL; a file the
+        URL lacks is removed from the mirror so stale state is never trusted.  Local root: no-op."""
+        if self.url is not None:
+            rel = self.rel(path)
+            store = self.store
+            if store.exists(rel):
+                store.get_file(rel, path)
+            else:
+                Path(path).unlink(missing_ok=True)
+        return Path(path)
+
+    def push(self, path: Path) -> Path:
+        """URL root: publish the mirror's ``path`` (written by the driver) to the URL, atomically."""
+        if self.url is not None:
+            self.store.put_file(path, self.rel(path))
+        return Path(path)
 
     @property
     def raw(self) -> Path:
@@ -65,10 +101,33 @@ class DatasetRoot:
         return p if p.is_absolute() else self.root / p
 
 
+CACHE_ENV = "REALSYNC_CACHE"
+
+
+def mirror_dir(url: str) -> Path:
+    """The driver's local working folder for a URL root (``$REALSYNC_CACHE`` or the user cache)."""
+    import hashlib
+
+    base = os.environ.get(CACHE_ENV)
+    if not base:
+        from platformdirs import user_cache_dir
+
+        base = user_cache_dir("realsync")
+    digest = hashlib.sha1(url.rstrip("/").encode()).hexdigest()[:12]
+    return Path(base).expanduser().absolute() / "roots" / f"{safe_name(url, 40)}-{digest}"
+
+
 def resolve_root(root: str | os.PathLike | None = None) -> DatasetRoot:
-    """The dataset root from an explicit value, ``$REALSYNC_ROOT``, or the default."""
+    """The dataset root from an explicit value, ``$REALSYNC_ROOT``, or the default.
+
+    A ``scheme://`` value (``s3://bucket/ds``, ``file:///data/ds``) is a URL root.
+    """
     value = root if root not in (None, "") else os.environ.get(ROOT_ENV) or DEFAULT_ROOT
-    return DatasetRoot(Path(value).expanduser().absolute())
+    text = os.fspath(value)
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*://", text):
+        url = text.rstrip("/")
+        return DatasetRoot(mirror_dir(url), url=url)
+    return DatasetRoot(Path(text).expanduser().absolute())
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")

@@ -18,19 +18,21 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict, dataclass, field
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from realsync_build import atomic, manifest
 from realsync_build.channels import category_of
-from realsync_build.executor import default_workers
+from realsync_build.executor import Resources, default_workers
 from realsync_build.media.ffmpeg import run_ffmpeg
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
 from realsync_build.paths import DatasetRoot, safe_name
 from realsync_build.schema import DONE, FAILED, VIDEOS
 from realsync_build.stage import RunOptions, StageReport, StageSpec, run_stage
+from realsync_build.storage import Store, fetch_to_local, is_url
 
 FPS = 25
 SAMPLE_RATE = 16000
@@ -119,7 +121,12 @@ def build_ffmpeg_args(src: Path, plans: list[ClipPlan], outputs: list[Path], cfg
     return args
 
 
-def _clip_row(task: dict, plan: ClipPlan, final: Path, facts, root: DatasetRoot) -> dict:
+def clip_rel(task: dict, plan: ClipPlan) -> str:
+    """A clip's path relative to the dataset root (the same for a local folder and a URL root)."""
+    return f"clips/{safe_name(task['channel'])}/{task['video_id']}/{clip_id_for(task['video_id'], plan)}.mp4"
+
+
+def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts) -> dict:
     return {
         "clip_id": clip_id_for(task["video_id"], plan),
         "video_id": task["video_id"],
@@ -127,14 +134,14 @@ def _clip_row(task: dict, plan: ClipPlan, final: Path, facts, root: DatasetRoot)
         "category": task["category"],
         "start_s": float(plan.start_s),
         "end_s": float(plan.end_s),
-        "path": root.rel(final),
+        "path": rel,
         "n_frames": facts.n_frames,
         "width": facts.width,
         "height": facts.height,
         "fps": facts.fps,
         "sample_rate": facts.sample_rate,
         "channels": facts.channels,
-        "size_bytes": final.stat().st_size,
+        "size_bytes": size_bytes,
         "av_skew_ms": facts.av_skew_ms,
         "status": DONE,
         "error": None,
@@ -166,10 +173,24 @@ def _runs(items: list, size: int) -> list[list]:
 
 
 def preprocess_video(task: dict) -> list[dict]:
-    """The stage function: one source video -> rows of ``clips.parquet``. Raises on bad input."""
+    """The stage function: one source video -> rows of ``clips.parquet``. Raises on bad input.
+
+    With a URL root (``task["root_url"]``) the clips are made in a local scratch
+    folder, checked, and published to the URL one by one (atomic puts); a source
+    given as a URL is downloaded to that scratch folder first.
+    """
     cfg = PreprocessConfig(**task["config"])
-    root = DatasetRoot(Path(task["root"]))
-    src = Path(task["path"])
+    url = task.get("root_url")
+    if not url:
+        return _preprocess(task, cfg, Path(task["root"]), None)
+    with tempfile.TemporaryDirectory(prefix="realsync-preprocess-") as scratch:
+        return _preprocess(task, cfg, Path(scratch), Store(url))
+
+
+def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Store | None) -> list[dict]:
+    """Clips into ``local_root`` (the dataset root, or scratch when ``store`` publishes them)."""
+    src_ref = task["path"]
+    src = fetch_to_local(src_ref, local_root / "source") if is_url(src_ref) else Path(src_ref)
     info = probe_source(src)
     if not info.has_video:
         raise ProbeError("no video stream")
@@ -183,23 +204,30 @@ def preprocess_video(task: dict) -> list[dict]:
             f"source is {info.duration_s:.1f} s, shorter than one {cfg.clip_seconds} s clip "
             "(use --clip-seconds to shorten clips or --keep-tail to keep it)"
         )
-    out_dir = root.clips / safe_name(task["channel"]) / task["video_id"]
+    out_dir = local_root / "clips" / safe_name(task["channel"]) / task["video_id"]
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic.remove_stale_temps(out_dir)
 
     rows: dict[str, dict] = {}
     pending: list[tuple[ClipPlan, Path]] = []
     for plan in plans:
-        final = out_dir / f"{clip_id_for(task['video_id'], plan)}.mp4"
+        rel = clip_rel(task, plan)
+        final = local_root / rel
+        if store is not None and store.exists(rel):  # published only after validation; re-check it
+            store.get_file(rel, final)
         if final.exists():  # only ever renamed into place after validation; re-check cheaply
             try:
                 facts = probe_clip(final)
                 if not check_clip(facts, plan.end_s - plan.start_s):
-                    rows[clip_id_for(task["video_id"], plan)] = _clip_row(task, plan, final, facts, root)
+                    rows[clip_id_for(task["video_id"], plan)] = _clip_row(task, plan, rel, final.stat().st_size, facts)
+                    if store is not None:
+                        final.unlink()
                     continue
             except ProbeError:
                 pass
             final.unlink()
+            if store is not None:
+                store.remove(rel)
         pending.append((plan, final))
 
     threads = task.get("threads") or 1
@@ -221,7 +249,11 @@ def preprocess_video(task: dict) -> list[dict]:
                     rows[cid] = _failed_clip_row(task, plan, "invalid clip: " + "; ".join(problems))
                     continue
                 tmp.replace(final)
-                rows[cid] = _clip_row(task, plan, final, facts, root)
+                size = final.stat().st_size
+                if store is not None:
+                    store.put_file(final, clip_rel(task, plan))
+                    final.unlink()
+                rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts)
         except Exception as exc:  # noqa: BLE001 - becomes this run's error rows
             for plan, _ in run:
                 rows.setdefault(clip_id_for(task["video_id"], plan), _failed_clip_row(task, plan, str(exc)))
@@ -300,7 +332,7 @@ def discover_sources(input_dir: Path, default_category: str = "unknown", categor
 
 def register_local_sources(root: DatasetRoot, sources: pd.DataFrame) -> pd.DataFrame:
     """Add ``--input`` sources to ``videos.parquet`` (probed: duration, size; bad files get an error)."""
-    videos = manifest.read(root.manifest("videos"), VIDEOS)
+    videos = manifest.read(root.pull(root.manifest("videos")), VIDEOS)
     rows = []
     for src in sources.to_dict("records"):
         row = dict(src, url=None, status=DONE, error=None)
@@ -311,8 +343,18 @@ def register_local_sources(root: DatasetRoot, sources: pd.DataFrame) -> pd.DataF
             row.update(status=FAILED, error=str(exc))
         rows.append(row)
     videos = manifest.upsert(videos, rows, ["video_id"])
-    manifest.write(videos, root.manifest("videos"), VIDEOS, ["video_id"])
+    root.push(manifest.write(videos, root.manifest("videos"), VIDEOS, ["video_id"]))
     return videos
+
+
+def source_location(root: DatasetRoot, path: str) -> str:
+    """Where a worker finds a source: a URL as is; a root-relative path under the root (its URL
+    for a URL root); an absolute path as is (on several machines it must be on a shared filesystem)."""
+    if is_url(path):
+        return path
+    if root.url is not None and not Path(path).is_absolute():
+        return root.store.url(path)
+    return str(root.abs(path))
 
 
 def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessConfig, workers: int) -> list[dict]:
@@ -326,8 +368,9 @@ def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessCo
                 "video_id": v["video_id"],
                 "channel": v.get("channel") or "unknown",
                 "category": v.get("category") or cfg.category,
-                "path": str(root.abs(v["path"])),
+                "path": source_location(root, v["path"]),
                 "root": str(root.root),
+                "root_url": root.url,  # set: workers publish clips there (they may be on other machines)
                 "config": asdict(cfg),
                 "threads": threads,
             }
@@ -336,8 +379,13 @@ def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessCo
 
 
 def _clips_exist(root: DatasetRoot):
+    store = root.store
+
     def check(task: dict, rows: pd.DataFrame) -> bool:
-        return all(root.abs(p).exists() for p in rows["path"].dropna())
+        paths = rows["path"].dropna()
+        if store is not None:
+            return all(store.exists(p) for p in paths)
+        return all(root.abs(p).exists() for p in paths)
 
     return check
 
@@ -357,8 +405,10 @@ def run_preprocess(
         videos = videos[videos["video_id"].isin(set(sources["video_id"]))]
     else:
         videos = manifest.read(
-            root.manifest("videos"), VIDEOS, required=True, hint="run `realsync fetch` first, or pass --input DIR"
+            root.pull(root.manifest("videos")), VIDEOS, required=True, hint="run `realsync fetch` first, or pass --input DIR"
         )
     workers = options.workers or default_workers()
     tasks = tasks_from_videos(root, videos, cfg, workers)
-    return run_stage(SPEC, root, tasks, options, is_done=_clips_exist(root))
+    # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
+    spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
+    return run_stage(spec, root, tasks, options, is_done=_clips_exist(root))

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 from rich.text import Text
 
@@ -84,19 +85,24 @@ class StageReport:
 
 
 def task_states(df: pd.DataFrame, task_key: str) -> dict[str, str]:
-    """Per task id: ``done`` if all its rows are done, ``failed`` if any failed, else ``pending``."""
+    """Per task id: ``done`` if all its rows are done (or skipped), ``failed`` if any failed, else ``pending``.
+
+    Vectorised (one groupby, no Python per task): manifests reach 100k+ rows at scale.
+    """
     if df.empty or task_key not in df.columns:
         return {}
-    states: dict[str, str] = {}
-    for tid, status in df.groupby(task_key, sort=False)["status"]:
-        values = set(status.dropna())
-        if FAILED in values:
-            states[tid] = FAILED
-        elif values and values <= {DONE, "skipped"}:
-            states[tid] = DONE
-        else:
-            states[tid] = "pending"
-    return states
+    status = df["status"]
+    flags = pd.DataFrame(
+        {
+            "task": df[task_key].to_numpy(),
+            "failed": status.eq(FAILED).to_numpy(),
+            "ok": (status.isin([DONE, "skipped"]) | status.isna()).to_numpy(),
+            "known": status.notna().to_numpy(),
+        }
+    )
+    agg = flags.groupby("task", sort=False).agg(failed=("failed", "any"), ok=("ok", "all"), known=("known", "any"))
+    states = np.where(agg["failed"], FAILED, np.where(agg["ok"] & agg["known"], DONE, "pending"))
+    return dict(zip(agg.index, states.tolist()))
 
 
 def run_stage(
@@ -115,30 +121,50 @@ def run_stage(
     options = options or RunOptions()
     schema = SCHEMAS[spec.manifest]
     key = KEYS[spec.manifest]
-    path = root.manifest(spec.manifest)
+    path = root.pull(root.manifest(spec.manifest))  # a URL root: its latest copy, into the local mirror
     df = manifest.read(path, schema)
     states = task_states(df, spec.task_key)
     report = StageReport(spec.name, total=len(tasks))
+    # one pass over the manifest, not one scan per task (100k-row manifests at scale)
+    positions = df.groupby(spec.task_key, sort=False).indices if len(df) and spec.task_key in df.columns else {}
+
+    def rows_of(tid: str) -> pd.DataFrame:
+        return df.iloc[positions.get(tid, [])]
 
     pending: list[dict] = []
     for task in tasks:
         tid = task[spec.task_key]
         state = states.get(tid)
-        if state == DONE and (is_done is None or is_done(task, df[df[spec.task_key] == tid])):
+        if state == DONE and (is_done is None or is_done(task, rows_of(tid))):
             report.skipped_done += 1
         elif state == FAILED and not options.retry_failed:
             report.skipped_failed += 1
-            msg = df.loc[(df[spec.task_key] == tid) & (df["status"] == FAILED), "error"]
+            rows = rows_of(tid)
+            msg = rows.loc[rows["status"] == FAILED, "error"]
             report.errors.append((tid, str(msg.iloc[0]) if len(msg) else "failed"))
         else:
             pending.append(task)
 
     start = time.monotonic()
     last_save = start
+    save_every_s = options.save_every_s
     dirty = False
+    finished: dict[str, list[dict]] = {}  # rows of tasks finished since the last save
 
     def save() -> None:
+        # Merging finished rows once per save (not once per task) keeps the driver's cost
+        # linear in the manifest size, whatever the number of tasks.
+        nonlocal df, save_every_s
+        began = time.monotonic()
+        if finished:
+            if not df.empty:
+                df = df[~df[spec.task_key].isin(list(finished))]
+            df = manifest.upsert(df, [r for rows in finished.values() for r in rows], key)
+            finished.clear()
         manifest.write(df, path, schema, key)
+        root.push(path)  # a URL root: publish it (atomic); the driver is the only writer
+        # a large manifest is saved less often: the driver spends at most ~1/4 of its time saving
+        save_every_s = max(options.save_every_s, 4 * (time.monotonic() - began))
 
     own_executor = executor is None
     if executor is None:
@@ -159,16 +185,14 @@ def run_stage(
                     report.done += 1
                 media = spec.media_seconds(rows) if not failed_rows else 0.0
                 report.media_s += media
-                if not df.empty:
-                    df = df[df[spec.task_key] != tid]
-                df = manifest.upsert(df, rows, key)
+                finished[tid] = rows
                 dirty = True
                 bar.advance(media_s=media, outputs=sum(1 for r in rows if r.get("status") == DONE))
                 now = time.monotonic()
-                if now - last_save >= options.save_every_s:
+                if now - last_save >= save_every_s:
                     save()
                     dirty = False
-                    last_save = now
+                    last_save = time.monotonic()
     except WorkerLost as exc:
         if dirty:
             save()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from realsync_build import __version__
 from realsync_build.paths import DatasetRoot, resolve_root
@@ -40,18 +41,36 @@ def _root_callback(
 
 
 RootOpt = Annotated[
-    Optional[Path],
-    typer.Option("--root", help="Dataset root (default: $REALSYNC_ROOT, else ./realsync-data).", show_default=False),
+    Optional[str],  # a str, not a Path: Path("s3://b/x") would collapse the "//" of a URL
+    typer.Option(
+        "--root",
+        help="Dataset root: a folder or an fsspec URL such as s3://bucket/ds (default: $REALSYNC_ROOT, else ./realsync-data).",
+        show_default=False,
+    ),
 ]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Parallel items (default: number of cores).")]
-ExecutorOpt = Annotated[str, typer.Option("--executor", help="Where items run: local (process pool) or ray.")]
-RayAddressOpt = Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster: auto or HOST:PORT (default: start a local Ray).")]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="Where items run: local (a process pool on this machine), ray (Ray tasks, see --ray-address; "
+        "needs pip install 'realsync\\[ray]') or inline (one at a time in this process, for debugging).",
+    ),
+]
+RayAddressOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--ray-address",
+        help="Ray cluster to run on: auto (the cluster this machine belongs to), HOST:PORT (its head node), "
+        "or ray://HOST:10001 (Ray Client; needs pip install 'ray\\[client]'). Default: start a private local Ray for this run and stop it after.",
+    ),
+]
 RetryOpt = Annotated[bool, typer.Option("--retry-failed", help="Run again the items whose last attempt failed.")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit non-zero if any item failed.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 
 
-def root_of(root: Optional[Path]) -> DatasetRoot:
+def root_of(root: Optional[str | Path]) -> DatasetRoot:
     r = resolve_root(root)
     r.root.mkdir(parents=True, exist_ok=True)
     return r
@@ -67,7 +86,7 @@ def run_options(workers, executor, ray_address, retry_failed, strict, progress) 
 
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error and exit (no traceback)."""
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
