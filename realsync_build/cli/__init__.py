@@ -14,6 +14,7 @@ from realsync_build.cli.common import app
 COMMAND_MODULES = (
     "preprocess",
     "annotate",
+    "models",
     "demo",
 )
 
