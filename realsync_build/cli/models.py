@@ -50,7 +50,7 @@ def list_models(
     recorded = registry.read_recorded(root)
     table = Table(title=f"models in {root}", title_justify="left")
     for col in ("name", "kind", "file", "hash", "sha256 / digest", "licence", "present"):
-        table.add_column(col, overflow="fold", no_wrap=col in ("name", "file"))
+        table.add_column(col, overflow="fold", no_wrap=col != "licence")
     if full:
         table.add_column("url", overflow="fold")
     for check in registry.check_all(root=root):
@@ -70,7 +70,7 @@ def list_models(
 
     out = Console()
     if not out.is_terminal:
-        out = Console(width=200 if full else 130)
+        out = Console(width=220 if full else 160)
     out.print(table)
 
 

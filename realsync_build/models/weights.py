@@ -8,7 +8,6 @@ file (another model, another release) is refused with a clear reason.
 from __future__ import annotations
 
 import contextlib
-import pickle
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
@@ -60,12 +59,16 @@ def read_checkpoint(path: str | Path, what: str, trusted: bool = False) -> objec
     """
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError) as exc:
-        if not trusted:
-            raise WeightsLayoutError(f"{what}: {path} is not a plain tensor checkpoint ({str(exc).splitlines()[0]})") from exc
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (EOFError, OSError) as exc:
+    except FileNotFoundError as exc:
         raise WeightsLayoutError(f"{what}: cannot read {path}: {exc}") from exc
+    except Exception as exc:  # torch raises many kinds on foreign or damaged files
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        if not trusted or isinstance(exc, (EOFError, OSError)):
+            raise WeightsLayoutError(f"{what}: {path} is not a readable tensor checkpoint ({type(exc).__name__}: {first[:200]})") from exc
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise WeightsLayoutError(f"{what}: cannot read {path} ({type(exc).__name__}: {str(exc)[:200]})") from exc
 
 
 def load_strict(model: torch.nn.Module, state: Mapping, what: str, skip: Callable[[str], bool] = lambda k: False) -> torch.nn.Module:
