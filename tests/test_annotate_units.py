@@ -99,10 +99,27 @@ def test_tracker_ends_tracks_after_misses_and_at_cuts():
     _, ended = tr.step(20, np.zeros((0, 5)))  # second miss ends it
     assert ended == [tr.tracks[0]] and not tr.tracks[0].active
     tr.step(25, _box(12, 10)[None])
-    ended = tr.cut()  # a cut ends every active track; the next box starts a new track
+    ended = tr.cut(26)  # a cut ends every active track; the next box starts a new track
     assert ended == [tr.tracks[1]]
     tr.step(26, _box(12, 10)[None])
     assert len(tr.tracks) == 3 and tr.tracks[2].shot_id == 1 and tr.tracks[1].shot_id == 0
+
+
+def test_tracks_cover_the_frames_around_their_detections_but_not_across_cuts():
+    tr = Tracker(iou_min=0.3, max_missed=0, step=5)
+    tr.step(5, _box(10, 10)[None])
+    tr.step(10, _box(11, 10)[None])
+    _, ended = tr.step(15, np.zeros((0, 5)))
+    t = tr.tracks[0]
+    assert ended == [t] and (t.first, t.last) == (1, 14)  # 4 frames before, 4 after
+    tr.cut(22)
+    tr.step(22, _box(10, 10)[None])  # first frame of a shot: nothing before it
+    tr.step(25, _box(10, 10)[None])
+    ended = tr.cut(27)  # the next cut comes 2 frames after the last detection
+    assert (ended[0].first, ended[0].last) == (22, 26)
+    tr.step(30, _box(10, 10)[None])
+    (last,) = tr.finish(31)
+    assert (last.first, last.last) == (27, 31)
 
 
 def test_interpolation_is_linear_between_detections():

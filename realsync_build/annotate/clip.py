@@ -30,26 +30,21 @@ from realsync_build.schema import DONE
 _MODELS: dict[tuple, object] = {}
 
 
-def resolve_device(device: str) -> str:
-    if device and device != "auto":
-        return device
-    try:
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    except Exception:  # noqa: BLE001
-        return "cpu"
-
-
 def get_model(kind: str, cfg: AnnotateConfig):
-    """Detector / scorer / tagger from the models factory, cached per process."""
-    device = resolve_device(cfg.device)
-    key = (kind, cfg.face_detector if kind == "faces" else cfg.events if kind == "events" else "syncnet", device, cfg.sync_batch)
-    if key not in _MODELS:
-        from realsync_build.models import factory
+    """Detector / scorer / tagger from the models factory (weights from the registry), cached per process."""
+    from realsync_build.models import factory, registry
 
+    device = factory.resolve_device(cfg.device)
+    where = str(registry.models_dir())
+    if kind == "faces":
+        key = (kind, where, cfg.face_detector, device, cfg.min_face_score)
+    elif kind == "events":
+        key = (kind, where, cfg.events, device)
+    else:
+        key = (kind, where, "syncnet", device, cfg.sync_batch)
+    if key not in _MODELS:
         if kind == "faces":
-            _MODELS[key] = factory.get_face_detector(cfg.face_detector, device)
+            _MODELS[key] = factory.get_face_detector(cfg.face_detector, device, min_score=cfg.min_face_score)
         elif kind == "events":
             _MODELS[key] = factory.get_event_tagger(cfg.events, device)
         else:
@@ -80,6 +75,8 @@ def tracks_from_rows(rows) -> list[Track]:
         boxes = np.asarray(r["det_boxes"], np.float32).reshape(-1, 5)
         for f, b in zip(r["det_frames"], boxes):
             t.add(int(f), b)
+        t.lead = max(0, t.first_det - int(round(r["start_s"] * FPS)))
+        t.tail = max(0, int(round(r["end_s"] * FPS)) - 1 - t.last_det)
         t.active = False
         out.append(t)
     return out

@@ -41,14 +41,24 @@ class Track:
     det_boxes: list[np.ndarray] = field(default_factory=list)  # (5,) x1 y1 x2 y2 score
     missed: int = 0
     active: bool = True
+    lead: int = 0  # frames covered before the first detection (since the previous sampled frame)
+    tail: int = 0  # frames covered after the last detection (until the next sampled frame)
 
     @property
-    def first(self) -> int:
+    def first_det(self) -> int:
         return self.det_frames[0]
 
     @property
-    def last(self) -> int:
+    def last_det(self) -> int:
         return self.det_frames[-1]
+
+    @property
+    def first(self) -> int:
+        return self.det_frames[0] - self.lead
+
+    @property
+    def last(self) -> int:
+        return self.det_frames[-1] + self.tail
 
     @property
     def n_frames(self) -> int:
@@ -60,7 +70,8 @@ class Track:
         self.missed = 0
 
     def boxes(self, f0: int | None = None, f1: int | None = None) -> np.ndarray:
-        """Interpolated ``(n, 4)`` boxes for frames ``f0..f1`` inclusive (default: the whole track)."""
+        """Interpolated ``(n, 4)`` boxes for frames ``f0..f1`` inclusive (default: the whole track);
+        before the first / after the last detection the nearest box is held."""
         f0 = self.first if f0 is None else f0
         f1 = self.last if f1 is None else f1
         frames = np.arange(f0, f1 + 1)
@@ -70,24 +81,36 @@ class Track:
 
 
 class Tracker:
-    """Online IoU tracker; ``step`` returns, per matched or new track, the previous detection frame."""
+    """Online IoU tracker; ``step`` returns, per matched or new track, the previous detection frame.
 
-    def __init__(self, iou_min: float = 0.3, max_missed: int = 1) -> None:
+    ``step`` is the sampling period in frames: a track covers up to ``step - 1``
+    frames before its first and after its last detection (within its shot), the
+    frames whose sampled neighbour saw it.
+    """
+
+    def __init__(self, iou_min: float = 0.3, max_missed: int = 1, step: int = 1) -> None:
         self.iou_min = iou_min
         self.max_missed = max_missed
+        self.period = max(1, step)
         self.tracks: list[Track] = []
         self.shot_id = 0
+        self.shot_start = 0
 
     @property
     def active(self) -> list[Track]:
         return [t for t in self.tracks if t.active]
 
-    def cut(self) -> list[Track]:
-        """A shot boundary: every active track ends. Returns the ended tracks."""
+    def _end(self, t: Track, limit: int) -> None:
+        t.active = False
+        t.tail = max(0, min(self.period - 1, limit - t.last_det))
+
+    def cut(self, frame: int) -> list[Track]:
+        """A shot boundary at ``frame`` (the new shot's first frame): every active track ends."""
         ended = self.active
         for t in ended:
-            t.active = False
+            self._end(t, frame - 1)
         self.shot_id += 1
+        self.shot_start = frame
         return ended
 
     def step(self, frame: int, dets: np.ndarray) -> tuple[list[tuple[Track, int | None]], list[Track]]:
@@ -113,7 +136,7 @@ class Tracker:
             used_t.add(ti)
             used_d.add(di)
             t = active[ti]
-            prev = t.last
+            prev = t.last_det
             t.add(frame, dets[di])
             updates.append((t, prev))
         ended = []
@@ -121,20 +144,22 @@ class Tracker:
             if ti not in used_t:
                 t.missed += 1
                 if t.missed > self.max_missed:
-                    t.active = False
+                    self._end(t, frame - 1)
                     ended.append(t)
         for di in range(len(dets)):
             if di not in used_d:
                 t = Track(track_id=len(self.tracks), shot_id=self.shot_id)
                 t.add(frame, dets[di])
+                t.lead = max(0, min(self.period - 1, frame - self.shot_start))
                 self.tracks.append(t)
                 updates.append((t, None))
         return updates, ended
 
-    def finish(self) -> list[Track]:
+    def finish(self, last_frame: int) -> list[Track]:
+        """The clip ended at ``last_frame`` (inclusive): every active track ends."""
         ended = self.active
         for t in ended:
-            t.active = False
+            self._end(t, last_frame)
         return ended
 
 

@@ -51,14 +51,23 @@ def detect_and_track(
 ) -> VideoResult:
     step = max(1, int(round(FPS / cfg.face_fps)))
     shots = ShotDetector(threshold=cfg.shot_threshold)
-    tracker = Tracker(iou_min=cfg.iou_min, max_missed=cfg.max_missed)
+    tracker = Tracker(iou_min=cfg.iou_min, max_missed=cfg.max_missed, step=step)
     buf: dict[int, np.ndarray] = {}
     pending: list[int] = []
     detected = 0
 
+    def offer(t: Track, f0: int, f1: int) -> None:
+        """Hand frames ``f0..f1`` of track ``t`` (interpolated boxes) to the scheduler."""
+        if scheduler is None or f1 < f0:
+            return
+        boxes = t.boxes(f0, f1)
+        for k, f in enumerate(range(f0, f1 + 1)):
+            scheduler.add(t.track_id, f, buf[f], boxes[k])
+
     def close(ended: list[Track]) -> None:
         if scheduler is not None:
             for t in ended:
+                offer(t, t.last_det + 1, t.last)  # the covered frames after the last detection
                 scheduler.close(t.track_id)
 
     def flush() -> None:
@@ -74,20 +83,13 @@ def detect_and_track(
         t0 = timings.add("faces", t0)
         for i, dets in zip(pending, dets_all):
             updates, ended = tracker.step(i, filter_detections(dets, cfg.min_face_score, cfg.min_face_px))
-            if scheduler is not None:
-                for t, prev in updates:
-                    f0 = i if prev is None else prev + 1
-                    boxes = t.boxes(f0, i)
-                    for k, f in enumerate(range(f0, i + 1)):
-                        if scheduler.wants(f):
-                            scheduler.add(t.track_id, f, buf[f], boxes[k])
-                        else:
-                            scheduler.close(t.track_id)
             close(ended)
+            for t, prev in updates:
+                offer(t, t.first if prev is None else prev + 1, i)
         timings.add("sync", t0)
         pending.clear()
         active = tracker.active
-        keep_from = min([t.last for t in active], default=i + 1)
+        keep_from = min([t.last_det for t in active], default=i + 1)
         for f in [f for f in buf if f < keep_from]:
             del buf[f]
 
@@ -101,7 +103,7 @@ def detect_and_track(
         t0 = timings.add("shots", t0)
         if cut:
             flush()
-            close(tracker.cut())
+            close(tracker.cut(idx))
             t0 = time.process_time()
         if cut or idx % step == 0:
             pending.append(idx)
@@ -109,7 +111,7 @@ def detect_and_track(
             flush()
             t0 = time.process_time()
     flush()
-    close(tracker.finish())
+    close(tracker.finish(last))
     if scheduler is not None:
         t0 = time.process_time()
         scheduler.close_all()
