@@ -190,3 +190,15 @@ def test_cli_download_and_verify(server, tmp_path, monkeypatch):
     assert res.exit_code == 1 and "BAD" in res.output
     res = _cli(["models", "download", "nosuchmodel"])
     assert res.exit_code == 2 and "unknown model" in res.output and "Traceback" not in res.output
+
+
+def test_cli_verify_record_pins_hand_placed_files(tmp_path, monkeypatch):
+    (tmp_path / "audioset").mkdir()
+    src = shared("models/audioset/class_labels_indices.csv")
+    (tmp_path / "audioset" / src.name).write_bytes(src.read_bytes())
+    monkeypatch.setenv(registry.ENV, str(tmp_path))
+    res = _cli(["models", "verify", "audioset-labels", "--record"])
+    assert res.exit_code == 0 and "recorded" in res.output
+    assert registry.read_recorded(tmp_path) == {"audioset/class_labels_indices.csv": hashlib.sha256(src.read_bytes()).hexdigest()}
+    (tmp_path / "audioset" / src.name).write_text("index,mid,display_name\n0,/m/x,Other\n")
+    assert _cli(["models", "verify", "audioset-labels"]).exit_code == 1

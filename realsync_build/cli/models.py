@@ -112,13 +112,21 @@ def download(
 
 
 @models_app.command()
-def verify(name: NameArg = None) -> None:
+def verify(
+    name: NameArg = None,
+    record: Annotated[bool, typer.Option("--record", help="Record the sha256 of present files that have no published hash and none recorded yet (files placed by hand).")] = False,
+) -> None:
     """Check the hash of every present model file; exit 1 if any file has the wrong hash."""
     from realsync_build.models import registry
 
     root = registry.models_dir()
     bad = 0
     for check in registry.check_all(_names(name), root):
+        if record and check.present and check.ok and check.note and check.mf.hash_kind == registry.RECORDED:
+            if registry.record_hash(root, check.mf.rel, check.sha256):
+                check.note = f"sha256 {check.sha256[:16]}... recorded"
+            else:
+                check.note += f"; cannot record: {root} is read-only"
         label = f"{check.entry.name}: {check.path}"
         if not check.present:
             console.print(f"[dim]missing[/dim]  {label} (realsync models download {check.entry.name})", highlight=False)
