@@ -78,10 +78,16 @@ def random_s3fd_state(seed: int = 0) -> dict[str, torch.Tensor]:
     return {k: torch.randn(shape, generator=g) * 0.01 for k, shape in s3fd_layout().items()}
 
 
-def test_s3fd_loader_accepts_the_official_layout(tmp_path, no_hub):
-    path = tmp_path / "s3fd-619a316812.pth"
+@pytest.fixture(scope="module")
+def s3fd_ckpt(tmp_path_factory):
+    """A checkpoint of the official S3FD layout (as face-alignment ships it) with random values."""
+    path = tmp_path_factory.mktemp("s3fd") / "s3fd-619a316812.pth"
     torch.save(random_s3fd_state(), path)
-    det = S3FD(path, "cpu")
+    return path
+
+
+def test_s3fd_loader_accepts_the_official_layout(s3fd_ckpt, no_hub):
+    det = S3FD(s3fd_ckpt, "cpu")
     frames = np.random.default_rng(0).integers(0, 255, size=(2, 64, 96, 3), dtype=np.uint8)
     out = det.detect(frames)
     assert len(out) == 2 and all(b.ndim == 2 and b.shape[1] == 5 for b in out)
@@ -100,9 +106,9 @@ def test_s3fd_loader_rejects_a_mismatched_checkpoint(tmp_path, no_hub):
     assert "missing key(s): conv1_1.weight" in msg and "fc6.weight: file (1024, 512, 1, 1) vs model (1024, 512, 3, 3)" in msg
 
 
-def test_s3fd_with_wrong_hash_is_refused_by_the_factory(tmp_path, monkeypatch, no_hub):
+def test_s3fd_with_wrong_hash_is_refused_by_the_factory(s3fd_ckpt, tmp_path, monkeypatch, no_hub):
     (tmp_path / "s3fd").mkdir()
-    torch.save(random_s3fd_state(), tmp_path / "s3fd" / "s3fd-619a316812.pth")
+    (tmp_path / "s3fd" / "s3fd-619a316812.pth").symlink_to(s3fd_ckpt)
     monkeypatch.setenv(registry.ENV, str(tmp_path))
     with pytest.raises(registry.ModelHashMismatch, match="does not start with 619a316812"):
         factory.get_face_detector("sfd", "cpu")

@@ -202,3 +202,11 @@ def test_cli_verify_record_pins_hand_placed_files(tmp_path, monkeypatch):
     assert registry.read_recorded(tmp_path) == {"audioset/class_labels_indices.csv": hashlib.sha256(src.read_bytes()).hexdigest()}
     (tmp_path / "audioset" / src.name).write_text("index,mid,display_name\n0,/m/x,Other\n")
     assert _cli(["models", "verify", "audioset-labels"]).exit_code == 1
+
+
+def test_download_names_bring_what_they_need():
+    assert registry.with_needs(["panns-cnn14"]) == ["panns-cnn14", "audioset-labels"]
+    assert registry.with_needs(["yamnet", "panns-cnn14-16k", "panns-cnn14"]) == ["yamnet", "panns-cnn14-16k", "audioset-labels", "panns-cnn14"]
+    from realsync_build.cli.models import _names
+
+    assert _names("panns") == ["panns-cnn14-16k", "audioset-labels"] and _names("sfd") == ["s3fd"]

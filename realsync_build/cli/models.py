@@ -21,17 +21,27 @@ models_app = typer.Typer(
 )
 app.add_typer(models_app, name="models")
 
-NameArg = Annotated[Optional[str], typer.Argument(help="Registry name (see `realsync models list`); default: all.", show_default=False)]
+NameArg = Annotated[
+    Optional[str],
+    typer.Argument(
+        help="Registry name (see `realsync models list`) or a pipeline name (sfd, panns, panns-32k, ...); default: all.",
+        show_default=False,
+    ),
+]
 
 
 def _names(name: Optional[str]) -> list[str]:
-    from realsync_build.models import registry
+    """Registry entries for NAME: a registry name, or a detector/tagger name the pipeline uses."""
+    from realsync_build.models import factory, registry
 
     if name is None:
         return list(registry.REGISTRY)
-    if name not in registry.REGISTRY:
-        fail(f"unknown model {name!r}; known: {', '.join(registry.REGISTRY)}")
-    return [name]
+    if name in registry.REGISTRY:
+        return [name]
+    if name in factory.REQUIRES:
+        return list(factory.REQUIRES[name])
+    fail(f"unknown model {name!r}; known: {', '.join(registry.REGISTRY)} (or {', '.join(n for n in factory.REQUIRES if n not in registry.REGISTRY)})")
+    return []
 
 
 @models_app.command("list")
@@ -92,7 +102,7 @@ def download(
     root = registry.models_dir()
     failed = 0
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console) as progress:
-        for n in _names(name):
+        for n in registry.with_needs(_names(name)):
             entry = registry.get_entry(n)
             for mf in entry.files:
                 task = progress.add_task(f"{n}: {mf.file}", total=None)

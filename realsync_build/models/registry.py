@@ -76,6 +76,7 @@ class ModelEntry:
     description: str
     files: tuple[ModelFile, ...]
     size_hint: str = ""
+    needs: tuple[str, ...] = ()  # other entries this model cannot run without (fetched with it)
 
     @property
     def main(self) -> ModelFile:
@@ -123,6 +124,7 @@ def _entries() -> dict[str, ModelEntry]:
             "PANNs Cnn14 trained at 16 kHz (AudioSet, 527 classes, mAP 0.438)",
             (ModelFile("panns", "Cnn14_16k_mAP=0.438.pth", zenodo + "Cnn14_16k_mAP%3D0.438.pth?download=1", MD5, "362fc5ff18f1d6ad2f6d464b45893f2c"),),
             "327 MB",
+            needs=("audioset-labels",),
         ),
         ModelEntry(
             "panns-cnn14",
@@ -139,6 +141,7 @@ def _entries() -> dict[str, ModelEntry]:
                 ),
             ),
             "327 MB",
+            needs=("audioset-labels",),
         ),
         ModelEntry(
             "blazeface",
@@ -402,10 +405,23 @@ def fetch_file(
     return final
 
 
+def with_needs(names: Iterable[str]) -> list[str]:
+    """``names`` plus the entries they need (``panns-cnn14-16k`` -> ``audioset-labels``), in order, once each."""
+    out: list[str] = []
+    for n in names:
+        for m in (n, *get_entry(n).needs):
+            if m not in out:
+                out.append(m)
+    return out
+
+
 def download(name: str, root: Path | None = None, timeout_s: float = 60.0, progress=None, force: bool = False) -> list[Path]:
-    """Fetch every file of model ``name`` (skipping files already present and verified)."""
-    entry = get_entry(name)
-    return [fetch_file(entry, mf, root, timeout_s, progress, force) for mf in entry.files]
+    """Fetch every file of model ``name`` and of the entries it needs (skipping files present and verified)."""
+    paths = []
+    for n in with_needs([name]):
+        entry = get_entry(n)
+        paths += [fetch_file(entry, mf, root, timeout_s, progress, force) for mf in entry.files]
+    return paths
 
 
 # ---------------------------------------------------------------- panns-inference's labels file
