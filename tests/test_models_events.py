@@ -141,3 +141,13 @@ def test_panns_random_file_is_refused_by_its_published_md5(panns_ckpt, tmp_path,
     monkeypatch.setenv(registry.ENV, str(tmp_path))
     with pytest.raises(registry.ModelHashMismatch, match="md5"):
         factory.get_event_tagger("panns", "cpu")
+
+
+def test_bad_class_map_is_rejected(tmp_path):
+    bad = tmp_path / "map.csv"
+    bad.write_text("index,mid,display_name\n0,/m/a,A\n2,/m/b,B\n")
+    with pytest.raises(WeightsLayoutError, match="indices"):
+        events.read_labels(bad)
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(WeightsLayoutError):
+        events.read_labels(bad)

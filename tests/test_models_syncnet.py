@@ -195,3 +195,14 @@ def test_factory_needs_syncnet_weights(tmp_path):
     torch.save(official_random_state(), tmp_path / "syncnet" / "syncnet_v2.model")
     scorer = factory.get_sync_scorer("cpu", 8, root=tmp_path)  # recorded-hash model placed by hand
     assert scorer.name == "syncnet" and scorer.vshift == 15 and scorer.batch_size == 8
+
+
+def test_factory_turns_an_unloadable_file_into_a_one_line_model_error(tmp_path):
+    (tmp_path / "syncnet").mkdir()
+    state = official_random_state()
+    state.pop("netfcaud.3.weight")
+    torch.save(state, tmp_path / "syncnet" / "syncnet_v2.model")  # placed by hand, nothing recorded
+    with pytest.raises(ModelMissing) as err:
+        factory.get_sync_scorer("cpu", 8, root=tmp_path)
+    msg = str(err.value)
+    assert "netfcaud.3.weight" in msg and "realsync models download syncnet" in msg and "\n" not in msg

@@ -47,14 +47,20 @@ PANNS_32K = PannsConfig("panns-cnn14", 32000, 1024, 320, 64, 50, 14000)
 
 def read_labels(csv_path: str | Path) -> tuple[list[str], list[str]]:
     """(display names, mids) from an ``index,mid,display_name`` CSV (AudioSet / YAMNet class map)."""
-    with open(csv_path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    if not rows or [c.strip() for c in rows[0][:3]] != ["index", "mid", "display_name"]:
-        raise ValueError(f"{csv_path}: expected a header index,mid,display_name")
-    body = [r for r in rows[1:] if r]
-    if [int(r[0]) for r in body] != list(range(len(body))):
-        raise ValueError(f"{csv_path}: indices are not 0..{len(body) - 1} in order")
-    return [r[2] for r in body], [r[1] for r in body]
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+        header = [c.strip() for c in rows[0][:3]] if rows else []
+        body = [r for r in rows[1:] if r]
+        indices = [int(r[0]) for r in body]
+        labels, mids = [r[2] for r in body], [r[1] for r in body]
+    except (OSError, UnicodeDecodeError, ValueError, IndexError) as exc:
+        raise WeightsLayoutError(f"{csv_path}: not a class map CSV ({exc})") from exc
+    if header != ["index", "mid", "display_name"]:
+        raise WeightsLayoutError(f"{csv_path}: expected a header index,mid,display_name")
+    if indices != list(range(len(body))):
+        raise WeightsLayoutError(f"{csv_path}: indices are not 0..{len(body) - 1} in order")
+    return labels, mids
 
 
 def window_starts(duration_s: float, window_s: float, hop_s: float) -> np.ndarray:
@@ -162,8 +168,11 @@ class YamnetTagger:
         except ImportError as exc:  # the optional extra
             raise RuntimeError("YAMNet needs the optional extra: pip install 'realsync[yamnet]' (ai-edge-litert)") from exc
         self.labels, self.mids = read_labels(class_map)
-        self.interp = Interpreter(model_path=str(model_path), num_threads=threads)
-        self.interp.allocate_tensors()
+        try:
+            self.interp = Interpreter(model_path=str(model_path), num_threads=threads)
+            self.interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise WeightsLayoutError(f"yamnet: {model_path} is not a loadable TFLite model ({exc})") from exc
         inp = self.interp.get_input_details()[0]
         if list(inp["shape"]) != [1, self.FRAME_SAMPLES]:
             raise WeightsLayoutError(f"yamnet: {model_path} takes input {list(inp['shape'])}, expected [1, {self.FRAME_SAMPLES}]")

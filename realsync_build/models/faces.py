@@ -72,7 +72,10 @@ class BlazeFace:
         net = Net(back_model=back)
         state = read_checkpoint(weights, self.name)
         load_strict(net, state, self.name)
-        anchors_arr = np.load(anchors)
+        try:
+            anchors_arr = np.load(anchors)
+        except (OSError, ValueError) as exc:
+            raise WeightsLayoutError(f"{self.name}: cannot read anchors {anchors}: {exc}") from exc
         if anchors_arr.shape != (net.num_anchors, 4):
             raise WeightsLayoutError(f"{self.name}: anchors {anchors} have shape {anchors_arr.shape}, expected ({net.num_anchors}, 4)")
         net.load_anchors_from_npy(anchors_arr, device)

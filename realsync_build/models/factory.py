@@ -8,12 +8,16 @@ Names the pipeline (and the CLI) use:
 
 Missing weights raise :class:`~realsync_build.models.base.ModelMissing` (its message names
 ``realsync models download NAME``); a file with the wrong hash raises its subclass
-:class:`~realsync_build.models.registry.ModelHashMismatch`.
+:class:`~realsync_build.models.registry.ModelHashMismatch`; a verified file that does not load
+(wrong layout, unreadable) raises :class:`~realsync_build.models.registry.ModelUnusable`, also
+a ``ModelMissing``, so callers handle the three alike.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -35,6 +39,17 @@ REQUIRES = {
 }
 
 
+@contextlib.contextmanager
+def _loading(name: str) -> Iterator[None]:
+    """A file that cannot be loaded becomes ModelUnusable (a ModelMissing: one line, names the fix)."""
+    from realsync_build.models.weights import WeightsLayoutError
+
+    try:
+        yield
+    except WeightsLayoutError as exc:
+        raise registry.ModelUnusable(name, str(exc)) from exc
+
+
 def resolve_device(device: str | None = None) -> str:
     """``auto``/None -> ``cuda`` when available, else ``cpu``; an unavailable ``cuda`` is an error."""
     if device in (None, "", "auto"):
@@ -52,11 +67,14 @@ def get_face_detector(name: str, device: str | None = "cpu", root: Path | None =
         from realsync_build.models.faces import BlazeFace
 
         weights, anchors = registry.model_files(name, root)
-        return BlazeFace(weights, anchors, back=name == "blazeface-back", device=device, min_score=min_score)
+        with _loading(name):
+            return BlazeFace(weights, anchors, back=name == "blazeface-back", device=device, min_score=min_score)
     if name == "sfd":
         from realsync_build.models.faces import S3FD
 
-        return S3FD(registry.model_path("s3fd", root), device=device, threshold=min_score, trusted=True)
+        path = registry.model_path("s3fd", root)
+        with _loading("s3fd"):
+            return S3FD(path, device=device, threshold=min_score, trusted=True)
     raise ValueError(f"unknown face detector {name!r}; choose from {', '.join(FACE_DETECTORS)}")
 
 
@@ -66,7 +84,8 @@ def get_sync_scorer(device: str | None = "cpu", batch: int = 32, root: Path | No
     path = registry.model_path("syncnet", root)
     from realsync_build.models.syncnet import SyncNetScorer
 
-    return SyncNetScorer(path, device=device, batch_size=batch, vshift=vshift, trusted=True)
+    with _loading("syncnet"):
+        return SyncNetScorer(path, device=device, batch_size=batch, vshift=vshift, trusted=True)
 
 
 def get_event_tagger(name: str, device: str | None = "cpu", root: Path | None = None, batch: int = 8) -> EventTagger:
@@ -75,12 +94,17 @@ def get_event_tagger(name: str, device: str | None = "cpu", root: Path | None = 
         from realsync_build.models import events
 
         cfg = events.PANNS_16K if name == "panns" else events.PANNS_32K
-        labels, mids = events.read_labels(registry.model_path("audioset-labels", root))
-        model = events.load_cnn14(registry.model_path(cfg.registry_name, root), cfg, models_root=root, trusted=True)
+        labels_csv = registry.model_path("audioset-labels", root)
+        path = registry.model_path(cfg.registry_name, root)
+        with _loading("audioset-labels"):
+            labels, mids = events.read_labels(labels_csv)
+        with _loading(cfg.registry_name):
+            model = events.load_cnn14(path, cfg, models_root=root, trusted=True)
         return events.PannsTagger(model, cfg, labels, mids, device=device, batch_size=batch)
     if name == "yamnet":
         from realsync_build.models.events import YamnetTagger
 
         tflite, class_map = registry.model_files("yamnet", root)
-        return YamnetTagger(tflite, class_map)
+        with _loading("yamnet"):
+            return YamnetTagger(tflite, class_map)
     raise ValueError(f"unknown event tagger {name!r}; choose from {', '.join(EVENT_TAGGERS)}")

@@ -53,6 +53,10 @@ class ModelHashMismatch(ModelMissing):
     """A model file is present but its hash is not the expected one: it is refused."""
 
 
+class ModelUnusable(ModelMissing):
+    """A model file is present (and passed its hash check) but does not load: wrong layout or unreadable."""
+
+
 @dataclass(frozen=True)
 class ModelFile:
     """One file of a model, at ``<models dir>/<folder>/<file>``."""
