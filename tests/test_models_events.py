@@ -151,3 +151,32 @@ def test_bad_class_map_is_rejected(tmp_path):
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(WeightsLayoutError):
         events.read_labels(bad)
+
+
+def test_no_download_at_import_and_panns_is_seeded_before_its_import(tmp_path):
+    """In a fresh HOME: importing our modules touches nothing; panns-inference then finds its labels file."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = shared("models/audioset/class_labels_indices.csv").parent.parent
+    code = (
+        "import os, socket\n"
+        "def refuse(*a, **k): raise AssertionError('network or shell during import')\n"
+        "socket.socket.connect = refuse\n"
+        "os.system = refuse\n"
+        "import sys, pathlib\n"
+        "import realsync_build.cli, realsync_build.models.factory, realsync_build.models.faces, realsync_build.models.syncnet\n"
+        "from realsync_build.models import events\n"
+        "assert 'panns_inference' not in sys.modules and not (pathlib.Path.home() / 'panns_data').exists()\n"
+        "pm = events.import_panns_models()\n"
+        "import panns_inference.config as cfg\n"
+        "assert len(cfg.labels) == 527 and cfg.labels[0] == 'Speech', len(cfg.labels)\n"
+        "assert hasattr(pm, 'Cnn14')\n"
+    )
+    env = dict(os.environ, HOME=str(tmp_path), REALSYNC_MODELS_DIR=str(root), PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    seeded = tmp_path / "panns_data" / "class_labels_indices.csv"
+    assert seeded.read_bytes() == (root / "audioset" / "class_labels_indices.csv").read_bytes()

@@ -210,3 +210,4 @@ def test_download_names_bring_what_they_need():
     from realsync_build.cli.models import _names
 
     assert _names("panns") == ["panns-cnn14-16k", "audioset-labels"] and _names("sfd") == ["s3fd"]
+
