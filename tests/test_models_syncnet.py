@@ -180,6 +180,12 @@ def test_scorer_with_random_official_weights_runs_the_reference_windowing():
     audio = (0.1 * rng.normal(size=12 * 640)).astype(np.float32)
     v, a = scorer.embed(crops, audio)
     assert v.shape == a.shape == (7, 1024)  # min(12, 12) - 5 windows
+    # window 3 (second batch): frames 3..7 as BGR (3, 5, 224, 224), MFCC steps 12..31
+    with torch.inference_mode():
+        lip = torch.from_numpy(crops[3:8, :, :, ::-1].copy()).permute(3, 0, 1, 2).float()[None]
+        np.testing.assert_allclose(v[3], scorer.net.forward_lip(lip)[0].numpy(), rtol=1e-4, atol=1e-4)
+        cc = torch.from_numpy(audio_features(audio))[None, None, :, 12:32]
+        np.testing.assert_allclose(a[3], scorer.net.forward_aud(cc)[0].numpy(), rtol=1e-4, atol=1e-4)
     res = scorer.score(crops, audio)
     assert -15 <= res.offset_frames <= 15 and res.dists.shape == (31,)
     assert res.confidence >= 0 and np.isfinite(res.min_dist)

@@ -92,8 +92,8 @@ def download(
 ) -> None:
     """Fetch model files from their official URLs into the models folder (atomic, hash-checked).
 
-    Files already present with the right hash are kept. A download whose hash does not
-    match is discarded. Without NAME, every model in the registry is fetched.
+    Files already present with the right hash are kept. A download whose hash does not match is discarded.
+    Without NAME, every model in the registry is fetched.
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 

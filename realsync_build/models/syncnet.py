@@ -145,14 +145,15 @@ class SyncNetScorer:
             import cv2
 
             crops = np.stack([cv2.resize(c, (CROP_SIZE, CROP_SIZE)) for c in crops])
-        # (T, H, W, RGB) -> (3 BGR, T, H, W) float 0..255, as cv2.imread gives the reference
-        video = torch.from_numpy(np.ascontiguousarray(crops[: n + WINDOW_FRAMES - 1, :, :, ::-1])).to(self.device)
-        video = video.permute(3, 0, 1, 2).float()
+        bgr = crops[..., ::-1]  # the reference reads frames with cv2: BGR, 0..255
         cc = torch.from_numpy(audio_features(audio)).to(self.device)  # (13, T)
         v_out, a_out = [], []
         for i in range(0, n, self.batch_size):
             idx = range(i, min(n, i + self.batch_size))
-            lip = torch.stack([video[:, j : j + WINDOW_FRAMES] for j in idx])  # (B, 3, 5, 224, 224)
+            # only this batch's frames go to float on the device: (3, B + 4, 224, 224)
+            clip = torch.from_numpy(np.ascontiguousarray(bgr[i : idx[-1] + WINDOW_FRAMES])).to(self.device)
+            clip = clip.permute(3, 0, 1, 2).float()
+            lip = torch.stack([clip[:, j - i : j - i + WINDOW_FRAMES] for j in idx])  # (B, 3, 5, 224, 224)
             aud = torch.stack([cc[None, :, j * MFCC_PER_FRAME : j * MFCC_PER_FRAME + 20] for j in idx])  # (B, 1, 13, 20)
             v_out.append(self.net.forward_lip(lip).float().cpu())
             a_out.append(self.net.forward_aud(aud).float().cpu())
