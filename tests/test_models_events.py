@@ -180,3 +180,31 @@ def test_no_download_at_import_and_panns_is_seeded_before_its_import(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     seeded = tmp_path / "panns_data" / "class_labels_indices.csv"
     assert seeded.read_bytes() == (root / "audioset" / "class_labels_indices.csv").read_bytes()
+
+
+class _LengthProbe(torch.nn.Module):
+    """Stands in for Cnn14 in a unit test: reports each input's length and a 440 Hz energy ratio."""
+
+    def __init__(self, sr: int) -> None:
+        super().__init__()
+        self.sr, self.seen = sr, []
+
+    def forward(self, x):
+        self.seen.append(tuple(x.shape))
+        spec = torch.fft.rfft(x, dim=1).abs()
+        k = int(440 * x.shape[1] / self.sr)
+        ratio = spec[:, k - 2 : k + 3].sum(1) / spec.sum(1)
+        return {"clipwise_output": ratio[:, None].repeat(1, 527)}
+
+
+def test_panns_32k_option_resamples_clip_audio():
+    labels, mids = [f"c{i}" for i in range(527)], [f"/m/{i}" for i in range(527)]
+    probe = _LengthProbe(32000)
+    tagger = events.PannsTagger(probe, events.PANNS_32K, labels, mids, batch_size=4)
+    assert tagger.name == "panns-32k"
+    t = np.arange(16000 * 3) / 16000
+    audio = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    starts, scores = tagger.tag(audio, 2.0, 1.0)
+    np.testing.assert_allclose(starts, [0, 1])
+    assert probe.seen == [(2, 64000)]  # 2 s windows at 32 kHz
+    assert scores[:, 0].min() > 0.5  # the tone stays at 440 Hz after resampling
