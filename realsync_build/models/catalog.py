@@ -46,7 +46,7 @@ class ModelEntry:
 
 
 def entries() -> dict[str, ModelEntry]:
-    hollance = "https://github.com/hollance/BlazeFace-PyTorch/raw/master/"
+    hollance = "https://github.com/hollance/BlazeFace-PyTorch/blob/master/"  # face-alignment's own URLs
     zenodo = "https://zenodo.org/records/3987831/files/"
     audioset_csv = ModelFile(
         "audioset",
@@ -111,8 +111,8 @@ def entries() -> dict[str, ModelEntry]:
             "Apache-2.0",
             "BlazeFace front camera model (128 px input) + its anchors",
             (
-                ModelFile("blazeface", "blazeface.pth", hollance + "blazeface.pth", SHA256, "54ecff653feaaaf1f7d44b6aff28fd2fc50e483a4e847563b6dd261369c43ba4"),
-                ModelFile("blazeface", "anchors.npy", hollance + "anchors.npy", SHA256, "a10bb2fb93ab54ca426d6c750bfc3aad685028a16dcf231357d03694f261fd95"),
+                ModelFile("blazeface", "blazeface.pth", hollance + "blazeface.pth?raw=true", SHA256, "54ecff653feaaaf1f7d44b6aff28fd2fc50e483a4e847563b6dd261369c43ba4"),
+                ModelFile("blazeface", "anchors.npy", hollance + "anchors.npy?raw=true", SHA256, "a10bb2fb93ab54ca426d6c750bfc3aad685028a16dcf231357d03694f261fd95"),
             ),
             "0.4 MB",
         ),
@@ -122,8 +122,8 @@ def entries() -> dict[str, ModelEntry]:
             "Apache-2.0",
             "BlazeFace back camera model (256 px input, small and far faces) + its anchors",
             (
-                ModelFile("blazeface", "blazefaceback.pth", hollance + "blazefaceback.pth", SHA256, "e2c03bb3ae45e769eaaa0a7cc7d4f61f54a5e3fbae6367d870166702e7022b11"),
-                ModelFile("blazeface", "anchorsback.npy", hollance + "anchorsback.npy", SHA256, "a10bb2fb93ab54ca426d6c750bfc3aad685028a16dcf231357d03694f261fd95"),
+                ModelFile("blazeface", "blazefaceback.pth", hollance + "blazefaceback.pth?raw=true", SHA256, "e2c03bb3ae45e769eaaa0a7cc7d4f61f54a5e3fbae6367d870166702e7022b11"),
+                ModelFile("blazeface", "anchorsback.npy", hollance + "anchorsback.npy?raw=true", SHA256, "a10bb2fb93ab54ca426d6c750bfc3aad685028a16dcf231357d03694f261fd95"),
             ),
             "0.6 MB",
         ),
