@@ -126,3 +126,15 @@ def test_nms_keeps_the_best_of_overlapping_boxes():
     kept = nms(boxes, 0.3)
     assert kept[:, 4].tolist() == pytest.approx([0.9, 0.7])
     assert nms(np.zeros((0, 5), np.float32)).shape == (0, 5)
+
+
+def test_blazeface_sees_faces_near_the_sides_of_wide_frames(shared_models, no_hub, ted_clip):
+    """A centre crop of a 600x256 frame would cut the speaker off; the tiles still find them."""
+    frame = sample_frames(ted_clip, every=25, limit=1)[0]  # speaker around x = 285..335 of 454
+    wide = np.zeros((256, 600, 3), np.uint8)
+    wide[:, 146:] = frame  # speaker now around x = 431..481; the centre square spans 172..428
+    det = factory.get_face_detector("blazeface", "cpu")
+    boxes = det.detect(wide[None])[0]
+    assert len(boxes)
+    best = boxes[np.argmax(boxes[:, 4])]
+    assert best[0] > 420 and best[2] < 500

@@ -2,16 +2,18 @@
 
 - ``sfd``: S3FD (the detector family SyncNet's own pipeline uses), ``SFDDetector`` with
   ``path_to_detector`` from the registry (``s3fd-619a316812.pth``);
-- ``blazeface`` / ``blazeface-back``: ``BlazeFaceDetector`` (128 px front / 256 px back
-  model) with ``path_to_detector`` and ``path_to_anchor`` from the registry.
+- ``blazeface`` / ``blazeface-back``: face-alignment's BlazeFace network (the one its
+  ``BlazeFaceDetector`` wraps; 128 px front / 256 px back model), loaded as that detector
+  loads ``path_to_detector`` and ``path_to_anchor``, from the registry's files.
 
 face-alignment downloads weights through torch.hub whenever it is not given paths; these
 wrappers always pass verified local paths, and check the checkpoint layout first so a
 wrong file is refused with a clear message.
 
-BlazeFace sees a square input: face-alignment centre-crops wide frames, which would miss
-faces near the sides of 16:9 video. :class:`BlazeFace` instead runs on overlapping squares
-covering the whole frame (two for 16:9) and merges them with non-maximum suppression.
+BlazeFace sees a square input: ``BlazeFaceDetector`` centre-crops wide frames, which would
+miss faces near the sides of 16:9 video. :class:`BlazeFace` instead runs the network on
+overlapping squares covering the whole frame (two for 16:9) and merges them with
+non-maximum suppression.
 """
 
 from __future__ import annotations
