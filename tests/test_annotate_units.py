@@ -247,3 +247,61 @@ def test_config_validation():
         AnnotateConfig(only="lips").validate()
     with pytest.raises(ValueError, match="face-fps"):
         AnnotateConfig(face_fps=0).validate()
+
+
+# ---------------------------------------------------------------- gating through the whole clip pipeline
+
+
+class StubDetector:
+    """One fixed face box in the middle of every frame."""
+
+    name = "stub"
+
+    def __init__(self):
+        self.frames = 0
+
+    def detect(self, frames):
+        self.frames += len(frames)
+        h, w = frames.shape[1:3]
+        return [np.array([[w / 2 - 30, h / 2 - 30, w / 2 + 30, h / 2 + 30, 0.99]], np.float32) for _ in frames]
+
+
+class StubTagger:
+    name = "stub"
+    labels = ["Speech", "Silence"]
+    mids = ["/m/09x0r", "/m/028v0c"]
+
+    def tag(self, audio, window_s, hop_s):
+        starts = np.arange(0, max(len(audio) / 16000 - window_s, 0) + 1e-9, hop_s)
+        return starts, np.tile([0.9, 0.1], (len(starts), 1))
+
+
+def test_pipeline_scores_only_speech_with_a_face(ted_clip, tmp_path):
+    from realsync_build.annotate.clip import annotate_media
+
+    muted = tmp_path / "ted_muted.mp4"  # the speaker is silent from 4 s to 11 s
+    run_ffmpeg(["-i", str(ted_clip), "-t", "14", "-af", "volume=enable='between(t,4,11)':volume=0", "-c:v", "copy", "-c:a", "aac", str(muted)])
+    cfg = AnnotateConfig(min_confidence=3.0, max_offset=6)
+    det, scorer = StubDetector(), CountingScorer(offset=0, confidence=5.0)
+    res = annotate_media("ted", muted, cfg, det, scorer, StubTagger())
+    n = int(round(res.row["duration_s"] * 25))
+    assert det.frames == len(range(0, n, 5))  # faces at 5 fps
+    speech = frame_mask(res.speech, n)
+    assert not speech[int(4.3 * 25) : int(10.9 * 25)].any()
+    assert scorer.calls == len(res.windows) >= 2
+    assert sum(scorer.frames) == res.scored_frames <= int(speech.sum())
+    for w in res.windows:
+        assert speech[w.start_frame : w.end_frame].all()  # nothing scored in the silent span
+    # labels follow the stub's confident, in-sync answers: speech with the face is talking head
+    assert res.row["t_th_s"] > 3.0 and res.row["t_vo_s"] == 0 and res.row["sync_status"] == "done"
+    assert res.row["clip_offset_frames"] == 0 and res.row["suspect_sync"] is False
+    assert [e["label"] for e in res.events][:1] == ["Speech"]
+
+    naive_scorer = CountingScorer()
+    naive = annotate_media("ted", muted, AnnotateConfig(vad_gating=False), StubDetector(), naive_scorer, StubTagger())
+    assert naive.scored_frames == n  # the one track spans the clip: every frame scored
+    assert naive_scorer.calls > scorer.calls
+
+    # an out-of-sync stub: confident but 8 frames off -> not talking head under --max-offset 6
+    off = annotate_media("ted", muted, cfg, StubDetector(), CountingScorer(offset=8, confidence=5.0), StubTagger())
+    assert off.row["t_th_s"] == 0 and off.row["t_vo_s"] > 3.0
