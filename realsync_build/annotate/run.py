@@ -90,6 +90,7 @@ def run_annotate(root: DatasetRoot, cfg: AnnotateConfig | None = None, options: 
     cfg = cfg or AnnotateConfig()
     options = options or RunOptions()
     cfg.validate()
+    manifest.read(root.manifest("clips"), CLIPS, required=True, hint="run `realsync preprocess` first")
     sync_note = preflight(cfg)
     workers = options.workers or default_workers()
     tasks = build_tasks(root, cfg, sync_note, workers)
