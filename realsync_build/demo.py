@@ -70,6 +70,51 @@ def step_preprocess(ctx: DemoContext) -> None:
     ctx.results["clips"] = str(ctx.root.manifest("clips"))
 
 
+def _demo_models_dir() -> Path | None:
+    """$REALSYNC_MODELS_DIR, else the shared testdata models folder (None when neither exists)."""
+    from realsync_build.testdata import testdata_dir
+
+    if os.environ.get("REALSYNC_MODELS_DIR"):
+        return Path(os.environ["REALSYNC_MODELS_DIR"])
+    base = testdata_dir()
+    return base / "models" if base is not None and (base / "models").is_dir() else None
+
+
+def step_annotate(ctx: DemoContext) -> None:
+    """annotate with the fast backends (BlazeFace back + YAMNet); SyncNet when its weights are there."""
+    from realsync_build.models import registry
+
+    models = _demo_models_dir()
+    if models is None:
+        console.print("annotate skipped: no models folder (set REALSYNC_MODELS_DIR; see `realsync models list`)")
+        return
+    missing = []
+    for name in ("blazeface-back", "yamnet"):
+        try:
+            registry.model_files(name, models)
+        except Exception as exc:  # noqa: BLE001 - ModelMissing / hash mismatch: say why and skip
+            missing.append(str(exc))
+    if missing:
+        console.print(f"annotate skipped: {'; '.join(missing)}")
+        return
+    from realsync_build.annotate.config import AnnotateConfig
+    from realsync_build.annotate.run import run_annotate
+
+    saved = os.environ.get("REALSYNC_MODELS_DIR")
+    os.environ["REALSYNC_MODELS_DIR"] = str(models)  # the workers inherit it
+    try:
+        report, counts = run_annotate(ctx.root, AnnotateConfig(face_detector="blazeface-back", events="yamnet"), ctx.options())
+    finally:
+        if saved is None:
+            os.environ.pop("REALSYNC_MODELS_DIR", None)
+        else:
+            os.environ["REALSYNC_MODELS_DIR"] = saved
+    print_report(report)
+    console.print("  " + ", ".join(f"{k}: {n} rows" for k, n in counts.items()))
+    for kind in ("annotations", "intervals", "events"):
+        ctx.results[kind] = str(ctx.root.manifest(kind))
+
+
 # The demo's clips are 10 s: a segment grid from 10 s would give none, so the demo
 # starts it at 2 s with a 1 s stride (starts 2 and 3: window and +/-2 s shift fit).
 DEMO_SEGMENT_START_S = 2
@@ -119,6 +164,7 @@ def step_stats(ctx: DemoContext) -> None:
 # (name, function) in pipeline order; later stages append theirs.
 STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("preprocess", step_preprocess),
+    ("annotate", step_annotate),
     ("split", step_split),
     ("export webdataset", step_export_webdataset),
     ("export streamsync", step_export_streamsync),

@@ -58,6 +58,10 @@ CLIPS = pa.schema(
         pa.field("channels", pa.int32()),
         pa.field("size_bytes", pa.int64()),
         pa.field("av_skew_ms", pa.float64()),
+        # joined in by `annotate` (null until a clip is annotated)
+        pa.field("t_talking_head_s", pa.float64()),
+        pa.field("t_voice_over_s", pa.float64()),
+        pa.field("top_events", pa.string()),
         *_status,
         # train / dev / test, written by `realsync split` (null until then, and for clips it
         # excluded). Preprocess keeps it on clips it does not redo; redone or new clips get
@@ -70,11 +74,18 @@ CLIPS = pa.schema(
 ANNOTATIONS = pa.schema(
     [
         pa.field("clip_id", pa.string(), nullable=False),
+        pa.field("duration_s", pa.float64()),
         pa.field("speech_s", pa.float64()),
         pa.field("t_th_s", pa.float64()),
         pa.field("t_vo_s", pa.float64()),
+        pa.field("t_other_s", pa.float64()),
+        pa.field("t_unscored_s", pa.float64()),  # speech with a face that was not scored
         pa.field("n_shots", pa.int32()),
         pa.field("n_tracks", pa.int32()),
+        pa.field("n_windows", pa.int32()),  # SyncNet windows scored
+        pa.field("face_detector", pa.string()),
+        pa.field("event_tagger", pa.string()),
+        pa.field("top_events", pa.string()),
         pa.field("sync_status", pa.string()),  # done / skipped (reason in sync_note)
         pa.field("sync_note", pa.string()),
         pa.field("clip_offset_frames", pa.float64()),
@@ -95,6 +106,28 @@ INTERVALS = pa.schema(
         pa.field("offset_frames", pa.int32()),
         pa.field("min_dist", pa.float64()),
         pa.field("confidence", pa.float64()),
+    ]
+)
+
+# Face tracks per clip (annotate): detections on sampled frames, linked within a shot.
+TRACKS = pa.schema(
+    [
+        pa.field("clip_id", pa.string(), nullable=False),
+        pa.field("track_id", pa.int32()),
+        pa.field("shot_id", pa.int32()),
+        pa.field("start_s", pa.float64()),
+        pa.field("end_s", pa.float64()),
+        pa.field("n_frames", pa.int32()),
+        pa.field("n_detections", pa.int32()),
+        pa.field("mean_score", pa.float64()),
+        pa.field("mean_size_px", pa.float64()),
+        pa.field("n_windows", pa.int32()),
+        pa.field("n_talking_windows", pa.int32()),
+        pa.field("offset_frames", pa.float64()),  # median over talking-head windows
+        pa.field("confidence", pa.float64()),  # median over scored windows
+        pa.field("talking", pa.bool_()),
+        pa.field("det_frames", pa.list_(pa.int32())),  # 25 fps frame of each detection
+        pa.field("det_boxes", pa.list_(pa.float32())),  # x1 y1 x2 y2 score per detection, flattened
     ]
 )
 
@@ -157,6 +190,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "annotations": ANNOTATIONS,
     "intervals": INTERVALS,
     "events": EVENTS,
+    "tracks": TRACKS,
     "splits": SPLITS,
     "segments": SEGMENTS,
     "shards": SHARDS,

@@ -14,6 +14,8 @@ from realsync_build.cli.common import app
 COMMAND_MODULES = (
     "fetch",
     "preprocess",
+    "annotate",
+    "models",
     "split",
     "export",
     "stats",

@@ -1,0 +1,46 @@
+"""The options of ``realsync annotate`` in one picklable record (sent to every worker)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ONLY_PARTS = ("faces", "sync", "events")
+
+
+@dataclass
+class AnnotateConfig:
+    face_detector: str = "sfd"  # sfd | blazeface | blazeface-back
+    events: str = "panns"  # panns | panns-32k | yamnet
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    face_fps: float = 5.0  # detector rate; boxes are interpolated to 25 fps
+    face_batch: int = 16  # frames per detector call
+    sync_batch: int = 32  # SyncNet windows of 5 frames per forward pass
+    min_face_score: float = 0.5
+    min_face_px: float = 12.0
+    iou_min: float = 0.3  # IoU to link a detection to a track
+    max_missed: int = 1  # sampled frames a track may miss before it ends
+    min_track_s: float = 1.0
+    shot_threshold: float = 0.35
+    vad_threshold: float = 0.5
+    sync_window_s: float = 5.0  # SyncNet window per track (a shorter tail is scored alone)
+    min_sync_window_s: float = 1.0  # speech-and-face runs shorter than this are not scored
+    min_confidence: float = 3.0  # SyncNet confidence for talking head
+    max_offset: int = 6  # |offset| frames for talking head
+    suspect_frames: float = 1.0  # clip offset beyond this is suspect_sync
+    event_window_s: float = 2.0
+    event_hop_s: float = 1.0
+    event_threshold: float = 0.3
+    vad_gating: bool = True  # False: the naive schedule (score every face frame)
+    only: str | None = None  # faces | sync | events
+    require_sync: bool = False
+    threads: int = 0  # torch threads per worker; 0: cores / workers
+
+    def validate(self) -> None:
+        if self.only is not None and self.only not in ONLY_PARTS:
+            raise ValueError(f"--only must be one of {', '.join(ONLY_PARTS)}, not {self.only!r}")
+        if self.face_fps <= 0 or self.face_fps > 25:
+            raise ValueError("--face-fps must be in (0, 25]")
+        if self.event_window_s <= 0 or self.event_hop_s <= 0:
+            raise ValueError("--event-window and --event-hop must be positive")
+        if self.sync_window_s < self.min_sync_window_s:
+            raise ValueError("--sync-window must be at least the minimum window")

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from realsync_build.cli.common import (
+    ExecutorOpt,
+    ProgressOpt,
+    RayAddressOpt,
+    RetryOpt,
+    RootOpt,
+    StrictOpt,
+    WorkersOpt,
+    app,
+    fail,
+    finish,
+    root_of,
+    run_options,
+)
+from realsync_build.ui import console
+
+
+@app.command()
+def annotate(
+    root: RootOpt = None,
+    face_detector: Annotated[str, typer.Option("--face-detector", help="Face detector: sfd (S3FD, SyncNet's own), blazeface, or blazeface-back (faster; small faces).")] = "sfd",
+    events: Annotated[str, typer.Option("--events", help="Audio event tagger: panns (Cnn14 16 kHz), panns-32k (Cnn14 32 kHz) or yamnet (TFLite, CPU).")] = "panns",
+    device: Annotated[str, typer.Option("--device", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N.")] = "auto",
+    face_fps: Annotated[float, typer.Option("--face-fps", help="Frames per second sent to the face detector (boxes are interpolated to 25 fps).")] = 5.0,
+    face_batch: Annotated[int, typer.Option("--face-batch", min=1, help="Frames per face-detector call.")] = 16,
+    sync_batch: Annotated[int, typer.Option("--sync-batch", min=1, help="SyncNet 5-frame windows per forward pass.")] = 32,
+    min_track: Annotated[float, typer.Option("--min-track", help="Drop face tracks shorter than this (seconds).")] = 1.0,
+    sync_window: Annotated[float, typer.Option("--sync-window", help="SyncNet window per track (seconds); offsets and confidences are per window.")] = 5.0,
+    min_sync_window: Annotated[float, typer.Option("--min-sync-window", help="Speech-and-face runs shorter than this (seconds) are not scored (label: unscored).")] = 1.0,
+    min_confidence: Annotated[float, typer.Option("--min-confidence", help="SyncNet confidence (median minus minimum distance) a window needs for talking head.")] = 3.0,
+    max_offset: Annotated[int, typer.Option("--max-offset", min=0, help="Largest |AV offset| in frames a talking-head window may have.")] = 6,
+    event_window: Annotated[float, typer.Option("--event-window", help="Event tagger window (seconds).")] = 2.0,
+    event_hop: Annotated[float, typer.Option("--event-hop", help="Hop between event windows (seconds).")] = 1.0,
+    event_threshold: Annotated[float, typer.Option("--event-threshold", help="Keep event labels scoring at least this.")] = 0.3,
+    only: Annotated[Optional[str], typer.Option("--only", help="Re-run one part on annotated clips: faces (re-detects, so re-scores sync), sync, or events.")] = None,
+    require_sync: Annotated[bool, typer.Option("--require-sync", help="Fail when the SyncNet weights are missing instead of skipping sync scoring.")] = False,
+    workers: WorkersOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    retry_failed: RetryOpt = False,
+    strict: StrictOpt = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Label every clip: talking head / voice-over / other, AudioSet events, source-sync QC.
+
+    Per clip: silero-vad speech, shot cuts, face tracks (detector at --face-fps, IoU-linked within
+    shots, interpolated to 25 fps), SyncNet offset/confidence per track window only where speech and
+    a face overlap, labels from --min-confidence / --max-offset, events over --event-window windows.
+    Writes manifests/annotations.parquet, intervals.parquet, events.parquet, tracks.parquet and joins
+    t_talking_head_s, t_voice_over_s, top_events into clips.parquet. Without SyncNet weights, sync is
+    recorded as skipped and speech with a face is labelled 'unscored'. Models come from
+    $REALSYNC_MODELS_DIR (see `realsync models list`).
+    """
+    from realsync_build.annotate.config import AnnotateConfig
+    from realsync_build.annotate.run import SyncRequired, run_annotate
+    from realsync_build.manifest import ManifestError
+    from realsync_build.models.base import ModelMissing
+
+    ds = root_of(root)
+    cfg = AnnotateConfig(
+        face_detector=face_detector,
+        events=events,
+        device=device,
+        face_fps=face_fps,
+        face_batch=face_batch,
+        sync_batch=sync_batch,
+        min_track_s=min_track,
+        sync_window_s=sync_window,
+        min_sync_window_s=min_sync_window,
+        min_confidence=min_confidence,
+        max_offset=max_offset,
+        event_window_s=event_window,
+        event_hop_s=event_hop,
+        event_threshold=event_threshold,
+        only=only,
+        require_sync=require_sync,
+    )
+    opts = run_options(workers, executor, ray_address, retry_failed, strict, progress)
+    try:
+        report, counts = run_annotate(ds, cfg, opts)
+    except SyncRequired as exc:
+        fail(str(exc), code=1)
+    except (ModelMissing, ManifestError, ValueError, RuntimeError) as exc:
+        fail(str(exc), code=1)
+    console.print("  " + ", ".join(f"{kind}: {n} rows" for kind, n in counts.items()) + f" (under {ds.manifests})")
+    finish(report, strict)

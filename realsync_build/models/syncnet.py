@@ -1,0 +1,166 @@
+"""SyncNet scoring with the reference definitions (syncnet_python's ``SyncNetInstance.evaluate``).
+
+Per face track:
+
+1. face crops as the reference pipeline cuts them (:func:`crop_track`: box size and centre
+   median-smoothed over 13 frames, a square of side ``2 s (1 + 0.4)`` padded with grey 110,
+   resized to 224x224), fed BGR 0..255 to the lip tower in 5-frame windows;
+2. MFCC of the int16-scaled 16 kHz audio (:mod:`realsync_build.models.mfcc`), 100 Hz, so
+   4 MFCC steps per 25 fps video frame; window ``v`` uses MFCC steps ``4v .. 4v + 20``;
+3. ``min(frames, samples // 640) - 5`` windows, as the reference counts them;
+4. :func:`sync_offset`: for each video window ``i`` and each candidate ``k`` in
+   ``0 .. 2 vshift``, the distance to the audio window ``i + k - vshift`` (zero features
+   outside the clip); mean over windows per ``k``; AV offset = ``vshift - argmin``
+   (the reference's sign), min distance, confidence = median - min.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from realsync_build.models.base import SyncResult
+from realsync_build.models.mfcc import mfcc
+from realsync_build.models.syncnet_net import SyncNetV2, load_syncnet
+
+SAMPLE_RATE_HZ = 16000
+FPS = 25
+SAMPLES_PER_FRAME = SAMPLE_RATE_HZ // FPS  # 640
+MFCC_PER_FRAME = 4
+WINDOW_FRAMES = 5
+CROP_SIZE = 224
+PAIRWISE_EPS = 1e-6  # torch.nn.functional.pairwise_distance's default, as in the reference
+
+
+# ---------------------------------------------------------------- the reference maths (pure)
+
+
+def sync_offset(video_feats, audio_feats, vshift: int = 15) -> SyncResult:
+    """Offset, min distance and confidence from per-window features ``(N, D)`` of both towers.
+
+    Exactly the reference: audio features padded with ``vshift`` zero rows on both ends,
+    ``d[i, k] = || v_i - a_pad[i + k] + eps ||``, ``mdist = mean_i d[i, :]``,
+    ``offset = vshift - argmin(mdist)``, ``confidence = median(mdist) - min(mdist)``.
+    """
+    v = torch.as_tensor(np.asarray(video_feats), dtype=torch.float32)
+    a = torch.as_tensor(np.asarray(audio_feats), dtype=torch.float32)
+    if v.ndim != 2 or v.shape != a.shape or len(v) == 0:
+        raise ValueError(f"need two (N, D) feature arrays of one shape, got {tuple(v.shape)} and {tuple(a.shape)}")
+    win = 2 * vshift + 1
+    a_pad = torch.nn.functional.pad(a, (0, 0, vshift, vshift))
+    total = torch.zeros(win, dtype=torch.float64)
+    for start in range(0, len(v), 256):  # chunks bound memory: (chunk, D, win)
+        vv = v[start : start + 256]
+        cand = a_pad[start : start + len(vv) + win - 1].unfold(0, win, 1)  # (n, D, win)
+        d = torch.linalg.vector_norm(vv[:, :, None] - cand + PAIRWISE_EPS, dim=1)  # (n, win)
+        total += d.sum(0, dtype=torch.float64)
+    mdist = (total / len(v)).float().numpy()
+    k = int(np.argmin(mdist))
+    min_dist = float(mdist[k])
+    return SyncResult(offset_frames=vshift - k, min_dist=min_dist, confidence=float(np.median(mdist)) - min_dist, dists=mdist)
+
+
+def n_windows(n_frames: int, n_samples: int) -> int:
+    """How many 5-frame windows the reference scores: ``min(frames, samples // 640) - 5``."""
+    return max(0, min(n_frames, n_samples // SAMPLES_PER_FRAME) - WINDOW_FRAMES)
+
+
+def audio_features(audio: np.ndarray) -> np.ndarray:
+    """``(13, T)`` MFCC at 100 Hz of mono 16 kHz float audio in [-1, 1], scaled to int16 as the reference reads it."""
+    pcm = np.clip(np.round(np.asarray(audio, dtype=np.float64) * 32768.0), -32768, 32767)
+    return mfcc(pcm, SAMPLE_RATE_HZ).T.astype(np.float32)
+
+
+# ---------------------------------------------------------------- face crops
+
+
+def medfilt(x: np.ndarray, kernel: int) -> np.ndarray:
+    """1-D median filter with zero padding at the ends (``scipy.signal.medfilt``'s behaviour)."""
+    x = np.asarray(x, dtype=float)
+    half = kernel // 2
+    padded = np.concatenate([np.zeros(half), x, np.zeros(half)])
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, kernel), axis=1)
+
+
+def crop_track(frames: np.ndarray, boxes: np.ndarray, crop_scale: float = 0.4, size: int = CROP_SIZE, smooth_kernel: int = 13) -> np.ndarray:
+    """Cut a face track out of ``frames (T, H, W, 3)`` with per-frame ``boxes (T, >=4)`` (x1, y1, x2, y2).
+
+    As the reference pipeline: half-size ``s = max(w, h) / 2`` and the centre are median
+    smoothed over ``smooth_kernel`` frames; the frame is padded with value 110; the crop spans
+    ``[cy - s, cy + s (1 + 2 cs)]`` x ``[cx - s (1 + cs), cx + s (1 + cs)]`` and is resized to
+    ``size``. Returns ``(T, size, size, 3)`` uint8 in the input's colour order.
+    """
+    import cv2
+
+    frames = np.asarray(frames)
+    boxes = np.asarray(boxes, dtype=float)
+    if len(frames) != len(boxes) or len(frames) == 0:
+        raise ValueError("crop_track needs one box per frame")
+    half = np.maximum(boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]) / 2
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2
+    if smooth_kernel > 1 and len(frames) > 1:
+        k = min(smooth_kernel, len(frames) if len(frames) % 2 else len(frames) - 1)
+        half, cy, cx = medfilt(half, k), medfilt(cy, k), medfilt(cx, k)
+    out = np.empty((len(frames), size, size, 3), dtype=np.uint8)
+    for t, frame in enumerate(frames):
+        bs = max(float(half[t]), 1.0)
+        bsi = int(bs * (1 + 2 * crop_scale))
+        padded = np.pad(frame, ((bsi, bsi), (bsi, bsi), (0, 0)), mode="constant", constant_values=110)
+        my, mx = cy[t] + bsi, cx[t] + bsi
+        face = padded[int(my - bs) : int(my + bs * (1 + 2 * crop_scale)), int(mx - bs * (1 + crop_scale)) : int(mx + bs * (1 + crop_scale))]
+        out[t] = cv2.resize(face, (size, size))
+    return out
+
+
+# ---------------------------------------------------------------- the scorer
+
+
+class SyncNetScorer:
+    """:class:`~realsync_build.models.base.SyncScorer` running SyncNet v2 with the reference evaluation."""
+
+    name = "syncnet"
+
+    def __init__(self, weights: str | Path | Mapping | SyncNetV2, device: str = "cpu", batch_size: int = 32, vshift: int = 15, trusted: bool = False) -> None:
+        self.net = weights if isinstance(weights, SyncNetV2) else load_syncnet(weights, trusted=trusted)
+        self.device = torch.device(device)
+        self.net = self.net.to(self.device).eval()
+        self.batch_size = max(1, int(batch_size))
+        self.vshift = int(vshift)
+        self.calls = 0
+
+    @torch.inference_mode()
+    def embed(self, crops: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-window features ``(N, 1024)`` of the lip and audio towers (reference windowing)."""
+        crops = np.asarray(crops)
+        if crops.ndim != 4 or crops.shape[-1] != 3:
+            raise ValueError(f"crops must be (T, H, W, 3), got {crops.shape}")
+        n = n_windows(len(crops), len(audio))
+        if n <= 0:
+            raise ValueError(f"too short for SyncNet: {len(crops)} frames, {len(audio) / SAMPLE_RATE_HZ:.2f} s audio (need > {WINDOW_FRAMES} frames)")
+        if crops.shape[1:3] != (CROP_SIZE, CROP_SIZE):
+            import cv2
+
+            crops = np.stack([cv2.resize(c, (CROP_SIZE, CROP_SIZE)) for c in crops])
+        bgr = crops[..., ::-1]  # the reference reads frames with cv2: BGR, 0..255
+        cc = torch.from_numpy(audio_features(audio)).to(self.device)  # (13, T)
+        v_out, a_out = [], []
+        for i in range(0, n, self.batch_size):
+            idx = range(i, min(n, i + self.batch_size))
+            # only this batch's frames go to float on the device: (3, B + 4, 224, 224)
+            clip = torch.from_numpy(np.ascontiguousarray(bgr[i : idx[-1] + WINDOW_FRAMES])).to(self.device)
+            clip = clip.permute(3, 0, 1, 2).float()
+            lip = torch.stack([clip[:, j - i : j - i + WINDOW_FRAMES] for j in idx])  # (B, 3, 5, 224, 224)
+            aud = torch.stack([cc[None, :, j * MFCC_PER_FRAME : j * MFCC_PER_FRAME + 20] for j in idx])  # (B, 1, 13, 20)
+            v_out.append(self.net.forward_lip(lip).float().cpu())
+            a_out.append(self.net.forward_aud(aud).float().cpu())
+        return torch.cat(v_out).numpy(), torch.cat(a_out).numpy()
+
+    def score(self, crops: np.ndarray, audio: np.ndarray) -> SyncResult:
+        """Score 25 fps face crops ``(T, H, W, 3)`` RGB uint8 against the matching 16 kHz audio."""
+        self.calls += 1
+        v, a = self.embed(crops, audio)
+        return sync_offset(v, a, self.vshift)

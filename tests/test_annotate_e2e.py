@@ -1,0 +1,222 @@
+"""annotate end to end on real preprocessed shared clips (TED talk, tennis) with the real
+BlazeFace-back and YAMNet weights and a SyncNet checkpoint of the official layout with
+random values (built here), plus the CLI's acceptance surface without SyncNet weights."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from realsync_build import manifest, testdata
+from realsync_build.annotate.config import AnnotateConfig
+from realsync_build.annotate.decode import decode_audio
+from realsync_build.annotate.speech import speech_intervals
+from realsync_build.media.ffmpeg import run_ffmpeg
+from realsync_build.media.synth import make_source
+from realsync_build.paths import DatasetRoot
+from realsync_build.preprocess import PreprocessConfig, run_preprocess
+from realsync_build.schema import ANNOTATIONS, CLIPS, DONE, EVENTS, FAILED, INTERVALS, TRACKS
+from realsync_build.stage import RunOptions
+from tests.conftest import shared
+
+CLIP_S = 6
+SHARED_MODELS = ("blazeface", "yamnet", "audioset")
+
+
+# ---------------------------------------------------------------- speech on the real clips
+
+
+def test_silero_hears_the_ted_talk_and_not_the_tennis(ted_clip, tennis_clip):
+    ted = decode_audio(ted_clip)
+    sp = speech_intervals(ted.audio)
+    assert sum(e - s for s, e in sp) > 0.7 * ted.duration_s
+    tennis = decode_audio(tennis_clip)
+    assert speech_intervals(tennis.audio) == []
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+def _random_syncnet(path, layout_json):
+    layout = json.loads(layout_json.read_text())["shapes"]
+    g = torch.Generator().manual_seed(0)
+    state = {}
+    for k, shape in layout.items():
+        if k.endswith("running_var"):
+            state[k] = torch.rand(shape, generator=g) + 0.5
+        elif k.endswith("running_mean"):
+            state[k] = torch.zeros(shape)
+        else:
+            state[k] = torch.randn(shape, generator=g) * 0.05
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A dataset root with preprocessed 6 s clips of the shared TED and tennis media, and two bad clips."""
+    ted = shared(testdata.TED)
+    tennis = shared(testdata.TENNIS)
+    for sub in SHARED_MODELS:
+        shared(f"models/{sub}")
+    base = tmp_path_factory.mktemp("annotate")
+    src = base / "sources" / "shared"
+    src.mkdir(parents=True)
+    run_ffmpeg(["-i", str(ted), "-t", "6.5", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(src / "ted.mp4")])
+    (src / "tennis.mp4").symlink_to(tennis)
+    root = DatasetRoot(base / "template")
+    rep = run_preprocess(root, base / "sources", PreprocessConfig(clip_seconds=CLIP_S), RunOptions(workers=1, progress=False))
+    assert rep.done == 2
+    # two clips preprocess would never let through: undecodable bytes, and a clip with no audio
+    bad = root.clips / "shared" / "bad"
+    bad.mkdir(parents=True)
+    (bad / "garbage.mp4").write_bytes(b"\x00not a video" * 100)
+    make_source(bad / "silent_film.mp4", 2.0, width=256, height=256, fps="25", audio="none")
+    clips = manifest.read(root.manifest("clips"), CLIPS)
+    extra = [
+        {"clip_id": "garbage_0_2", "video_id": "garbage", "channel": "shared", "path": "clips/shared/bad/garbage.mp4", "status": DONE},
+        {"clip_id": "silent_film_0_2", "video_id": "silent_film", "channel": "shared", "path": "clips/shared/bad/silent_film.mp4", "status": DONE},
+    ]
+    manifest.write(manifest.upsert(clips, extra, ["clip_id"]), root.manifest("clips"), CLIPS, ["clip_id"])
+
+    models = base / "models"
+    models.mkdir()
+    for sub in SHARED_MODELS:
+        (models / sub).symlink_to(shared(f"models/{sub}"))
+    _random_syncnet(models / "syncnet" / "syncnet_v2.model", shared("models/syncnet/syncnet_v2_layout.json"))
+    return base, root, models
+
+
+def _copy_root(prepared, tmp_path) -> DatasetRoot:
+    _, root, _ = prepared
+    dst = tmp_path / "data"
+    shutil.copytree(root.root, dst, symlinks=True)
+    return DatasetRoot(dst)
+
+
+def _clip(df, prefix):
+    rows = df[df["clip_id"].str.startswith(prefix)]
+    assert len(rows) == 1, rows
+    return rows.iloc[0]
+
+
+def _check_intervals(iv: pd.DataFrame, ann: pd.DataFrame, min_conf: float, max_off: int) -> None:
+    for cid, g in iv.groupby("clip_id"):
+        g = g.sort_values("start_s")
+        dur = ann.set_index("clip_id").loc[cid, "duration_s"]
+        assert g["start_s"].iloc[0] == 0.0 and g["end_s"].iloc[-1] == pytest.approx(dur)
+        assert np.allclose(g["start_s"].values[1:], g["end_s"].values[:-1])  # contiguous, no overlap
+    assert set(iv["label"]) <= {"talking_head", "voice_over", "other", "unscored"}
+    th = iv[iv["label"] == "talking_head"]
+    assert (th["confidence"] >= min_conf).all() and (th["offset_frames"].abs() <= max_off).all()
+    assert th["track_id"].notna().all()
+    vo_face = iv[(iv["label"] == "voice_over") & iv["track_id"].notna()]
+    assert not ((vo_face["confidence"] >= min_conf) & (vo_face["offset_frames"].abs() <= max_off)).any()
+
+
+# ---------------------------------------------------------------- end to end with a random SyncNet
+
+
+def test_annotate_end_to_end_with_real_detectors_and_a_random_syncnet(prepared, tmp_path, monkeypatch):
+    from realsync_build.annotate.run import run_annotate
+
+    _, _, models = prepared
+    monkeypatch.setenv("REALSYNC_MODELS_DIR", str(models))
+    root = _copy_root(prepared, tmp_path)
+    opts = RunOptions(workers=1, progress=False)
+    # random weights give small confidences: accept every scored window as talking head
+    cfg = AnnotateConfig(face_detector="blazeface-back", events="yamnet", min_confidence=0.0, max_offset=15)
+    report, counts = run_annotate(root, cfg, opts)
+    assert report.done == 2 and report.failed == 2
+
+    ann = manifest.read(root.manifest("annotations"), ANNOTATIONS)
+    errors = dict(zip(ann["clip_id"], ann["error"]))
+    assert ann.set_index("clip_id").loc["garbage_0_2", "status"] == FAILED
+    assert "DecodeError" in errors["garbage_0_2"]
+    assert "no audio" in errors["silent_film_0_2"]
+
+    ted, tennis = _clip(ann, "ted_"), _clip(ann, "tennis_")
+    assert ted["sync_status"] == DONE and ted["speech_s"] > 3.0 and ted["n_tracks"] >= 1 and ted["n_windows"] >= 1
+    assert ted["t_th_s"] > 2.5  # the speaker's face is scored and (with these thresholds) talking
+    assert ted["clip_offset_n_tracks"] >= 1 and ted["suspect_sync"] == (abs(ted["clip_offset_frames"]) > 1)
+    assert tennis["speech_s"] == 0 and tennis["t_th_s"] == 0 and tennis["t_vo_s"] == 0
+    assert tennis["t_other_s"] == pytest.approx(CLIP_S)
+    assert ted["top_events"].split(";")[0] == "Speech"
+
+    iv = manifest.read(root.manifest("intervals"), INTERVALS)
+    ev = manifest.read(root.manifest("events"), EVENTS)
+    tr = manifest.read(root.manifest("tracks"), TRACKS)
+    assert counts == {"intervals": len(iv), "events": len(ev), "tracks": len(tr)}
+    assert set(iv["clip_id"]) == {ted["clip_id"], tennis["clip_id"]}  # failed clips add no detail rows
+    _check_intervals(iv, ann[ann["status"] == DONE], 0.0, 15)
+    assert set(iv[iv["clip_id"] == tennis["clip_id"]]["label"]) == {"other"}
+    speech_ev = ev[(ev["clip_id"] == ted["clip_id"]) & (ev["label"] == "Speech")]
+    assert len(speech_ev) >= 3 and (speech_ev["score"] >= 0.3).all() and (speech_ev["mid"] == "/m/09x0r").all()
+    ted_tracks = tr[tr["clip_id"] == ted["clip_id"]]
+    assert ted_tracks["talking"].any() and (ted_tracks["end_s"] - ted_tracks["start_s"]).max() > 4.0
+    clips = manifest.read(root.manifest("clips"), CLIPS).set_index("clip_id")
+    assert clips.loc[ted["clip_id"], "t_talking_head_s"] == pytest.approx(ted["t_th_s"])
+    assert clips.loc[ted["clip_id"], "top_events"] == ted["top_events"]
+
+    # stricter thresholds, re-scoring sync only: the same faces are now not confident -> voice-over
+    strict = AnnotateConfig(face_detector="blazeface-back", events="yamnet", min_confidence=1e6, max_offset=0, only="sync")
+    report2, _ = run_annotate(root, strict, opts)
+    assert report2.done == 2 and report2.skipped_failed == 2
+    ann2 = manifest.read(root.manifest("annotations"), ANNOTATIONS)
+    ted2 = _clip(ann2, "ted_")
+    assert ted2["t_th_s"] == 0 and ted2["t_vo_s"] >= ted["t_th_s"] - 1e-6
+    assert ted2["top_events"] == ted["top_events"]  # events were kept, not re-run
+    assert ted2["clip_offset_n_tracks"] == 0 and pd.isna(ted2["suspect_sync"])
+    iv2 = manifest.read(root.manifest("intervals"), INTERVALS)
+    _check_intervals(iv2, ann2[ann2["status"] == DONE], 1e6, 0)
+    assert (iv2[iv2["clip_id"] == ted["clip_id"]]["label"] == "voice_over").sum() >= 1
+
+    # a plain rerun resumes: nothing left to do
+    report3, _ = run_annotate(root, AnnotateConfig(face_detector="blazeface-back", events="yamnet"), opts)
+    assert report3.done == 0 and report3.skipped_done == 2 and report3.skipped_failed == 2
+
+
+# ---------------------------------------------------------------- the CLI surface without SyncNet weights
+
+
+def test_cli_without_syncnet_skips_sync_and_require_sync_fails(prepared, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from realsync_build.cli import app
+
+    monkeypatch.setenv("REALSYNC_MODELS_DIR", str(testdata.testdata_dir() / "models"))
+    root = _copy_root(prepared, tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(app, ["annotate", "--root", str(root.root), "--face-detector", "blazeface-back", "--events", "yamnet", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    ann = manifest.read(root.manifest("annotations"), ANNOTATIONS)
+    ted = _clip(ann, "ted_")
+    assert ted["status"] == DONE and ted["sync_status"] == "skipped"
+    assert "realsync models download syncnet" in ted["sync_note"]
+    assert pd.isna(ted["t_th_s"]) and ted["t_unscored_s"] > 2.5 and ted["n_tracks"] >= 1
+    iv = manifest.read(root.manifest("intervals"), INTERVALS)
+    ted_iv = iv[iv["clip_id"] == ted["clip_id"]]
+    assert "talking_head" not in set(ted_iv["label"])
+    # no voice-over claimed where a face is on screen: any voice_over frames are faceless
+    assert ted["t_vo_s"] < 0.5
+    tracks = manifest.read(root.manifest("tracks"), TRACKS)
+    n_events = len(manifest.read(root.manifest("events"), EVENTS))
+    assert len(tracks) >= 1 and n_events >= 1
+
+    # --only events re-tags the audio with a lower threshold and keeps faces and labels
+    res = runner.invoke(app, ["annotate", "--root", str(root.root), "--events", "yamnet", "--only", "events", "--event-threshold", "0.05", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert len(manifest.read(root.manifest("events"), EVENTS)) > n_events
+    pd.testing.assert_frame_equal(manifest.read(root.manifest("tracks"), TRACKS), tracks)
+    assert len(manifest.read(root.manifest("intervals"), INTERVALS)) == len(iv)
+
+    res = runner.invoke(app, ["annotate", "--root", str(root.root), "--face-detector", "blazeface-back", "--events", "yamnet", "--require-sync"])
+    assert res.exit_code == 1
+    text = res.output.strip()
+    assert text.startswith("error:") and text.count("error:") == 1 and "Traceback" not in text
+    assert "realsync models download syncnet" in "".join(text.splitlines())  # one message (rich wraps it at 80 columns)
