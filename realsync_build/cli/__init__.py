@@ -13,6 +13,7 @@ from realsync_build.cli.common import app
 # One module per stage; each adds its commands to ``app``.
 COMMAND_MODULES = (
     "preprocess",
+    "train",
     "demo",
 )
 
