@@ -41,7 +41,7 @@ def event_batch(
     cls = rng.integers(NUM_CLASSES, size=batch) if classes is None else np.asarray(classes)
     video = np.empty((batch, n_windows, nf, size, size, 3), np.uint8)
     audio = np.empty((batch, n_windows, ns), np.float32)
-    freq = min(1500.0, sample_rate / 4)
+    freq = min(2000.0, sample_rate / 4)  # make_source's click is 2 kHz
     tone = 0.8 * np.sin(2 * np.pi * freq * np.arange(int(0.08 * sample_rate)) / sample_rate).astype(np.float32)
     for b in range(batch):
         off = class_to_offset(int(cls[b]))
@@ -59,7 +59,7 @@ def event_batch(
             s = int(round(e * sample_rate))
             seg = a_src[s : s + len(tone)]
             seg += tone[: len(seg)]
-        base = rng.integers(40, 90, size=(n_src_f, size, size, 3)).astype(np.float32)
+        base = rng.integers(40, 90, size=(1, size, size, 3)) + rng.integers(-8, 9, size=(n_src_f, 1, 1, 1))  # a scene, flicker
         frames = np.clip(base + vbright[:, None, None, None] * 160, 0, 255).astype(np.uint8)
         for i in range(n_windows):
             v0 = 2.0 + i * hop_s
@@ -85,6 +85,8 @@ def write_shard_dataset(
     seed: int = 0,
     width: int = 320,
     height: int = 256,
+    pattern: str = "testsrc2",
+    audio: str = "speech",
 ) -> DatasetRoot:
     """Write ``shards/{split}-000000.tar`` with generated clips and their json (segments for dev/test)."""
     from realsync_build.media.synth import make_source
@@ -109,7 +111,7 @@ def write_shard_dataset(
                     events.append(round(float(t), 2))
                     t += 0.8 + rng.exponential(mean_gap_s - 0.8)
                 mp4 = make_source(tmp / f"{clip_id}.mp4", duration_s, width=width, height=height, fps="25", sample_rate=16000,
-                                  audio_channels=1, events=events, pattern="testsrc2")
+                                  audio_channels=1, events=events, pattern=pattern, audio=audio)
                 channel = channels[k % len(channels)]
                 segs = []
                 if split != "train":

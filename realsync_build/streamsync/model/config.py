@@ -24,6 +24,7 @@ class ModelConfig:
     n_fft: int = 400
     hop_length: int = 160  # 10 ms
     n_queries: int = 8  # learned queries per modality in the sparse selectors
+    corr_dim: int = 32  # offset-correlation projection (0: no correlation token / logit path)
     selector_layers: int = 1
     encoder_layers: int = 2
     n_heads: int = 4
@@ -59,6 +60,7 @@ def base_config(**overrides) -> ModelConfig:
         audio_channels=(64, 128, 256, 512),
         n_mels=128,
         n_queries=16,
+        corr_dim=128,
         ff_mult=4,
         selector_layers=3,
         encoder_layers=3,

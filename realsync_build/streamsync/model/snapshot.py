@@ -17,10 +17,11 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from realsync_build.streamsync.model.config import ModelConfig
 from realsync_build.streamsync.model.layers import LogMel, decoder, encoder, sinusoid
-from realsync_build.streamsync.task import NUM_CLASSES
+from realsync_build.streamsync.task import NUM_CLASSES, OFFSETS_S
 
 
 @dataclass
@@ -89,10 +90,43 @@ class AudioFeatures(nn.Module):
         return self.temporal(f).transpose(1, 2)
 
 
+class OffsetCorrelation(nn.Module):
+    """Similarity of projected video and audio features at each of the 21 candidate offsets.
+
+    ``c_k = mean_t <Pv v_t, Pa a_(t - s_k)>`` with ``s_k`` the class-k offset in feature steps
+    (audio features are resampled to the video's rate first).  A SyncNet-like cue that
+    lets a small predictor trained from scratch find the offset quickly.
+    """
+
+    def __init__(self, d: int, dim: int, fps: int) -> None:
+        super().__init__()
+        self.pv, self.pa = nn.Linear(d, dim), nn.Linear(d, dim)
+        self.fps = fps
+
+    def forward(self, v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        t = v.shape[1]
+        if a.shape[1] != t:
+            a = F.interpolate(a.transpose(1, 2), size=t, mode="linear", align_corners=False).transpose(1, 2)
+        pv = F.normalize(self.pv(v), dim=-1)
+        pa = F.normalize(self.pa(a), dim=-1)
+        out = []
+        for off in OFFSETS_S:
+            s = int(round(float(off) * self.fps))
+            if s >= 0:
+                sim = (pv[:, s:] * pa[:, : t - s]).sum(-1)
+            else:
+                sim = (pv[:, :s] * pa[:, -s:]).sum(-1)
+            out.append(sim.mean(1) if sim.shape[1] else sim.new_zeros(sim.shape[0]))
+        return torch.stack(out, dim=1)
+
+
 class SparseSyncPredictor(SnapshotPredictor):
     """SparseSync-style: feature extractors, sparse selectors with learned queries, a joint transformer.
 
     Token sequence of the joint encoder: ``[CLS, PASS, video queries..., SEP, audio queries...]``.
+    The CLS feature is the encoder's CLS output plus a linear embedding of the dense features'
+    :class:`OffsetCorrelation` (``corr_dim=0``: none), so the classifier and the streaming token
+    both see it.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -110,6 +144,9 @@ class SparseSyncPredictor(SnapshotPredictor):
         self.cls_token = nn.Parameter(torch.randn(d) * 0.02)
         self.sep_token = nn.Parameter(torch.randn(d) * 0.02)
         self.pass_token = nn.Parameter(torch.randn(d) * 0.02)
+        self.corr = OffsetCorrelation(d, cfg.corr_dim, cfg.fps) if cfg.corr_dim else None
+        if self.corr is not None:
+            self.corr_embed = nn.Linear(NUM_CLASSES, d)
         self.seq_pos = nn.Parameter(torch.randn(3 + 2 * cfg.n_queries, d) * 0.02)
         self.encoder = encoder(d, cfg.n_heads, cfg.encoder_layers, cfg.ff_mult, cfg.dropout)
         self.norm = nn.LayerNorm(d)
@@ -118,17 +155,20 @@ class SparseSyncPredictor(SnapshotPredictor):
     def _select(self, feats: torch.Tensor, step_s: float, modality: int, queries: torch.Tensor, selector) -> torch.Tensor:
         n, t, d = feats.shape
         times = torch.arange(t, device=feats.device) * (step_s * 25.0)  # in 40 ms units, shared by both modalities
-        mem = feats + sinusoid(times, d).to(feats.dtype) + self.modality[modality]
+        mem = feats + sinusoid(times, d, scale=500.0).to(feats.dtype) + self.modality[modality]
         return selector(queries.expand(n, -1, -1), mem)
 
     def forward(self, video: torch.Tensor, audio: torch.Tensor) -> SnapshotOutput:
-        v = self._select(self.video(video), 1.0 / self.cfg.fps, 0, self.v_queries, self.v_selector)
-        a = self._select(self.audio(audio), self.audio.time_step_s, 1, self.a_queries, self.a_selector)
+        vf, af = self.video(video), self.audio(audio)
+        v = self._select(vf, 1.0 / self.cfg.fps, 0, self.v_queries, self.v_selector)
+        a = self._select(af, self.audio.time_step_s, 1, self.a_queries, self.a_selector)
         n = v.shape[0]
         special = lambda p: p.expand(n, 1, -1)  # noqa: E731
         seq = torch.cat([special(self.cls_token), special(self.pass_token), v, special(self.sep_token), a], dim=1)
         out = self.norm(self.encoder(seq + self.seq_pos))
         cls, pas = out[:, 0], out[:, 1]
+        if self.corr is not None:
+            cls = cls + self.corr_embed(self.corr(vf, af))
         return SnapshotOutput(logits=self.classifier(cls), cls=cls, pass_=pas)
 
 
