@@ -46,6 +46,15 @@ def _mono(fr: av.AudioFrame) -> np.ndarray:
     return arr.astype(np.float32).mean(axis=0)
 
 
+def _decimate(pcm: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Integer-factor downsampling with a box filter (a model config at a lower rate than the clips)."""
+    if rate_in % rate_out:
+        raise DecodeError(f"audio at {rate_in} Hz cannot feed a {rate_out} Hz model (run realsync preprocess: 16 kHz)")
+    k = rate_in // rate_out
+    n = len(pcm) // k * k  # AAC frames (1024 samples) split evenly for the usual factors
+    return pcm[:n].reshape(-1, k).mean(axis=1)
+
+
 def decode_span(
     data: bytes, video_t0: float, n_frames: int, audio_t0: float, n_samples: int, size: int, fps: int = 25, sample_rate: int = 16000
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -77,9 +86,9 @@ def decode_span(
                 for fr in c.decode(ast):
                     if fr.time is None:
                         continue
-                    if fr.sample_rate != sample_rate:
-                        raise DecodeError(f"audio at {fr.sample_rate} Hz, expected {sample_rate} (run realsync preprocess)")
                     pcm = _mono(fr)
+                    if fr.sample_rate != sample_rate:
+                        pcm = _decimate(pcm, fr.sample_rate, sample_rate)
                     s = int(round(fr.time * sample_rate)) - j0
                     lo, hi = max(s, 0), min(s + len(pcm), n_samples)
                     if hi > lo:

@@ -124,9 +124,10 @@ class SparseSyncPredictor(SnapshotPredictor):
     """SparseSync-style: feature extractors, sparse selectors with learned queries, a joint transformer.
 
     Token sequence of the joint encoder: ``[CLS, PASS, video queries..., SEP, audio queries...]``.
-    The CLS feature is the encoder's CLS output plus a linear embedding of the dense features'
-    :class:`OffsetCorrelation` (``corr_dim=0``: none), so the classifier and the streaming token
-    both see it.
+    The dense features' :class:`OffsetCorrelation` (``corr_dim=0``: none) adds to the logits
+    (class k's score gets ``scale * c_k``, a SyncNet-like prior); the CLS feature is the
+    encoder's CLS output plus a linear embedding of the resulting (centred) logits, so the
+    streaming token sees what the correlation contributed.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -147,6 +148,8 @@ class SparseSyncPredictor(SnapshotPredictor):
         self.corr = OffsetCorrelation(d, cfg.corr_dim, cfg.fps) if cfg.corr_dim else None
         if self.corr is not None:
             self.corr_embed = nn.Linear(NUM_CLASSES, d)
+            nn.init.normal_(self.corr_embed.weight, std=1.0)  # the prediction must stand out of the CLS feature
+            self.corr_scale = nn.Parameter(torch.tensor(1.0))
         self.seq_pos = nn.Parameter(torch.randn(3 + 2 * cfg.n_queries, d) * 0.02)
         self.encoder = encoder(d, cfg.n_heads, cfg.encoder_layers, cfg.ff_mult, cfg.dropout)
         self.norm = nn.LayerNorm(d)
@@ -167,9 +170,11 @@ class SparseSyncPredictor(SnapshotPredictor):
         seq = torch.cat([special(self.cls_token), special(self.pass_token), v, special(self.sep_token), a], dim=1)
         out = self.norm(self.encoder(seq + self.seq_pos))
         cls, pas = out[:, 0], out[:, 1]
-        if self.corr is not None:
-            cls = cls + self.corr_embed(self.corr(vf, af))
-        return SnapshotOutput(logits=self.classifier(cls), cls=cls, pass_=pas)
+        if self.corr is None:
+            return SnapshotOutput(logits=self.classifier(cls), cls=cls, pass_=pas)
+        logits = self.classifier(cls) + self.corr_scale * self.corr(vf, af)
+        # the CLS feature carries the prediction it implies (the correlation path bypasses the encoder)
+        return SnapshotOutput(logits=logits, cls=cls + self.corr_embed(logits - logits.mean(-1, keepdim=True)), pass_=pas)
 
 
 SNAPSHOT_PREDICTORS: dict[str, Callable[[ModelConfig], SnapshotPredictor]] = {"sparsesync": SparseSyncPredictor}
