@@ -108,3 +108,18 @@ def test_train_then_evaluate_writes_the_run_folder_and_metrics(shard_root, tmp_p
     assert saved["cost"]["heads"]["lstm"]["overhead_pct"] > 0
     assert (tmp_path / "eval" / "by_iteration.png").stat().st_size > 1000
     assert m["n_segments"] == 3
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from realsync_build.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", "--root", str(tmp_path / "empty"), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert r.exit_code == 1 and "no train samples" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["evaluate", "--root", str(tmp_path / "empty"), "--checkpoint", str(tmp_path / "nope.pt")])
+    assert r.exit_code == 1 and "nope.pt not found" in r.output and "Traceback" not in r.output
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    r = runner.invoke(app, ["evaluate", "--root", str(tmp_path / "empty"), "--checkpoint", str(tmp_path / "junk.pt")])
+    assert r.exit_code == 1 and "unreadable" in r.output

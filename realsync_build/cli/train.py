@@ -60,8 +60,8 @@ def train(
 
 @app.command()
 def evaluate(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A checkpoint from realsync train (RUN/best.pt).")],
     root: RootOpt = None,
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A checkpoint from realsync train (RUN/best.pt).")] = Path("best.pt"),
     split: Annotated[str, typer.Option("--split", help="dev or test: whose fixed segments to evaluate.")] = "test",
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: ROOT/report/eval-<split>).")] = None,
     iterations: Annotated[int, typer.Option("--iterations", min=1, help="Windows per segment (clamped to what fits).")] = 18,
