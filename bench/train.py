@@ -71,11 +71,20 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--clip-seconds", type=float, default=30.0)
     ap.add_argument("--base-cost", action="store_true", help="also measure the base config's per-check cost (slow on CPU)")
+    ap.add_argument("--cost-repeats", type=int, default=20)
+    ap.add_argument("--cost-only", action="store_true", help="only the streaming-overhead figures")
     ap.add_argument("--root", type=Path, default=None, help="reuse a dataset root with shards/train-*.tar")
     args = ap.parse_args()
     torch.set_num_threads(2)
     cfg = tiny_config(history=args.history)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, tiny config: video {cfg.video_size}px, d={cfg.d_model}")
+
+    for name, c in [("tiny", cfg)] + ([("base", base_config())] if args.base_cost else []):
+        r = inference_cost(StreamSync(c), torch.device("cpu"), repeats=args.cost_repeats if name == "tiny" else 3)
+        for head, h in r["heads"].items():
+            print(f"cost {name}/{head}: snapshot {r['snapshot_ms']:.2f} ms/check, head +{h['head_ms']:.3f} ms = {h['overhead_pct']:.2f}% overhead")
+    if args.cost_only:
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         root = DatasetRoot(args.root) if args.root else write_shard_dataset(
@@ -87,14 +96,6 @@ def main() -> None:
         sps = bench_steps(cfg, args.history, args.k, args.batch, args.steps, phase)
         demand = sps * args.batch * args.history
         print(f"train {label}: {sps:.3f} steps/s -> consumes {demand:.1f} windows/s; loader/demand = {wps / demand:.2f}x")
-
-    for name, c in [("tiny", cfg)] + ([("base", base_config())] if args.base_cost else []):
-        for head in ("lstm", "trf"):
-            c.stream_head = head
-            model = StreamSync(c)
-            r = inference_cost(model, torch.device("cpu"), repeats=10)
-            h = r["heads"][head]
-            print(f"cost {name}/{head}: snapshot {r['snapshot_ms']:.2f} ms/check, head +{h['head_ms']:.3f} ms = {h['overhead_pct']:.2f}% overhead")
 
 
 if __name__ == "__main__":
