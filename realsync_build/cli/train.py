@@ -1,0 +1,93 @@
+"""``realsync train`` and ``realsync evaluate``: the bundled StreamSync trainer and evaluator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from realsync_build.cli.common import ProgressOpt, RootOpt, app, fail, root_of
+
+
+@app.command()
+def train(
+    root: RootOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: ROOT/runs/streamsync-<config>).")] = None,
+    config: Annotated[str, typer.Option("--config", help="Model size: tiny (CPU, minutes) or base (GPU, near SparseSync).")] = "tiny",
+    stream_head: Annotated[str, typer.Option("--stream-head", help="Streaming head: trf (3-layer transformer) or lstm (3-layer LSTM).")] = "trf",
+    history: Annotated[int, typer.Option("--history", "-H", min=1, help="H: windows per training example / tokens the head sees.")] = 12,
+    backprop_iterations: Annotated[int, typer.Option("--backprop-iterations", "-K", min=1, help="K: phase-2 iterations with gradients.")] = 3,
+    phase1_steps: Annotated[int, typer.Option("--phase1-steps", min=0, help="Phase 1 steps (new parts only when pretrained).")] = 500,
+    phase2_epochs: Annotated[int, typer.Option("--phase2-epochs", min=0, help="Phase 2 epochs over the train clips.")] = 3,
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in total.")] = None,
+    phase1_freeze: Annotated[str, typer.Option("--phase1-freeze", help="Freeze pretrained parts in phase 1: auto (iff --init-from), yes, no.")] = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Examples (each H windows) per step.")] = 16,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (linear decay to 0).")] = 4e-5,
+    alpha: Annotated[float, typer.Option("--alpha", help="Weight of the snapshot loss.")] = 0.5,
+    beta: Annotated[float, typer.Option("--beta", help="Weight of the streaming loss.")] = 1.0,
+    hop: Annotated[float, typer.Option("--hop", help="Seconds between training windows (shrinks on short clips).")] = 1.0,
+    jitter: Annotated[float, typer.Option("--jitter", help="+/- seconds of random jitter per window.")] = 0.1,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.")] = 2,
+    eval_every: Annotated[int, typer.Option("--eval-every", min=0, help="Dev evaluation every N steps (0: end of each phase).")] = 0,
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1, help="Save last.pt every N steps.")] = 100,
+    init_from: Annotated[Optional[Path], typer.Option("--init-from", help="Snapshot-predictor checkpoint (strict key check).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1 ...")] = "auto",
+    progress: ProgressOpt = True,
+) -> None:
+    """Train StreamSync on the export's shards (shards/train-*.tar; dev segments pick best.pt).
+
+    Writes RUN/config.json, metrics.csv/.jsonl, last.pt (with optimizer state), best.pt (by dev mAP), summary.json.
+    """
+    from realsync_build.streamsync.checkpoint import InitError
+    from realsync_build.streamsync.data import DecodeError
+    from realsync_build.streamsync.train import TrainConfig, run_train
+
+    ds = root_of(root)
+    cfg = TrainConfig(
+        config=config, stream_head=stream_head, history=history, backprop_iterations=backprop_iterations, phase1_steps=phase1_steps,
+        phase2_epochs=phase2_epochs, max_steps=max_steps, phase1_freeze=phase1_freeze, batch_size=batch_size, lr=lr, alpha=alpha,
+        beta=beta, hop_s=hop, jitter_s=jitter, workers=workers, eval_every=eval_every, checkpoint_every=checkpoint_every,
+        init_from=str(init_from) if init_from else None, seed=seed, device=device, progress=progress,
+    )
+    try:
+        run_train(ds, out or ds.runs / f"streamsync-{config}", cfg, resume=resume)
+    except (InitError, FileNotFoundError, ValueError, DecodeError) as exc:
+        fail(str(exc), code=1)
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A checkpoint from realsync train (RUN/best.pt).")],
+    root: RootOpt = None,
+    split: Annotated[str, typer.Option("--split", help="dev or test: whose fixed segments to evaluate.")] = "test",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: ROOT/report/eval-<split>).")] = None,
+    iterations: Annotated[int, typer.Option("--iterations", min=1, help="Windows per segment (clamped to what fits).")] = 18,
+    hop: Annotated[float, typer.Option("--hop", help="Seconds between a segment's windows.")] = 2.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Segments per batch.")] = 8,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.")] = 0,
+    ablation: Annotated[bool, typer.Option("--ablation/--no-ablation", help="Also evaluate with audio silenced and video blanked.")] = True,
+    cost: Annotated[bool, typer.Option("--cost/--no-cost", help="Measure ms per iteration at batch 1 (snapshot vs each head).")] = True,
+    max_segments: Annotated[Optional[int], typer.Option("--max-segments", min=1, help="Evaluate only the first N segments.")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda ...")] = "auto",
+    progress: ProgressOpt = True,
+) -> None:
+    """Evaluate snapshot, APA and StreamSync on the fixed dev/test segments.
+
+    Writes OUT/metrics.json (acc, acc_pm1, roc_auc, map per method, per scenario and channel; accuracy by
+    iteration; modality ablation; inference cost), OUT/by_iteration.csv and OUT/by_iteration.png.
+    """
+    from realsync_build.streamsync.checkpoint import InitError
+    from realsync_build.streamsync.evaluate import EvalOptions, run_evaluate
+
+    if split not in ("dev", "test"):
+        fail(f"--split {split!r}: use dev or test")
+    ds = root_of(root)
+    opts = EvalOptions(iterations=iterations, hop_s=hop, batch_size=batch_size, workers=workers, ablation=ablation, cost=cost,
+                       max_segments=max_segments, device=device, progress=progress)
+    try:
+        run_evaluate(ds, checkpoint, split, out or ds.report / f"eval-{split}", opts)
+    except (InitError, FileNotFoundError, RuntimeError) as exc:
+        fail(str(exc), code=1)

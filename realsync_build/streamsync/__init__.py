@@ -1,0 +1,8 @@
+"""StreamSync: a streaming audio-visual offset classifier over a snapshot predictor.
+
+Rooms: :mod:`.task` (classes, loss), :mod:`.data` (shards -> windows),
+:mod:`.model` (snapshot predictor, streaming heads), :mod:`.train`,
+:mod:`.evaluate`, :mod:`.metrics`.  Library entry points:
+:func:`realsync_build.streamsync.train.run_train` and
+:func:`realsync_build.streamsync.evaluate.run_evaluate`.
+"""

@@ -1,0 +1,99 @@
+"""Checkpoints: save/load with optimizer state, and ``--init-from`` with strict key checking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from realsync_build.atomic import atomic_path
+from realsync_build.streamsync.model import ModelConfig, StreamSync
+
+
+class InitError(RuntimeError):
+    pass
+
+
+def save_checkpoint(path: Path, model: StreamSync, optimizer, extra: dict) -> None:
+    state = {
+        "format": "realsync-streamsync/1",
+        "model_config": model.cfg.to_dict(),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        **extra,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unpickling problem is the same "unreadable" for the user
+        raise InitError(f"checkpoint {path} is unreadable: {exc}") from exc
+    if not isinstance(ck, dict) or "model" not in ck or "model_config" not in ck:
+        raise InitError(f"{path} is not a realsync StreamSync checkpoint (no model / model_config)")
+    return ck
+
+
+def model_from_checkpoint(path: str | Path, map_location="cpu") -> tuple[StreamSync, dict]:
+    ck = load_checkpoint(path, map_location)
+    model = StreamSync(ModelConfig.from_dict(ck["model_config"]))
+    model.load_state_dict(ck["model"])
+    return model, ck
+
+
+def _snapshot_state(obj) -> dict:
+    """The snapshot predictor's state dict inside whatever was saved (adapters live here)."""
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]  # a realsync checkpoint
+    elif isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise InitError("not a state dict of tensors")
+    if any(k.startswith("snapshot.") for k in obj):
+        obj = {k[len("snapshot.") :]: v for k, v in obj.items() if k.startswith("snapshot.")}
+    return obj
+
+
+def _listing(keys: list[str], limit: int = 12) -> str:
+    more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def init_snapshot_from(model: StreamSync, path: str | Path) -> list[str]:
+    """Load a snapshot-predictor checkpoint into ``model.snapshot`` with strict key checking.
+
+    StreamSync's own new parameters (the PASS token) may be absent.  Raises
+    :class:`InitError` listing missing, unexpected and mis-shaped keys.
+    Returns the keys loaded.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InitError(f"--init-from {path}: file not found")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=False)
+        state = _snapshot_state(raw)
+    except InitError as exc:
+        raise InitError(f"--init-from {path}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001
+        raise InitError(f"--init-from {path}: unreadable ({exc})") from exc
+    own = model.snapshot.state_dict()
+    required = {k for k in own if not model.snapshot.is_new_parameter(k)}
+    missing = sorted(required - state.keys())
+    unexpected = sorted(state.keys() - own.keys())
+    shapes = sorted(f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in state.keys() & own.keys() if state[k].shape != own[k].shape)
+    if missing or unexpected or shapes:
+        parts = [f"--init-from {path} does not match the {model.cfg.predictor}/{model.cfg.name} snapshot predictor:"]
+        if missing:
+            parts.append(f"missing keys ({len(missing)}): {_listing(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys ({len(unexpected)}): {_listing(unexpected)}")
+        if shapes:
+            parts.append(f"shape mismatches ({len(shapes)}): {_listing(shapes)}")
+        raise InitError("; ".join(parts))
+    model.snapshot.load_state_dict(state, strict=False)
+    return sorted(state)

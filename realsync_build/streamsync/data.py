@@ -1,0 +1,234 @@
+"""Shards -> model windows: span decoding, the training window sampler, evaluation segments.
+
+One training example = one clip, one offset, and H consecutive 5 s windows with
+a 1 s hop (+/- jitter).  Only the span those windows need is decoded, from the
+in-memory mp4, with PyAV seeking; never the whole clip.  The offset is applied
+by shifting the audio window against the video window (``audio_start =
+video_start + offset``).
+
+Short clips (the demo's 10 s clips): the window count is kept (batches stay
+rectangular) and the hop shrinks so that all windows fit; :func:`fit_hop` is the
+one rule, used by training and evaluation alike.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import av
+from av.video.reformatter import VideoReformatter
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from realsync_build.streamsync.model.config import ModelConfig
+from realsync_build.streamsync.shards import ShardSample
+from realsync_build.streamsync.task import NUM_CLASSES, class_to_offset, offset_to_class
+
+
+class DecodeError(RuntimeError):
+    pass
+
+
+def _resize_dims(w: int, h: int, size: int) -> tuple[int, int]:
+    scale = size / min(w, h)
+    return max(size, int(round(w * scale))), max(size, int(round(h * scale)))
+
+
+def _mono(fr: av.AudioFrame) -> np.ndarray:
+    """An audio frame as mono float32 in [-1, 1], whatever its sample format."""
+    arr = fr.to_ndarray()
+    n_ch = len(fr.layout.channels)
+    if not fr.format.is_planar:
+        arr = arr.reshape(-1, n_ch).T
+    if np.issubdtype(arr.dtype, np.integer):
+        arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+    return arr.astype(np.float32).mean(axis=0)
+
+
+def _decimate(pcm: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Integer-factor downsampling with a box filter (a model config at a lower rate than the clips)."""
+    if rate_in % rate_out:
+        raise DecodeError(f"audio at {rate_in} Hz cannot feed a {rate_out} Hz model (run realsync preprocess: 16 kHz)")
+    k = rate_in // rate_out
+    n = len(pcm) // k * k  # AAC frames (1024 samples) split evenly for the usual factors
+    return pcm[:n].reshape(-1, k).mean(axis=1)
+
+
+def decode_span(
+    data: bytes, video_t0: float, n_frames: int, audio_t0: float, n_samples: int, size: int, fps: int = 25, sample_rate: int = 16000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frames ``[video_t0, +n_frames/fps)`` as ``(n, size, size, 3)`` uint8 (short side resized, centre crop)
+    and mono audio ``[audio_t0, +n_samples/sr)`` as float32; both decoded after a seek."""
+    i0 = int(round(video_t0 * fps))
+    frames: list[np.ndarray | None] = [None] * n_frames
+    audio = np.zeros(n_samples, np.float32)
+    try:
+        with av.open(io.BytesIO(data), mode="r") as c:
+            vs = c.streams.video[0]
+            scaler = VideoReformatter()  # one swscale context for the span (4x faster than a fresh one per frame)
+            c.seek(max(0, int((video_t0 - 0.1) / vs.time_base)), stream=vs, backward=True)
+            for fr in c.decode(vs):
+                if fr.time is None:
+                    continue
+                k = int(round(fr.time * fps)) - i0
+                if k < 0:
+                    continue
+                if k >= n_frames:
+                    break
+                w, h = _resize_dims(fr.width, fr.height, size)
+                arr = scaler.reformat(fr, width=w, height=h, format="rgb24").to_ndarray()
+                y0, x0 = (h - size) // 2, (w - size) // 2
+                frames[k] = arr[y0 : y0 + size, x0 : x0 + size]
+            if c.streams.audio:
+                ast = c.streams.audio[0]
+                c.seek(max(0, int((audio_t0 - 0.2) / ast.time_base)), stream=ast, backward=True)
+                j0 = int(round(audio_t0 * sample_rate))
+                for fr in c.decode(ast):
+                    if fr.time is None:
+                        continue
+                    pcm = _mono(fr)
+                    if fr.sample_rate != sample_rate:
+                        pcm = _decimate(pcm, fr.sample_rate, sample_rate)
+                    s = int(round(fr.time * sample_rate)) - j0
+                    lo, hi = max(s, 0), min(s + len(pcm), n_samples)
+                    if hi > lo:
+                        audio[lo:hi] = pcm[lo - s : hi - s]
+                    if s >= n_samples:
+                        break
+    except av.error.FFmpegError as exc:
+        raise DecodeError(f"cannot decode mp4: {exc}") from exc
+    got = [k for k, f in enumerate(frames) if f is not None]
+    if not got:
+        raise DecodeError(f"no video frames in [{video_t0:.2f}, {video_t0 + n_frames / fps:.2f}) s")
+    last = frames[got[0]]
+    for k in range(n_frames):  # fill gaps (a missing frame repeats the previous one)
+        if frames[k] is None:
+            frames[k] = last
+        last = frames[k]
+    return np.stack(frames), audio
+
+
+def fit_hop(duration_s: float, window_s: float, offset_s: float, n: int, hop_s: float, jitter_s: float = 0.0) -> tuple[float, float, float]:
+    """``(lo, hop, jitter)``: video starts allowed from ``lo``; a hop and jitter such that ``n`` windows
+    (video and offset audio) fit in the clip.  The hop shrinks (and the jitter goes) on short clips."""
+    lo = max(0.0, -offset_s)
+    room = duration_s - window_s - abs(offset_s)  # span of allowed first-to-last video starts
+    if room < 0:
+        raise DecodeError(f"clip of {duration_s:.1f} s is too short for a {window_s:g} s window at offset {offset_s:+.1f} s")
+    if n > 1 and (n - 1) * hop_s + 2 * jitter_s > room:
+        jitter_s = 0.0 if (n - 1) * hop_s > room else (room - (n - 1) * hop_s) / 2
+        hop_s = min(hop_s, room / (n - 1))
+    return lo, hop_s, jitter_s
+
+
+@dataclass
+class WindowPlan:
+    video_starts_s: np.ndarray  # (n,)
+    offset_s: float
+
+    def cut(self, data: bytes, cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
+        """Decode one span and cut the windows: video ``(n, F, S, S, 3)`` uint8, audio ``(n, L)`` float32."""
+        fps, sr, w = cfg.fps, cfg.sample_rate, cfg.window_s
+        nf, ns = int(round(w * fps)), int(round(w * sr))
+        f_idx = np.round(self.video_starts_s * fps).astype(int)
+        a_idx = np.round((self.video_starts_s + self.offset_s) * sr).astype(int)
+        f0, a0 = int(f_idx.min()), int(a_idx.min())
+        frames, audio = decode_span(data, f0 / fps, int(f_idx.max()) - f0 + nf, a0 / sr, int(a_idx.max()) - a0 + ns, cfg.video_size, fps, sr)
+        video = np.stack([frames[i - f0 : i - f0 + nf] for i in f_idx])
+        aud = np.stack([audio[j - a0 : j - a0 + ns] for j in a_idx])
+        return video, aud
+
+
+def plan_training(duration_s: float, n: int, hop_s: float, jitter_s: float, rng: np.random.Generator, cfg: ModelConfig) -> WindowPlan:
+    """A random offset class and ``n`` consecutive windows (hop +/- jitter, on the frame grid)."""
+    offset = class_to_offset(int(rng.integers(NUM_CLASSES)))
+    lo, hop, jit = fit_hop(duration_s, cfg.window_s, offset, n, hop_s, jitter_s)
+    room = duration_s - cfg.window_s - abs(offset)
+    free = room - (n - 1) * hop - 2 * jit
+    v0 = lo + jit + rng.uniform(0, max(free, 0.0))
+    starts = v0 + np.arange(n) * hop + rng.uniform(-jit, jit, size=n)
+    starts = np.clip(np.round(starts * cfg.fps) / cfg.fps, lo, lo + room)
+    return WindowPlan(starts, offset)
+
+
+def plan_segment(duration_s: float, start_s: float, offset_s: float, n: int, hop_s: float, cfg: ModelConfig) -> tuple[WindowPlan, float]:
+    """Fixed windows of an evaluation segment: from its start with a fixed hop (shrunk on short clips)."""
+    lo, hop, _ = fit_hop(duration_s, cfg.window_s, offset_s, n, hop_s)
+    room = duration_s - cfg.window_s - abs(offset_s)
+    v0 = min(max(start_s, lo), lo + room - (n - 1) * hop)
+    starts = np.round((v0 + np.arange(n) * hop) * cfg.fps) / cfg.fps
+    return WindowPlan(np.clip(starts, lo, lo + room), offset_s), hop
+
+
+class TrainWindows(Dataset):
+    """Map-style over training clips: item i = one random example drawn from clip ``i % n_clips``."""
+
+    def __init__(self, samples: list[ShardSample], cfg: ModelConfig, n_windows: int, hop_s: float = 1.0, jitter_s: float = 0.1,
+                 seed: int = 0, length: int = 0):
+        self.samples, self.cfg, self.n, self.hop, self.jitter, self.seed = samples, cfg, n_windows, hop_s, jitter_s, seed
+        self.length = max(len(samples), length)  # small sets repeat clips (fresh draws) to fill a batch
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict:
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        for attempt in range(4):
+            s = self.samples[(i + attempt * 7919) % len(self.samples)]
+            try:
+                plan = plan_training(s.duration_s, self.n, self.hop, self.jitter, rng, self.cfg)
+                video, audio = plan.cut(s.read("mp4"), self.cfg)
+            except (DecodeError, OSError) as exc:
+                err = f"{s.key}: {exc}"
+                continue
+            return {
+                "video": torch.from_numpy(video),
+                "audio": torch.from_numpy(audio),
+                "target": offset_to_class(plan.offset_s),
+                "offset_s": plan.offset_s,
+            }
+        raise DecodeError(f"4 clips in a row failed to decode; last: {err}")
+
+
+@dataclass
+class Segment:
+    segment_id: str
+    sample: ShardSample
+    start_s: float
+    offset_s: float
+    scenario: str
+    channel: str
+
+
+class SegmentWindows(Dataset):
+    """Fixed evaluation segments: ``n`` windows with a fixed hop from the segment start, all at its offset."""
+
+    def __init__(self, segments: list[Segment], cfg: ModelConfig, n_windows: int, hop_s: float = 2.0):
+        self.segments, self.cfg, self.n, self.hop = segments, cfg, n_windows, hop_s
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def __getitem__(self, i: int) -> dict:
+        seg = self.segments[i]
+        fw, fs = int(round(self.cfg.window_s * self.cfg.fps)), int(round(self.cfg.window_s * self.cfg.sample_rate))
+        out = {"index": i, "target": offset_to_class(seg.offset_s), "ok": True, "error": "", "hop_s": float(self.hop)}
+        try:
+            plan, hop = plan_segment(seg.sample.duration_s, seg.start_s, seg.offset_s, self.n, self.hop, self.cfg)
+            video, audio = plan.cut(seg.sample.read("mp4"), self.cfg)
+            out.update(video=torch.from_numpy(video), audio=torch.from_numpy(audio), hop_s=float(hop))
+        except (DecodeError, OSError) as exc:
+            s = self.cfg.video_size
+            out.update(
+                video=torch.zeros(self.n, fw, s, s, 3, dtype=torch.uint8),
+                audio=torch.zeros(self.n, fs),
+                ok=False,
+                error=f"{seg.segment_id}: {exc}",
+            )
+        return out

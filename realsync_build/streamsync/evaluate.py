@@ -1,0 +1,294 @@
+"""``realsync evaluate``: fixed dev/test segments, three methods side by side.
+
+* snapshot: the snapshot predictor alone, at its best iteration (as the paper
+  reports non-streaming models);
+* APA: the average of the snapshot probabilities over the iterations so far;
+* StreamSync: the streaming head's prediction at the last iteration.
+
+Each segment gets ``iterations`` windows with a ``hop_s`` hop from its start, all at
+the segment's offset.  When the shortest clip cannot hold that many windows at
+that hop (the demo's 10 s clips), the iteration count is clamped to what fits
+and ``notes`` in metrics.json says so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from realsync_build import atomic
+from realsync_build.paths import DatasetRoot
+from realsync_build.streamsync.data import Segment, SegmentWindows
+from realsync_build.streamsync.metrics import summarize
+from realsync_build.streamsync.model import StreamSync
+from realsync_build.streamsync.shards import index_split
+from realsync_build.streamsync.task import MAX_OFFSET_S, NUM_CLASSES
+from realsync_build.ui import console
+
+METHODS = ("snapshot", "apa", "streamsync")
+
+
+def load_segments(root: DatasetRoot, split: str) -> tuple[list[Segment], list[str]]:
+    """Segments from the shards' json (``segments``), else from manifests/segments.parquet by clip_id."""
+    samples, problems = index_split(root, split)
+    table = None
+    if root.manifest("segments").exists():
+        table = pd.read_parquet(root.manifest("segments"))
+        table = table[table["split"] == split] if "split" in table else table
+    out: list[Segment] = []
+    for s in samples:
+        rows = s.meta.get("segments") or []
+        if not rows and table is not None:
+            rows = table[table["clip_id"] == s.meta.get("clip_id", s.key)].to_dict("records")
+        for r in rows:
+            try:
+                out.append(Segment(str(r["segment_id"]), s, float(r["start_s"]), float(r["offset_sec"]),
+                                   str(r.get("scenario") or "unknown"), str(s.meta.get("channel") or r.get("channel") or "unknown")))
+            except (KeyError, TypeError, ValueError) as exc:
+                problems.append(f"{s.key}: bad segment row {r!r}: {exc}")
+    return out, problems
+
+
+def iterations_that_fit(segments: list[Segment], window_s: float, n: int, hop_s: float) -> int:
+    """Windows per segment that fit at ``hop_s`` in the shortest clip (worst offset), at most ``n``, at least 1."""
+    room = min(s.sample.duration_s for s in segments) - window_s - MAX_OFFSET_S
+    return max(1, min(n, int(math.floor(max(room, 0.0) / hop_s + 1e-6)) + 1))
+
+
+@torch.no_grad()
+def predict(model: StreamSync, dataset: SegmentWindows, batch_size: int = 8, workers: int = 0, device=None, ablation: str | None = None,
+            progress: bool = False, label: str = "evaluate") -> dict:
+    """Snapshot and stream probabilities ``(N, T, 21)`` for every segment; failed segments flagged."""
+    from realsync_build.ui import stage_progress
+
+    device = device or next(model.parameters()).device
+    model.eval()
+    n = len(dataset)
+    snap = np.zeros((n, dataset.n, NUM_CLASSES), np.float32)
+    stream = np.zeros_like(snap)
+    target = np.zeros(n, np.int64)
+    ok = np.zeros(n, bool)
+    hops = np.zeros(n, np.float32)
+    errors: list[str] = []
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    with stage_progress(label, n, enabled=progress, unit="segments") as bar:
+        for b in loader:
+            video, audio = b["video"].to(device), b["audio"].to(device)
+            if ablation == "audio_silenced":
+                audio = torch.zeros_like(audio)
+            elif ablation == "video_blanked":
+                video = torch.zeros_like(video)
+            out = model(video, audio)
+            idx = b["index"].numpy()
+            snap[idx] = torch.softmax(out["snapshot"].float(), -1).cpu().numpy()
+            stream[idx] = torch.softmax(out["stream"].float(), -1).cpu().numpy()
+            target[idx] = b["target"].numpy()
+            ok[idx] = b["ok"].numpy()
+            hops[idx] = b["hop_s"].numpy()
+            errors += [e for e in b["error"] if e]
+            bar.advance(len(idx))
+    return {"snapshot": snap, "stream": stream, "target": target, "ok": ok, "errors": errors, "hop_s": hops}
+
+
+def apa(snapshot_probs: np.ndarray) -> np.ndarray:
+    """Average of the snapshot probabilities over the iterations so far: ``(N, T, C)`` -> ``(N, T, C)``."""
+    return np.cumsum(snapshot_probs, axis=1) / np.arange(1, snapshot_probs.shape[1] + 1)[None, :, None]
+
+
+def method_probs(pred: dict) -> tuple[dict[str, np.ndarray], dict]:
+    """Final probabilities per method ``(N, C)`` and the accuracy-by-iteration table."""
+    ok = pred["ok"]
+    snap, stream, y = pred["snapshot"][ok], pred["stream"][ok], pred["target"][ok]
+    ap = apa(snap)
+    t = snap.shape[1]
+    acc = lambda p: float(np.mean(p.argmax(-1) == y)) if len(y) else float("nan")  # noqa: E731
+    by_iter = [{"iteration": i + 1, "snapshot": acc(snap[:, i]), "apa": acc(ap[:, i]), "streamsync": acc(stream[:, i])} for i in range(t)]
+    best = int(np.argmax([r["snapshot"] for r in by_iter])) if len(y) else 0
+    return {"snapshot": snap[:, best], "apa": ap[:, -1], "streamsync": stream[:, -1]}, {"by_iteration": by_iter, "snapshot_best_iteration": best + 1}
+
+
+def _breakdown(probs: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict:
+    return {str(g): summarize(probs[groups == g], y[groups == g]) for g in sorted(set(groups.tolist()))}
+
+
+def report(pred: dict, segments: list[Segment]) -> dict:
+    ok = pred["ok"]
+    y = pred["target"][ok]
+    scen = np.array([s.scenario for s, k in zip(segments, ok) if k])
+    chan = np.array([s.channel for s, k in zip(segments, ok) if k])
+    probs, extra = method_probs(pred)
+    out: dict = {}
+    for m in METHODS:
+        out[m] = {**summarize(probs[m], y), "per_scenario": _breakdown(probs[m], y, scen), "per_channel": _breakdown(probs[m], y, chan)}
+    out["snapshot"]["iteration"] = extra["snapshot_best_iteration"]
+    out["by_iteration"] = extra["by_iteration"]
+    return out
+
+
+def chance_levels(y: np.ndarray) -> dict:
+    """Accuracy of always guessing the most frequent class, and of a uniform guess."""
+    if not len(y):
+        return {}
+    counts = np.bincount(y, minlength=NUM_CLASSES)
+    k = int(counts.argmax())
+    pm1 = counts[max(k - 1, 0) : k + 2].sum() / len(y)
+    return {"acc_majority": float(counts[k] / len(y)), "acc_pm1_majority": float(pm1), "acc_uniform": 1 / NUM_CLASSES, "acc_pm1_uniform": 3 / NUM_CLASSES}
+
+
+def dev_score(root: DatasetRoot, model: StreamSync, cfg, device) -> dict | None:
+    """StreamSync (last iteration) metrics on the dev segments, for picking best.pt; None without dev segments."""
+    segments, _ = load_segments(root, "dev")
+    if not segments:
+        return None
+    segments = segments[: cfg.eval_max_segments]
+    n = iterations_that_fit(segments, model.cfg.window_s, cfg.eval_iterations or model.cfg.history, cfg.eval_hop_s)
+    pred = predict(model, SegmentWindows(segments, model.cfg, n, cfg.eval_hop_s), batch_size=max(1, cfg.batch_size // 2), device=device)
+    if not pred["ok"].any():
+        return None
+    probs, _ = method_probs(pred)
+    return summarize(probs["streamsync"], pred["target"][pred["ok"]])
+
+
+def plot_by_iteration(rows: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    it = [r["iteration"] for r in rows]
+    for m, style in zip(METHODS, ("o-", "s-", "^-")):
+        ax.plot(it, [r[m] for r in rows], style, label=m)
+    ax.set_xlabel("iteration (window)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _by_iteration_table(rows: list[dict]) -> str:
+    lines = ["iteration,snapshot,apa,streamsync"] + [f"{r['iteration']},{r['snapshot']:.4f},{r['apa']:.4f},{r['streamsync']:.4f}" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class EvalOptions:
+    iterations: int = 18
+    hop_s: float = 2.0
+    batch_size: int = 8
+    workers: int = 0
+    ablation: bool = True
+    cost: bool = True
+    cost_repeats: int = 20
+    max_segments: int | None = None
+    device: str = "auto"
+    progress: bool = True
+
+
+def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test", out: str | Path = "eval", opts: EvalOptions | None = None) -> dict:
+    """Evaluate a checkpoint on ``split``'s fixed segments; write ``out``/metrics.json, by_iteration.csv/.png."""
+    from realsync_build.streamsync.checkpoint import model_from_checkpoint
+    from realsync_build.streamsync.cost import inference_cost
+
+    opts = opts or EvalOptions()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.device("cuda" if opts.device == "auto" and torch.cuda.is_available() else ("cpu" if opts.device == "auto" else opts.device))
+    model, ck = model_from_checkpoint(checkpoint, map_location="cpu")
+    model.to(device).eval()
+    segments, problems = load_segments(root, split)
+    for p in problems:
+        console.print(f"[yellow]warning:[/yellow] {p}", highlight=False)
+    if not segments:
+        raise FileNotFoundError(f"no {split} segments under {root.shards} (shards/{split}-*.tar with segments in their json)")
+    if opts.max_segments:
+        segments = segments[: opts.max_segments]
+    notes = []
+    n = iterations_that_fit(segments, model.cfg.window_s, opts.iterations, opts.hop_s)
+    if n < opts.iterations:
+        notes.append(f"clips too short for {opts.iterations} windows at a {opts.hop_s:g} s hop (shortest "
+                     f"{min(s.sample.duration_s for s in segments):.1f} s, offsets up to {MAX_OFFSET_S:g} s): evaluated {n} iterations")
+    dataset = SegmentWindows(segments, model.cfg, n, opts.hop_s)
+    pred = predict(model, dataset, opts.batch_size, opts.workers, device, progress=opts.progress, label=f"evaluate {split}")
+    for e in pred["errors"]:
+        console.print(f"[yellow]segment failed:[/yellow] {e}", highlight=False)
+    if not pred["ok"].any():
+        raise RuntimeError(f"all {len(segments)} {split} segments failed to decode")
+    shrunk = int((pred["hop_s"][pred["ok"]] < opts.hop_s - 1e-6).sum())
+    if shrunk:
+        notes.append(f"{shrunk} segments had their hop shrunk to fit the clip")
+    metrics = {
+        "split": split,
+        "checkpoint": str(checkpoint),
+        "model": {"config": model.cfg.name, "predictor": model.cfg.predictor, "stream_head": model.cfg.stream_head, "history": model.cfg.history},
+        "n_segments": int(pred["ok"].sum()),
+        "n_failed": int((~pred["ok"]).sum()),
+        "iterations": n,
+        "hop_s": opts.hop_s,
+        **report(pred, segments),
+        "chance": chance_levels(pred["target"][pred["ok"]]),
+        "errors": pred["errors"],
+        "notes": notes,
+    }
+    if opts.ablation:
+        metrics["ablation"] = {}
+        for kind in ("audio_silenced", "video_blanked"):
+            p = predict(model, dataset, opts.batch_size, opts.workers, device, ablation=kind, progress=opts.progress, label=kind)
+            r = report(p, segments)
+            metrics["ablation"][kind] = {m: {k: r[m][k] for k in ("acc", "acc_pm1", "roc_auc", "map")} for m in METHODS}
+        metrics["ablation"]["statement"] = ablation_statement(metrics)
+    if opts.cost:
+        metrics["cost"] = inference_cost(model, device, repeats=opts.cost_repeats)
+    atomic.write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    atomic.write_text(out / "by_iteration.csv", _by_iteration_table(metrics["by_iteration"]))
+    plot_by_iteration(metrics["by_iteration"], out / "by_iteration.png", f"{split}: accuracy by iteration ({metrics['n_segments']} segments)")
+    print_summary(metrics)
+    return metrics
+
+
+def ablation_statement(m: dict) -> str:
+    chance = m["chance"].get("acc_majority", 1 / NUM_CLASSES)
+    near = lambda acc: acc <= max(1.5 * chance, chance + 0.05)  # noqa: E731
+    clean = m["streamsync"]["acc"] or 0.0
+    parts = []
+    for kind, label in (("audio_silenced", "audio silenced"), ("video_blanked", "video blanked")):
+        acc = m["ablation"][kind]["streamsync"]["acc"] or 0.0
+        parts.append(f"with {label} StreamSync accuracy is {acc:.3f} ({'near' if near(acc) else 'ABOVE'} chance {chance:.3f})")
+    if near(clean):
+        verdict = f"the model itself is near chance ({clean:.3f}), so the ablation shows nothing yet"
+    elif all("(near" in p for p in parts):
+        verdict = f"from {clean:.3f} with both, it falls to near chance without either: it uses both modalities, as a sound sync model must"
+    else:
+        verdict = "it does not fall to chance on every ablation: it may exploit a single-modality cue"
+    return "; ".join(parts) + f"; {verdict}."
+
+
+def print_summary(m: dict) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"{m['split']}: {m['n_segments']} segments, {m['iterations']} iterations")
+    for c in ("method", "acc", "acc +/-1", "ROC-AUC", "mAP"):
+        t.add_column(c)
+    f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    for meth in METHODS:
+        r = m[meth]
+        t.add_row(meth, f(r["acc"]), f(r["acc_pm1"]), f(r["roc_auc"]), f(r["map"]))
+    console.print(t)
+    for note in m["notes"]:
+        console.print(f"note: {note}")
+    if "ablation" in m:
+        console.print(m["ablation"]["statement"])
+    if "cost" in m:
+        c = m["cost"]
+        console.print(f"cost at batch 1: snapshot {c['snapshot_ms']:.2f} ms/iteration; "
+                      + "; ".join(f"+{k} head {v['head_ms']:.2f} ms ({v['overhead_pct']:.1f}%)" for k, v in c["heads"].items()))

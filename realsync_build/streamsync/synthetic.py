@@ -1,0 +1,129 @@
+"""Synthetic sync data for tests, benchmarks and smoke runs (never for reported results).
+
+* :func:`event_batch`: tensors directly, at model resolution: a flash in the video
+  and a click in the audio at the same sparse random moments, then the offset
+  applied.  Sparse events make a single 5 s window often ambiguous, so history helps.
+* :func:`write_shard_dataset`: small real mp4 clips (flash + click events, via
+  :func:`realsync_build.media.synth.make_source`, already at 25 fps / 16 kHz mono /
+  short side 256) packed as the export's WebDataset shards, with dev/test segments.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from realsync_build.paths import DatasetRoot
+from realsync_build.streamsync.task import NUM_CLASSES, class_to_offset, offset_to_class
+
+
+def event_batch(
+    batch: int,
+    n_windows: int,
+    hop_s: float = 1.0,
+    size: int = 16,
+    window_s: float = 5.0,
+    fps: int = 25,
+    sample_rate: int = 16000,
+    mean_gap_s: float = 4.0,
+    rng: np.random.Generator | None = None,
+    classes: np.ndarray | None = None,
+) -> dict:
+    """One batch of H-window streams. Events: Poisson with ``mean_gap_s`` (at least 1.2 s apart)."""
+    rng = rng or np.random.default_rng()
+    nf, ns = int(round(window_s * fps)), int(round(window_s * sample_rate))
+    total_s = window_s + (n_windows - 1) * hop_s + 4.0
+    cls = rng.integers(NUM_CLASSES, size=batch) if classes is None else np.asarray(classes)
+    video = np.empty((batch, n_windows, nf, size, size, 3), np.uint8)
+    audio = np.empty((batch, n_windows, ns), np.float32)
+    freq = min(2000.0, sample_rate / 4)  # make_source's click is 2 kHz
+    tone = 0.8 * np.sin(2 * np.pi * freq * np.arange(int(0.08 * sample_rate)) / sample_rate).astype(np.float32)
+    for b in range(batch):
+        off = class_to_offset(int(cls[b]))
+        # source timeline [0, total_s); video windows start at 2 + i*hop, audio at that + off
+        events, t = [], rng.uniform(0, mean_gap_s)
+        while t < total_s:
+            events.append(t)
+            t += 1.2 + rng.exponential(max(mean_gap_s - 1.2, 0.1))
+        n_src_f, n_src_s = int(total_s * fps) + 1, int(total_s * sample_rate) + 1
+        vbright = np.zeros(n_src_f, np.float32)
+        a_src = (0.02 * rng.standard_normal(n_src_s)).astype(np.float32)
+        for e in events:
+            f = int(round(e * fps))
+            vbright[f : f + 2] = 1.0
+            s = int(round(e * sample_rate))
+            seg = a_src[s : s + len(tone)]
+            seg += tone[: len(seg)]
+        base = rng.integers(40, 90, size=(1, size, size, 3)) + rng.integers(-8, 9, size=(n_src_f, 1, 1, 1))  # a scene, flicker
+        frames = np.clip(base + vbright[:, None, None, None] * 160, 0, 255).astype(np.uint8)
+        for i in range(n_windows):
+            v0 = 2.0 + i * hop_s
+            fi = int(round(v0 * fps))
+            ai = int(round((v0 + off) * sample_rate))
+            video[b, i] = frames[fi : fi + nf]
+            audio[b, i] = a_src[ai : ai + ns]
+    return {"video": torch.from_numpy(video), "audio": torch.from_numpy(audio), "target": torch.as_tensor(cls, dtype=torch.long)}
+
+
+def _add(tf: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tf.addfile(info, io.BytesIO(data))
+
+
+def write_shard_dataset(
+    root: DatasetRoot,
+    splits: dict[str, int] = {"train": 2, "dev": 1, "test": 1},  # noqa: B006 - read only
+    duration_s: float = 12.0,
+    mean_gap_s: float = 2.5,
+    segments_per_clip: int = 3,
+    seed: int = 0,
+    width: int = 320,
+    height: int = 256,
+    pattern: str = "testsrc2",
+    audio: str = "speech",
+) -> DatasetRoot:
+    """Write ``shards/{split}-000000.tar`` with generated clips and their json (segments for dev/test)."""
+    from realsync_build.media.synth import make_source
+
+    rng = np.random.default_rng(seed)
+    root.shards.mkdir(parents=True, exist_ok=True)
+    tmp = root.root / "synthetic_src"
+    tmp.mkdir(parents=True, exist_ok=True)
+    channels = ["synth_a", "synth_b"]
+    scenarios = ["talking_head", "voice_over", "other"]
+    for split, n in splits.items():
+        out = root.shards / f"{split}-000000.tar"
+        if out.exists():
+            continue
+        part = out.with_name(f".{out.name}.tmp-synthetic")
+        with tarfile.open(part, "w") as tf:
+            for k in range(n):
+                vid = f"{split}vid{k:03d}"
+                clip_id = f"{vid}_0_{int(duration_s)}"
+                events, t = [], rng.uniform(0.3, mean_gap_s)
+                while t < duration_s - 0.3:
+                    events.append(round(float(t), 2))
+                    t += 0.8 + rng.exponential(mean_gap_s - 0.8)
+                mp4 = make_source(tmp / f"{clip_id}.mp4", duration_s, width=width, height=height, fps="25", sample_rate=16000,
+                                  audio_channels=1, events=events, pattern=pattern, audio=audio)
+                channel = channels[k % len(channels)]
+                segs = []
+                if split != "train":
+                    for j in range(segments_per_clip):
+                        off = class_to_offset(int(rng.integers(NUM_CLASSES)))
+                        start = float(round(rng.uniform(0, max(duration_s - 9.0, 0.0)), 2))
+                        segs.append(dict(segment_id=f"{clip_id}_{j}", start_s=start, end_s=min(start + 10.0, duration_s),
+                                         offset_sec=off, offset_class=offset_to_class(off), scenario=scenarios[(k + j) % 3]))
+                meta = dict(clip_id=clip_id, video_id=vid, channel=channel, category="synthetic", split=split, start_s=0.0,
+                            end_s=duration_s, fps=25.0, sample_rate=16000, n_frames=int(round(duration_s * 25)), segments=segs,
+                            events_s=events)
+                _add(tf, f"{clip_id}.mp4", Path(mp4).read_bytes())
+                _add(tf, f"{clip_id}.json", json.dumps(meta).encode())
+        part.replace(out)
+    return root
