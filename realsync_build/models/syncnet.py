@@ -12,6 +12,10 @@ Per face track:
    ``0 .. 2 vshift``, the distance to the audio window ``i + k - vshift`` (zero features
    outside the clip); mean over windows per ``k``; AV offset = ``vshift - argmin``
    (the reference's sign), min distance, confidence = median - min.
+
+``video_stride=k`` (not in the reference, ``1`` is the reference): lip features only for
+windows ``0, k, 2k, ...``, audio features for every window, and the mean in step 4 over the
+sampled windows only (same offset search and definitions).
 """
 
 from __future__ import annotations
