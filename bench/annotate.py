@@ -3,8 +3,10 @@
 Schedules compared on the same clips, detector, scorer and tagger:
 
 * ``realsync``: faces at 5 fps (boxes interpolated to 25 fps), SyncNet only where
-  speech and a face overlap (VAD gating);
-* ``naive``: faces on every frame, SyncNet on every face-track frame (no gating).
+  speech and a face overlap (VAD gating), lip features every ``--sync-stride`` windows
+  (default: annotate's default);
+* ``naive``: faces on every frame, SyncNet on every face-track frame (no gating), lip
+  features for every window (stride 1, the reference).
 
 Clips: the shared TED (talking head) and tennis (no speech) clips, and a generated
 5-minute broadcast-like clip cut together from them (talking head, sport, and a
@@ -37,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from realsync_build import testdata  # noqa: E402
 from realsync_build.annotate.clip import annotate_media  # noqa: E402
-from realsync_build.annotate.config import AnnotateConfig  # noqa: E402
+from realsync_build.annotate.config import STRIDE_DEFAULT, AnnotateConfig  # noqa: E402
 from realsync_build.media.ffmpeg import run_ffmpeg  # noqa: E402
 
 STAGES = ("decode", "speech", "shots", "faces", "sync", "events", "labels")
@@ -156,6 +158,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/realsync-bench-annotate"))
     ap.add_argument("--schedules", default="realsync,naive", help="comma list: realsync, naive")
     ap.add_argument("--clips", default="ted,tennis,generated", help="comma list: ted, tennis, generated")
+    ap.add_argument("--sync-stride", type=int, default=STRIDE_DEFAULT, help="SyncNet video stride of the realsync schedule")
     ap.add_argument("--report-only", action="store_true", help="print the table from earlier results in --workdir")
     args = ap.parse_args()
     results = args.workdir / "results"
@@ -174,13 +177,20 @@ def main() -> None:
             clips.append(generated_clip(args.workdir, args.seconds))
         # permissive thresholds: with random SyncNet weights the labels then reflect the schedule only
         base = dict(face_detector="blazeface-back", events="yamnet", min_confidence=0.0, max_offset=15)
-        cfgs = {"realsync": AnnotateConfig(**base), "naive": AnnotateConfig(**base, face_fps=25.0, vad_gating=False)}
+        cfgs = {
+            "realsync": AnnotateConfig(**base, sync_stride=args.sync_stride),
+            "naive": AnnotateConfig(**base, face_fps=25.0, vad_gating=False, sync_stride=1),
+        }
+        from realsync_build.models.syncnet import SyncNetScorer
+
+        scorers = {k: scorer if k == scorer.video_stride else SyncNetScorer(scorer.net, batch_size=32, video_stride=k) for k in {1, args.sync_stride}}
         for path in clips:
             for name in args.schedules.split(","):
-                res, cpu, wall = run(path, cfgs[name], det, scorer, tagger)
+                res, cpu, wall = run(path, cfgs[name], det, scorers[cfgs[name].sync_stride], tagger)
                 row = res.row
                 summary = (
-                    f"detector frames {res.detected_frames}, SyncNet calls {res.scorer_calls} on {res.scored_frames} frames, "
+                    f"detector frames {res.detected_frames}, SyncNet calls {res.scorer_calls} on {res.scored_frames} frames "
+                    f"(video stride {cfgs[name].sync_stride}), "
                     f"tracks {row['n_tracks']}, th {row['t_th_s']:.2f} s, vo {row['t_vo_s']:.2f} s, "
                     f"other {row['t_other_s']:.2f} s, unscored {row['t_unscored_s']:.2f} s, wall {wall:.1f} s"
                 )

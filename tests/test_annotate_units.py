@@ -190,6 +190,41 @@ def test_long_runs_split_into_windows_with_a_scored_tail():
     assert all(w.track_id == 3 for w in s.windows)
 
 
+class StridedScorer:
+    """Records which frames of each window arrive cropped (stride-aware scorer contract)."""
+
+    name = "strided"
+    vshift = 15
+
+    def __init__(self, video_stride):
+        self.video_stride = video_stride
+        self.given = []
+
+    def score(self, crops, audio):
+        assert audio.size == len(crops) * 640
+        self.given.append([c is not None for c in crops])
+        return SyncResult(0, 1.0, 5.0, np.zeros(31))
+
+
+@pytest.mark.parametrize("stride", [3, 8])
+def test_scheduler_crops_only_the_frames_sampled_windows_read(stride):
+    from realsync_build.models.syncnet import needed_frames, n_windows
+
+    scorer = StridedScorer(stride)
+    s = SyncScheduler(scorer, np.zeros(400 * 640, np.float32), None, window_frames=50, min_window_frames=25)
+    _feed(s, 0, range(0, 120))  # chunks 0-50, 50-120 (the 20-frame tail stays with the last one)
+    _feed(s, 1, range(200, 270))  # one chunk of 70 < 50 + 25
+    assert [(w.start_frame, w.end_frame) for w in s.windows] == [(0, 50), (50, 120), (200, 270)]
+    for given in scorer.given:
+        need = needed_frames(n_windows(len(given), len(given) * 640), stride)
+        assert all(given[i] for i in np.flatnonzero(need))  # every frame a sampled window reads
+        if stride < 5:
+            assert all(given)
+        else:
+            assert not all(given)  # and some others were not cropped
+    assert sum(scorer.given[0]) == sum(i % stride < 5 for i in range(50))
+
+
 def test_frame_mask_half_frame_rule():
     m = frame_mask([(0.0, 0.05), (0.5, 0.61)], 25)
     assert m[0] and not m[1]  # frame 1 (0.04-0.08) is 25% speech

@@ -12,7 +12,7 @@ from conftest import shared
 from realsync_build.models import factory
 from realsync_build.models.base import ModelMissing
 from realsync_build.models.mfcc import dct2_ortho_matrix, mfcc
-from realsync_build.models.syncnet import SyncNetScorer, audio_features, crop_track, medfilt, n_windows, sync_offset
+from realsync_build.models.syncnet import SyncNetScorer, audio_features, crop_track, medfilt, n_windows, needed_frames, sampled_windows, sync_offset
 from realsync_build.models.syncnet_net import check_against_layout_json, load_syncnet, official_layout
 from realsync_build.models.weights import WeightsLayoutError
 
@@ -212,3 +212,66 @@ def test_factory_turns_an_unloadable_file_into_a_one_line_model_error(tmp_path):
         factory.get_sync_scorer("cpu", 8, root=tmp_path)
     msg = str(err.value)
     assert "netfcaud.3.weight" in msg and "realsync models download syncnet" in msg and "\n" not in msg
+
+
+# ---------------------------------------------------------------- video stride
+
+
+@pytest.mark.parametrize("stride", [2, 3, 5])
+@pytest.mark.parametrize("delta", [-4, 0, 3])
+def test_video_stride_keeps_the_planted_offset(stride, delta):
+    """Lip features of every k-th window only: same offset, and the mean runs over those windows."""
+    rng = np.random.default_rng(11)
+    n, d, vshift = 60, 32, 15
+    a = rng.normal(size=(n, d)).astype(np.float32)
+    v = rng.normal(size=(n, d)).astype(np.float32)
+    for i in range(n):
+        if 0 <= i + delta < n:
+            v[i] = a[i + delta]
+    full = sync_offset(v, a, vshift)
+    ts = sampled_windows(n, stride)
+    assert list(ts[:3]) == [0, stride, 2 * stride] and ts[-1] < n
+    res = sync_offset(v[ts], a, vshift, video_index=ts)
+    assert res.offset_frames == full.offset_frames == -delta
+    # the definition, independently: d[j, k] = ||v_t - a_pad[t + k] + eps|| over the sampled t
+    ap = np.concatenate([np.zeros((vshift, d)), a, np.zeros((vshift, d))])
+    ref = np.mean([[np.linalg.norm(v[t] - ap[t + k] + 1e-6) for k in range(2 * vshift + 1)] for t in ts], axis=0)
+    np.testing.assert_allclose(res.dists, ref, rtol=1e-5, atol=1e-6)
+    assert res.confidence == pytest.approx(float(np.median(ref) - ref.min()), rel=1e-5)
+    with pytest.raises(ValueError):
+        sync_offset(v[ts], a, vshift, video_index=ts[:-1])
+
+
+def test_needed_frames_cover_exactly_the_sampled_windows():
+    assert needed_frames(7, 1).all() and len(needed_frames(7, 1)) == 11
+    m = needed_frames(20, 8)  # windows 0, 8, 16 -> frames 0-4, 8-12, 16-20
+    assert list(np.flatnonzero(m)) == [*range(0, 5), *range(8, 13), *range(16, 21)]
+
+
+def test_scorer_with_video_stride_runs_a_third_of_the_lip_windows():
+    net = load_syncnet(official_random_state())
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 255, size=(40, 224, 224, 3), dtype=np.uint8)
+    audio = (0.1 * rng.normal(size=40 * 640)).astype(np.float32)
+    full = SyncNetScorer(net, batch_size=4)
+    v, a = full.embed(crops, audio)
+    assert full.lip_windows == len(v) == 35
+    strided = SyncNetScorer(net, batch_size=4, video_stride=3)
+    res = strided.score(crops, audio)
+    assert strided.lip_windows == len(range(0, 35, 3)) == 12  # ~1/3 of the windows
+    # same features as the full run at the sampled windows, and the sampled-mean definition
+    vs, as_, ts = strided.embed_sampled(crops, audio)
+    np.testing.assert_allclose(vs, v[ts], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(as_, a, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(res.dists, sync_offset(v[ts], a, 15, video_index=ts).dists, rtol=1e-4, atol=1e-4)
+    # frames no sampled window reads may stay uncropped (None) with a stride >= 5
+    sparse = SyncNetScorer(net, batch_size=4, video_stride=8)
+    mask = needed_frames(35, 8)
+    listed = [c if i < len(mask) and mask[i] else None for i, c in enumerate(crops)]
+    r_sparse = sparse.score(listed, audio)
+    np.testing.assert_allclose(r_sparse.dists, sparse.score(crops, audio).dists, rtol=1e-5)
+    assert sparse.lip_windows == 2 * len(range(0, 35, 8))
+    with pytest.raises(ValueError, match="not cropped"):
+        sparse.score([None] * 40, audio)
+    with pytest.raises(ValueError):
+        SyncNetScorer(net, video_stride=0)

@@ -41,14 +41,14 @@ def get_model(kind: str, cfg: AnnotateConfig):
     elif kind == "events":
         key = (kind, where, cfg.events, device)
     else:
-        key = (kind, where, "syncnet", device, cfg.sync_batch)
+        key = (kind, where, "syncnet", device, cfg.sync_batch, cfg.sync_stride)
     if key not in _MODELS:
         if kind == "faces":
             _MODELS[key] = factory.get_face_detector(cfg.face_detector, device, min_score=cfg.min_face_score)
         elif kind == "events":
             _MODELS[key] = factory.get_event_tagger(cfg.events, device)
         else:
-            _MODELS[key] = factory.get_sync_scorer(device, cfg.sync_batch)
+            _MODELS[key] = factory.get_sync_scorer(device, cfg.sync_batch, video_stride=cfg.sync_stride)
     return _MODELS[key]
 
 

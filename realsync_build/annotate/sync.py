@@ -17,6 +17,8 @@ import numpy as np
 from realsync_build.annotate.decode import SAMPLES_PER_FRAME
 from realsync_build.annotate.tracks import crop_face
 
+WINDOW_FRAMES = 5  # SyncNet's lip window
+
 
 @dataclass
 class Window:
@@ -54,6 +56,22 @@ class SyncScheduler:
         self.windows: list[Window] = []
         self.calls = 0
         self.scored_frames = 0
+        # the scorer's video stride: frames no sampled 5-frame window reads are not cropped
+        self.stride = max(1, int(getattr(scorer, "video_stride", 1)))
+
+    def _needed(self, p: int) -> bool:
+        """Is position ``p`` of a run (0 = run start) read by a sampled window of the window it ends up in?
+
+        A run is cut into chunks of ``window_frames`` except the last, which may hold up to
+        ``window_frames + min_window_frames - 1`` frames, so a frame past ``window_frames``
+        may start a new chunk or stay in the old one: it is cropped if either needs it.
+        """
+        if self.stride <= WINDOW_FRAMES:
+            return True  # every frame is read by some sampled window
+        in_chunk = p % self.window_frames
+        if in_chunk % self.stride < WINDOW_FRAMES:
+            return True
+        return p >= self.window_frames and (in_chunk + self.window_frames) % self.stride < WINDOW_FRAMES
 
     def wants(self, frame: int) -> bool:
         return self.gate is None or (0 <= frame < len(self.gate) and bool(self.gate[frame]))
@@ -69,7 +87,8 @@ class SyncScheduler:
             run = None
         if run is None:
             run = self.runs[track_id] = _Run(frame)
-        run.crops.append(crop_face(image, box))
+        p = len(run.crops)
+        run.crops.append(crop_face(image, box) if self._needed(p) else None)
         if len(run.crops) >= self.window_frames + self.min_window_frames:
             self._score(track_id, run.start, run.crops[: self.window_frames])
             run.crops = run.crops[self.window_frames :]
@@ -90,7 +109,7 @@ class SyncScheduler:
         audio = self.audio[start * SAMPLES_PER_FRAME : (start + n) * SAMPLES_PER_FRAME]
         if audio.size < n * SAMPLES_PER_FRAME:
             audio = np.pad(audio, (0, n * SAMPLES_PER_FRAME - audio.size))
-        res = self.scorer.score(np.stack(crops), audio)
+        res = self.scorer.score(np.stack(crops) if all(c is not None for c in crops) else crops, audio)
         self.calls += 1
         self.scored_frames += n
         self.windows.append(

@@ -18,6 +18,7 @@ from realsync_build.cli.common import (
     root_of,
     run_options,
 )
+from realsync_build.annotate.config import STRIDE_DEFAULT
 from realsync_build.ui import console
 
 
@@ -30,6 +31,7 @@ def annotate(
     face_fps: Annotated[float, typer.Option("--face-fps", help="Frames per second sent to the face detector (boxes are interpolated to 25 fps).")] = 5.0,
     face_batch: Annotated[int, typer.Option("--face-batch", min=1, help="Frames per face-detector call.")] = 16,
     sync_batch: Annotated[int, typer.Option("--sync-batch", min=1, help="SyncNet 5-frame windows per forward pass.")] = 32,
+    sync_stride: Annotated[int, typer.Option("--sync-stride", min=1, help="SyncNet lip features for every k-th 5-frame window only (audio stays per frame; the mean distance per offset runs over those windows). 1 is the reference; larger is faster (see docs/annotate.md).")] = STRIDE_DEFAULT,
     min_track: Annotated[float, typer.Option("--min-track", help="Drop face tracks shorter than this (seconds).")] = 1.0,
     sync_window: Annotated[float, typer.Option("--sync-window", help="SyncNet window per track (seconds); offsets and confidences are per window.")] = 5.0,
     min_sync_window: Annotated[float, typer.Option("--min-sync-window", help="Speech-and-face runs shorter than this (seconds) are not scored (label: unscored).")] = 1.0,
@@ -70,6 +72,7 @@ def annotate(
         face_fps=face_fps,
         face_batch=face_batch,
         sync_batch=sync_batch,
+        sync_stride=sync_stride,
         min_track_s=min_track,
         sync_window_s=sync_window,
         min_sync_window_s=min_sync_window,

@@ -78,14 +78,14 @@ def get_face_detector(name: str, device: str | None = "cpu", root: Path | None =
     raise ValueError(f"unknown face detector {name!r}; choose from {', '.join(FACE_DETECTORS)}")
 
 
-def get_sync_scorer(device: str | None = "cpu", batch: int = 32, root: Path | None = None, vshift: int = 15) -> SyncScorer:
+def get_sync_scorer(device: str | None = "cpu", batch: int = 32, root: Path | None = None, vshift: int = 15, video_stride: int = 1) -> SyncScorer:
     """SyncNet v2 with the official weights; raises ModelMissing when ``syncnet_v2.model`` is absent."""
     device = resolve_device(device)
     path = registry.model_path("syncnet", root)
     from realsync_build.models.syncnet import SyncNetScorer
 
     with _loading("syncnet"):
-        return SyncNetScorer(path, device=device, batch_size=batch, vshift=vshift, trusted=True)
+        return SyncNetScorer(path, device=device, batch_size=batch, vshift=vshift, trusted=True, video_stride=video_stride)
 
 
 def get_event_tagger(name: str, device: str | None = "cpu", root: Path | None = None, batch: int = 8) -> EventTagger:

@@ -12,6 +12,10 @@ Per face track:
    ``0 .. 2 vshift``, the distance to the audio window ``i + k - vshift`` (zero features
    outside the clip); mean over windows per ``k``; AV offset = ``vshift - argmin``
    (the reference's sign), min distance, confidence = median - min.
+
+``video_stride=k`` (not in the reference, ``1`` is the reference): lip features only for
+windows ``0, k, 2k, ...``, audio features for every window, and the mean in step 4 over the
+sampled windows only (same offset search and definitions).
 """
 
 from __future__ import annotations
@@ -38,29 +42,56 @@ PAIRWISE_EPS = 1e-6  # torch.nn.functional.pairwise_distance's default, as in th
 # ---------------------------------------------------------------- the reference maths (pure)
 
 
-def sync_offset(video_feats, audio_feats, vshift: int = 15) -> SyncResult:
-    """Offset, min distance and confidence from per-window features ``(N, D)`` of both towers.
+def sync_offset(video_feats, audio_feats, vshift: int = 15, video_index=None) -> SyncResult:
+    """Offset, min distance and confidence from per-window features of both towers.
 
     Exactly the reference: audio features padded with ``vshift`` zero rows on both ends,
     ``d[i, k] = || v_i - a_pad[i + k] + eps ||``, ``mdist = mean_i d[i, :]``,
     ``offset = vshift - argmin(mdist)``, ``confidence = median(mdist) - min(mdist)``.
+
+    ``video_index`` (the video stride): ``video_feats (M, D)`` are the lip features of the
+    windows ``video_index`` only (e.g. ``0, k, 2k, ...``) while ``audio_feats (N, D)`` cover
+    every window; ``d[j, k] = || v_j - a_pad[video_index[j] + k] + eps ||`` and the mean runs
+    over those ``M`` windows. ``None`` is every window (``M == N``, the reference).
     """
     v = torch.as_tensor(np.asarray(video_feats), dtype=torch.float32)
     a = torch.as_tensor(np.asarray(audio_feats), dtype=torch.float32)
-    if v.ndim != 2 or v.shape != a.shape or len(v) == 0:
-        raise ValueError(f"need two (N, D) feature arrays of one shape, got {tuple(v.shape)} and {tuple(a.shape)}")
+    if video_index is None:
+        if v.ndim != 2 or v.shape != a.shape or len(v) == 0:
+            raise ValueError(f"need two (N, D) feature arrays of one shape, got {tuple(v.shape)} and {tuple(a.shape)}")
+        idx = torch.arange(len(v))
+    else:
+        idx = torch.as_tensor(np.asarray(video_index), dtype=torch.long)
+        if v.ndim != 2 or a.ndim != 2 or v.shape[1] != a.shape[1] or len(v) == 0 or idx.shape != (len(v),):
+            raise ValueError(f"need (M, D) video and (N, D) audio features and M window indices, got {tuple(v.shape)}, {tuple(a.shape)}, {tuple(idx.shape)}")
+        if int(idx.min()) < 0 or int(idx.max()) >= len(a):
+            raise ValueError("video_index outside the audio windows")
     win = 2 * vshift + 1
     a_pad = torch.nn.functional.pad(a, (0, 0, vshift, vshift))
+    windows = a_pad.unfold(0, win, 1)  # (N, D, win) view: the candidates of every window
     total = torch.zeros(win, dtype=torch.float64)
     for start in range(0, len(v), 256):  # chunks bound memory: (chunk, D, win)
         vv = v[start : start + 256]
-        cand = a_pad[start : start + len(vv) + win - 1].unfold(0, win, 1)  # (n, D, win)
+        cand = windows[idx[start : start + len(vv)]]  # (n, D, win)
         d = torch.linalg.vector_norm(vv[:, :, None] - cand + PAIRWISE_EPS, dim=1)  # (n, win)
         total += d.sum(0, dtype=torch.float64)
     mdist = (total / len(v)).float().numpy()
     k = int(np.argmin(mdist))
     min_dist = float(mdist[k])
     return SyncResult(offset_frames=vshift - k, min_dist=min_dist, confidence=float(np.median(mdist)) - min_dist, dists=mdist)
+
+
+def sampled_windows(n: int, video_stride: int = 1) -> np.ndarray:
+    """The windows whose lip features are computed: ``0, k, 2k, ... < n``."""
+    return np.arange(0, max(0, n), max(1, int(video_stride)))
+
+
+def needed_frames(n: int, video_stride: int = 1) -> np.ndarray:
+    """Boolean mask over the first ``n + 4`` frames: those the sampled windows read."""
+    mask = np.zeros(max(0, n) + WINDOW_FRAMES - 1, dtype=bool)
+    for t in sampled_windows(n, video_stride):
+        mask[t : t + WINDOW_FRAMES] = True
+    return mask
 
 
 def n_windows(n_frames: int, n_samples: int) -> int:
@@ -120,47 +151,86 @@ def crop_track(frames: np.ndarray, boxes: np.ndarray, crop_scale: float = 0.4, s
 
 
 class SyncNetScorer:
-    """:class:`~realsync_build.models.base.SyncScorer` running SyncNet v2 with the reference evaluation."""
+    """:class:`~realsync_build.models.base.SyncScorer` running SyncNet v2 with the reference evaluation.
+
+    ``video_stride=k`` computes lip features only for windows ``0, k, 2k, ...`` (audio
+    features stay per window) and averages the distances over those windows; ``1`` is the
+    reference. Frames no sampled window reads may be passed as ``None`` (not cropped).
+    """
 
     name = "syncnet"
 
-    def __init__(self, weights: str | Path | Mapping | SyncNetV2, device: str = "cpu", batch_size: int = 32, vshift: int = 15, trusted: bool = False) -> None:
+    def __init__(
+        self,
+        weights: str | Path | Mapping | SyncNetV2,
+        device: str = "cpu",
+        batch_size: int = 32,
+        vshift: int = 15,
+        trusted: bool = False,
+        video_stride: int = 1,
+    ) -> None:
         self.net = weights if isinstance(weights, SyncNetV2) else load_syncnet(weights, trusted=trusted)
         self.device = torch.device(device)
         self.net = self.net.to(self.device).eval()
         self.batch_size = max(1, int(batch_size))
         self.vshift = int(vshift)
+        if int(video_stride) < 1:
+            raise ValueError(f"video_stride must be >= 1, not {video_stride}")
+        self.video_stride = int(video_stride)
         self.calls = 0
+        self.lip_windows = 0  # lip-tower windows computed so far (all calls)
+
+    @staticmethod
+    def _frame(crop) -> np.ndarray:
+        crop = np.asarray(crop)
+        if crop.ndim != 3 or crop.shape[-1] != 3:
+            raise ValueError(f"crops must be (T, H, W, 3), got a frame of shape {crop.shape}")
+        if crop.shape[:2] != (CROP_SIZE, CROP_SIZE):
+            import cv2
+
+            crop = cv2.resize(crop, (CROP_SIZE, CROP_SIZE))
+        return crop[..., ::-1]  # the reference reads frames with cv2: BGR, 0..255
 
     @torch.inference_mode()
-    def embed(self, crops: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-window features ``(N, 1024)`` of the lip and audio towers (reference windowing)."""
-        crops = np.asarray(crops)
-        if crops.ndim != 4 or crops.shape[-1] != 3:
+    def embed_sampled(self, crops, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Lip features of the sampled windows ``(M, 1024)``, audio features of every window ``(N, 1024)``, and the sampled window indices ``(M,)``."""
+        if isinstance(crops, np.ndarray) and (crops.ndim != 4 or crops.shape[-1] != 3):
             raise ValueError(f"crops must be (T, H, W, 3), got {crops.shape}")
         n = n_windows(len(crops), len(audio))
         if n <= 0:
             raise ValueError(f"too short for SyncNet: {len(crops)} frames, {len(audio) / SAMPLE_RATE_HZ:.2f} s audio (need > {WINDOW_FRAMES} frames)")
-        if crops.shape[1:3] != (CROP_SIZE, CROP_SIZE):
-            import cv2
-
-            crops = np.stack([cv2.resize(c, (CROP_SIZE, CROP_SIZE)) for c in crops])
-        bgr = crops[..., ::-1]  # the reference reads frames with cv2: BGR, 0..255
+        ts = sampled_windows(n, self.video_stride)
         cc = torch.from_numpy(audio_features(audio)).to(self.device)  # (13, T)
         v_out, a_out = [], []
+        for i in range(0, len(ts), self.batch_size):
+            batch = ts[i : i + self.batch_size]
+            # only the frames these windows read go to float on the device, each once
+            frames = sorted({int(t) + j for t in batch for j in range(WINDOW_FRAMES)})
+            pos = {f: p for p, f in enumerate(frames)}
+            if any(crops[f] is None for f in frames):
+                raise ValueError("a frame a sampled SyncNet window needs was not cropped")
+            clip = torch.from_numpy(np.ascontiguousarray(np.stack([self._frame(crops[f]) for f in frames]))).to(self.device)
+            clip = clip.permute(3, 0, 1, 2).float()  # (3, F, 224, 224)
+            lip = torch.stack([clip[:, pos[int(t)] : pos[int(t)] + WINDOW_FRAMES] for t in batch])  # (B, 3, 5, 224, 224)
+            v_out.append(self.net.forward_lip(lip).float().cpu())
+            self.lip_windows += len(batch)
         for i in range(0, n, self.batch_size):
             idx = range(i, min(n, i + self.batch_size))
-            # only this batch's frames go to float on the device: (3, B + 4, 224, 224)
-            clip = torch.from_numpy(np.ascontiguousarray(bgr[i : idx[-1] + WINDOW_FRAMES])).to(self.device)
-            clip = clip.permute(3, 0, 1, 2).float()
-            lip = torch.stack([clip[:, j - i : j - i + WINDOW_FRAMES] for j in idx])  # (B, 3, 5, 224, 224)
             aud = torch.stack([cc[None, :, j * MFCC_PER_FRAME : j * MFCC_PER_FRAME + 20] for j in idx])  # (B, 1, 13, 20)
-            v_out.append(self.net.forward_lip(lip).float().cpu())
             a_out.append(self.net.forward_aud(aud).float().cpu())
-        return torch.cat(v_out).numpy(), torch.cat(a_out).numpy()
+        return torch.cat(v_out).numpy(), torch.cat(a_out).numpy(), ts
 
-    def score(self, crops: np.ndarray, audio: np.ndarray) -> SyncResult:
+    def embed(self, crops, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-window features ``(N, 1024)`` of the lip and audio towers (reference windowing, every window)."""
+        stride, self.video_stride = self.video_stride, 1
+        try:
+            v, a, _ = self.embed_sampled(crops, audio)
+        finally:
+            self.video_stride = stride
+        return v, a
+
+    def score(self, crops, audio: np.ndarray) -> SyncResult:
         """Score 25 fps face crops ``(T, H, W, 3)`` RGB uint8 against the matching 16 kHz audio."""
         self.calls += 1
-        v, a = self.embed(crops, audio)
-        return sync_offset(v, a, self.vshift)
+        v, a, ts = self.embed_sampled(crops, audio)
+        return sync_offset(v, a, self.vshift, video_index=None if self.video_stride == 1 else ts)
