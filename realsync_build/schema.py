@@ -59,9 +59,9 @@ CLIPS = pa.schema(
         pa.field("size_bytes", pa.int64()),
         pa.field("av_skew_ms", pa.float64()),
         # joined in by `annotate` (null until a clip is annotated)
-        pa.field("t_talking_head_s", pa.float64()),
-        pa.field("t_voice_over_s", pa.float64()),
-        pa.field("top_events", pa.string()),
+        pa.field("t_talking_head_s", pa.float64(), metadata=OPTIONAL),
+        pa.field("t_voice_over_s", pa.float64(), metadata=OPTIONAL),
+        pa.field("top_events", pa.string(), metadata=OPTIONAL),
         *_status,
         # train / dev / test, written by `realsync split` (null until then, and for clips it
         # excluded). Preprocess keeps it on clips it does not redo; redone or new clips get
