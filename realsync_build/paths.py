@@ -12,6 +12,7 @@ Layout under ``--root`` (default ``$REALSYNC_ROOT``, else ``./realsync-data``)::
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -36,9 +37,9 @@ class DatasetRoot:
     def is_remote(self) -> bool:
         return self.url is not None
 
-    @property
+    @functools.cached_property
     def store(self):
-        """The :class:`realsync_build.storage.Store` of a URL root (None for a local root)."""
+        """The :class:`realsync_build.storage.Store` of a URL root (None for a local root); made once."""
         if self.url is None:
             return None
         from realsync_build.storage import Store
@@ -99,6 +100,13 @@ class DatasetRoot:
         """Inverse of :meth:`rel`; absolute paths pass through unchanged."""
         p = Path(rel_path)
         return p if p.is_absolute() else self.root / p
+
+    def exists(self, rel_path: str) -> bool:
+        """Whether a manifest's root-relative file exists: at the URL for a URL root, else on disk."""
+        store = self.store
+        if store is not None and not Path(rel_path).is_absolute():
+            return store.exists(rel_path)
+        return self.abs(rel_path).is_file()
 
 
 CACHE_ENV = "REALSYNC_CACHE"

@@ -379,13 +379,8 @@ def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessCo
 
 
 def _clips_exist(root: DatasetRoot):
-    store = root.store
-
     def check(task: dict, rows: pd.DataFrame) -> bool:
-        paths = rows["path"].dropna()
-        if store is not None:
-            return all(store.exists(p) for p in paths)
-        return all(root.abs(p).exists() for p in paths)
+        return all(root.exists(p) for p in rows["path"].dropna())
 
     return check
 

@@ -70,7 +70,7 @@ def _file_exists(root: DatasetRoot):
         if set(rows["status"]) == {SKIPPED}:
             return True  # rejected when its download started; not a failure, not retried
         paths = rows["path"].dropna()
-        return len(paths) > 0 and all(root.abs(p).is_file() for p in paths)
+        return len(paths) > 0 and all(root.exists(p) for p in paths)
 
     return check
 
