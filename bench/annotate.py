@@ -38,8 +38,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from realsync_build import testdata  # noqa: E402
-from realsync_build.annotate.clip import annotate_media  # noqa: E402
-from realsync_build.annotate.config import STRIDE_DEFAULT, AnnotateConfig  # noqa: E402
+from realsync_build.stages.annotate.clip import annotate_media  # noqa: E402
+from realsync_build.stages.annotate.config import STRIDE_DEFAULT, AnnotateConfig  # noqa: E402
 from realsync_build.media.ffmpeg import run_ffmpeg  # noqa: E402
 
 STAGES = ("decode", "speech", "shots", "faces", "sync", "events", "labels")

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from realsync_build import manifest
-from realsync_build.paths import DatasetRoot
-from realsync_build.schema import CLIPS, DONE, KEYS
-from realsync_build.stage import RunOptions, StageSpec, run_stage
+from realsync_build.core import manifest
+from realsync_build.core.root import DatasetRoot
+from realsync_build.core.schema import CLIPS, DONE, KEYS
+from realsync_build.core.stage import RunOptions, StageSpec, run_stage
 
 
 def one_row(task: dict) -> list[dict]:

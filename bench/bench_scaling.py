@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from realsync_build.media.synth import make_source
-from realsync_build.paths import DatasetRoot
-from realsync_build.preprocess import PreprocessConfig, run_preprocess
-from realsync_build.stage import RunOptions
+from realsync_build.core.root import DatasetRoot
+from realsync_build.stages.preprocess import PreprocessConfig, run_preprocess
+from realsync_build.core.stage import RunOptions
 
 REALSYNC_HOURS = 927.0
 

@@ -22,11 +22,11 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import fetch_support as fs  # noqa: E402
 
-from realsync_build.channels import Channel  # noqa: E402
-from realsync_build.fetch import FetchConfig, run_fetch  # noqa: E402
-from realsync_build.fetch.select import Rules, seeded_order  # noqa: E402
-from realsync_build.paths import DatasetRoot  # noqa: E402
-from realsync_build.stage import RunOptions  # noqa: E402
+from realsync_build.stages.fetch.channels import Channel  # noqa: E402
+from realsync_build.stages.fetch import FetchConfig, run_fetch  # noqa: E402
+from realsync_build.stages.fetch.select import Rules, seeded_order  # noqa: E402
+from realsync_build.core.root import DatasetRoot  # noqa: E402
+from realsync_build.core.stage import RunOptions  # noqa: E402
 
 
 def bench_rules(n: int = 200_000) -> None:

@@ -28,12 +28,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from realsync_build import manifest  # noqa: E402
-from realsync_build.export.streamsync import run_export_streamsync  # noqa: E402
-from realsync_build.export.webdataset import WebDatasetConfig, run_export_webdataset  # noqa: E402
-from realsync_build.paths import DatasetRoot  # noqa: E402
-from realsync_build.split import SplitConfig, run_split  # noqa: E402
-from realsync_build.stats import run_stats  # noqa: E402
+from realsync_build.core import manifest  # noqa: E402
+from realsync_build.stages.export.streamsync import run_export_streamsync  # noqa: E402
+from realsync_build.stages.export.webdataset import WebDatasetConfig, run_export_webdataset  # noqa: E402
+from realsync_build.core.root import DatasetRoot  # noqa: E402
+from realsync_build.stages.split.run import SplitConfig, run_split  # noqa: E402
+from realsync_build.stages.stats import run_stats  # noqa: E402
 
 LABELS = ["Speech", "Music", "Crowd", "Cheering", "Applause", "Whistle", "Narration", "Vehicle", "Bat", "Ball"] * 6
 

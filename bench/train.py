@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from realsync_build.paths import DatasetRoot
+from realsync_build.core.root import DatasetRoot
 from realsync_build.streamsync.cost import inference_cost
 from realsync_build.streamsync.data import TrainWindows
 from realsync_build.streamsync.model import StreamSync, base_config, tiny_config

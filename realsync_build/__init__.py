@@ -1,7 +1,7 @@
 """realsync: build RealSync-style audio-visual synchronisation datasets.
 
 Stages read one Parquet manifest and write another under a dataset root
-(see :mod:`realsync_build.paths`); the CLI in :mod:`realsync_build.cli` is a
+(see :mod:`realsync_build.core.root`); the CLI in :mod:`realsync_build.cli` is a
 thin layer over the functions each stage module exposes.
 """
 

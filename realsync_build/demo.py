@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Callable
 
 from realsync_build.media.synth import make_source
-from realsync_build.paths import DatasetRoot
-from realsync_build.stage import RunOptions, print_report
+from realsync_build.core.root import DatasetRoot
+from realsync_build.core.stage import RunOptions, print_report
 from realsync_build.testdata import shared_media
-from realsync_build.ui import console
+from realsync_build.core.ui import console
 
 DEMO_CLIP_SECONDS = 10
 DEMO_CATEGORIES = {"demo_sports": "sports", "demo_news": "news", "shared_media": "news"}
@@ -60,7 +60,7 @@ def make_demo_sources(folder: Path) -> Path:
 
 
 def step_preprocess(ctx: DemoContext) -> None:
-    from realsync_build.preprocess import PreprocessConfig, run_preprocess
+    from realsync_build.stages.preprocess import PreprocessConfig, run_preprocess
 
     cfg = PreprocessConfig(clip_seconds=DEMO_CLIP_SECONDS, category_map=DEMO_CATEGORIES)
     report = run_preprocess(ctx.root, ctx.sources, cfg, ctx.options())
@@ -97,8 +97,8 @@ def step_annotate(ctx: DemoContext) -> None:
     if missing:
         console.print(f"annotate skipped: {'; '.join(missing)}")
         return
-    from realsync_build.annotate.config import AnnotateConfig
-    from realsync_build.annotate.run import run_annotate
+    from realsync_build.stages.annotate.config import AnnotateConfig
+    from realsync_build.stages.annotate.run import run_annotate
 
     saved = os.environ.get("REALSYNC_MODELS_DIR")
     os.environ["REALSYNC_MODELS_DIR"] = str(models)  # the workers inherit it
@@ -122,8 +122,8 @@ DEMO_SEGMENT_STRIDE_S = 1
 
 
 def step_split(ctx: DemoContext) -> None:
-    from realsync_build.segments import SegmentConfig
-    from realsync_build.split import SplitConfig, print_result, run_split
+    from realsync_build.stages.split.segments import SegmentConfig
+    from realsync_build.stages.split.run import SplitConfig, print_result, run_split
 
     cfg = SplitConfig(seed=0, segments=SegmentConfig(start_s=DEMO_SEGMENT_START_S, stride_s=DEMO_SEGMENT_STRIDE_S))
     result = run_split(ctx.root, cfg)
@@ -135,7 +135,7 @@ def step_split(ctx: DemoContext) -> None:
 
 
 def step_export_webdataset(ctx: DemoContext) -> None:
-    from realsync_build.export.webdataset import run_export_webdataset
+    from realsync_build.stages.export.webdataset import run_export_webdataset
 
     report = run_export_webdataset(ctx.root, progress=ctx.progress)
     console.print(f"{report.samples} samples in {len(report.shard_paths)} shards, {report.failed} failed")
@@ -145,7 +145,7 @@ def step_export_webdataset(ctx: DemoContext) -> None:
 
 
 def step_export_streamsync(ctx: DemoContext) -> None:
-    from realsync_build.export.streamsync import run_export_streamsync
+    from realsync_build.stages.export.streamsync import run_export_streamsync
 
     report = run_export_streamsync(ctx.root, ctx.root.root / "streamsync")
     console.print(", ".join(f"{k}: {v} segments" for k, v in report.per_split.items()))
@@ -153,8 +153,8 @@ def step_export_streamsync(ctx: DemoContext) -> None:
 
 
 def step_stats(ctx: DemoContext) -> None:
-    from realsync_build.stats import run_stats
-    from realsync_build.stats.tables import to_rich
+    from realsync_build.stages.stats import run_stats
+    from realsync_build.stages.stats.tables import to_rich
 
     res = run_stats(ctx.root, name="realsync demo")
     console.print(to_rich(res.table2, "Table 2: per channel"))

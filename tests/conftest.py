@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from realsync_build import testdata
-from realsync_build.paths import DatasetRoot
+from realsync_build.core.root import DatasetRoot
 
 
 def shared(rel: str) -> Path:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from realsync_build import manifest
-from realsync_build.paths import DatasetRoot
-from realsync_build.schema import DONE, FAILED
+from realsync_build.core import manifest
+from realsync_build.core.root import DatasetRoot
+from realsync_build.core.schema import DONE, FAILED
 
 
 def clip_rows(channel: str, video_id: str, n_clips: int, clip_s: int = 300, category: str = "news", status: str = DONE) -> list[dict]:

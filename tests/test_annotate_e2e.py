@@ -12,16 +12,18 @@ import pandas as pd
 import pytest
 import torch
 
-from realsync_build import manifest, testdata
-from realsync_build.annotate.config import AnnotateConfig
-from realsync_build.annotate.decode import decode_audio
-from realsync_build.annotate.speech import speech_intervals
+from realsync_build.core import manifest
+
+from realsync_build import testdata
+from realsync_build.stages.annotate.config import AnnotateConfig
+from realsync_build.stages.annotate.decode import decode_audio
+from realsync_build.stages.annotate.speech import speech_intervals
 from realsync_build.media.ffmpeg import run_ffmpeg
 from realsync_build.media.synth import make_source
-from realsync_build.paths import DatasetRoot
-from realsync_build.preprocess import PreprocessConfig, run_preprocess
-from realsync_build.schema import ANNOTATIONS, CLIPS, DONE, EVENTS, FAILED, INTERVALS, TRACKS
-from realsync_build.stage import RunOptions
+from realsync_build.core.root import DatasetRoot
+from realsync_build.stages.preprocess import PreprocessConfig, run_preprocess
+from realsync_build.core.schema import ANNOTATIONS, CLIPS, DONE, EVENTS, FAILED, INTERVALS, TRACKS
+from realsync_build.core.stage import RunOptions
 from tests.conftest import shared
 
 CLIP_S = 6
@@ -123,7 +125,7 @@ def _check_intervals(iv: pd.DataFrame, ann: pd.DataFrame, min_conf: float, max_o
 
 
 def test_annotate_end_to_end_with_real_detectors_and_a_random_syncnet(prepared, tmp_path, monkeypatch):
-    from realsync_build.annotate.run import run_annotate
+    from realsync_build.stages.annotate.run import run_annotate
 
     _, _, models = prepared
     monkeypatch.setenv("REALSYNC_MODELS_DIR", str(models))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realsync_build.annotate import labels as L
-from realsync_build.annotate.config import AnnotateConfig
-from realsync_build.annotate.decode import iter_frames
-from realsync_build.annotate.shots import ShotDetector
-from realsync_build.annotate.speech import frame_mask
-from realsync_build.annotate.sync import SyncScheduler, Window
-from realsync_build.annotate.tracks import Track, Tracker, crop_face, filter_detections, iou
+from realsync_build.stages.annotate import labels as L
+from realsync_build.stages.annotate.config import AnnotateConfig
+from realsync_build.stages.annotate.decode import iter_frames
+from realsync_build.stages.annotate.shots import ShotDetector
+from realsync_build.stages.annotate.speech import frame_mask
+from realsync_build.stages.annotate.sync import SyncScheduler, Window
+from realsync_build.stages.annotate.tracks import Track, Tracker, crop_face, filter_detections, iou
 from realsync_build.media.ffmpeg import run_ffmpeg
 from realsync_build.models.base import SyncResult
 
@@ -312,7 +312,7 @@ class StubTagger:
 
 
 def test_pipeline_scores_only_speech_with_a_face(ted_clip, tmp_path):
-    from realsync_build.annotate.clip import annotate_media
+    from realsync_build.stages.annotate.clip import annotate_media
 
     muted = tmp_path / "ted_muted.mp4"  # the speaker is silent from 4 s to 11 s
     run_ffmpeg(["-i", str(ted_clip), "-t", "14", "-af", "volume=enable='between(t,4,11)':volume=0", "-c:v", "copy", "-c:a", "aac", str(muted)])

@@ -35,7 +35,7 @@ def test_preprocess_without_sources_is_a_one_line_error(tmp_path):
 
 
 def test_root_defaults_to_env(tmp_path, monkeypatch):
-    from realsync_build.paths import resolve_root
+    from realsync_build.core.root import resolve_root
 
     monkeypatch.setenv("REALSYNC_ROOT", str(tmp_path / "x"))
     assert resolve_root(None).root == tmp_path / "x"

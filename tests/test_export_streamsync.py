@@ -6,15 +6,17 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from realsync_build import lists, manifest
+from realsync_build.stages.split import lists
+
+from realsync_build.core import manifest
 from realsync_build.cli import app
-from realsync_build.export.streamsync import (
+from realsync_build.stages.export.streamsync import (
     StreamSyncExportError,
     format_lists,
     run_export_streamsync,
     segments_from_lists,
 )
-from realsync_build.split import SplitConfig, run_split
+from realsync_build.stages.split.run import SplitConfig, run_split
 from conftest import shared
 from splitdata import clip_rows, many_videos, write_clips
 

@@ -10,17 +10,17 @@ import pytest
 import webdataset as wds
 from typer.testing import CliRunner
 
-from realsync_build import manifest
+from realsync_build.core import manifest
 from realsync_build.cli import app
 from realsync_build.cli.export import parse_size
-from realsync_build.export.webdataset import WebDatasetConfig, run_export_webdataset, shard_urls
-from realsync_build.inputs import StaleManifest
+from realsync_build.stages.export.webdataset import WebDatasetConfig, run_export_webdataset, shard_urls
+from realsync_build.stages.split.inputs import StaleManifest
 from realsync_build.media.synth import make_source
-from realsync_build.paths import DatasetRoot
-from realsync_build.preprocess import PreprocessConfig, run_preprocess
-from realsync_build.segments import SegmentConfig
-from realsync_build.split import SplitConfig, run_split
-from realsync_build.stage import RunOptions
+from realsync_build.core.root import DatasetRoot
+from realsync_build.stages.preprocess import PreprocessConfig, run_preprocess
+from realsync_build.stages.split.segments import SegmentConfig
+from realsync_build.stages.split.run import SplitConfig, run_split
+from realsync_build.core.stage import RunOptions
 from splitdata import annotate
 
 SEGMENTS_9S = SegmentConfig(start_s=2, stride_s=1)  # 9 s clips: one segment at 2 s

@@ -26,15 +26,15 @@ import pytest
 from typer.testing import CliRunner
 
 import fetch_support as fs
-from realsync_build.channels import Channel
-from realsync_build.fetch import FetchConfig, run_fetch
-from realsync_build.fetch.download import archive_path
-from realsync_build.fetch.ids import file_id
-from realsync_build.fetch.select import seeded_order
+from realsync_build.stages.fetch.channels import Channel
+from realsync_build.stages.fetch import FetchConfig, run_fetch
+from realsync_build.stages.fetch.download import archive_path
+from realsync_build.stages.fetch.ids import file_id
+from realsync_build.stages.fetch.select import seeded_order
 from realsync_build.media.probe import probe_source
-from realsync_build.schema import VIDEOS
-from realsync_build.stage import RunOptions
-from realsync_build import manifest
+from realsync_build.core.schema import VIDEOS
+from realsync_build.core.stage import RunOptions
+from realsync_build.core import manifest
 
 MIN_MINUTES = 2 / 60  # the site's videos last 3 s; "short" ones 1 s
 EVIL_ID = "../../x; rm -rf ~"
@@ -291,7 +291,7 @@ def test_cli_rejects_bad_options_in_one_line(tmp_path):
 
 
 def test_preprocess_reads_what_fetch_wrote(site, ds):
-    from realsync_build.preprocess import PreprocessConfig, run_preprocess
+    from realsync_build.stages.preprocess import PreprocessConfig, run_preprocess
 
     site.add_video("news", "p1")
     run_fetch(ds, cfg(), channels=[Channel("news", site.channel_url("news"), "news")], options=INLINE)
@@ -339,7 +339,7 @@ def test_a_failed_video_keeps_its_row_but_its_hours_go_to_another_video(site, ds
 
 def test_cli_channels_file_dry_run_prints_the_plan(site, tmp_path, monkeypatch):
     from realsync_build.cli import app
-    from realsync_build.ui import console
+    from realsync_build.core.ui import console
 
     monkeypatch.setattr(console, "width", 200)
     for vid in ("a1", "a2"):

@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 from conftest import shared
 from realsync_build.cli import app
-from realsync_build.fetch.ids import file_id, is_file_safe_id
-from realsync_build.fetch.plan import plan_from_list
-from realsync_build.fetch.select import (
+from realsync_build.stages.fetch.ids import file_id, is_file_safe_id
+from realsync_build.stages.fetch.plan import plan_from_list
+from realsync_build.stages.fetch.select import (
     BITRATE,
     HEIGHT,
     LIVE,
@@ -23,8 +23,8 @@ from realsync_build.fetch.select import (
     seeded_order,
     total_kbps,
 )
-from realsync_build.fetch.ydl import backoff, clean_message, format_selector, parse_rate
-from realsync_build.lists import ListFormatError, read_list
+from realsync_build.stages.fetch.ydl import backoff, clean_message, format_selector, parse_rate
+from realsync_build.stages.split.lists import ListFormatError, read_list
 
 LIST = "realsync_lists/sports_and_news_normal.evaluation.csv"
 

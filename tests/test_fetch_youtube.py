@@ -16,9 +16,9 @@ from yt_dlp.extractor import youtube as yt
 from yt_dlp.utils import ExtractorError
 
 import fetch_support as fs
-from realsync_build import manifest
+from realsync_build.core import manifest
 from realsync_build.cli import app
-from realsync_build.schema import VIDEOS
+from realsync_build.core.schema import VIDEOS
 
 CNN = "https://www.youtube.com/@CNN/videos"
 WATCH = "https://www.youtube.com/watch?v={}"
@@ -74,7 +74,7 @@ def rows_of(root) -> pd.DataFrame:
 
 
 def test_channel_url_run_on_youtube(youtube, tmp_path, monkeypatch):
-    from realsync_build.ui import console
+    from realsync_build.core.ui import console
 
     monkeypatch.setattr(console, "width", 200)  # the table on one line per channel
     root = tmp_path / "data"

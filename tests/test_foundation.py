@@ -7,10 +7,10 @@ import os
 import pandas as pd
 import pytest
 
-from realsync_build import atomic, manifest, schema
-from realsync_build.executor import InlineExecutor, LocalExecutor, error_message
-from realsync_build.paths import DatasetRoot, safe_name
-from realsync_build.stage import RunOptions, StageSpec, run_stage, task_states
+from realsync_build.core import atomic, manifest, schema
+from realsync_build.core.executors.base import InlineExecutor, LocalExecutor, error_message
+from realsync_build.core.root import DatasetRoot, safe_name
+from realsync_build.core.stage import RunOptions, StageSpec, run_stage, task_states
 
 
 def test_safe_name_never_lets_a_title_escape():

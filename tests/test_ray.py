@@ -21,15 +21,15 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'realsync[ray]')")
 
-from realsync_build import manifest  # noqa: E402
-from realsync_build.atomic import TMP_MARK  # noqa: E402
-from realsync_build.executor import Resources  # noqa: E402
-from realsync_build.executors_ray import RayExecutor  # noqa: E402
+from realsync_build.core import manifest  # noqa: E402
+from realsync_build.core.atomic import TMP_MARK  # noqa: E402
+from realsync_build.core.executors.base import Resources  # noqa: E402
+from realsync_build.core.executors.ray import RayExecutor  # noqa: E402
 from realsync_build.media.synth import make_source  # noqa: E402
-from realsync_build.paths import DatasetRoot, safe_name  # noqa: E402
-from realsync_build.preprocess import SPEC, PreprocessConfig, preprocess_video, run_preprocess, tasks_from_videos  # noqa: E402
-from realsync_build.schema import CLIPS, DONE, FAILED  # noqa: E402
-from realsync_build.stage import RunOptions, run_stage  # noqa: E402
+from realsync_build.core.root import DatasetRoot, safe_name  # noqa: E402
+from realsync_build.stages.preprocess import SPEC, PreprocessConfig, preprocess_video, run_preprocess, tasks_from_videos  # noqa: E402
+from realsync_build.core.schema import CLIPS, DONE, FAILED  # noqa: E402
+from realsync_build.core.stage import RunOptions, run_stage  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CFG = PreprocessConfig(clip_seconds=2, preset="ultrafast")
@@ -135,7 +135,7 @@ def preprocess_or_die(task: dict) -> list[dict]:
 
 
 def _dying_tasks(root: DatasetRoot, sources: Path, marker: Path) -> list[dict]:
-    from realsync_build.preprocess import discover_sources, register_local_sources
+    from realsync_build.stages.preprocess import discover_sources, register_local_sources
 
     videos = register_local_sources(root, discover_sources(sources))
     tasks = tasks_from_videos(root, videos, CFG, 2)
@@ -215,7 +215,7 @@ def test_cli_joins_a_running_cluster(ray_local, sources, local_reference, tmp_pa
 
 def test_ray_to_url_root(ray_local, sources, local_reference, tmp_path, monkeypatch):
     """Workers publish clips to a URL root; the driver alone publishes the manifest."""
-    from realsync_build.paths import resolve_root
+    from realsync_build.core.root import resolve_root
 
     monkeypatch.setenv("REALSYNC_CACHE", str(tmp_path / "cache"))
     remote = tmp_path / "bucket"

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from realsync_build.cli import app
-from realsync_build.executor import get_executor
+from realsync_build.core.executors.base import get_executor
 from realsync_build.media.synth import make_source
 
 
@@ -36,7 +36,7 @@ def test_cli_without_ray_is_one_line(no_ray, tmp_path):
 def test_unreachable_address_fails_fast():
     import socket
 
-    from realsync_build.executors_ray import check_reachable
+    from realsync_build.core.executors.ray import check_reachable
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

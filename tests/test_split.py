@@ -8,12 +8,12 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from realsync_build import manifest
+from realsync_build.core import manifest
 from realsync_build.cli import app
-from realsync_build.inputs import StaleManifest
-from realsync_build.manifest import ManifestError
-from realsync_build.segments import SegmentConfig
-from realsync_build.split import (
+from realsync_build.stages.split.inputs import StaleManifest
+from realsync_build.core.manifest import ManifestError
+from realsync_build.stages.split.segments import SegmentConfig
+from realsync_build.stages.split.run import (
     SplitCheckError,
     SplitConfig,
     SplitError,

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from realsync_build import lists
-from realsync_build.segments import (
+from realsync_build.stages.split import lists
+from realsync_build.stages.split.segments import (
     N_CLASSES,
     ClipAnnotations,
     SegmentConfig,

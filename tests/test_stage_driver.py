@@ -6,10 +6,10 @@ import random
 
 import pandas as pd
 
-from realsync_build import manifest
-from realsync_build.paths import DatasetRoot
-from realsync_build.schema import CLIPS, DONE, FAILED
-from realsync_build.stage import RunOptions, StageSpec, run_stage, task_states
+from realsync_build.core import manifest
+from realsync_build.core.root import DatasetRoot
+from realsync_build.core.schema import CLIPS, DONE, FAILED
+from realsync_build.core.stage import RunOptions, StageSpec, run_stage, task_states
 
 
 def _reference_states(df: pd.DataFrame, key: str) -> dict[str, str]:

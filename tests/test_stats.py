@@ -8,11 +8,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from realsync_build import manifest
+from realsync_build.core import manifest
 from realsync_build.cli import app
-from realsync_build.inputs import StaleManifest
-from realsync_build.split import SplitConfig, run_split
-from realsync_build.stats import plots, run_stats
+from realsync_build.stages.split.inputs import StaleManifest
+from realsync_build.stages.split.run import SplitConfig, run_split
+from realsync_build.stages.stats import plots, run_stats
 from splitdata import annotate, clip_rows, write_clips
 
 PNGS = ("events_top50.png", "offset_classes.png", "channel_hours.png")

@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from realsync_build import manifest
-from realsync_build.atomic import TMP_MARK
+from realsync_build.core import manifest
+from realsync_build.core.atomic import TMP_MARK
 from realsync_build.cli import app
 from realsync_build.media.synth import make_source
-from realsync_build.paths import DatasetRoot, resolve_root
-from realsync_build.preprocess import PreprocessConfig, run_preprocess
-from realsync_build.schema import CLIPS, DONE
-from realsync_build.stage import RunOptions
-from realsync_build.storage import Store, StorageError, is_url
+from realsync_build.core.root import DatasetRoot, resolve_root
+from realsync_build.stages.preprocess import PreprocessConfig, run_preprocess
+from realsync_build.core.schema import CLIPS, DONE
+from realsync_build.core.stage import RunOptions
+from realsync_build.core.storage import Store, StorageError, is_url
 
 CFG = PreprocessConfig(clip_seconds=2, preset="ultrafast")
 
@@ -154,7 +154,7 @@ def test_cli_url_root(sources, tmp_path):
 
 @pytest.mark.parametrize("kind", ["local", "url"])
 def test_task_helpers_same_for_local_and_url(kind, tmp_path):
-    from realsync_build.storage import input_file, output_file, root_fields, task_exists
+    from realsync_build.core.storage import input_file, output_file, root_fields, task_exists
 
     root = resolve_root(tmp_path / "d" if kind == "local" else (tmp_path / "remote").as_uri())
     task = root_fields(root)

@@ -18,7 +18,7 @@ from realsync_build.streamsync.train import TrainConfig, run_train
 
 @pytest.fixture(scope="module")
 def shard_root(tmp_path_factory):
-    from realsync_build.paths import DatasetRoot
+    from realsync_build.core.root import DatasetRoot
 
     root = DatasetRoot(tmp_path_factory.mktemp("ss") / "data")
     return write_shard_dataset(root, splits={"train": 2, "dev": 1, "test": 1}, duration_s=12.0, segments_per_clip=3, seed=1)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from realsync_build.paths import DatasetRoot
+from realsync_build.core.root import DatasetRoot
 from realsync_build.streamsync.checkpoint import save_checkpoint
 from realsync_build.streamsync.evaluate import EvalOptions, run_evaluate
 from realsync_build.streamsync.model import StreamSync, tiny_config

@@ -18,8 +18,8 @@ from realsync_build.cli.common import (
     root_of,
     run_options,
 )
-from realsync_build.annotate.config import STRIDE_DEFAULT
-from realsync_build.ui import console
+from realsync_build.stages.annotate.config import STRIDE_DEFAULT
+from realsync_build.core.ui import console
 
 
 @app.command()
@@ -59,9 +59,9 @@ def annotate(
     recorded as skipped and speech with a face is labelled 'unscored'. Models come from
     $REALSYNC_MODELS_DIR (see `realsync models list`).
     """
-    from realsync_build.annotate.config import AnnotateConfig
-    from realsync_build.annotate.run import SyncRequired, run_annotate
-    from realsync_build.manifest import ManifestError
+    from realsync_build.stages.annotate.config import AnnotateConfig
+    from realsync_build.stages.annotate.run import SyncRequired, run_annotate
+    from realsync_build.core.manifest import ManifestError
     from realsync_build.models.base import ModelMissing
 
     ds = root_of(root)

@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 
 from realsync_build import __version__
-from realsync_build.paths import DatasetRoot, resolve_root
-from realsync_build.stage import RunOptions, StageReport, print_report
-from realsync_build.ui import console
+from realsync_build.core.root import DatasetRoot, resolve_root
+from realsync_build.core.stage import RunOptions, StageReport, print_report
+from realsync_build.core.ui import console
 
 app = typer.Typer(
     name="realsync",

@@ -46,9 +46,9 @@ def webdataset_cmd(
     Keys are the clip ids (stable across runs); shards are written atomically and a rerun
     rewrites only shards whose content changed. Read them with webdataset.WebDataset.
     """
-    from realsync_build.export.webdataset import WebDatasetConfig, run_export_webdataset
-    from realsync_build.manifest import ManifestError
-    from realsync_build.ui import console
+    from realsync_build.stages.export.webdataset import WebDatasetConfig, run_export_webdataset
+    from realsync_build.core.manifest import ManifestError
+    from realsync_build.core.ui import console
 
     try:
         cfg = WebDatasetConfig(shard_bytes=parse_size(shard_size), splits=_splits(splits), seed=seed)
@@ -82,9 +82,9 @@ def streamsync_cmd(
     {name}.{split}.csv lines are {clip_id}_{seg_start}_0,{seg_start},{channel};
     {name}.{split}.json maps each segment id to {offset_sec, v_start_i_sec}.
     """
-    from realsync_build.export.streamsync import run_export_streamsync
-    from realsync_build.manifest import ManifestError
-    from realsync_build.ui import console
+    from realsync_build.stages.export.streamsync import run_export_streamsync
+    from realsync_build.core.manifest import ManifestError
+    from realsync_build.core.ui import console
 
     ds = root_of(root)
     try:

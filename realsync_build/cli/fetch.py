@@ -72,13 +72,13 @@ def fetch(
     archive raw/download-archive.txt); a failed video gets an error row and the run
     goes on; --retry-failed re-attempts only those.
     """
-    from realsync_build.channels import Channel, load_channels
-    from realsync_build.fetch import FetchConfig, print_fetch_report, run_fetch
-    from realsync_build.fetch.discover import channel_name_from_url
-    from realsync_build.fetch.ydl import parse_rate
-    from realsync_build.lists import ListFormatError
-    from realsync_build.manifest import ManifestError
-    from realsync_build.paths import safe_name
+    from realsync_build.stages.fetch.channels import Channel, load_channels
+    from realsync_build.stages.fetch import FetchConfig, print_fetch_report, run_fetch
+    from realsync_build.stages.fetch.discover import channel_name_from_url
+    from realsync_build.stages.fetch.ydl import parse_rate
+    from realsync_build.stages.split.lists import ListFormatError
+    from realsync_build.core.manifest import ManifestError
+    from realsync_build.core.root import safe_name
 
     given = [x for x in (channels, channel, from_list) if x is not None]
     if len(given) > 1:
@@ -88,7 +88,7 @@ def fetch(
     if min_height > max_height:
         fail(f"--min-height {min_height} is above --max-height {max_height}")
     try:
-        from realsync_build.fetch.ydl import load_extractor
+        from realsync_build.stages.fetch.ydl import load_extractor
 
         for spec in extractor or ():
             load_extractor(spec)
@@ -133,7 +133,7 @@ def fetch(
         fail(str(exc), code=1)
     print_fetch_report(report)
     if dry_run:
-        from realsync_build.ui import console
+        from realsync_build.core.ui import console
 
         console.print(f"plan written to {ds.manifest('videos')}", highlight=False)
     if strict and not report.ok:

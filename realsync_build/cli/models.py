@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from realsync_build.cli.common import app, fail
-from realsync_build.ui import console
+from realsync_build.core.ui import console
 
 models_app = typer.Typer(
     name="models",

@@ -19,7 +19,7 @@ from realsync_build.cli.common import (
     root_of,
     run_options,
 )
-from realsync_build.manifest import ManifestError
+from realsync_build.core.manifest import ManifestError
 
 
 @app.command()
@@ -46,7 +46,7 @@ def preprocess(
     Writes clips/{channel}/{video_id}/{video_id}_{start}_{end}.mp4 and manifests/clips.parquet.
     Re-running skips finished clips; failed videos are skipped unless --retry-failed.
     """
-    from realsync_build.preprocess import PreprocessConfig, run_preprocess
+    from realsync_build.stages.preprocess import PreprocessConfig, run_preprocess
 
     ds = root_of(root)
     cfg = PreprocessConfig(clip_seconds=clip_seconds, keep_tail=keep_tail, crf=crf, preset=preset, category=category)

@@ -35,9 +35,9 @@ def split(
     Checks fail loudly (and nothing is written) if a video would land in two splits or a
     channel's shares drift beyond --tolerance.
     """
-    from realsync_build.manifest import ManifestError
-    from realsync_build.segments import SegmentConfig
-    from realsync_build.split import SplitConfig, SplitError, parse_ratios, parse_seed, print_result, run_split
+    from realsync_build.core.manifest import ManifestError
+    from realsync_build.stages.split.segments import SegmentConfig
+    from realsync_build.stages.split.run import SplitConfig, SplitError, parse_ratios, parse_seed, print_result, run_split
 
     try:
         cfg = SplitConfig(

@@ -17,10 +17,10 @@ def stats(
     Prints the tables and writes ROOT/report/: table1/table2 as Markdown and CSV,
     events_top50.png (Figure 1), offset_classes.png, channel_hours.png and index.html.
     """
-    from realsync_build.manifest import ManifestError
-    from realsync_build.stats import run_stats
-    from realsync_build.stats.tables import to_rich
-    from realsync_build.ui import console
+    from realsync_build.core.manifest import ManifestError
+    from realsync_build.stages.stats import run_stats
+    from realsync_build.stages.stats.tables import to_rich
+    from realsync_build.core.ui import console
 
     try:
         res = run_stats(root_of(root), name=name)

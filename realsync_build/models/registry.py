@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from realsync_build.atomic import atomic_path, write_text
+from realsync_build.core.atomic import atomic_path, write_text
 from realsync_build.models.base import ModelMissing
 from realsync_build.models.catalog import (  # noqa: F401  (re-exported: callers use registry.SHA256 ...)
     HASH_KINDS,
@@ -300,7 +300,7 @@ def seed_panns_labels(root: Path | None = None, home: Path | None = None) -> Pat
     if target.is_file() and target.stat().st_size > 0:
         return target
     src = model_path("audioset-labels", root)
-    from realsync_build.atomic import write_bytes
+    from realsync_build.core.atomic import write_bytes
 
     write_bytes(target, src.read_bytes())
     return target

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from realsync_build.atomic import atomic_path
+from realsync_build.core.atomic import atomic_path
 from realsync_build.streamsync.model import ModelConfig, StreamSync
 
 

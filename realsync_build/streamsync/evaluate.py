@@ -23,14 +23,14 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from realsync_build import atomic
-from realsync_build.paths import DatasetRoot
+from realsync_build.core import atomic
+from realsync_build.core.root import DatasetRoot
 from realsync_build.streamsync.data import Segment, SegmentWindows
 from realsync_build.streamsync.metrics import summarize
 from realsync_build.streamsync.model import StreamSync
 from realsync_build.streamsync.shards import index_split
 from realsync_build.streamsync.task import MAX_OFFSET_S, NUM_CLASSES
-from realsync_build.ui import console
+from realsync_build.core.ui import console
 
 METHODS = ("snapshot", "apa", "streamsync")
 
@@ -66,7 +66,7 @@ def iterations_that_fit(segments: list[Segment], window_s: float, n: int, hop_s:
 def predict(model: StreamSync, dataset: SegmentWindows, batch_size: int = 8, workers: int = 0, device=None, ablation: str | None = None,
             progress: bool = False, label: str = "evaluate") -> dict:
     """Snapshot and stream probabilities ``(N, T, 21)`` for every segment; failed segments flagged."""
-    from realsync_build.ui import stage_progress
+    from realsync_build.core.ui import stage_progress
 
     device = device or next(model.parameters()).device
     model.eval()

@@ -12,7 +12,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from realsync_build.paths import DatasetRoot
+from realsync_build.core.root import DatasetRoot
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from realsync_build.paths import DatasetRoot
+from realsync_build.core.root import DatasetRoot
 from realsync_build.streamsync.task import NUM_CLASSES, class_to_offset, offset_to_class
 
 

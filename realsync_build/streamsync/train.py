@@ -21,14 +21,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from realsync_build import atomic
-from realsync_build.paths import DatasetRoot
+from realsync_build.core import atomic
+from realsync_build.core.root import DatasetRoot
 from realsync_build.streamsync.checkpoint import init_snapshot_from, load_checkpoint, save_checkpoint
 from realsync_build.streamsync.data import TrainWindows, fit_hop
 from realsync_build.streamsync.model import StreamSync, make_config
 from realsync_build.streamsync.shards import index_split
 from realsync_build.streamsync.task import MAX_OFFSET_S, streamsync_loss
-from realsync_build.ui import console
+from realsync_build.core.ui import console
 
 
 @dataclass

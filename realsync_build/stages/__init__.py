@@ -1,0 +1,1 @@
+"""The pipeline's stages, each over the dataset root: fetch, preprocess, annotate, split, export, stats."""

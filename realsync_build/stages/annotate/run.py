@@ -1,0 +1,107 @@
+"""``realsync annotate``: the driver over clips (stage driver, resumable, then consolidation)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from realsync_build.core import manifest
+from realsync_build.stages.annotate.clip import annotate_clip, get_model
+from realsync_build.stages.annotate.config import AnnotateConfig
+from realsync_build.stages.annotate.outputs import consolidate, parts_exist
+from realsync_build.core.executors.base import default_workers
+from realsync_build.models.base import ModelMissing
+from realsync_build.core.root import DatasetRoot
+from realsync_build.core.schema import ANNOTATIONS, CLIPS, DONE, FAILED
+from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage
+
+
+class SyncRequired(RuntimeError):
+    """``--require-sync`` and the SyncNet weights are missing."""
+
+
+def _error_rows(task: dict, error: str) -> list[dict]:
+    return [{"clip_id": task["clip_id"], "status": FAILED, "error": error}]
+
+
+def _media_seconds(rows: list[dict]) -> float:
+    return float(sum(r.get("duration_s") or 0.0 for r in rows if r.get("status") == DONE))
+
+
+SPEC = StageSpec(
+    name="annotate",
+    manifest="annotations",
+    task_key="clip_id",
+    fn=annotate_clip,
+    error_rows=_error_rows,
+    media_seconds=_media_seconds,
+)
+
+
+def preflight(cfg: AnnotateConfig) -> str | None:
+    """Load the models this run needs (raises :class:`ModelMissing` for a missing detector or tagger).
+
+    Returns the reason sync scoring is skipped, or None when SyncNet is available.
+    """
+    if cfg.only in (None, "faces"):
+        get_model("faces", cfg)
+    if cfg.only in (None, "events"):
+        get_model("events", cfg)
+    if cfg.only == "events":
+        return None
+    try:
+        get_model("sync", cfg)
+    except ModelMissing as exc:
+        if cfg.require_sync:
+            raise SyncRequired(f"--require-sync: {exc}") from exc
+        return f"SyncNet weights missing ({exc})"
+    return None
+
+
+def build_tasks(root: DatasetRoot, cfg: AnnotateConfig, sync_note: str | None, workers: int) -> list[dict]:
+    clips = manifest.read(root.manifest("clips"), CLIPS, required=True, hint="run `realsync preprocess` first")
+    clips = clips[clips["status"] == DONE]
+    ann = manifest.read(root.manifest("annotations"), ANNOTATIONS)
+    previous = {r["clip_id"]: r for r in ann.to_dict("records")} if len(ann) else {}
+    threads = cfg.threads or max(1, default_workers() // max(1, workers))
+    tasks = []
+    for c in clips.to_dict("records"):
+        prev = previous.get(c["clip_id"])
+        if prev is not None:
+            prev = {k: (None if (not isinstance(v, (list, str)) and pd.isna(v)) else v) for k, v in prev.items()}
+        tasks.append(
+            {
+                "clip_id": c["clip_id"],
+                "path": c["path"],
+                "root": str(root.root),
+                "config": asdict(cfg),
+                "sync_note": sync_note,
+                "threads": threads,
+                "previous": prev,
+            }
+        )
+    return tasks
+
+
+def run_annotate(root: DatasetRoot, cfg: AnnotateConfig | None = None, options: RunOptions | None = None) -> tuple[StageReport, dict]:
+    """Annotate every preprocessed clip; returns the stage report and rows per consolidated manifest."""
+    cfg = cfg or AnnotateConfig()
+    options = options or RunOptions()
+    cfg.validate()
+    manifest.read(root.manifest("clips"), CLIPS, required=True, hint="run `realsync preprocess` first")
+    sync_note = preflight(cfg)
+    workers = options.workers or default_workers()
+    tasks = build_tasks(root, cfg, sync_note, workers)
+
+    def is_done(task: dict, rows: pd.DataFrame) -> bool:
+        if cfg.only is not None or not parts_exist(root, task["clip_id"]):
+            return False
+        if sync_note is None and (rows["sync_status"] == "skipped").any():
+            return False  # SyncNet weights arrived since: score the faces now
+        return True
+
+    report = run_stage(SPEC, root, tasks, options, is_done=is_done)
+    counts = consolidate(root)
+    return report, counts

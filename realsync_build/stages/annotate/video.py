@@ -1,0 +1,150 @@
+"""The single video pass: shots, sampled face detection, tracking and gated SyncNet crops.
+
+Frames stream from the decoder into a small buffer; sampled frames (every
+``25 / face_fps``-th, plus the first frame of each shot) are detected in
+batches; each new detection extends its track, whose boxes for the frames since
+its previous detection are interpolated and handed, with the buffered
+pictures, to the :class:`SyncScheduler`.  Frames older than every active
+track's last detection are dropped, so memory stays at a few dozen frames.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from realsync_build.stages.annotate.decode import FPS, iter_frames
+from realsync_build.stages.annotate.shots import ShotDetector
+from realsync_build.stages.annotate.sync import SyncScheduler
+from realsync_build.stages.annotate.tracks import Track, Tracker, filter_detections
+
+
+@dataclass
+class Timings:
+    """CPU seconds (process time: all threads) per stage."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, t0: float) -> float:
+        now = time.process_time()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - t0
+        return now
+
+
+@dataclass
+class VideoResult:
+    tracks: list[Track]
+    n_shots: int
+    n_frames: int
+    detected_frames: int
+
+
+def detect_and_track(
+    path,
+    n_frames: int,
+    detector,
+    scheduler: SyncScheduler | None,
+    cfg,
+    timings: Timings,
+) -> VideoResult:
+    step = max(1, int(round(FPS / cfg.face_fps)))
+    shots = ShotDetector(threshold=cfg.shot_threshold)
+    tracker = Tracker(iou_min=cfg.iou_min, max_missed=cfg.max_missed, step=step)
+    buf: dict[int, np.ndarray] = {}
+    pending: list[int] = []
+    detected = 0
+
+    def offer(t: Track, f0: int, f1: int) -> None:
+        """Hand frames ``f0..f1`` of track ``t`` (interpolated boxes) to the scheduler."""
+        if scheduler is None or f1 < f0:
+            return
+        boxes = t.boxes(f0, f1)
+        for k, f in enumerate(range(f0, f1 + 1)):
+            scheduler.add(t.track_id, f, buf[f], boxes[k])
+
+    def close(ended: list[Track]) -> None:
+        if scheduler is not None:
+            for t in ended:
+                offer(t, t.last_det + 1, t.last)  # the covered frames after the last detection
+                scheduler.close(t.track_id)
+
+    def flush() -> None:
+        nonlocal detected
+        if not pending:
+            return
+        t0 = time.process_time()
+        dets_all: list[np.ndarray] = []
+        for k in range(0, len(pending), max(1, cfg.face_batch)):
+            chunk = pending[k : k + cfg.face_batch]
+            dets_all.extend(detector.detect(np.stack([buf[i] for i in chunk])))
+        detected += len(pending)
+        t0 = timings.add("faces", t0)
+        for i, dets in zip(pending, dets_all):
+            updates, ended = tracker.step(i, filter_detections(dets, cfg.min_face_score, cfg.min_face_px))
+            close(ended)
+            for t, prev in updates:
+                offer(t, t.first if prev is None else prev + 1, i)
+        timings.add("sync", t0)
+        pending.clear()
+        active = tracker.active
+        keep_from = min([t.last_det for t in active], default=i + 1)
+        for f in [f for f in buf if f < keep_from]:
+            del buf[f]
+
+    t0 = time.process_time()
+    last = -1
+    for idx, img in iter_frames(path, n_frames):
+        t0 = timings.add("decode", t0)
+        buf[idx] = img
+        last = idx
+        cut = shots.update(img)
+        t0 = timings.add("shots", t0)
+        if cut:
+            flush()
+            close(tracker.cut(idx))
+            t0 = time.process_time()
+        if cut or idx % step == 0:
+            pending.append(idx)
+        if len(pending) >= cfg.face_batch:
+            flush()
+            t0 = time.process_time()
+    flush()
+    close(tracker.finish(last))
+    if scheduler is not None:
+        t0 = time.process_time()
+        scheduler.close_all()
+        timings.add("sync", t0)
+    n = last + 1
+    return VideoResult(tracks=tracker.tracks, n_shots=len(shots.shot_bounds(n)), n_frames=n, detected_frames=detected)
+
+
+def replay_tracks(path, n_frames: int, tracks: list[Track], scheduler: SyncScheduler, timings: Timings) -> int:
+    """Score stored tracks again (``--only sync``): decode, crop gated track frames, score."""
+    wanted: dict[int, list[tuple[int, np.ndarray]]] = {}
+    ends: dict[int, list[int]] = {}
+    for t in tracks:
+        boxes = t.boxes()
+        for k, f in enumerate(range(t.first, t.last + 1)):
+            if scheduler.wants(f):
+                wanted.setdefault(f, []).append((t.track_id, boxes[k]))
+        ends.setdefault(t.last, []).append(t.track_id)
+    if not wanted:
+        return 0
+    last_needed = max(wanted)
+    t0 = time.process_time()
+    n = 0
+    for idx, img in iter_frames(path, n_frames):
+        t0 = timings.add("decode", t0)
+        n = idx + 1
+        for tid, box in wanted.get(idx, ()):
+            scheduler.add(tid, idx, img, box)
+        for tid in ends.get(idx, ()):
+            scheduler.close(tid)
+        t0 = timings.add("sync", t0)
+        if idx >= last_needed:
+            break
+    scheduler.close_all()
+    timings.add("sync", t0)
+    return n

@@ -1,0 +1,239 @@
+"""``realsync export webdataset``: one tar shard series per split, one sample per clip.
+
+``shards/{split}-{shard:06d}.tar`` holds, per clip, ``{key}.mp4`` (the clip as
+preprocess wrote it) then ``{key}.json`` (:mod:`realsync_build.stages.export.samples`);
+the key is the clip id, so keys are stable across runs.  Samples are ordered by
+a seeded hash of the clip id (a fixed shuffle that keeps each clip's place when
+others are added) and packed greedily up to ``shard_bytes`` (a sample larger
+than the target gets a shard of its own).  Tar headers are fixed (mtime 0,
+uid/gid 0, mode 0644), so the same inputs give byte-identical shards.
+
+Every shard is written under a temp name and renamed when complete.  A rerun
+skips shards whose planned content (keys, json bytes, mp4 size and mtime) has
+the fingerprint recorded in ``manifests/shards.parquet`` and whose file is the
+recorded size; shards of an earlier, larger plan are deleted.  A clip whose mp4
+is missing or unreadable gets an error row there and the others are exported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from realsync_build.core import atomic, manifest
+from realsync_build.stages.export.samples import clip_record, record_bytes, sample_key
+from realsync_build.stages.split.inputs import load_split_inputs, rows_by_clip
+from realsync_build.core.root import DatasetRoot
+from realsync_build.core.schema import DONE, FAILED
+from realsync_build.core.ui import stage_progress
+
+SPLITS = ("train", "dev", "test")
+TAR_OVERHEAD = 3 * 512  # two headers and padding per sample, roughly
+DEFAULT_SHARD_BYTES = 1_000_000_000
+
+
+@dataclass
+class WebDatasetConfig:
+    shard_bytes: int = DEFAULT_SHARD_BYTES
+    splits: tuple[str, ...] = SPLITS
+    seed: int = 0
+
+
+@dataclass
+class Sample:
+    key: str
+    clip_id: str
+    split: str
+    mp4: Path
+    json: bytes
+    mp4_bytes: int
+    mp4_mtime_ns: int
+
+    @property
+    def size(self) -> int:
+        return self.mp4_bytes + len(self.json) + TAR_OVERHEAD
+
+
+@dataclass
+class ShardPlan:
+    name: str  # e.g. train-000000.tar
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for s in self.samples:
+            h.update(f"{s.key}\0{s.mp4_bytes}\0{s.mp4_mtime_ns}\0".encode())
+            h.update(hashlib.sha256(s.json).digest())
+        return h.hexdigest()
+
+
+@dataclass
+class ExportReport:
+    samples: int = 0
+    failed: int = 0
+    shards_written: int = 0
+    shards_kept: int = 0
+    shards_removed: int = 0
+    bytes_written: int = 0
+    per_split: dict[str, int] = field(default_factory=dict)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    shard_paths: list[Path] = field(default_factory=list)
+
+
+SHARD_RE = re.compile(r"^(?P<split>[a-z]+)-(?P<n>\d{6})\.tar$")
+
+
+def shard_name(split: str, n: int) -> str:
+    return f"{split}-{n:06d}.tar"
+
+
+def _order(seed: int, clip_id: str) -> str:
+    return hashlib.sha256(f"{seed}:{clip_id}".encode()).hexdigest()
+
+
+def build_samples(root: DatasetRoot, cfg: WebDatasetConfig) -> tuple[list[Sample], list[dict]]:
+    """Samples to export (in shard order per split) and error rows for clips that cannot be."""
+    inputs, segments = load_split_inputs(root)
+    ann_all = inputs.annotations.set_index("clip_id") if inputs.annotated else None
+    clips = inputs.clips[inputs.clips["split"].isin(cfg.splits)].copy()
+    ids = set(clips["clip_id"])
+    iv, ev, seg = (rows_by_clip(df, ids) for df in (inputs.intervals, inputs.events, segments))
+    clips["_order"] = [_order(cfg.seed, c) for c in clips["clip_id"]]
+    clips = clips.sort_values(["split", "_order"], kind="mergesort")
+    samples, errors = [], []
+    for clip in clips.to_dict("records"):
+        cid = clip["clip_id"]
+        path = root.abs(clip["path"]) if clip.get("path") else None
+        try:
+            if path is None:
+                raise FileNotFoundError("the clips manifest has no path for it")
+            st = path.stat()
+            if st.st_size == 0:
+                raise OSError(f"{path} is empty")
+        except OSError as exc:
+            errors.append(_error_row(clip, f"clip file missing or unreadable ({exc}): rerun `realsync preprocess`"))
+            continue
+        annotation = ann_all.loc[cid].to_dict() if ann_all is not None and cid in ann_all.index else None
+        rec = clip_record(clip, annotation, iv.get(cid), ev.get(cid), seg.get(cid), inputs.annotated)
+        samples.append(Sample(sample_key(cid), cid, clip["split"], path, record_bytes(rec), st.st_size, st.st_mtime_ns))
+    return samples, errors
+
+
+def _error_row(clip: dict, error: str) -> dict:
+    return {"key": sample_key(clip["clip_id"]), "clip_id": clip["clip_id"], "split": clip["split"], "status": FAILED, "error": error}
+
+
+def plan_shards(samples: list[Sample], shard_bytes: int) -> list[ShardPlan]:
+    """Greedy packing per split, in sample order."""
+    plans: list[ShardPlan] = []
+    by_split: dict[str, list[Sample]] = {}
+    for s in samples:
+        by_split.setdefault(s.split, []).append(s)
+    for split in sorted(by_split):
+        current: ShardPlan | None = None
+        size = 0
+        n = 0
+        for s in by_split[split]:
+            if current is None or (current.samples and size + s.size > shard_bytes):
+                current = ShardPlan(shard_name(split, n))
+                plans.append(current)
+                n += 1
+                size = 0
+            current.samples.append(s)
+            size += s.size
+    return plans
+
+
+def _info(name: str, size: int) -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(name)
+    ti.size = size
+    ti.mtime = 0
+    ti.mode = 0o644
+    ti.uid = ti.gid = 0
+    ti.uname = ti.gname = ""
+    ti.type = tarfile.REGTYPE
+    return ti
+
+
+def write_shard(path: Path, plan: ShardPlan) -> int:
+    """Write one shard atomically; returns its size in bytes."""
+    with atomic.atomic_path(path) as tmp:
+        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+            for s in plan.samples:
+                with open(s.mp4, "rb") as fh:
+                    size = Path(s.mp4).stat().st_size
+                    if size != s.mp4_bytes:
+                        raise OSError(f"{s.mp4} changed while exporting")
+                    tar.addfile(_info(f"{s.key}.mp4", size), fh)
+                tar.addfile(_info(f"{s.key}.json", len(s.json)), io.BytesIO(s.json))
+    return path.stat().st_size
+
+
+def run_export_webdataset(root: DatasetRoot, cfg: WebDatasetConfig | None = None, progress: bool = True) -> ExportReport:
+    cfg = cfg or WebDatasetConfig()
+    if cfg.shard_bytes < 1:
+        raise ValueError("--shard-size must be positive")
+    unknown = [s for s in cfg.splits if s not in SPLITS]
+    if unknown:
+        raise ValueError(f"unknown split(s) {unknown}: use train, dev, test")
+    samples, errors = build_samples(root, cfg)
+    plans = plan_shards(samples, cfg.shard_bytes)
+    report = ExportReport(samples=len(samples), failed=len(errors), errors=[(e["clip_id"], e["error"]) for e in errors])
+    shards_dir = root.shards
+    shards_dir.mkdir(parents=True, exist_ok=True)
+    atomic.remove_stale_temps(shards_dir)
+
+    old = manifest.read_named(root, "shards")
+    recorded = {}
+    if len(old):
+        for shard, g in old[old["status"] == DONE].groupby("shard"):
+            recorded[shard] = (g["shard_fingerprint"].iloc[0], int(g["shard_bytes"].iloc[0]))
+
+    rows: list[dict] = list(errors)
+    total = sum(p.samples.__len__() for p in plans)
+    with stage_progress("export webdataset", total, enabled=progress, unit="clips") as bar:
+        for plan in plans:
+            path = shards_dir / plan.name
+            rel = root.rel(path)
+            fp = plan.fingerprint
+            rec = recorded.get(rel)
+            if rec and rec[0] == fp and path.exists() and path.stat().st_size == rec[1]:
+                nbytes = rec[1]
+                report.shards_kept += 1
+            else:
+                nbytes = write_shard(path, plan)
+                report.shards_written += 1
+                report.bytes_written += nbytes
+            report.shard_paths.append(path)
+            for s in plan.samples:
+                report.per_split[s.split] = report.per_split.get(s.split, 0) + 1
+                rows.append(
+                    {
+                        "key": s.key, "clip_id": s.clip_id, "split": s.split, "shard": rel,
+                        "size_bytes": s.mp4_bytes + len(s.json), "shard_bytes": nbytes,
+                        "shard_fingerprint": fp, "status": DONE, "error": None,
+                    }
+                )  # fmt: skip
+                bar.advance()
+    planned = {p.name for p in plans}
+    for p in sorted(shards_dir.glob("*.tar")):
+        m = SHARD_RE.match(p.name)
+        if m and m["split"] in cfg.splits and p.name not in planned:
+            p.unlink()
+            report.shards_removed += 1
+    if len(old):  # keep rows of splits this run did not export
+        rows += old[~old["split"].isin(cfg.splits)].to_dict("records")
+    manifest.write_named(root, "shards", pd.DataFrame(rows))
+    return report
+
+
+def shard_urls(root: DatasetRoot, split: str) -> list[str]:
+    """The shard files of ``split``, in order (for ``webdataset.WebDataset``)."""
+    return [str(p) for p in sorted(root.shards.glob(f"{split}-[0-9][0-9][0-9][0-9][0-9][0-9].tar"))]

@@ -1,0 +1,172 @@
+"""``realsync fetch``: channel videos with yt-dlp (as a library) into ``raw/`` and ``videos.parquet``.
+
+Two ways to say what to fetch:
+
+* channels (``manifests/channels.toml`` or one ``--channel URL``): enumerate each
+  channel, apply RealSync's selection rules and the hours budget
+  (:mod:`~realsync_build.stages.fetch.discover`, :mod:`~realsync_build.stages.fetch.select`);
+* a published list (``--from-list``): exactly the videos it names
+  (:mod:`~realsync_build.stages.fetch.plan`).
+
+The plan is written to ``manifests/videos.parquet`` as ``planned`` rows (all that
+``--dry-run`` does); the downloads then run through the stage driver
+(:func:`realsync_build.core.stage.run_stage`), one task per video
+(:func:`~realsync_build.stages.fetch.download.fetch_video`), so resume, ``--retry-failed``,
+``--workers`` and executors behave as in every stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from realsync_build.core import manifest
+from realsync_build.stages.fetch.channels import Channel
+from realsync_build.stages.fetch.config import FetchConfig
+from realsync_build.stages.fetch.discover import ChannelTally, Decision, select_channel
+from realsync_build.stages.fetch.download import fetch_video
+from realsync_build.stages.fetch.plan import plan_from_list
+from realsync_build.stages.fetch.progress import fetch_progress
+from realsync_build.stages.fetch.report import print_plan, print_tallies
+from realsync_build.core.root import DatasetRoot
+from realsync_build.core.schema import DONE, FAILED, PLANNED, SKIPPED, VIDEOS
+from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage
+from realsync_build.core.ui import console
+
+__all__ = ["FetchConfig", "FetchReport", "run_fetch", "SPEC"]
+
+
+def _error_rows(task: dict, error: str) -> list[dict]:
+    keep = ("video_id", "channel", "category", "title", "upload_date", "duration_s", "width", "height", "fps", "tbr_kbps", "url")
+    return [dict({k: task.get(k) for k in keep}, path=None, size_bytes=None, status=FAILED, error=error)]
+
+
+def _media_seconds(rows: list[dict]) -> float:
+    return float(sum(r.get("duration_s") or 0.0 for r in rows if r.get("status") == DONE))
+
+
+SPEC = StageSpec(name="fetch", manifest="videos", task_key="video_id", fn=fetch_video, error_rows=_error_rows, media_seconds=_media_seconds)
+
+
+@dataclass
+class FetchReport:
+    planned: list[dict]
+    tallies: dict[str, ChannelTally]
+    decisions: list[Decision] = field(default_factory=list)
+    stage: StageReport | None = None
+    dry_run: bool = False
+    from_list: bool = False
+
+    @property
+    def ok(self) -> bool:
+        listed = all(t.error is None for t in self.tallies.values())
+        return listed and (self.stage is None or self.stage.ok)
+
+
+def _file_exists(root: DatasetRoot):
+    def check(task: dict, rows: pd.DataFrame) -> bool:
+        if set(rows["status"]) == {SKIPPED}:
+            return True  # rejected when its download started; not a failure, not retried
+        paths = rows["path"].dropna()
+        return len(paths) > 0 and all(root.exists(p) for p in paths)
+
+    return check
+
+
+def run_fetch(
+    root: DatasetRoot,
+    cfg: FetchConfig | None = None,
+    *,
+    channels: list[Channel] | None = None,
+    from_list: str | Path | None = None,
+    dry_run: bool = False,
+    options: RunOptions | None = None,
+) -> FetchReport:
+    """Plan (channels or a list), record the plan in ``videos.parquet``, then download it."""
+    cfg = cfg or FetchConfig()
+    options = options or RunOptions()
+    if (channels is None) == (from_list is None):
+        raise ValueError("give either channels or a list to fetch from")
+    videos = manifest.read(root.manifest("videos"), VIDEOS)
+    known = {r["video_id"]: r for r in videos.to_dict("records")}
+    tallies: dict[str, ChannelTally] = {}
+    decisions: list[Decision] = []
+
+    if from_list is not None:
+        planned = plan_from_list(from_list)
+        for row in planned:
+            t = tallies.setdefault(row["channel"], ChannelTally(row["channel"], row["category"]))
+            t.found += 1
+            t.kept += 1
+            t.kept_s += float((known.get(row["video_id"]) or {}).get("duration_s") or row.get("listed_s") or 0.0)
+        apply_rules = False
+    else:
+        planned = []
+        for ch in channels or []:
+            tally = tallies.setdefault(ch.name, ChannelTally(ch.name, ch.category))
+            with console.status(f"listing {ch.name} ({ch.url})"):
+                planned += select_channel(ch, cfg, known, tally, decisions)
+            if tally.error:
+                console.print(f"[red]{ch.name}:[/red] cannot list {ch.url}: {tally.error}", highlight=False)
+        apply_rules = True
+
+    new_rows = [r for r in planned if r["video_id"] not in known]
+    if new_rows or not root.manifest("videos").exists():
+        videos = manifest.upsert(videos, new_rows, ["video_id"])
+        manifest.write(videos, root.manifest("videos"), VIDEOS, ["video_id"])
+        videos = manifest.read(root.manifest("videos"), VIDEOS)
+    report = FetchReport(planned=planned, tallies=tallies, decisions=decisions, dry_run=dry_run, from_list=from_list is not None)
+    if dry_run:
+        return report
+
+    tasks = []
+    for row in planned:
+        current = known.get(row["video_id"]) or row
+        task = {k: current.get(k, row.get(k)) for k in row if k != "listed_s"}
+        task.update(root=str(root.root), config=cfg.to_dict(), apply_rules=apply_rules)
+        tasks.append(task)
+    states = _pending_count(videos, tasks, options, root)
+    cross = options.executor != "inline"
+    with fetch_progress(states, options.progress and options.executor != "ray", cross) as q:
+        for t in tasks:
+            t["progress"] = q
+        stage_opts = RunOptions(**{**options.__dict__, "progress": False})
+        report.stage = run_stage(SPEC, root, tasks, stage_opts, is_done=_file_exists(root))
+    for t in tasks:
+        t.pop("progress", None)
+
+    final = manifest.read(root.manifest("videos"), VIDEOS)
+    ids = {t["video_id"] for t in tasks}
+    for rec in final[final["video_id"].isin(ids)].to_dict("records"):
+        tally = tallies.get(rec["channel"])
+        if tally is None:
+            continue
+        if rec["status"] == DONE:
+            tally.downloaded += 1
+        elif rec["status"] == FAILED:
+            tally.failed += 1
+    return report
+
+
+def _pending_count(videos: pd.DataFrame, tasks: list[dict], options: RunOptions, root: DatasetRoot) -> int:
+    """How many tasks the driver will run (for the progress total)."""
+    status = dict(zip(videos["video_id"], videos["status"])) if len(videos) else {}
+    paths = dict(zip(videos["video_id"], videos["path"])) if len(videos) else {}
+    n = 0
+    for t in tasks:
+        s = status.get(t["video_id"], PLANNED)
+        if s == SKIPPED or (s == DONE and paths.get(t["video_id"]) and root.abs(paths[t["video_id"]]).is_file()):
+            continue
+        if s == FAILED and not options.retry_failed:
+            continue
+        n += 1
+    return n
+
+
+def print_fetch_report(report: FetchReport) -> None:
+    if report.dry_run:
+        print_plan(report)
+    else:
+        print_tallies(report)

@@ -1,0 +1,61 @@
+"""The fetch stage's tables: the plan (``--dry-run``) and the per-channel outcome."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from realsync_build.stages.fetch.select import REASONS
+from realsync_build.core.stage import print_report
+from realsync_build.core.ui import console
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f}" if seconds else "-"
+
+
+def print_plan(report) -> None:
+    """Videos and hours per channel that a run would fetch."""
+    table = Table(title="fetch plan (dry run: nothing downloaded)")
+    for col in ("channel", "category", "videos", "hours"):
+        table.add_column(col, justify="left" if col in ("channel", "category") else "right")
+    n = 0
+    total_s = 0.0
+    for t in report.tallies.values():
+        table.add_row(t.channel, t.category, str(t.kept), _hours(t.kept_s))
+        n += t.kept
+        total_s += t.kept_s
+    table.add_row("[bold]total[/bold]", "", f"[bold]{n}[/bold]", _hours(total_s))
+    console.print(table)
+    if getattr(report, "from_list", False):
+        console.print("hours: the clips the list names (the videos themselves are longer)")
+    _print_listing_errors(report)
+
+
+def rejected_text(rejected) -> str:
+    return ", ".join(f"{r} {rejected[r]}" for r in REASONS if rejected.get(r)) or "-"
+
+
+def print_tallies(report) -> None:
+    """Per channel: found, kept, rejected by reason, downloaded, failed."""
+    table = Table(title="fetch")
+    table.add_column("channel", no_wrap=True)
+    for col in ("found", "kept", "hours"):
+        table.add_column(col, justify="right")
+    table.add_column("rejected", overflow="fold")
+    for col in ("over budget", "downloaded", "failed"):
+        table.add_column(col, justify="right")
+    for t in report.tallies.values():
+        failed = f"[red]{t.failed}[/red]" if t.failed else "0"
+        table.add_row(t.channel, str(t.found), str(t.kept), _hours(t.kept_s), rejected_text(t.rejected), str(t.not_examined or "-"), str(t.downloaded), failed)
+    console.print(table)
+    _print_listing_errors(report)
+    if report.stage is not None:
+        print_report(report.stage)
+
+
+def _print_listing_errors(report) -> None:
+    for t in report.tallies.values():
+        for w in t.warnings:
+            console.print(f"[yellow]{t.channel}: yt-dlp: {w}[/yellow]", highlight=False)
+        if t.error:
+            console.print(f"[red]{t.channel}: channel not listed: {t.error}[/red]", highlight=False)

@@ -1,0 +1,409 @@
+"""``realsync preprocess``: sources -> standardised clips.
+
+Per source video, one ffmpeg run decodes the source once and writes all of its
+pending clips: video is converted to constant 25 fps, scaled so the shorter
+side is 256 px (even dimensions, aspect kept), split into one branch per clip
+and cut with ``trim`` on frame numbers; audio is resampled to 16 kHz mono
+(gaps and a late start filled so it stays on the container's timeline), split
+and cut with ``atrim`` on sample numbers.  Cutting decoded audio, not encoded
+AAC packets (64 ms each at 16 kHz), is what makes every clip's audio exactly
+as long as its video.  Each clip is written under a temp name, probed, and
+renamed only when it passes :func:`realsync_build.media.probe.check_clip`.
+
+Long sources are processed in runs of at most ``max_clips_per_run`` clips; a
+run starts with an input seek, so each source frame is still decoded once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+
+from realsync_build.core import atomic, manifest
+from realsync_build.stages.fetch.channels import category_of
+from realsync_build.core.executors.base import Resources, default_workers
+from realsync_build.media.ffmpeg import run_ffmpeg
+from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
+from realsync_build.core.root import DatasetRoot, safe_name
+from realsync_build.core.schema import DONE, FAILED, VIDEOS
+from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage
+from realsync_build.core.storage import Store, fetch_to_local, is_url
+
+FPS = 25
+SAMPLE_RATE = 16000
+SHORT_SIDE = 256
+MEDIA_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".ts", ".flv", ".mpg", ".mpeg", ".wmv", ".3gp"}
+IGNORED_SUFFIXES = {".json", ".part", ".ytdl", ".txt", ".md", ".csv", ".parquet", ".toml", ".log", ".jpg", ".png", ".webp", ".vtt", ".srt"}
+
+
+@dataclass
+class PreprocessConfig:
+    clip_seconds: int = 300
+    keep_tail: bool = False
+    crf: int = 18
+    preset: str = "veryfast"
+    audio_bitrate: str = "64k"
+    threads_per_job: int = 0  # 0: cores / workers
+    max_clips_per_run: int = 16
+    category: str = "unknown"  # for channels not in manifests/channels.toml
+    category_map: dict[str, str] = field(default_factory=dict)  # channel -> category, wins over both
+
+
+@dataclass
+class ClipPlan:
+    start_s: int
+    end_s: int
+
+    @property
+    def frames(self) -> tuple[int, int]:
+        return self.start_s * FPS, self.end_s * FPS
+
+    @property
+    def samples(self) -> tuple[int, int]:
+        return self.start_s * SAMPLE_RATE, self.end_s * SAMPLE_RATE
+
+
+def plan_clips(duration_s: float, clip_seconds: int, keep_tail: bool) -> list[ClipPlan]:
+    """Clip boundaries (whole seconds): full clips, plus the tail (>= 1 s) when asked."""
+    whole = int(math.floor(duration_s + 1e-6))
+    n_full = whole // clip_seconds
+    plans = [ClipPlan(i * clip_seconds, (i + 1) * clip_seconds) for i in range(n_full)]
+    tail_start = n_full * clip_seconds
+    if keep_tail and whole - tail_start >= 1:
+        plans.append(ClipPlan(tail_start, whole))
+    return plans
+
+
+def clip_id_for(video_id: str, plan: ClipPlan) -> str:
+    return f"{video_id}_{plan.start_s}_{plan.end_s}"
+
+
+def _scale_expr() -> str:
+    # Shorter side to 256 px, the other side keeps the aspect with an even size.
+    return f"scale=w='if(gte(iw,ih),-2,{SHORT_SIDE})':h='if(gte(iw,ih),{SHORT_SIDE},-2)'"
+
+
+def build_ffmpeg_args(src: Path, plans: list[ClipPlan], outputs: list[Path], cfg: PreprocessConfig, threads: int) -> list[str]:
+    """One ffmpeg invocation writing every clip in ``plans`` from a single decode."""
+    offset_s = plans[0].start_s
+    n = len(plans)
+    vlabels = "".join(f"[v{i}]" for i in range(n))
+    alabels = "".join(f"[a{i}]" for i in range(n))
+    graph = [
+        f"[0:v:0]fps={FPS}:start_time=0,{_scale_expr()},setsar=1,format=yuv420p,split={n}{vlabels}",
+        f"[0:a:0]aresample={SAMPLE_RATE}:async=1:first_pts=0,"
+        f"aformat=sample_fmts=fltp:sample_rates={SAMPLE_RATE}:channel_layouts=mono,asplit={n}{alabels}",
+    ]
+    for i, p in enumerate(plans):
+        f0, f1 = (p.start_s - offset_s) * FPS, (p.end_s - offset_s) * FPS
+        s0, s1 = (p.start_s - offset_s) * SAMPLE_RATE, (p.end_s - offset_s) * SAMPLE_RATE
+        graph.append(f"[v{i}]trim=start_frame={f0}:end_frame={f1},setpts=PTS-STARTPTS[ov{i}]")
+        graph.append(f"[a{i}]atrim=start_sample={s0}:end_sample={s1},asetpts=PTS-STARTPTS[oa{i}]")
+    args: list[str] = ["-threads", str(threads)]
+    if offset_s > 0:
+        args += ["-ss", str(offset_s)]
+    args += ["-i", str(src), "-filter_complex", ";".join(graph), "-filter_complex_threads", str(threads)]
+    for i, out in enumerate(outputs):
+        args += [
+            "-map", f"[ov{i}]", "-map", f"[oa{i}]",
+            "-c:v", "libx264", "-profile:v", "high", "-pix_fmt", "yuv420p",
+            "-crf", str(cfg.crf), "-preset", cfg.preset, "-threads", str(threads),
+            "-fps_mode", "cfr", "-r", str(FPS),
+            "-c:a", "aac", "-profile:a", "aac_low", "-b:a", cfg.audio_bitrate, "-ar", str(SAMPLE_RATE), "-ac", "1",
+            "-map_metadata", "-1", "-movflags", "+faststart",
+            str(out),
+        ]  # fmt: skip
+    return args
+
+
+def clip_rel(task: dict, plan: ClipPlan) -> str:
+    """A clip's path relative to the dataset root (the same for a local folder and a URL root)."""
+    return f"clips/{safe_name(task['channel'])}/{task['video_id']}/{clip_id_for(task['video_id'], plan)}.mp4"
+
+
+def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts) -> dict:
+    return {
+        "clip_id": clip_id_for(task["video_id"], plan),
+        "video_id": task["video_id"],
+        "channel": task["channel"],
+        "category": task["category"],
+        "start_s": float(plan.start_s),
+        "end_s": float(plan.end_s),
+        "path": rel,
+        "n_frames": facts.n_frames,
+        "width": facts.width,
+        "height": facts.height,
+        "fps": facts.fps,
+        "sample_rate": facts.sample_rate,
+        "channels": facts.channels,
+        "size_bytes": size_bytes,
+        "av_skew_ms": facts.av_skew_ms,
+        "status": DONE,
+        "error": None,
+    }
+
+
+def _failed_clip_row(task: dict, plan: ClipPlan, error: str) -> dict:
+    return {
+        "clip_id": clip_id_for(task["video_id"], plan),
+        "video_id": task["video_id"],
+        "channel": task["channel"],
+        "category": task["category"],
+        "start_s": float(plan.start_s),
+        "end_s": float(plan.end_s),
+        "status": FAILED,
+        "error": error,
+    }
+
+
+def _runs(items: list, size: int) -> list[list]:
+    """Split pending (plan, path) pairs into contiguous runs of at most ``size``."""
+    runs: list[list] = []
+    for item in items:
+        if runs and len(runs[-1]) < size and runs[-1][-1][0].end_s == item[0].start_s:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
+
+
+def preprocess_video(task: dict) -> list[dict]:
+    """The stage function: one source video -> rows of ``clips.parquet``. Raises on bad input.
+
+    With a URL root (``task["root_url"]``) the clips are made in a local scratch
+    folder, checked, and published to the URL one by one (atomic puts); a source
+    given as a URL is downloaded to that scratch folder first.
+    """
+    cfg = PreprocessConfig(**task["config"])
+    url = task.get("root_url")
+    if not url:
+        return _preprocess(task, cfg, Path(task["root"]), None)
+    with tempfile.TemporaryDirectory(prefix="realsync-preprocess-") as scratch:
+        return _preprocess(task, cfg, Path(scratch), Store(url))
+
+
+def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Store | None) -> list[dict]:
+    """Clips into ``local_root`` (the dataset root, or scratch when ``store`` publishes them)."""
+    src_ref = task["path"]
+    src = fetch_to_local(src_ref, local_root / "source") if is_url(src_ref) else Path(src_ref)
+    info = probe_source(src)
+    if not info.has_video:
+        raise ProbeError("no video stream")
+    if not info.has_audio:
+        raise ProbeError("no audio stream")
+    if info.duration_s <= 0:
+        raise ProbeError("unknown or zero duration")
+    plans = plan_clips(info.duration_s, cfg.clip_seconds, cfg.keep_tail)
+    if not plans:
+        raise ProbeError(
+            f"source is {info.duration_s:.1f} s, shorter than one {cfg.clip_seconds} s clip "
+            "(use --clip-seconds to shorten clips or --keep-tail to keep it)"
+        )
+    out_dir = local_root / "clips" / safe_name(task["channel"]) / task["video_id"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.remove_stale_temps(out_dir)
+
+    rows: dict[str, dict] = {}
+    pending: list[tuple[ClipPlan, Path]] = []
+    for plan in plans:
+        rel = clip_rel(task, plan)
+        final = local_root / rel
+        if store is not None and store.exists(rel):  # published only after validation; re-check it
+            store.get_file(rel, final)
+        if final.exists():  # only ever renamed into place after validation; re-check cheaply
+            try:
+                facts = probe_clip(final)
+                if not check_clip(facts, plan.end_s - plan.start_s):
+                    rows[clip_id_for(task["video_id"], plan)] = _clip_row(task, plan, rel, final.stat().st_size, facts)
+                    if store is not None:
+                        final.unlink()
+                    continue
+            except ProbeError:
+                pass
+            final.unlink()
+            if store is not None:
+                store.remove(rel)
+        pending.append((plan, final))
+
+    threads = task.get("threads") or 1
+    for run in _runs(pending, max(1, cfg.max_clips_per_run)):
+        temps = [atomic.temp_path_for(final) for _, final in run]
+        try:
+            run_ffmpeg(build_ffmpeg_args(src, [p for p, _ in run], temps, cfg, threads))
+            for (plan, final), tmp in zip(run, temps):
+                cid = clip_id_for(task["video_id"], plan)
+                if not tmp.exists():
+                    rows[cid] = _failed_clip_row(task, plan, "ffmpeg wrote no output for this clip (source ends early?)")
+                    continue
+                try:
+                    facts = probe_clip(tmp)
+                    problems = check_clip(facts, plan.end_s - plan.start_s)
+                except ProbeError as exc:
+                    problems = [str(exc)]
+                if problems:
+                    rows[cid] = _failed_clip_row(task, plan, "invalid clip: " + "; ".join(problems))
+                    continue
+                tmp.replace(final)
+                size = final.stat().st_size
+                if store is not None:
+                    store.put_file(final, clip_rel(task, plan))
+                    final.unlink()
+                rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts)
+        except Exception as exc:  # noqa: BLE001 - becomes this run's error rows
+            for plan, _ in run:
+                rows.setdefault(clip_id_for(task["video_id"], plan), _failed_clip_row(task, plan, str(exc)))
+        finally:
+            for tmp in temps:
+                tmp.unlink(missing_ok=True)
+    return [rows[clip_id_for(task["video_id"], p)] for p in plans]
+
+
+def _error_rows(task: dict, error: str) -> list[dict]:
+    return [
+        {
+            "clip_id": task["video_id"],
+            "video_id": task["video_id"],
+            "channel": task["channel"],
+            "category": task["category"],
+            "path": None,
+            "status": FAILED,
+            "error": error,
+        }
+    ]
+
+
+def _media_seconds(rows: list[dict]) -> float:
+    return float(sum((r.get("end_s") or 0) - (r.get("start_s") or 0) for r in rows if r.get("status") == DONE))
+
+
+SPEC = StageSpec(
+    name="preprocess",
+    manifest="clips",
+    task_key="video_id",
+    fn=preprocess_video,
+    error_rows=_error_rows,
+    media_seconds=_media_seconds,
+    item_label="videos",
+    output_label="clips",
+)
+
+
+# ---------------------------------------------------------------- sources
+
+
+def _is_candidate(path: Path) -> bool:
+    if not path.is_file() or path.name.startswith("."):
+        return False
+    suffix = path.suffix.lower()
+    return suffix in MEDIA_SUFFIXES or (suffix not in IGNORED_SUFFIXES)
+
+
+def discover_sources(input_dir: Path, default_category: str = "unknown", category_map: dict | None = None) -> pd.DataFrame:
+    """Source files under ``input_dir``: channel = sub-folder name (the folder's own name for top-level files)."""
+    input_dir = Path(input_dir)
+    if not input_dir.is_dir():
+        raise FileNotFoundError(f"input folder not found: {input_dir}")
+    rows = []
+    seen: dict[str, str] = {}
+    for path in sorted(p for p in input_dir.rglob("*") if _is_candidate(p)):
+        rel = path.relative_to(input_dir)
+        channel = rel.parts[0] if len(rel.parts) > 1 else input_dir.name
+        vid = safe_name(path.stem)
+        if vid in seen and seen[vid] != rel.as_posix():
+            vid = f"{vid}-{hashlib.sha1(rel.as_posix().encode()).hexdigest()[:6]}"
+        seen[vid] = rel.as_posix()
+        rows.append(
+            {
+                "video_id": vid,
+                "channel": safe_name(channel),
+                "category": (category_map or {}).get(channel) or category_of(channel, default_category),
+                "title": path.name,
+                "path": str(path.resolve()),
+                "size_bytes": path.stat().st_size,
+            }
+        )
+    return pd.DataFrame(rows, columns=["video_id", "channel", "category", "title", "path", "size_bytes"])
+
+
+def register_local_sources(root: DatasetRoot, sources: pd.DataFrame) -> pd.DataFrame:
+    """Add ``--input`` sources to ``videos.parquet`` (probed: duration, size; bad files get an error)."""
+    videos = manifest.read(root.pull(root.manifest("videos")), VIDEOS)
+    rows = []
+    for src in sources.to_dict("records"):
+        row = dict(src, url=None, status=DONE, error=None)
+        try:
+            info = probe_source(src["path"])
+            row.update(duration_s=info.duration_s, width=info.width, height=info.height, fps=info.fps)
+        except ProbeError as exc:
+            row.update(status=FAILED, error=str(exc))
+        rows.append(row)
+    videos = manifest.upsert(videos, rows, ["video_id"])
+    root.push(manifest.write(videos, root.manifest("videos"), VIDEOS, ["video_id"]))
+    return videos
+
+
+def source_location(root: DatasetRoot, path: str) -> str:
+    """Where a worker finds a source: a URL as is; a root-relative path under the root (its URL
+    for a URL root); an absolute path as is (on several machines it must be on a shared filesystem)."""
+    if is_url(path):
+        return path
+    if root.url is not None and not Path(path).is_absolute():
+        return root.store.url(path)
+    return str(root.abs(path))
+
+
+def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessConfig, workers: int) -> list[dict]:
+    threads = cfg.threads_per_job or max(1, default_workers() // max(1, workers))
+    tasks = []
+    for v in videos.to_dict("records"):
+        if v.get("status") not in (DONE, FAILED) or not v.get("path"):
+            continue  # planned / not yet downloaded
+        tasks.append(
+            {
+                "video_id": v["video_id"],
+                "channel": v.get("channel") or "unknown",
+                "category": v.get("category") or cfg.category,
+                "path": source_location(root, v["path"]),
+                "root": str(root.root),
+                "root_url": root.url,  # set: workers publish clips there (they may be on other machines)
+                "config": asdict(cfg),
+                "threads": threads,
+            }
+        )
+    return tasks
+
+
+def _clips_exist(root: DatasetRoot):
+    def check(task: dict, rows: pd.DataFrame) -> bool:
+        return all(root.exists(p) for p in rows["path"].dropna())
+
+    return check
+
+
+def run_preprocess(
+    root: DatasetRoot,
+    input_dir: Path | None = None,
+    cfg: PreprocessConfig | None = None,
+    options: RunOptions | None = None,
+) -> StageReport:
+    """Preprocess every source: ``input_dir`` files, else the videos manifest from ``fetch``."""
+    cfg = cfg or PreprocessConfig()
+    options = options or RunOptions()
+    if input_dir is not None:
+        sources = discover_sources(input_dir, cfg.category, cfg.category_map)
+        videos = register_local_sources(root, sources)
+        videos = videos[videos["video_id"].isin(set(sources["video_id"]))]
+    else:
+        videos = manifest.read(
+            root.pull(root.manifest("videos")), VIDEOS, required=True, hint="run `realsync fetch` first, or pass --input DIR"
+        )
+    workers = options.workers or default_workers()
+    tasks = tasks_from_videos(root, videos, cfg, workers)
+    # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
+    spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
+    return run_stage(spec, root, tasks, options, is_done=_clips_exist(root))

@@ -1,0 +1,236 @@
+"""Fixed-offset evaluation segments for the dev and test clips.
+
+Positions.  ``grid`` (default) starts a segment every ``stride_s`` seconds from
+``start_s``; ``random`` draws the same number of distinct whole-second starts
+uniformly from the same range.  A start ``t`` is valid when the window and the
+largest audio shift stay inside the clip: ``t >= max_offset_s`` and
+``t + window_s + max_offset_s <= clip duration``.  For 300 s clips with the
+defaults (10 s grid from 10 s, 5 s window, +/-2 s) that is 10, 20, ..., 290 --
+exactly the published list.  Starts are whole seconds because StreamSync's
+segment ids carry them as integers.
+
+Offsets.  A share ``zero_share`` of segments get exactly 0 s.  The others draw
+from a normal with sd ``offset_sd`` truncated to +/-``max_offset_s``, quantised
+to the ``step_s`` grid; a draw that would round to 0 goes to the nearest
+non-zero step (+/-0.2 s), so ``zero_share`` is the share of exactly-0 offsets.
+With the defaults (0.503, sd 1.0) the 21 class shares match the published
+RealSync evaluation list within 0.2 points and the overall sd is 0.62 s
+(``tests/test_split_segments.py`` measures both against the shared list).
+
+Scenario.  The majority label of the window in ``intervals.parquet``
+(talking_head, voice_over; time covered by neither counts as other; ties go
+talking_head > voice_over > other); ``other`` for clips without annotations.
+Top events: the ``top_events`` labels of ``events.parquet`` windows that
+overlap the segment, by best score.
+
+Every clip draws from its own random stream seeded by (seed, clip_id), so a
+clip's segments do not change when other clips are added or removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from realsync_build.stages.split.inputs import SCENARIOS, rows_by_clip
+
+STEP_S = 0.2
+MAX_OFFSET_S = 2.0
+N_CLASSES = int(round(2 * MAX_OFFSET_S / STEP_S)) + 1  # 21: -2.0, -1.8, ..., +2.0
+EVAL_SPLITS = ("dev", "test")
+
+
+@dataclass
+class SegmentConfig:
+    sampling: str = "grid"  # grid | random
+    start_s: int = 10
+    stride_s: int = 10
+    window_s: float = 5.0
+    offset_sd: float = 1.0
+    offset_zero_share: float = 0.503
+    max_offset_s: float = MAX_OFFSET_S
+    top_events: int = 3
+
+    def validate(self) -> None:
+        if self.sampling not in ("grid", "random"):
+            raise ValueError(f"segment sampling must be grid or random, not {self.sampling!r}")
+        if self.stride_s < 1 or self.start_s < 0:
+            raise ValueError("segment stride must be >= 1 s and start >= 0 s")
+        if not self.window_s > 0:
+            raise ValueError("segment window must be > 0 s")
+        if not self.offset_sd > 0 or not math.isfinite(self.offset_sd):
+            raise ValueError(f"--offset-sd must be a positive number of seconds, not {self.offset_sd}")
+        if not 0.0 <= self.offset_zero_share <= 1.0:
+            raise ValueError(f"--offset-zero-share must be within 0..1, not {self.offset_zero_share}")
+        if abs(self.max_offset_s - MAX_OFFSET_S) > 1e-9:
+            raise ValueError("offsets are +/-2 s on a 0.2 s grid (21 classes)")
+
+
+def offset_of_class(cls: int) -> float:
+    """Class index 0..20 -> offset in seconds (-2.0 .. 2.0), never ``-0.0``."""
+    return round((int(cls) - N_CLASSES // 2) * STEP_S, 1) + 0.0
+
+
+def class_of_offset(offset_s: float) -> int:
+    cls = int(round(offset_s / STEP_S)) + N_CLASSES // 2
+    if not 0 <= cls < N_CLASSES or abs(offset_of_class(cls) - offset_s) > 1e-6:
+        raise ValueError(f"offset {offset_s} s is not on the 0.2 s grid within +/-2 s")
+    return cls
+
+
+def sample_offset_classes(rng: np.random.Generator, n: int, sd: float = 1.0, zero_share: float = 0.503) -> np.ndarray:
+    """``n`` offset classes (0..20) from the zero-inflated truncated, quantised normal."""
+    half = N_CLASSES // 2
+    zero = rng.random(n) < zero_share
+    steps = np.zeros(n, dtype=np.int64)
+    need = int((~zero).sum())
+    draws: list[np.ndarray] = []
+    got = 0
+    while got < need:  # rejection sampling for the truncation
+        x = rng.normal(0.0, sd, size=max(16, 2 * (need - got)))
+        x = x[np.abs(x) <= MAX_OFFSET_S]
+        draws.append(x)
+        got += len(x)
+    if need:
+        x = np.concatenate(draws)[:need]
+        k = np.rint(x / STEP_S).astype(np.int64)
+        k = np.where(k == 0, np.where(x < 0, -1, 1), k)  # never 0: exact zeros come from zero_share
+        steps[~zero] = np.clip(k, -half, half)
+    return steps + half
+
+
+def clip_rng(seed: int, clip_id: str) -> np.random.Generator:
+    digest = hashlib.sha256(f"{seed}:{clip_id}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:16], "little"))
+
+
+def segment_starts(duration_s: float, cfg: SegmentConfig, rng: np.random.Generator) -> list[int]:
+    """Whole-second segment starts within a clip of ``duration_s`` seconds."""
+    first = max(cfg.start_s, int(math.ceil(cfg.max_offset_s - 1e-9)))
+    last = int(math.floor(duration_s - cfg.window_s - cfg.max_offset_s + 1e-9))
+    if last < first:
+        return []
+    grid = list(range(cfg.start_s, last + 1, cfg.stride_s))
+    grid = [t for t in grid if t >= first]
+    if cfg.sampling == "grid" or not grid:
+        return grid
+    positions = np.arange(first, last + 1)
+    picked = rng.choice(positions, size=min(len(grid), len(positions)), replace=False)
+    return sorted(int(t) for t in picked)
+
+
+def _covered(spans: list[tuple[float, float]], a: float, b: float) -> float:
+    """Length of the union of ``spans`` inside [a, b]."""
+    clipped = sorted((max(s, a), min(e, b)) for s, e in spans if min(e, b) > max(s, a))
+    total, cur_s, cur_e = 0.0, None, None
+    for s, e in clipped:
+        if cur_e is None or s > cur_e:
+            if cur_e is not None:
+                total += cur_e - cur_s
+            cur_s, cur_e = s, e
+        else:
+            cur_e = max(cur_e, e)
+    if cur_e is not None:
+        total += cur_e - cur_s
+    return total
+
+
+@dataclass
+class ClipAnnotations:
+    """One clip's intervals and events as plain arrays (fast per-segment lookups)."""
+
+    talking_head: list[tuple[float, float]]
+    voice_over: list[tuple[float, float]]
+    ev_start: np.ndarray
+    ev_end: np.ndarray
+    ev_score: np.ndarray
+    ev_label: np.ndarray
+
+    @classmethod
+    def from_frames(cls, intervals: pd.DataFrame | None, events: pd.DataFrame | None) -> "ClipAnnotations":
+        """From one clip's rows of ``intervals.parquet`` and ``events.parquet``."""
+        iv = intervals if intervals is not None else pd.DataFrame(columns=["label", "start_s", "end_s"])
+        ev = events if events is not None else pd.DataFrame(columns=["start_s", "end_s", "score", "label"])
+        spans: dict[str, list[tuple[float, float]]] = {"talking_head": [], "voice_over": []}
+        for label, a, b in zip(iv["label"].to_numpy(object), iv["start_s"].to_numpy(float), iv["end_s"].to_numpy(float)):
+            if label in spans:
+                spans[label].append((float(a), float(b)))
+        return cls(
+            spans["talking_head"],
+            spans["voice_over"],
+            ev["start_s"].to_numpy(float),
+            ev["end_s"].to_numpy(float),
+            ev["score"].to_numpy(float),
+            ev["label"].to_numpy(object),
+        )
+
+
+def annotations_by_clip(intervals: pd.DataFrame, events: pd.DataFrame, clip_ids: set[str]) -> dict[str, ClipAnnotations]:
+    """:class:`ClipAnnotations` for every clip in ``clip_ids`` that has intervals or events."""
+    iv, ev = rows_by_clip(intervals, clip_ids), rows_by_clip(events, clip_ids)
+    return {cid: ClipAnnotations.from_frames(iv.get(cid), ev.get(cid)) for cid in sorted(set(iv) | set(ev))}
+
+
+def scenario_of(ann: ClipAnnotations | None, a: float, b: float) -> str:
+    """Majority scenario of [a, b] (seconds from the clip start)."""
+    if ann is None:
+        return "other"
+    th = _covered(ann.talking_head, a, b)
+    vo = _covered(ann.voice_over, a, b)
+    other = (b - a) - _covered(ann.talking_head + ann.voice_over, a, b)
+    shares = dict(zip(SCENARIOS, (th, vo, other)))
+    return max(SCENARIOS, key=lambda s: (shares[s], -SCENARIOS.index(s)))
+
+
+def top_events_of(ann: ClipAnnotations | None, a: float, b: float, k: int) -> list[str]:
+    """The ``k`` best-scoring event labels among the event windows overlapping [a, b]."""
+    if ann is None or k <= 0 or not len(ann.ev_start):
+        return []
+    hit = (ann.ev_end > a) & (ann.ev_start < b)
+    best: dict[str, float] = {}
+    for label, score in zip(ann.ev_label[hit], ann.ev_score[hit]):
+        if label is not None and (label not in best or score > best[label]):
+            best[label] = float(score)
+    return [lab for lab, _ in sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
+
+
+def make_segments(
+    clips: pd.DataFrame,
+    intervals: pd.DataFrame,
+    events: pd.DataFrame,
+    cfg: SegmentConfig,
+    seed: int,
+) -> pd.DataFrame:
+    """Segments (``schema.SEGMENTS`` columns) for the clips whose ``split`` is dev or test."""
+    cfg.validate()
+    eval_clips = clips[clips["split"].isin(EVAL_SPLITS)].sort_values("clip_id")
+    by_clip = annotations_by_clip(intervals, events, set(eval_clips["clip_id"]))
+    rows = []
+    for clip in eval_clips.to_dict("records"):
+        rng = clip_rng(seed, clip["clip_id"])
+        starts = segment_starts(float(clip["end_s"]) - float(clip["start_s"]), cfg, rng)
+        classes = sample_offset_classes(rng, len(starts), cfg.offset_sd, cfg.offset_zero_share)
+        ann = by_clip.get(clip["clip_id"])
+        for t, cls in zip(starts, classes):
+            a, b = float(t), float(t) + float(cfg.window_s)
+            rows.append(
+                {
+                    "segment_id": f"{clip['clip_id']}_{t}_0",
+                    "clip_id": clip["clip_id"],
+                    "video_id": clip["video_id"],
+                    "channel": clip["channel"],
+                    "split": clip["split"],
+                    "start_s": a,
+                    "end_s": b,
+                    "offset_sec": offset_of_class(int(cls)),
+                    "offset_class": int(cls),
+                    "scenario": scenario_of(ann, a, b),
+                    "top_events": json.dumps(top_events_of(ann, a, b, cfg.top_events)),
+                }
+            )
+    return pd.DataFrame(rows)
