@@ -28,7 +28,13 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    app()
+    from realsync_build.core.errors import RealsyncError
+    from realsync_build.cli.common import fail
+
+    try:
+        app(standalone_mode=True)
+    except RealsyncError as exc:  # raised outside a command's own handling: still one line
+        fail(str(exc), code=exc.exit_code)
 
 
 __all__ = ["app", "main"]

@@ -1,0 +1,32 @@
+"""The errors a user sees as one line, and the exit code each maps to.
+
+Library code raises these; the CLI (``realsync_build.cli.main``) prints the
+message as one line and exits with ``exit_code``. Convention, across commands:
+
+* 2 -- the user asked for something wrong (bad option value, missing input, wrong root);
+* 1 -- the environment failed (read-only root, disk full, no CUDA, a lock held by another run);
+* 3 -- reserved for "finished, but some items failed" under ``--strict``.
+"""
+
+from __future__ import annotations
+
+
+class RealsyncError(Exception):
+    """Base: a one-line message for the user, never a traceback."""
+
+    exit_code = 1
+
+
+class UserError(RealsyncError):
+    """The request itself is wrong: an option value, an input, a root that is not a dataset."""
+
+    exit_code = 2
+
+
+class EnvironmentFault(RealsyncError):
+    """The machine or the root cannot do what was asked: permissions, disk, device, lock."""
+
+    exit_code = 1
+
+
+EXIT_FAILED_ITEMS = 3
