@@ -87,17 +87,19 @@ def read_public_checkpoint(path: str | Path) -> tuple[dict, dict]:
 
 
 def resolve(path_or_name: str | Path) -> Path:
-    """A registry name (``sparsesync-vggsound-sparse``...) -> its downloaded file; a path stays a path."""
-    p = Path(path_or_name)
-    if p.exists() or str(path_or_name).endswith((".pt", ".pth")) or "/" in str(path_or_name):
-        return p
-    from realsync_build.models.registry import default_registry
+    """A registry name (``sparsesync-vggsound-sparse``...) -> its verified file; anything else is a path.
 
-    reg = default_registry()
+    A registry model that is not downloaded raises ``ModelMissing`` naming
+    ``realsync models download NAME``; nothing is fetched implicitly.
+    """
+    from realsync_build.models.registry import REGISTRY, model_path
+
     name = str(path_or_name)
-    if name not in reg.names():
-        raise FileNotFoundError(f"{name!r} is neither a file nor a model in the registry ({', '.join(n for n in reg.names() if n.startswith('sparsesync'))})")
-    return reg.ensure(name, "checkpoint")
+    if name in REGISTRY:
+        if REGISTRY[name].kind != "sync-predictor":
+            raise SparseSyncConfigError(f"{name} is a {REGISTRY[name].kind}, not a SparseSync checkpoint")
+        return model_path(name)
+    return Path(path_or_name)
 
 
 def load_sparsesync(path_or_registry_name: str | Path, pass_token: bool = False) -> SparseSyncNet:
