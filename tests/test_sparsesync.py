@@ -116,9 +116,14 @@ def test_the_reference_pickled_config_reads_as_plain_data():
     assert sizes_from_reference_config(cfg) == SparseSyncSizes()
 
 
-def test_a_public_format_checkpoint_loads_and_gives_the_same_logits(tmp_path):
-    path = tmp_path / "public.pt"
-    net = _public_checkpoint(path)
+@pytest.fixture(scope="module")
+def public_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("public") / "public.pt"
+    return path, _public_checkpoint(path)
+
+
+def test_a_public_format_checkpoint_loads_and_gives_the_same_logits(public_file):
+    path, net = public_file
     model = load_sparsesync(path)
     assert not model.training
     vis, aud = torch.randn(1, 16, 3, 64, 64), torch.randn(1, 1, 257, 64)
@@ -151,3 +156,48 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
     with pytest.raises(InitError, match="refused"):
         load_checkpoint(path)
     assert not marker.exists()
+
+
+def test_init_from_a_public_file_then_phase_1_trains_only_streamsyncs_own_parts(public_file):
+    from realsync_build.streamsync.model import StreamSync
+    from realsync_build.streamsync.table3 import SNAPSHOT_ONLY, model_for_evaluation, table3_rows
+    from realsync_build.streamsync.train import set_phase
+
+    path, net = public_file
+    model, _, kind = model_for_evaluation(path)  # a bare SparseSync file -> the snapshot predictor of a base StreamSync
+    assert kind == SNAPSHOT_ONLY and isinstance(model, StreamSync) and model.cfg.name == "base"
+    for k, v in net.state_dict().items():
+        assert torch.equal(model.snapshot.state_dict()[k], v), k
+    set_phase(model, 1, freeze_pretrained=True)
+    frozen_snapshot = [n for n, p in model.snapshot.named_parameters() if p.requires_grad]
+    assert frozen_snapshot == ["transformer.global_transformer.PASS_tok"]
+    rows = table3_rows({"snapshot": {"acc": 0.2, "iteration": 5}, "apa": {"acc": 0.3}}, kind)
+    assert rows["pretrained_sparsesync"]["acc"] == 0.2 and rows["finetuned_snapshot"] is None and rows["streamsync"] is None
+    rows = table3_rows({"snapshot": {"acc": 0.4}, "apa": {"acc": 0.5}, "streamsync": {"acc": 0.6}}, "streamsync", {"snapshot": {"acc": 0.2}})
+    assert [rows[k]["acc"] for k in ("pretrained_sparsesync", "finetuned_snapshot", "apa", "streamsync")] == [0.2, 0.4, 0.5, 0.6]
+
+
+def test_registry_has_the_four_public_21_class_checkpoints(tmp_path, monkeypatch):
+    from realsync_build.models import registry
+    from realsync_build.models.base import ModelMissing
+    from realsync_build.models.catalog import MD5_PREFIX, ModelFile
+    from realsync_build.streamsync.sparsesync.load import resolve
+
+    runs = {"sparsesync-lrs3": "22-07-13T22-25-49", "sparsesync-vggsound-sparse": RUN,
+            "sparsesync-vggsound": "22-09-21T21-00-52", "sparsesync-audioset": "23-02-26T22-31-22"}
+    for name, run in runs.items():
+        e = registry.get_entry(name)
+        assert e.kind == "sync-predictor" and e.licence.startswith("MIT")
+        assert e.main.url.endswith(f"/sync_models/{run}/{run}.pt") and e.main.hash_kind == MD5_PREFIX and len(e.main.digest) == 7
+        assert e.files[1].file == f"cfg-{run}.yaml"
+    assert registry.get_entry("sparsesync-vggsound-sparse").main.digest == "a26f207"
+    monkeypatch.setenv(registry.ENV, str(tmp_path))
+    with pytest.raises(ModelMissing, match="realsync models download sparsesync-vggsound-sparse"):
+        resolve("sparsesync-vggsound-sparse")
+    # an md5-prefix check accepts the file whose md5 starts with the published digits, and nothing else
+    f = tmp_path / "x" / "w.pt"
+    f.parent.mkdir()
+    f.write_bytes(b"weights")
+    md5 = registry.file_digest(f, "md5")
+    assert registry._matches(ModelFile("x", "w.pt", "http://127.0.0.1/w.pt", MD5_PREFIX, md5[:7]), f, {})[0]
+    assert not registry._matches(ModelFile("x", "w.pt", "http://127.0.0.1/w.pt", MD5_PREFIX, "0000000"), f, {})[0]
