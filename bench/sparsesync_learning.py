@@ -32,9 +32,14 @@ def batch(n: int, rng: np.random.Generator, mean_gap_s: float) -> dict:
     return {"video": b["video"][:, 0], "audio": b["audio"][:, 0], "target": b["target"]}
 
 
-def train(steps: int, batch_size: int, lr: float, seed: int, permute: bool, mean_gap_s: float, log_every: int = 50) -> tuple[SparseSyncPredictor, list]:
+def train(steps: int, batch_size: int, lr: float, seed: int, permute: bool, mean_gap_s: float, log_every: int = 50,
+          bn_momentum: float | None = None) -> tuple[SparseSyncPredictor, list]:
     torch.manual_seed(seed)
     model = SparseSyncPredictor(tiny_config(**LOW_RES))
+    if bn_momentum is not None:  # S3D's 0.001 suits fine-tuning pretrained statistics, not training from scratch
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.momentum = bn_momentum
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     rng = np.random.default_rng(seed)
     model.train()
@@ -70,12 +75,13 @@ def main() -> None:
     ap.add_argument("--mean-gap-s", type=float, default=4.0)
     ap.add_argument("--no-control", action="store_true")
     ap.add_argument("--fps", type=int, default=LOW_RES["fps"])
+    ap.add_argument("--bn-momentum", type=float, default=None)
     args = ap.parse_args()
     LOW_RES["fps"] = args.fps
-    out = {"config": dict(LOW_RES), "lr": args.lr, "mean_gap_s": args.mean_gap_s, "threads": torch.get_num_threads(), "steps": args.steps, "batch": args.batch, "chance_acc": 1 / NUM_CLASSES, "chance_pm1": 3 / NUM_CLASSES}
+    out = {"config": dict(LOW_RES), "lr": args.lr, "mean_gap_s": args.mean_gap_s, "bn_momentum": args.bn_momentum, "threads": torch.get_num_threads(), "steps": args.steps, "batch": args.batch, "chance_acc": 1 / NUM_CLASSES, "chance_pm1": 3 / NUM_CLASSES}
     for name, permute in [("sparsesync_tiny", False)] + ([] if args.no_control else [("permuted_control", True)]):
         t0 = time.time()
-        model, log = train(args.steps, args.batch, args.lr, 0, permute, args.mean_gap_s)
+        model, log = train(args.steps, args.batch, args.lr, 0, permute, args.mean_gap_s, bn_momentum=args.bn_momentum)
         out[name] = {**evaluate(model, args.eval, 123, args.mean_gap_s), "train_s": round(time.time() - t0, 1), "loss_log": log}
         print(name, json.dumps(out[name]), flush=True)
     print(json.dumps(out))

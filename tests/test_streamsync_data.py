@@ -82,7 +82,7 @@ def test_train_then_evaluate_writes_the_run_folder_and_metrics(shard_root, tmp_p
                       checkpoint_every=1, progress=False, max_steps=2)
     run = tmp_path / "run"
     run_train(shard_root, run, cfg)  # stops after 2 of 3 planned steps
-    ck = torch.load(run / "last.pt", weights_only=False)
+    ck = torch.load(run / "last.pt", weights_only=True)
     assert ck["step"] == 2 and ck["optimizer"]["state"]  # optimizer state travels with the checkpoint
     summary = run_train(shard_root, run, TrainConfig(workers=0, progress=False), resume=True)
     assert summary["steps"] == 3

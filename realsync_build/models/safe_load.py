@@ -104,12 +104,13 @@ def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | to
         with torch.serialization.safe_globals(ALLOWLIST + _numpy_allowlist()):
             return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds on foreign or damaged files
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        if "Weights only load failed" in first:
-            bad = [ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln or "Unsupported" in ln]
-            first = bad[0] if bad else first
-            raise UnsafeCheckpointError(f"{what}: {path} refused: it pickles code this project does not run ({first[:200]})") from None
-        raise UnsafeCheckpointError(f"{what}: {path} is not a readable checkpoint ({type(exc).__name__}: {first[:200]})") from None
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        first = lines[0] if lines else type(exc).__name__
+        code = [ln for ln in lines if "GLOBAL" in ln]
+        if code:
+            raise UnsafeCheckpointError(f"{what}: {path} refused: it pickles code this project does not run ({code[0][:200]})") from None
+        detail = [ln for ln in lines if "Unsupported" in ln or "Error" in ln] or [first]
+        raise UnsafeCheckpointError(f"{what}: {path} is unreadable (not a safe torch checkpoint: {detail[0][:200]})") from None
 
 
 def plain(obj: Any) -> Any:

@@ -95,6 +95,10 @@ class SparseSyncPredictor(SparseSyncNet, SnapshotPredictor):
         logits, off, pas = self.features(vis, aud)
         return SnapshotOutput(logits=logits, cls=off, pass_=pas)
 
+    def classify(self, cls: torch.Tensor) -> torch.Tensor:
+        """The class head on OFF's output (``SnapshotOutput.cls``) -> logits; StreamSync's truncated backprop uses it."""
+        return self.transformer.off_head(cls)
+
 
 SNAPSHOT_PREDICTORS: dict[str, Callable[[ModelConfig], SnapshotPredictor]] = {"sparsesync": SparseSyncPredictor}
 
