@@ -108,6 +108,9 @@ def test_train_then_evaluate_writes_the_run_folder_and_metrics(shard_root, tmp_p
     assert saved["cost"]["heads"]["lstm"]["overhead_pct"] > 0
     assert (tmp_path / "eval" / "by_iteration.png").stat().st_size > 1000
     assert m["n_segments"] == 3
+    t3 = saved["table3"]  # Table 3's rows this run fills: no --pretrained, so no pretrained row
+    assert t3["pretrained_sparsesync"] is None and t3["finetuned_snapshot"]["acc"] == saved["snapshot"]["acc"]
+    assert t3["apa"]["acc"] == saved["apa"]["acc"] and t3["streamsync"]["acc"] == saved["streamsync"]["acc"]
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path):
