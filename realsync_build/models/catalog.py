@@ -184,8 +184,8 @@ def sparsesync_entries() -> list[ModelEntry]:
             ModelEntry(
                 name,
                 "sync-predictor",
-                "MIT (v-iashin/SparseSync; trained on LRS3 / VGGSound / AudioSet, whose own terms apply to the data)",
-                f"SparseSync {run}: {what}",
+                "MIT",  # v-iashin/SparseSync; the training data (LRS3, VGGSound, AudioSet) has its own terms
+                f"SparseSync {run}: {what} (MIT code; trained on research datasets with their own terms)",
                 (
                     ModelFile("sparsesync", f"{run}.pt", f"{SPARSESYNC_A3S}{run}/{run}.pt", MD5_PREFIX, md5_prefix),
                     ModelFile("sparsesync", f"cfg-{run}.yaml", f"{SPARSESYNC_A3S}{run}/cfg-{run}.yaml", RECORDED),
