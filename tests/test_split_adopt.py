@@ -122,6 +122,15 @@ def test_adoption_keeps_ids_starts_offsets_and_reports_missing_per_channel(ds, t
     rec = json.loads((ds.manifests / "adoption.json").read_text())
     assert rec["protocol"] == "paper" and rec["lists"][0]["skip_lists"][0]["name"] == f"{EVAL}.skip_id_list.txt"
     assert not manifest.read_named(ds, "segments")["segment_id"].str.contains("broken").any()
+    # after annotate, the same adoption fills in the scenario (talking head over each clip's first half, here)
+    from splitdata import annotate
+
+    annotate(ds, manifest.read_named(ds, "clips").query("status == 'done'"))
+    res = CliRunner().invoke(app, ["split", "--root", str(ds.root), "--from-list", str(csv_path)])
+    assert res.exit_code == 0, res.output
+    scen = manifest.read_named(ds, "segments").set_index("start_s")["scenario"]
+    assert set(scen[scen.index < 140]) == {"talking_head"} and set(scen[scen.index > 230]) == {"other"}
+    assert "voice_over" in set(scen) and json.loads((ds.manifests / "adoption.json").read_text())["annotated"] is True
 
 
 def spans_ids(spans):
@@ -156,3 +165,46 @@ def test_published_list_round_trips_through_split_and_streamsync_layout_byte_for
         assert (out / name).exists(), name
     assert (out / "sports_and_news_normal.test.csv").read_text() == ""  # no test list adopted
     assert (out / "sports_and_news_normal.train.csv").read_text() == ""  # every video is listed
+
+
+def test_generated_sources_named_after_listed_videos_are_cut_and_adopted(tmp_path):
+    """fetch --from-list --dry-run records the spans; preprocess --only-listed cuts real 300 s clips;
+    split --from-list adopts exactly their segments and reports every other listed segment missing."""
+    from realsync_build.core.root import DatasetRoot
+    from realsync_build.media.probe import probe_clip
+    from realsync_build.media.synth import make_source
+
+    csv_path, _, base = _eval_files()
+    src = tmp_path / "src" / "golfshome"
+    tiny = dict(width=64, height=36, fps="5", sample_rate=16000, audio="tone", audio_channels=1, crf=40)
+    make_source(src / "HOu1OnAwpTY.mp4", 301, **tiny)  # holds the listed span 0-300 only
+    make_source(src / "1iE9LQ3FXCQ.mp4", 20, **tiny)  # too short for any listed span
+    root = tmp_path / "data"
+    run = CliRunner()
+    r = run.invoke(app, ["fetch", "--root", str(root), "--from-list", str(csv_path), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    r = run.invoke(app, ["preprocess", "--root", str(root), "--input", str(tmp_path / "src"), "--only-listed",
+                         "--no-progress", "--preset", "ultrafast", "--crf", "40", "--workers", "2"])
+    assert r.exit_code == 0, r.output
+    ds = DatasetRoot(root)
+    clips = manifest.read_named(ds, "clips").set_index("clip_id")
+    assert clips.loc["HOu1OnAwpTY_0_300", "status"] == "done"
+    facts = probe_clip(root / clips.loc["HOu1OnAwpTY_0_300", "path"])
+    assert facts.n_frames == 300 * 25 and facts.audio_samples == 300 * 16000 and facts.fps == 25
+    assert set(clips.index) == {f"{v}_{a}_{a + 300}" for v in ("HOu1OnAwpTY", "1iE9LQ3FXCQ") for a in (0, 300, 600, 900)}
+    r = run.invoke(app, ["split", "--root", str(root), "--from-list", str(csv_path)])
+    assert r.exit_code == 0, r.output
+    lines = _lines(csv_path)
+    rows = _listed(csv_path)
+    sel = loader_selection(lines, read_skip_list(base / f"{EVAL}.skip_id_list.txt"), protocol="paper")
+    want = sorted(str(rows[i].segment) for i in sel.kept if rows[i].segment.clip_id == "HOu1OnAwpTY_0_300")
+    seg = manifest.read_named(ds, "segments")
+    assert sorted(seg["segment_id"]) == want and len(want) > 20
+    rec = json.loads((root / "manifests" / "adoption.json").read_text())
+    missing = len(sel.kept) - len(want)
+    assert rec["n_missing"] == missing and f"missing: {missing} of {len(sel.kept)} listed segments" in " ".join(r.output.split())
+    golf = rec["missing_by_channel"]["golfshome"]["missing"]
+    kept_rows = [rows[i] for i in sel.kept]
+    assert golf["clip failed"] == sum(1 for x in kept_rows if x.segment.video_id in ("HOu1OnAwpTY", "1iE9LQ3FXCQ")) - len(want)
+    assert golf["video not fetched"] == sum(1 for x in kept_rows if x.channel == "golfshome" and x.segment.video_id not in ("HOu1OnAwpTY", "1iE9LQ3FXCQ"))
+    assert rec["missing_by_channel"]["CNN"]["adopted"] == 0
