@@ -49,3 +49,30 @@ def test_paper_tables_put_the_published_value_and_the_difference_beside_each_mea
 
 def test_without_an_adoption_the_statement_says_the_sets_differ():
     assert "not the published lists" in compare(METRICS, None)["statement"]
+
+
+def test_evaluate_on_an_adopted_root_writes_the_tables_beside_metrics_and_the_report_shows_them(tmp_path):
+    import torch
+
+    from realsync_build.core.root import DatasetRoot
+    from realsync_build.stages.stats import _paper_section
+    from realsync_build.streamsync.evaluate import EvalOptions, run_evaluate
+    from realsync_build.streamsync.synthetic import write_shard_dataset
+    from realsync_build.streamsync.train import TrainConfig, run_train
+
+    torch.set_num_threads(1)
+    root = write_shard_dataset(DatasetRoot(tmp_path / "data"), splits={"train": 1, "dev": 1, "test": 1}, duration_s=12.0,
+                               segments_per_clip=3, seed=1)
+    run_train(root, tmp_path / "run", TrainConfig(history=3, batch_size=2, phase1_steps=1, phase2_epochs=1, workers=0, progress=False, max_steps=1))
+    opts = EvalOptions(iterations=3, ablation=False, cost=False, progress=False)
+    run_evaluate(root, tmp_path / "run" / "last.pt", "test", tmp_path / "plain", opts)
+    assert not (tmp_path / "plain" / "paper_tables.md").exists()  # not adopted: nothing to compare with
+    assert _paper_section(root) == ""
+    root.manifests.mkdir(parents=True, exist_ok=True)
+    (root.manifests / "adoption.json").write_text(json.dumps(ADOPTION))
+    m = run_evaluate(root, tmp_path / "run" / "last.pt", "test", tmp_path / "eval", opts)
+    saved = json.loads((tmp_path / "eval" / "paper_tables.json").read_text())
+    assert [r["method"] for r in saved["table3"]] == ["snapshot", "apa", "streamsync"]
+    assert saved["table3"][2]["acc"]["measured"] == m["streamsync"]["acc"]
+    assert f"Evaluated {m['n_segments']} segments of split test" in saved["statement"]
+    assert "878 of 1060 selected segments are missing" in _paper_section(root)
