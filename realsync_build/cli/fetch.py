@@ -32,6 +32,7 @@ def fetch(
         Optional[list[Path]],
         typer.Option(
             "--from-list",
+            metavar="LIST.csv",
             help="Fetch exactly the videos published StreamSync lists (.csv) name, with their channels; no selection rules. "
             "Repeatable (e.g. the evaluation and the test list); records the clip spans they need for preprocess --only-listed.",
         ),

@@ -29,17 +29,18 @@ def split(
         Optional[list[Path]],
         typer.Option(
             "--from-list",
+            metavar="LIST.csv",
             help="Adopt a published StreamSync list (.csv, its .json beside it) exactly instead of drawing a split; repeatable "
             "(e.g. the evaluation and the test list). Its videos go to its split, all others to train.",
         ),
     ] = None,
     as_split: Annotated[
         Optional[list[str]],
-        typer.Option("--as", help="Split of the --from-list videos: dev or test (default: evaluation list -> dev, test list -> test); one for all lists or one per list."),
+        typer.Option("--as", metavar="dev|test", help="Split of the --from-list videos: dev or test (default: evaluation list -> dev, test list -> test); one for all lists or one per list."),
     ] = None,
     protocol: Annotated[
         str,
-        typer.Option("--protocol", help="Which listed segments: paper (what the StreamSync loader evaluated: no broken variants, skip lists applied) or all."),
+        typer.Option("--protocol", metavar="paper|all", help="Which listed segments: paper (what the StreamSync loader evaluated: no broken variants, skip lists applied) or all."),
     ] = "paper",
     cap: Annotated[
         Optional[int],
@@ -48,7 +49,7 @@ def split(
     loader_seed: Annotated[int, typer.Option("--loader-seed", help="Seed of that shuffle (the StreamSync loader's default: 1337).")] = 1337,
     skip_list: Annotated[
         Optional[list[Path]],
-        typer.Option("--skip-list", help="Skip list(s) to apply (default: the one published beside each list, if any); repeatable."),
+        typer.Option("--skip-list", metavar="SKIP.txt", help="Skip list(s) to apply (default: the one published beside each list, if any); repeatable."),
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="With --from-list: exit 3 when listed segments are missing from the root.")] = False,
 ) -> None:
