@@ -181,8 +181,17 @@ def test_generated_sources_named_after_listed_videos_are_cut_and_adopted(tmp_pat
     make_source(src / "1iE9LQ3FXCQ.mp4", 20, **tiny)  # too short for any listed span
     root = tmp_path / "data"
     run = CliRunner()
-    r = run.invoke(app, ["fetch", "--root", str(root), "--from-list", str(csv_path), "--dry-run"])
+    # a second list (a made-up test list of one video) fetched together with the evaluation list
+    extra = tmp_path / "lists" / "sports_and_news_normal.test.csv"
+    extra.parent.mkdir()
+    extra.write_text("zz_Vid-1_1200_1500_10_0,10.0,CNN\nzz_Vid-1_1200_1500_broken_20_0,20.0,CNN\nzz_Vid-1_0_300_30_0,30.0,CNN\n")
+    r = run.invoke(app, ["fetch", "--root", str(root), "--from-list", str(csv_path), "--from-list", str(extra), "--dry-run"])
     assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert "│ total │ │ 66 │ 623 │ 51.92 │ n/a │" in out and "zz_Vid-1 (2)" in out  # videos, clip spans, hours needed
+    spans = json.loads((root / "manifests" / "listed_spans.json").read_text())
+    assert spans["zz_Vid-1"] == [[0, 300], [1200, 1500]] and len(spans) == 66
+    assert spans["HOu1OnAwpTY"] == [[0, 300], [300, 600], [600, 900], [900, 1200]]
     r = run.invoke(app, ["preprocess", "--root", str(root), "--input", str(tmp_path / "src"), "--only-listed",
                          "--no-progress", "--preset", "ultrafast", "--crf", "40", "--workers", "2"])
     assert r.exit_code == 0, r.output
@@ -208,3 +217,26 @@ def test_generated_sources_named_after_listed_videos_are_cut_and_adopted(tmp_pat
     assert golf["clip failed"] == sum(1 for x in kept_rows if x.segment.video_id in ("HOu1OnAwpTY", "1iE9LQ3FXCQ")) - len(want)
     assert golf["video not fetched"] == sum(1 for x in kept_rows if x.channel == "golfshome" and x.segment.video_id not in ("HOu1OnAwpTY", "1iE9LQ3FXCQ"))
     assert rec["missing_by_channel"]["CNN"]["adopted"] == 0
+
+
+def test_streamsync_layout_of_a_drawn_split_has_a_train_start_every_10_s(ds, tmp_path):
+    from realsync_build.stages.export.streamsync import run_export_streamsync
+    from realsync_build.stages.split.run import SplitConfig, run_split
+    from splitdata import many_videos
+
+    many_videos(ds, channels=("CNN", "NFL"), n_videos=12)
+    run_split(ds, SplitConfig(seed=1))
+    out = tmp_path / "ss"
+    report = run_export_streamsync(ds, out, layout="streamsync")
+    names = sorted(p.name for p in out.iterdir())
+    stem = "sports_and_news_normal"
+    assert names == sorted([f"{stem}.{k}.{e}" for k in ("evaluation", "test", "train") for e in ("csv", "json")]
+                           + [f"{stem}.{s}.skip_id_list.txt" for s in ("test", "valid", "train")])
+    train = lists.read_csv(out / f"{stem}.train.csv")
+    clips = manifest.read_named(ds, "clips")
+    n_train_clips = int((clips["split"] == "train").sum())
+    assert len(train) == report.per_split["train"] == 29 * n_train_clips  # 10, 20, ..., 290 s in each 300 s clip
+    assert sorted({r.seg_start_s for r in train}) == [float(t) for t in range(10, 300, 10)]
+    assert set(lists.read_json(out / f"{stem}.train.json")) == {str(r.segment) for r in train}
+    dev = lists.read_csv(out / f"{stem}.evaluation.csv")
+    assert len(dev) == report.per_split["dev"] > 0 and (out / f"{stem}.test.skip_id_list.txt").read_text() == ""

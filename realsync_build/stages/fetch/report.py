@@ -37,8 +37,13 @@ def print_plan(report) -> None:
         table.add_row("[bold]total[/bold]", "", f"[bold]{n}[/bold]", _hours(total_s))
     console.print(table)
     if from_list:
+        by_channel: dict[str, list[str]] = {}
+        for row in report.planned:
+            by_channel.setdefault(row["channel"], []).append(f"{row['video_id']} ({len(row.get('listed_spans') or [])})")
+        for ch, vids in by_channel.items():
+            console.print(f"[bold]{ch}[/bold]: {', '.join(vids)}", highlight=False)
         console.print(
-            "hours needed: the clip spans the lists name (what `preprocess --only-listed` cuts); "
+            "(n): clip spans needed from that video; hours needed: the clip spans the lists name (what `preprocess --only-listed` cuts); "
             "video hours: whole videos, n/a until fetch has seen them (downloads fetch whole videos)"
         )
     _print_listing_errors(report)
