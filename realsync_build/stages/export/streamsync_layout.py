@@ -76,7 +76,7 @@ def export_layout(root: DatasetRoot, out: Path, name: str = "sports_and_news_nor
                 continue
             parts = []
             for sk in li.get("skip_lists", []):
-                p = lists_dir / sk["name"]
+                p = root.pull(lists_dir / sk["name"])
                 if not p.is_file():
                     raise FileNotFoundError(f"{p} (recorded in {root.manifests / 'adoption.json'}) is gone: rerun `realsync split --from-list`")
                 parts.append(p.read_bytes())

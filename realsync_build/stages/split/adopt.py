@@ -295,13 +295,15 @@ def write_adoption(root: DatasetRoot, result: AdoptResult) -> None:
     lists_dir = root.manifests / "lists"
     for name, data in result.skip_bytes.items():
         atomic.write_bytes(lists_dir / name, data)
+        root.push(lists_dir / name)  # a URL root: publish it (no-op for a folder)
     atomic.write_text(root.manifests / ADOPTION, json.dumps(result.record, indent=1) + "\n")
+    root.push(root.manifests / ADOPTION)
     manifest.write_named(root, "clips", result.clips)
 
 
 def read_adoption(root: DatasetRoot) -> dict | None:
     """The record ``split --from-list`` left in the root, or None (a root split by ``split --seed``)."""
-    path = root.manifests / ADOPTION
+    path = root.pull(root.manifests / ADOPTION)
     if not path.is_file():
         return None
     try:
@@ -312,7 +314,10 @@ def read_adoption(root: DatasetRoot) -> dict | None:
 
 def clear_adoption(root: DatasetRoot) -> None:
     """A plain ``split`` replaces an adopted one: the record no longer describes the root."""
-    (root.manifests / ADOPTION).unlink(missing_ok=True)
+    path = root.manifests / ADOPTION
+    if root.store is not None and root.store.exists(root.rel(path)):
+        root.store.remove(root.rel(path))
+    path.unlink(missing_ok=True)
 
 
 def run_adopt(root: DatasetRoot, paths: list[Path], cfg: AdoptConfig, as_splits: list[str] | None = None) -> AdoptResult:
@@ -349,6 +354,8 @@ def print_adoption(result: AdoptResult) -> None:
         )
     per = result.splits["split"].value_counts().to_dict()
     style = "yellow" if result.n_missing else "green"
+    if not rec["annotated"]:
+        console.print("note: the root is not annotated, so every segment's scenario is 'unannotated': rerun this command after `realsync annotate`")
     console.print(
         f"[{style}]missing: {result.n_missing} of {result.n_selected} listed segments (their clips are not in the root); "
         f"adopted {len(result.segments)}; videos: train {per.get('train', 0)}, dev {per.get('dev', 0)}, test {per.get('test', 0)}[/{style}]"
