@@ -26,6 +26,7 @@ import pandas as pd
 
 from realsync_build.core import atomic, manifest
 from realsync_build.stages.fetch.channels import category_of
+from realsync_build.stages.fetch.plan import read_listed_spans
 from realsync_build.core.executors.base import Resources, default_workers
 from realsync_build.media.ffmpeg import run_ffmpeg
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
@@ -365,19 +366,6 @@ def source_location(root: DatasetRoot, path: str) -> str:
     return str(root.abs(path))
 
 
-LISTED_SPANS = "listed_spans.json"
-
-
-def read_listed_spans(root: DatasetRoot) -> dict[str, list[list[int]]]:
-    """``{video_id: [[start_s, end_s], ...]}`` that ``fetch --from-list`` recorded (``--only-listed``)."""
-    import json
-
-    path = root.manifests / LISTED_SPANS
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: --only-listed cuts the spans `realsync fetch --from-list` records; run it first (--dry-run is enough)")
-    return {str(k): [[int(a), int(b)] for a, b in v] for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
-
-
 def tasks_from_videos(
     root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessConfig, workers: int, only_spans: dict | None = None
 ) -> list[dict]:
@@ -422,7 +410,7 @@ def run_preprocess(
 
     ``only_listed``: only the videos and clip spans the published lists name (recorded by
     ``fetch --from-list`` in ``manifests/listed_spans.json``), instead of every full clip."""
-    only_spans = read_listed_spans(root) if only_listed else None
+    only_spans = read_listed_spans(root) if only_listed else None  # written by fetch --from-list
     cfg = cfg or PreprocessConfig()
     options = options or RunOptions()
     if input_dir is not None:

@@ -27,7 +27,7 @@ from realsync_build.stages.fetch.channels import Channel
 from realsync_build.stages.fetch.config import FetchConfig
 from realsync_build.stages.fetch.discover import ChannelTally, Decision, select_channel
 from realsync_build.stages.fetch.download import fetch_video
-from realsync_build.stages.fetch.plan import PLAN_ONLY, plan_from_list
+from realsync_build.stages.fetch.plan import PLAN_ONLY, plan_from_list, record_spans
 from realsync_build.stages.fetch.progress import fetch_progress
 from realsync_build.stages.fetch.report import print_plan, print_tallies
 from realsync_build.core.root import DatasetRoot
@@ -103,7 +103,7 @@ def run_fetch(
             t.kept_s += float((known.get(row["video_id"]) or {}).get("duration_s") or 0.0)
             t.spans += len(row["listed_spans"])
             t.listed_s += row["listed_s"]
-        _record_spans(root, planned)
+        record_spans(root, planned)
         apply_rules = False
     else:
         planned = []
@@ -151,17 +151,6 @@ def run_fetch(
         elif rec["status"] == FAILED:
             tally.failed += 1
     return report
-
-
-def _record_spans(root: DatasetRoot, planned: list[dict]) -> None:
-    """``manifests/listed_spans.json``: the clip spans each listed video needs (``preprocess --only-listed``)."""
-    import json
-
-    from realsync_build.core import atomic
-    from realsync_build.stages.preprocess import LISTED_SPANS
-
-    spans = {r["video_id"]: r["listed_spans"] for r in planned}
-    atomic.write_text(root.manifests / LISTED_SPANS, json.dumps(spans, sort_keys=True, separators=(",", ":")) + "\n")
 
 
 def _pending_count(videos: pd.DataFrame, tasks: list[dict], options: RunOptions, root: DatasetRoot) -> int:
