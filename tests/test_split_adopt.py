@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
-import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from realsync_build.cli import app
