@@ -42,7 +42,7 @@ from realsync_build.stages.split.protocol import (
     read_skip_list,
     skip_list_candidates,
 )
-from realsync_build.stages.split.segments import annotations_by_clip, class_of_offset, scenario_of
+from realsync_build.stages.split.segments import SegmentConfig, annotations_by_clip, class_of_offset, scenario_of, top_events_of
 
 WINDOW_S = 5.0
 UNANNOTATED = "unannotated"
@@ -223,7 +223,7 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
                     "offset_sec": offset,
                     "offset_class": class_of_offset(offset),
                     "scenario": scenario_of(ann.get(cid), a, a + WINDOW_S) if inputs.annotated else UNANNOTATED,
-                    "top_events": "[]",
+                    "top_events": json.dumps(top_events_of(ann.get(cid), a, a + WINDOW_S, SegmentConfig().top_events)),
                     "tag": r.segment.tag or None,
                     "list_row": int(i),
                 }
