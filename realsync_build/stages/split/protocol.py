@@ -19,6 +19,10 @@ Read from jvoas655/StreamSync ``dataset/sports_and_news.py`` (commit f9cc067),
    files, its ``valid`` split reads the ``*.test.*`` files; the skip list it
    opens is ``sports_and_news_{dist}.{its split}.skip_id_list.txt``.
 
+The shuffle depends only on the seed and the number of lines (``random.Random(seed).shuffle``
+of the line indices is the same permutation as the module-level calls on the lines; the
+algorithm for integer seeds has not changed across Python 3 releases).
+
 :func:`loader_selection` returns the indices of the kept lines in the order the
 loader yields them; ``tests/test_split_adopt.py`` checks it against the
 reference's own output on the shared list (fixture ``tests/data/loader_reference.json``,
