@@ -21,7 +21,7 @@ Read from jvoas655/StreamSync ``dataset/sports_and_news.py`` (commit f9cc067),
 
 The shuffle depends only on the seed and the number of lines (``random.Random(seed).shuffle``
 of the line indices is the same permutation as the module-level calls on the lines; the
-algorithm for integer seeds has not changed across Python 3 releases).
+algorithm for integer seeds is the same since Python 3.2).
 
 :func:`loader_selection` returns the indices of the kept lines in the order the
 loader yields them; ``tests/test_split_adopt.py`` checks it against the
