@@ -171,9 +171,9 @@ def test_init_from_a_public_file_then_phase_1_trains_only_streamsyncs_own_parts(
     set_phase(model, 1, freeze_pretrained=True)
     frozen_snapshot = [n for n, p in model.snapshot.named_parameters() if p.requires_grad]
     assert frozen_snapshot == ["transformer.global_transformer.PASS_tok"]
-    rows = table3_rows({"snapshot": {"acc": 0.2, "iteration": 5}, "apa": {"acc": 0.3}}, kind)
-    assert rows["pretrained_sparsesync"]["acc"] == 0.2 and rows["finetuned_snapshot"] is None and rows["streamsync"] is None
-    rows = table3_rows({"snapshot": {"acc": 0.4}, "apa": {"acc": 0.5}, "streamsync": {"acc": 0.6}}, "streamsync", {"snapshot": {"acc": 0.2}})
+    rows = table3_rows({"pretrained": {"acc": 0.2, "iteration": 5, "source": "x"}, "apa": {"acc": 0.3}})
+    assert rows["pretrained_sparsesync"] == {"acc": 0.2, "iteration": 5} and rows["finetuned_snapshot"] is None and rows["streamsync"] is None
+    rows = table3_rows({"snapshot": {"acc": 0.4}, "apa": {"acc": 0.5}, "streamsync": {"acc": 0.6}, "pretrained": {"acc": 0.2}})
     assert [rows[k]["acc"] for k in ("pretrained_sparsesync", "finetuned_snapshot", "apa", "streamsync")] == [0.2, 0.4, 0.5, 0.6]
 
 

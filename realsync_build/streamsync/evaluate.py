@@ -243,21 +243,21 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
         "errors": pred["errors"],
         "notes": notes,
     }
-    pretrained = None
-    if kind == SNAPSHOT_ONLY:  # no streaming head: snapshot rows only
+    if kind == SNAPSHOT_ONLY:  # a bare SparseSync file: it is the pretrained row; no streaming head
         metrics.pop("streamsync")
         for row in metrics["by_iteration"]:
             row.pop("streamsync")
-        notes.append("a bare SparseSync checkpoint: snapshot and APA rows only (no streaming head)")
+        metrics["pretrained"] = {"source": str(checkpoint), **metrics.pop("snapshot")}
+        notes.append("a bare SparseSync checkpoint: the pretrained and APA rows only (no streaming head, no fine-tuning)")
         opts = EvalOptions(**{**opts.__dict__, "ablation": False})
     elif opts.pretrained:
         pmodel, _, _ = model_for_evaluation(opts.pretrained)
         pmodel.to(device).eval()
         pdata = SegmentWindows(segments, pmodel.cfg, n, opts.hop_s)
-        pretrained = report(predict(pmodel, pdata, opts.batch_size, opts.workers, device, progress=opts.progress, label="pretrained"), segments)
-        metrics["pretrained_sparsesync"] = {"source": str(opts.pretrained), **{k: pretrained["snapshot"][k] for k in ("acc", "acc_pm1", "roc_auc", "map", "iteration")}}
+        pred_pt = predict(pmodel, pdata, opts.batch_size, opts.workers, device, progress=opts.progress, label="pretrained")
+        metrics["pretrained"] = {"source": str(opts.pretrained), **report(pred_pt, segments)["snapshot"]}
         del pmodel
-    metrics["table3"] = table3_rows(metrics, kind, pretrained)
+    metrics["table3"] = table3_rows(metrics)
     if opts.ablation:
         metrics["ablation"] = {}
         for kind in ("audio_silenced", "video_blanked"):
@@ -306,8 +306,8 @@ def print_summary(m: dict) -> None:
             continue
         r = m[meth]
         t.add_row(meth, f(r["acc"]), f(r["acc_pm1"]), f(r["roc_auc"]), f(r["map"]))
-    if "pretrained_sparsesync" in m:
-        r = m["pretrained_sparsesync"]
+    if "pretrained" in m:
+        r = m["pretrained"]
         t.add_row("pretrained (no fine-tuning)", f(r["acc"]), f(r["acc_pm1"]), f(r["roc_auc"]), f(r["map"]))
     console.print(t)
     for note in m["notes"]:

@@ -1,18 +1,19 @@
 """Table 3 of the paper from ``realsync evaluate``: which rows a checkpoint can fill.
 
-Rows (accuracy etc. on the same fixed segments):
+Rows (accuracy etc. on the same fixed segments), from evaluate's method keys:
 
-- ``pretrained_sparsesync``: a public SparseSync checkpoint without fine-tuning, its best
-  iteration (the paper's "Pt SparseSync", 0.207 acc on RealSync);
-- ``finetuned_snapshot``: a fine-tuned snapshot predictor (a StreamSync run's), best
-  iteration ("Ft SparseSync", 0.381);
-- ``apa``: average of the snapshot probabilities over the iterations ("APA SparseSync",
-  0.580 over 18 windows), for whichever snapshot predictor was evaluated;
-- ``streamsync``: the streaming head at the last iteration.
+- ``pretrained_sparsesync`` <- ``pretrained``: a public SparseSync checkpoint without
+  fine-tuning, its best iteration (the paper's "Pt SparseSync", 0.207 acc on RealSync);
+  filled by ``evaluate --checkpoint <public file or name>`` or ``--pretrained NAME``;
+- ``finetuned_snapshot`` <- ``snapshot``: a fine-tuned snapshot predictor (a StreamSync
+  run's), best iteration ("Ft SparseSync", 0.381);
+- ``apa`` <- ``apa``: average of the snapshot probabilities over the iterations ("APA
+  SparseSync", 0.580 over 18 windows), for whichever snapshot predictor was evaluated;
+- ``streamsync`` <- ``streamsync``: the streaming head at the last iteration.
 
-A bare SparseSync checkpoint (``evaluate --checkpoint sparsesync-vggsound-sparse`` or a
-public ``.pt``) has no streaming head: only its snapshot rows are filled, and the
-``streamsync`` method is absent from metrics.json rather than reported from an untrained head.
+A bare SparseSync checkpoint has no streaming head: only its pretrained and APA rows are
+filled, and ``streamsync`` is absent from metrics.json rather than reported from an
+untrained head.
 """
 
 from __future__ import annotations
@@ -57,15 +58,18 @@ def model_for_evaluation(checkpoint: str | Path) -> tuple[StreamSync, dict, str]
     return model, {"source": str(checkpoint), "kind": SNAPSHOT_ONLY}, SNAPSHOT_ONLY
 
 
-def table3_rows(metrics: dict, kind: str, pretrained: dict | None = None) -> dict:
-    """The rows this evaluation fills (``None``: not measured by this run)."""
-    pick = lambda m: None if m is None else {k: m.get(k) for k in ("acc", "acc_pm1", "roc_auc", "map", "iteration") if k in m}  # noqa: E731
-    rows = {"pretrained_sparsesync": None, "finetuned_snapshot": None, "apa": pick(metrics.get("apa")), "streamsync": None}
-    if kind == SNAPSHOT_ONLY:
-        rows["pretrained_sparsesync"] = pick(metrics.get("snapshot"))
-    else:
-        rows["finetuned_snapshot"] = pick(metrics.get("snapshot"))
-        rows["streamsync"] = pick(metrics.get("streamsync"))
-        if pretrained is not None:
-            rows["pretrained_sparsesync"] = pick(pretrained.get("snapshot"))
-    return rows
+def table3_rows(metrics: dict) -> dict:
+    """Table 3's rows from evaluate's metrics (``None``: not measured by this run).
+
+    ``pretrained`` (a bare SparseSync checkpoint, or ``--pretrained``), ``snapshot`` (a
+    fine-tuned run's predictor), ``apa`` and ``streamsync`` are evaluate's method keys
+    (the same keys :mod:`realsync_build.streamsync.paper` sets beside the paper's rows).
+    """
+    keys = ("acc", "acc_pm1", "roc_auc", "map", "iteration", "n")
+    pick = lambda m: {k: m[k] for k in keys if k in m} if isinstance(m, dict) else None  # noqa: E731
+    return {
+        "pretrained_sparsesync": pick(metrics.get("pretrained")),
+        "finetuned_snapshot": pick(metrics.get("snapshot")),
+        "apa": pick(metrics.get("apa")),
+        "streamsync": pick(metrics.get("streamsync")),
+    }
