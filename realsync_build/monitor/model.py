@@ -1,0 +1,125 @@
+"""Mode 1's model adapter: the ONLY place the monitor touches a sync model.
+
+:func:`load_model` returns a :class:`MonitorModel`: its input spec (fps, sample rate, frame
+size, window), ``reset()`` (drop the streaming state) and ``hop(video, audio)`` -> class
+probabilities over the 21 offsets.  A change of the model API touches this file only.
+
+Sign: the project's class offset (``streamsync.task``) is ``audio_start - video_start``
+of the windows the model compares, so class offset ``+0.4 s`` means the audio played with
+a frame comes from 0.4 s later in the source: sound *before* picture.  The monitor reports
+``offset_ms > 0`` for sound *after* picture, hence ``offsets_ms = -1000 * OFFSETS_S``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from realsync_build.streamsync.task import OFFSETS_S
+
+# The lag-positive offset of each class, in ms (class k -> OFFSETS_LAG_MS[k]).
+OFFSETS_LAG_MS = np.round(-1000.0 * OFFSETS_S.astype(np.float64), 1) + 0.0  # + 0.0: no -0.0
+
+
+class ModelUnavailable(RuntimeError):
+    """The checkpoint or the named model cannot be loaded (one line for the user)."""
+
+
+@dataclass
+class InputSpec:
+    fps: int
+    sample_rate: int
+    video_size: int
+    window_s: float
+
+
+class MonitorModel:
+    """A StreamSync model run one hop at a time with its streaming state."""
+
+    def __init__(self, model: torch.nn.Module, spec: InputSpec, name: str) -> None:
+        self.model, self.spec, self.name = model.eval(), spec, name
+        self.state = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = self.model.init_state(1)
+
+    @torch.no_grad()
+    def hop(self, video: np.ndarray, audio: np.ndarray) -> np.ndarray:
+        """video ``(F, S, S, 3)`` uint8, audio ``(L,)`` float32 -> probabilities ``(21,)`` (streaming head)."""
+        v = torch.from_numpy(np.ascontiguousarray(video))[None]
+        a = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
+        _snapshot, stream, self.state = self.model.step(self.state, v, a)
+        return torch.softmax(stream[0].float(), dim=-1).numpy()
+
+
+def _load_streamsync(path: Path) -> MonitorModel:
+    from realsync_build.streamsync.model import ModelConfig, StreamSync
+
+    if not path.is_file():
+        raise ModelUnavailable(f"checkpoint {path} not found")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling problem is "not a checkpoint we load"
+        raise ModelUnavailable(f"checkpoint {path} is unreadable as plain tensors (weights_only): {str(exc).splitlines()[0]}") from exc
+    if not isinstance(ck, dict) or "model" not in ck or "model_config" not in ck:
+        raise ModelUnavailable(f"{path} is not a realsync StreamSync checkpoint (no model / model_config)")
+    cfg = ModelConfig.from_dict(ck["model_config"])
+    model = StreamSync(cfg)
+    try:
+        model.load_state_dict(ck["model"])
+    except RuntimeError as exc:
+        raise ModelUnavailable(f"{path}: weights do not match its model_config: {str(exc).splitlines()[0]}") from exc
+    spec = InputSpec(fps=int(cfg.fps), sample_rate=int(cfg.sample_rate), video_size=int(cfg.video_size), window_s=float(cfg.window_s))
+    return MonitorModel(model, spec, f"{cfg.name}/{cfg.stream_head} ({path.name})")
+
+
+def _load_named(name: str) -> MonitorModel:
+    """``sparsesync-...``: a public SparseSync checkpoint with APA (issue 11's loader, imported lazily)."""
+    try:
+        from realsync_build.streamsync.sparsesync import load_sparsesync  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise ModelUnavailable(f"--model {name}: the SparseSync loader (realsync_build.streamsync.sparsesync) is not available in this build") from exc
+    try:
+        model = load_sparsesync(name)
+    except Exception as exc:  # noqa: BLE001 - whatever it raises, the user gets one line
+        raise ModelUnavailable(f"--model {name}: {exc}") from exc
+    cfg = getattr(model, "cfg", None)
+    if cfg is None or not hasattr(model, "init_state") or not hasattr(model, "step"):
+        raise ModelUnavailable(f"--model {name}: the loaded model has no streaming interface (init_state/step)")
+    spec = InputSpec(fps=int(cfg.fps), sample_rate=int(cfg.sample_rate), video_size=int(cfg.video_size), window_s=float(cfg.window_s))
+    return MonitorModel(model, spec, name)
+
+
+def load_model(checkpoint: str | Path | None = None, name: str | None = None) -> MonitorModel:
+    if checkpoint is not None:
+        return _load_streamsync(Path(checkpoint))
+    if name is not None:
+        return _load_named(name)
+    raise ModelUnavailable("give --checkpoint or --model")
+
+
+EXPECTATION_RADIUS = 2  # classes either side of the top class that the expectation weighs (+/-0.4 s)
+
+
+def expected_offset_ms(probs: np.ndarray, radius: int | None = EXPECTATION_RADIUS) -> float:
+    """The probability-weighted offset (lag-positive ms), finer than the 0.2 s classes.
+
+    Weighted over the top class and its ``radius`` neighbours on each side (renormalised), so
+    that probability left on far classes (a diffuse or two-peaked output) does not drag a
+    confident peak towards 0; ``radius=None`` weighs all 21 classes.
+    """
+    p = np.asarray(probs, np.float64)
+    if radius is not None:
+        k = int(np.argmax(p))
+        lo, hi = max(0, k - radius), min(len(p), k + radius + 1)
+        w = p[lo:hi]
+        return float(np.dot(w, OFFSETS_LAG_MS[lo:hi]) / max(w.sum(), 1e-12)) + 0.0
+    return float(np.dot(p, OFFSETS_LAG_MS)) + 0.0
+
+
+def class_offset_ms(probs: np.ndarray) -> float:
+    return float(OFFSETS_LAG_MS[int(np.argmax(probs))]) + 0.0
