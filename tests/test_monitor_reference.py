@@ -8,30 +8,17 @@ must recover each delay within 20 ms.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from realsync_build.monitor.alerts import AlertRules, AlertTracker
 from realsync_build.monitor.refdelay import ReferenceDelay
+from realsync_build.monitor.run import MonitorOptions, run_monitor
 from realsync_build.monitor.synth import dub_scene, write_audio
+from tests.monitor_support import realsync
 
 SR = 16000
-
-
-def _env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.setdefault("OMP_NUM_THREADS", "1")
-    return env
-
-
-def realsync(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "realsync_build", *map(str, args)], capture_output=True, text=True, env=_env(),
-                          timeout=kw.pop("timeout", 180), **kw)
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +52,14 @@ def test_reference_video_offset_turns_the_delay_into_an_av_offset_and_in_sync_in
     # the reference itself (re-encoded, quieter): delay 0 -> in sync, exit 0
     same = write_audio(tmp_path / "same.m4a", 0.5 * ref[: 20 * SR], SR, codec="aac")
     out = tmp_path / "a.jsonl"
-    p = realsync("monitor", same, "--reference-audio", ref_wav, "--jsonl", out, "--no-progress")
-    assert p.returncode == 0, p.stderr
+    res = run_monitor(MonitorOptions(input=str(same), reference_audio=ref_wav, jsonl=out, progress=False))
+    assert res.exit_code == 0
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) == 8 and all(abs(r["offset_ms"]) <= 2 and not r["alert"] for r in rows)
     out2 = tmp_path / "b.jsonl"
-    p = realsync("monitor", same, "--reference-audio", ref_wav, "--reference-video-offset", "200", "--jsonl", out2, "--no-progress", "--persist", "3")
-    assert p.returncode == 3
+    res = run_monitor(MonitorOptions(input=str(same), reference_audio=ref_wav, reference_video_offset_ms=200.0, jsonl=out2,
+                                     progress=False, rules=AlertRules(persist=3)))
+    assert res.exit_code == 3
     rows = [json.loads(x) for x in out2.read_text().splitlines()]
     assert all(abs(r["offset_ms"] - 200) <= 2 for r in rows)
     assert [r["alert"] for r in rows[:4]] == [False, False, True, True]

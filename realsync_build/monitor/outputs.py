@@ -35,6 +35,7 @@ class JsonlLog:
     def __init__(self, path: Path | None) -> None:
         self.fh: IO[str] | None = None
         if path is not None:
+            path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             self.fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
@@ -154,6 +155,7 @@ def write_report(out_dir: Path, hops: list[HopResult], summary: dict, rules) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t = np.array([h.t_s for h in hops], dtype=float)
     off = np.array([np.nan if h.offset_ms is None else h.offset_ms for h in hops], dtype=float)

@@ -152,7 +152,7 @@ def run_monitor(opts: MonitorOptions) -> MonitorResult:
                 elif item.kind == "end":
                     if not item.ok:
                         ended_ok = False
-                        log(f"input ended with an error: {item.message}")
+                        log(f"stopping: {item.message}")
                 continue
             assert isinstance(item, Chunk)
             buf.put(item.kind, item.start, item.data)

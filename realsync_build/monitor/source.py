@@ -161,6 +161,7 @@ class Reader:
         self.reconnects = reconnects if is_network(url) else 0
         self.q: queue.Queue = queue.Queue(maxsize=queue_size)
         self.stop = threading.Event()
+        self.segments = 0  # timelines started so far (opens, reopens, discontinuities)
         self.thread = threading.Thread(target=self._run, name="realsync-monitor-reader", daemon=True)
 
     # -- consumer side
@@ -194,18 +195,17 @@ class Reader:
 
     def _run(self) -> None:
         attempt = 0
-        segment = 0
         while not self.stop.is_set():
             error = None
             try:
                 container = open_input(self.url, self.timeout_s)
             except (av.error.FFmpegError, OSError, ValueError) as exc:
-                container, error = None, f"cannot open {describe(self.url)}: {exc}"
+                container, error = None, f"cannot open {describe(self.url)}: {self._why(exc)}"
             if container is not None:
                 try:
-                    segment = self._decode(container, segment, attempt)
+                    self._decode(container, attempt)
                 except (av.error.FFmpegError, OSError, ValueError, RuntimeError) as exc:
-                    error = f"read error on {describe(self.url)}: {exc}"
+                    error = f"read error on {describe(self.url)}: {self._why(exc)}"
                 finally:
                     try:
                         container.close()
@@ -216,15 +216,20 @@ class Reader:
             if error is None:
                 self._put(Event("end", f"end of {describe(self.url)}"))
                 return
-            self._put(Event("error", error, ok=False))
             if attempt >= self.reconnects:
                 self._put(Event("end", error, ok=False))
                 return
             attempt += 1
-            time.sleep(min(0.5 * attempt, 3.0))
+            self._put(Event("error", f"{error}; reconnecting (attempt {attempt} of {self.reconnects})", ok=False))
+            self.stop.wait(min(0.5 * attempt, 3.0))
         self._put(Event("end", "stopped"))
 
-    def _decode(self, container, segment: int, attempt: int) -> int:
+    def _why(self, exc: Exception) -> str:
+        if isinstance(exc, av.error.ExitError):  # the read timeout's interrupt
+            return f"no data for {self.timeout_s:g} s (timed out)"
+        return str(exc)
+
+    def _decode(self, container, attempt: int) -> None:
         streams = []
         v_stream = container.streams.video[0] if (self.spec.video_size and container.streams.video) else None
         a_stream = container.streams.audio[0] if (self.spec.audio and container.streams.audio) else None
@@ -240,15 +245,14 @@ class Reader:
         wall0 = time.monotonic()
 
         def new_segment(reason: str):
-            nonlocal segment
-            segment += 1
-            self._put(Event("segment", reason, info={"segment": segment, "attempt": attempt}))
+            self.segments += 1
+            self._put(Event("segment", reason, info={"segment": self.segments, "attempt": attempt}))
             return _VideoOut(self.spec, self._put) if v_stream is not None else None, _AudioOut(self.spec, self._put) if a_stream is not None else None
 
-        vout, aout = new_segment("opened" if segment == 0 else "reopened after a reconnect")
+        vout, aout = new_segment("opened" if self.segments == 0 else "reopened after a reconnect")
         for packet in container.demux(streams):
             if self.stop.is_set():
-                return segment
+                return
             for frame in packet.decode():
                 t = frame.time
                 if origin is None and t is not None:
@@ -278,4 +282,3 @@ class Reader:
         for out in (vout, aout):
             if out is not None:
                 out.flush()
-        return segment

@@ -1,0 +1,193 @@
+"""Mode 1 (model) on streams served over loopback: HTTP, HLS, stdin; a stall and a truncation.
+
+A tiny StreamSync (the low-resolution test config: 8 px frames, 10 fps, 8 kHz) is trained
+once per module on synthetic flash/click windows with a fixed seed, and its accuracy is
+checked first (if it did not learn, the stream tests would mean nothing).  The stream is a
+66 s flash/click MPEG-TS whose audio ffmpeg re-muxed with a delay: in sync, then the audio
+lagging by 600 ms from 20 s, then in sync again from 44 s.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from realsync_build.media.ffmpeg import run_ffmpeg
+from realsync_build.monitor.alerts import AlertRules
+from realsync_build.monitor.run import MonitorOptions, run_monitor
+from realsync_build.monitor.synth import write_event_stream
+from realsync_build.streamsync.checkpoint import save_checkpoint
+from realsync_build.streamsync.model import StreamSync, tiny_config
+from realsync_build.streamsync.synthetic import event_batch
+from realsync_build.streamsync.train import TrainConfig, set_phase, train_step
+from tests.monitor_support import realsync
+
+H = 2
+HOP_S = 2.0
+LOW_RES = dict(video_size=8, fps=10, sample_rate=8000, n_fft=256, hop_length=200, n_mels=16, d_model=48, video_channels=(8, 16),
+               audio_channels=(8, 16), stream_dim=48, n_queries=6, encoder_layers=1, corr_dim=16)
+CHANGE_S, BACK_S, DELAY_S, DURATION_S = 20.0, 44.0, 0.6, 66.0
+PERSIST = 2
+
+
+def _batch(n, rng):
+    return event_batch(n, H, hop_s=HOP_S, size=8, fps=10, sample_rate=8000, mean_gap_s=2.0, rng=rng)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is cheaper than two, and far cheaper on a loaded machine
+    try:
+        torch.manual_seed(0)
+        model = StreamSync(tiny_config(history=H, **LOW_RES))
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
+        cfg = TrainConfig(history=H, backprop_iterations=2, grad_clip=1.0)
+        rng = np.random.default_rng(0)
+        set_phase(model, 1, freeze_pretrained=False)
+        model.train()
+        for _ in range(130):
+            train_step(model, _batch(32, rng), opt, cfg, 1, rng, "cpu")
+        model.eval()
+        test = _batch(128, np.random.default_rng(123))
+        with torch.no_grad():
+            stream = model(test["video"], test["audio"])["stream"][:, -1].argmax(-1)
+    finally:
+        torch.set_num_threads(threads)
+    acc_pm1 = ((stream - test["target"]).abs() <= 1).float().mean().item()
+    assert acc_pm1 >= 0.8, f"the tiny model did not learn (acc +/-1 {acc_pm1:.2f}); the stream tests would mean nothing"
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, model, None, {"train_config": {}, "step": 130})
+    return path
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The stream as a file, as HLS, and an HTTP server on 127.0.0.1 (plus /stall/ and /trunc/ variants)."""
+    d = tmp_path_factory.mktemp("stream")
+    rng = np.random.default_rng(7)
+    events, t = [], 0.7
+    while t < DURATION_S:
+        events.append(round(float(t), 2))
+        t += rng.uniform(1.1, 2.2)
+    ts = write_event_stream(d / "ev.ts", DURATION_S, events, delays=[(0.0, 0.0), (CHANGE_S, DELAY_S), (BACK_S, 0.0)])
+    (d / "hls").mkdir()
+    run_ffmpeg(["-i", ts, "-c", "copy", "-f", "hls", "-hls_time", "4", "-hls_list_size", "0",
+                "-hls_segment_filename", d / "hls" / "seg%03d.ts", d / "hls" / "ev.m3u8"])
+    data = ts.read_bytes()
+    cut = int(len(data) * 0.4) // 188 * 188 + 100  # 40 % of the stream, ending mid-packet
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if self.path.startswith(("/stall/", "/trunc/")):
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp2t")
+                self.send_header("Content-Length", str(len(data)))  # promises the whole stream
+                self.end_headers()
+                self.wfile.write(data[:cut])
+                self.wfile.flush()
+                if self.path.startswith("/stall/"):
+                    time.sleep(8)  # hold the connection open, sending nothing
+                return
+            return super().do_GET()
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(d)))
+    srv.daemon_threads = True
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    yield {"dir": d, "ts": ts, "url": f"http://127.0.0.1:{srv.server_address[1]}"}
+    srv.shutdown()
+    srv.server_close()
+
+
+def _rows(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def _check_alerts(rows):
+    assert [r["t_s"] for r in rows] == [5.0 + HOP_S * k for k in range(len(rows))]  # one line per hop
+    assert len(rows) == int((DURATION_S - 5.0) // HOP_S) + 1
+    assert all(set(r) == {"t_s", "offset_ms", "class_offset_ms", "confidence", "alert"} for r in rows)
+    alert_t = [r["t_s"] for r in rows if r["alert"]]
+    print("alert hops", alert_t)
+    assert alert_t, "no alert fired"
+    assert min(alert_t) > CHANGE_S and min(alert_t) <= CHANGE_S + (PERSIST + 2) * HOP_S  # starts within persist+2 hops
+    assert max(alert_t) > BACK_S  # lasts until after the change back ...
+    assert not any(r["alert"] for r in rows if r["t_s"] > BACK_S + 8 * HOP_S)  # ... then ends
+    # the lagging part (windows wholly inside it) reads as audio lagging by about 600 ms
+    lag = [r["offset_ms"] for r in rows if r["t_s"] - 5.0 >= CHANGE_S and r["t_s"] <= BACK_S and r["confidence"] >= 0.3]
+    assert abs(np.median(lag) - 1000 * DELAY_S) <= 100, lag
+    sync = [r["offset_ms"] for r in rows if r["t_s"] <= CHANGE_S and r["confidence"] >= 0.3]
+    assert abs(np.median(sync)) <= 100, sync
+
+
+def test_http_stream_through_the_cli_alerts_on_the_delay_and_exits_3(checkpoint, served, tmp_path):
+    out = tmp_path / "http.jsonl"
+    p = realsync("monitor", f"{served['url']}/ev.ts", "--checkpoint", checkpoint, "--jsonl", out, "--no-progress",
+                 "--persist", PERSIST, "--report", tmp_path / "rep")
+    assert p.returncode == 3, p.stderr
+    rows = _rows(out)
+    _check_alerts(rows)
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    assert summary["alert_count"] >= 1 and summary["hops"] == len(rows) and 0 < summary["share_within_limits"] < 1
+    assert (tmp_path / "rep" / "timeline.png").stat().st_size > 10_000
+    # stdin gives the same hops, byte for byte (same bytes, same decoding)
+    out2 = tmp_path / "stdin.jsonl"
+    with open(served["ts"], "rb") as fh:
+        p = realsync("monitor", "-", "--checkpoint", checkpoint, "--jsonl", out2, "--no-progress", "--persist", PERSIST, stdin=fh)
+    assert p.returncode == 3, p.stderr
+    assert out2.read_text() == out.read_text()
+
+
+def test_hls_over_loopback_gives_the_same_hops(checkpoint, served, tmp_path):
+    opts = MonitorOptions(input=f"{served['url']}/hls/ev.m3u8", checkpoint=checkpoint, jsonl=tmp_path / "hls.jsonl", progress=False,
+                          rules=AlertRules(persist=PERSIST))
+    res = run_monitor(opts)
+    assert res.exit_code == 3
+    _check_alerts(_rows(tmp_path / "hls.jsonl"))
+
+
+def test_stalled_stream_is_reported_reconnected_and_the_monitor_exits_cleanly(checkpoint, served, tmp_path):
+    t0 = time.monotonic()
+    res = run_monitor(MonitorOptions(input=f"{served['url']}/stall/ev.ts", checkpoint=checkpoint, jsonl=tmp_path / "s.jsonl",
+                                     progress=False, stall_timeout_s=1.0, reconnects=1))
+    assert time.monotonic() - t0 < 30
+    events = " | ".join(res.events)
+    assert ("stalled" in events or "timed out" in events) and "reconnecting" in events and "streaming state reset" in events, events
+    assert not res.summary["ended_cleanly"]
+    rows = _rows(tmp_path / "s.jsonl")
+    t = [r["t_s"] for r in rows]
+    # 40 % of 66 s read twice: hops from both connections, the second on a later timeline
+    assert len(rows) >= 16 and t == sorted(t) and t[-1] > 40.0
+
+
+def test_truncated_stream_is_reported_and_keeps_its_hops(checkpoint, served, tmp_path):
+    res = run_monitor(MonitorOptions(input=f"{served['url']}/trunc/ev.ts", checkpoint=checkpoint, jsonl=tmp_path / "t.jsonl",
+                                     progress=False, reconnects=0, stall_timeout_s=3.0))
+    assert not res.summary["ended_cleanly"] and any("error" in e for e in res.events), res.events
+    rows = _rows(tmp_path / "t.jsonl")
+    assert len(rows) == len(res.hops) >= 10 and res.summary["stream_s"] < 0.5 * DURATION_S
+
+
+def test_silence_and_black_frames_give_zero_confidence(checkpoint):
+    from realsync_build.monitor.run import _ModelMode
+
+    mode = _ModelMode(MonitorOptions(input="-", checkpoint=checkpoint))
+    f, s = 50, 40000
+    rng = np.random.default_rng(0)
+    black = np.zeros((f, 8, 8, 3), np.uint8)
+    moving = rng.integers(0, 255, (f, 8, 8, 3)).astype(np.uint8)
+    noise = (0.1 * rng.standard_normal(s)).astype(np.float32)
+    assert mode.hop(black, noise, 5.0)[2] == 0.0
+    assert mode.hop(moving, np.zeros(s, np.float32), 7.0)[2] == 0.0
+    assert mode.hop(moving, noise, 9.0)[2] > 0.0
