@@ -70,6 +70,9 @@ def monitor(
         fail(str(exc))
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
+    if not result.hops and not result.summary.get("ended_cleanly", True):
+        stops = [e[len("stopping: "):] for e in result.events if e.startswith("stopping: ")]
+        fail(stops[-1] if stops else f"no complete window could be read from {input}")
     _print_summary(result.summary)
     raise typer.Exit(result.exit_code)
 
