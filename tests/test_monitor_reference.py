@@ -83,3 +83,20 @@ def test_alert_persistence_and_hysteresis():
     # one lone 200 does not alert; two do; 120/118 are inside 125 but not 15 ms inside it: no end; two 100s end it
     assert states == [False, False, False, False, True, True, True, True, True, False, False, False, False]
     assert tr.spans == [[6.0, 16.0]] and tr.fired == 1
+
+
+def test_live_panel_renders_offset_alert_and_last_minute():
+    import io
+
+    from rich.console import Console
+
+    from realsync_build.monitor.outputs import HopResult, Panel, sparkline
+
+    assert sparkline([-500.0, 0.0, None, 500.0]) == "▁▅ █"
+    panel = Panel(False, "t", 2.0, AlertRules())
+    for i, off in enumerate([0.0, 300.0, None]):
+        panel.update(HopResult(5.0 + 2 * i, off, None, 0.9 if off is not None else 0.0, off == 300.0))
+    console = Console(record=True, width=100, height=50, file=io.StringIO(), force_terminal=False)
+    console.print(panel._render(HopResult(9.0, 300.0, 400.0, 0.9, True)))
+    text = console.export_text()
+    assert "+300 ms (audio lags)" in text and "ALERT" in text and "▅▇ " in text
