@@ -133,13 +133,13 @@ class _AudioOut:
     def _put(self, out, t_rel: float | None) -> None:
         pcm = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
         if self.next_sample is None:
-            start = int(round((t_rel or 0.0) * self.spec.sample_rate))
-            if start < 0:
-                pcm, start = pcm[-start:], 0
-            self.next_sample = start
+            self.next_sample = int(round((t_rel or 0.0) * self.spec.sample_rate))
+        start = self.next_sample
+        self.next_sample += len(pcm)
+        if start < 0:  # audio before the origin (e.g. AAC priming): dropped
+            pcm, start = pcm[-start:], 0
         if len(pcm):
-            self.push(Chunk("audio", self.next_sample, pcm.copy()))
-            self.next_sample += len(pcm)
+            self.push(Chunk("audio", start, pcm.copy()))
 
     def last_t(self) -> float | None:
         return self.expect_t
