@@ -14,7 +14,7 @@ from realsync_build.cli.common import ProgressOpt, app, fail
 def monitor(
     input: Annotated[str, typer.Argument(help="A file, - for stdin, or any URL ffmpeg opens (HLS, RTMP, SRT, UDP, HTTP).", show_default=False)],
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="Mode 1: a StreamSync checkpoint from realsync train (RUN/best.pt).")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="Mode 1: a public SparseSync checkpoint with APA (sparsesync-...).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Mode 1: a public SparseSync checkpoint (registry name sparsesync-... or its file), run with APA.")] = None,
     reference_audio: Annotated[Optional[Path], typer.Option("--reference-audio", help="Mode 2: the reference audio (original mix or M&E bed); no model needed.")] = None,
     reference_video_offset: Annotated[Optional[float], typer.Option(
         "--reference-video-offset",
@@ -51,8 +51,8 @@ def monitor(
         fail("give exactly one of --checkpoint, --model (mode 1) or --reference-audio (mode 2)")
     if reference_video_offset is not None and reference_audio is None:
         fail("--reference-video-offset applies to mode 2: give --reference-audio too")
-    if model is not None and not model.startswith("sparsesync"):
-        fail(f"--model {model!r}: only public SparseSync checkpoints (sparsesync-...) are supported")
+    if model is not None and not model.startswith("sparsesync") and not Path(model).is_file():
+        fail(f"--model {model!r}: give a public SparseSync checkpoint (a sparsesync-... registry name or its file)")
     if input != "-" and "://" not in input and not Path(input).exists():
         fail(f"input {input} not found")
     try:

@@ -1,6 +1,8 @@
 """Mode 1's model adapter: the ONLY place the monitor touches a sync model.
 
-:func:`load_model` returns a :class:`MonitorModel`: its input spec (fps, sample rate, frame
+:func:`load_model` returns a :class:`MonitorModel` (a StreamSync checkpoint from ``realsync train``,
+streaming head) or an :class:`ApaModel` (``--model sparsesync-...``, snapshot probabilities
+averaged over the hops): its input spec (fps, sample rate, frame
 size, window), ``reset()`` (drop the streaming state) and ``hop(video, audio)`` -> class
 probabilities over the 21 offsets.  A change of the model API touches this file only.
 
@@ -77,24 +79,49 @@ def _load_streamsync(path: Path) -> MonitorModel:
     return MonitorModel(model, spec, f"{cfg.name}/{cfg.stream_head} ({path.name})")
 
 
-def _load_named(name: str) -> MonitorModel:
-    """``sparsesync-...``: a public SparseSync checkpoint with APA (issue 11's loader, imported lazily)."""
+class ApaModel:
+    """A bare SparseSync network (no streaming head): each hop's snapshot probabilities, averaged
+    over the hops since the last reset (APA, the paper's accumulated-probability baseline)."""
+
+    def __init__(self, net: torch.nn.Module, to_inputs, spec: InputSpec, name: str) -> None:
+        self.net, self.to_inputs, self.spec, self.name = net.eval(), to_inputs, spec, name
+        self.sum: np.ndarray | None = None
+        self.n = 0
+
+    def reset(self) -> None:
+        self.sum, self.n = None, 0
+
+    @torch.no_grad()
+    def hop(self, video: np.ndarray, audio: np.ndarray) -> np.ndarray:
+        v = torch.from_numpy(np.ascontiguousarray(video))[None]
+        a = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
+        vis, aud = self.to_inputs(v, a)
+        p = torch.softmax(self.net(vis, aud)[0].float(), dim=-1).numpy().astype(np.float64)
+        self.sum = p if self.sum is None else self.sum + p
+        self.n += 1
+        return self.sum / self.n
+
+
+def _load_named(name: str) -> ApaModel:
+    """``sparsesync-...``: a public SparseSync checkpoint run with APA (the SparseSync loader, imported lazily).
+
+    SparseSync's published test-time inputs: 25 fps, short side 256 px centre-cropped to 224,
+    16 kHz audio; the loader's :func:`model_inputs` applies the crop, normalisation and spectrogram.
+    """
     try:
         from realsync_build.streamsync.sparsesync import load_sparsesync  # type: ignore[import-not-found]
+        from realsync_build.streamsync.sparsesync.transforms import model_inputs  # type: ignore[import-not-found]
     except ImportError as exc:
         raise ModelUnavailable(f"--model {name}: the SparseSync loader (realsync_build.streamsync.sparsesync) is not available in this build") from exc
     try:
-        model = load_sparsesync(name)
-    except Exception as exc:  # noqa: BLE001 - whatever it raises, the user gets one line
-        raise ModelUnavailable(f"--model {name}: {exc}") from exc
-    cfg = getattr(model, "cfg", None)
-    if cfg is None or not hasattr(model, "init_state") or not hasattr(model, "step"):
-        raise ModelUnavailable(f"--model {name}: the loaded model has no streaming interface (init_state/step)")
-    spec = InputSpec(fps=int(cfg.fps), sample_rate=int(cfg.sample_rate), video_size=int(cfg.video_size), window_s=float(cfg.window_s))
-    return MonitorModel(model, spec, name)
+        net = load_sparsesync(name)
+    except Exception as exc:  # noqa: BLE001 - whatever it raises (missing download, bad file), the user gets one line
+        raise ModelUnavailable(f"--model {name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+    spec = InputSpec(fps=25, sample_rate=16000, video_size=256, window_s=5.0)
+    return ApaModel(net, lambda v, a: model_inputs(v, a, input_size=224), spec, f"{name} (APA)")
 
 
-def load_model(checkpoint: str | Path | None = None, name: str | None = None) -> MonitorModel:
+def load_model(checkpoint: str | Path | None = None, name: str | None = None) -> MonitorModel | ApaModel:
     if checkpoint is not None:
         return _load_streamsync(Path(checkpoint))
     if name is not None:
