@@ -100,3 +100,22 @@ def test_live_panel_renders_offset_alert_and_last_minute():
     console.print(panel._render(HopResult(9.0, 300.0, 400.0, 0.9, True)))
     text = console.export_text()
     assert "+300 ms (audio lags)" in text and "ALERT" in text and "▅▇ " in text
+
+
+def test_a_drifting_delay_is_followed_and_its_slope_reported():
+    """Clock drift: the delay grows by 10 ms every 2 s (300 ms per minute) over 40 s."""
+    from realsync_build.monitor.outputs import HopResult, summarize
+
+    steps = [(float(t), 0.010 * t / 2) for t in range(0, 40, 2)]
+    ref, inp = dub_scene(40.0, steps, sr=SR, seed=5, voice_level=0.3)
+    est = ReferenceDelay(ref, SR)
+    hops = []
+    for end in np.arange(5.0, 40.01, 1.0):
+        delay, conf = est.estimate(inp[int((end - 5) * SR) : int(end * SR)], end)
+        hops.append(HopResult(float(end), delay, None, conf, False))
+    # each hop sees the delays of its window: the estimate lies within the window's range
+    for h in hops:
+        lo, hi = 10 * (int(h.t_s - 5) // 2), 10 * ((int(h.t_s) - 1) // 2)
+        assert lo - 2 <= h.offset_ms <= hi + 2, (h.t_s, h.offset_ms)
+    s = summarize(hops, [], 1.0, AlertRules(), {})
+    assert abs(s["drift_ms_per_min"] - 300.0) < 30.0
