@@ -39,3 +39,47 @@ def test_audio_only_read_for_mode_2_and_a_missing_stream_is_an_error(tmp_path, t
     wav = write_audio(tmp_path / "a.wav", np.zeros(16000, np.float32), 16000)
     _, events, _ = _read(wav, MediaSpec(fps=25, sample_rate=16000, video_size=16))
     assert events[-1].kind == "end" and not events[-1].ok and "no video stream" in events[-1].message
+
+
+def test_a_timestamp_jump_starts_a_new_timeline_and_realtime_paces_a_file(tmp_path):
+    import time
+
+    from realsync_build.media.ffmpeg import run_ffmpeg
+    from realsync_build.monitor.run import MonitorOptions, run_monitor
+    from realsync_build.monitor.synth import dub_scene, write_audio
+
+    ref, inp = dub_scene(12.0, [(0.0, 0.1)], seed=2)
+    ref_wav = write_audio(tmp_path / "ref.wav", ref, 16000)
+    src = write_audio(tmp_path / "in.wav", inp, 16000)
+    ts = tmp_path / "in.ts"
+    run_ffmpeg(["-i", src, "-c:a", "aac", "-f", "mpegts", ts])
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(ts.read_bytes() * 2)  # the second copy's timestamps go back to the start
+    res = run_monitor(MonitorOptions(input=str(joined), reference_audio=ref_wav, progress=False))
+    assert any("timestamp discontinuity" in e and "streaming state reset" in e for e in res.events), res.events
+    t = [h.t_s for h in res.hops]
+    assert t == sorted(t) and len(t) == 8 and t[4] > 12.0  # 4 hops per 12 s copy, the second copy after the first
+    # the second copy measures what the first did (AAC in MPEG-TS: the encoder's 1024-sample priming
+    # is in the stream's audio, so both read 100 ms + 64 ms against the WAV reference)
+    first, second = [h.offset_ms for h in res.hops[:4]], [h.offset_ms for h in res.hops[4:]]
+    assert max(abs(a - b) for a, b in zip(first, second)) < 1.0 and all(abs(a - 164.0) <= 2 for a in first)
+    # --realtime: 7 s of input take about 7 s
+    short = write_audio(tmp_path / "short.wav", inp[: 7 * 16000], 16000)
+    t0 = time.monotonic()
+    res = run_monitor(MonitorOptions(input=str(short), reference_audio=ref_wav, progress=False, realtime=True))
+    assert time.monotonic() - t0 >= 6.0 and len(res.hops) == 2
+
+
+def test_ring_fills_gaps_and_keeps_the_first_write_on_overlap():
+    from realsync_build.monitor.windows import Ring
+
+    a = Ring(keep=100, video=False)
+    a.put(0, np.ones(10, np.float32))
+    a.put(15, 2 * np.ones(5, np.float32))  # 5 samples lost: silence
+    a.put(18, 3 * np.ones(4, np.float32))  # overlaps 2 samples: kept as written first
+    assert a.get(0, 22).tolist() == [1.0] * 10 + [0.0] * 5 + [2.0] * 5 + [3.0] * 2
+    assert a.get(20, 5).tolist() == [3.0, 3.0, 0.0, 0.0, 0.0]  # past the end: silence
+    v = Ring(keep=100, video=True)
+    v.put(2, np.full((2, 1, 1, 3), 7, np.uint8))
+    v.put(6, np.full((1, 1, 1, 3), 9, np.uint8))  # a gap holds the last frame
+    assert v.get(0, 8)[:, 0, 0, 0].tolist() == [7, 7, 7, 7, 7, 7, 9, 9]
