@@ -12,7 +12,7 @@ from realsync_build.cli.common import ProgressOpt, app, fail
 
 @app.command()
 def monitor(
-    input: Annotated[str, typer.Argument(help="A file, - for stdin, or any URL ffmpeg opens (HLS, RTMP, SRT, UDP, HTTP).", show_default=False)],
+    input: Annotated[str, typer.Argument(metavar="INPUT", help="A file, - for stdin, or any URL ffmpeg opens (HLS, RTMP, SRT, UDP, HTTP).", show_default=False)],
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="Mode 1: a StreamSync checkpoint from realsync train (RUN/best.pt).")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Mode 1: a public SparseSync checkpoint (registry name sparsesync-... or its file), run with APA.")] = None,
     reference_audio: Annotated[Optional[Path], typer.Option("--reference-audio", help="Mode 2: the reference audio (original mix or M&E bed); no model needed.")] = None,
@@ -38,9 +38,9 @@ def monitor(
 ) -> None:
     """Watch INPUT and report its audio/video offset every hop (offset_ms > 0: the audio lags the video).
 
-    Mode 1 (--checkpoint or --model) runs a sync model with its streaming state; mode 2 (--reference-audio)
-    measures the delay of INPUT's audio against a reference track. Alerts follow ITU-R BT.1359 limits by
-    default. Exit code 0, or 3 when any alert fired.
+    Mode 1 (--checkpoint or --model) runs a sync model with its streaming state; mode 2 (--reference-audio) measures the delay of INPUT's audio against a reference track, no model needed.
+
+    Alerts follow the ITU-R BT.1359 limits by default. Exit code 0, or 3 when any alert fired. See docs/monitor.md.
     """
     from realsync_build.monitor.alerts import AlertRules
     from realsync_build.monitor.model import ModelUnavailable
