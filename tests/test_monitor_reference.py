@@ -119,3 +119,25 @@ def test_a_drifting_delay_is_followed_and_its_slope_reported():
         assert lo - 2 <= h.offset_ms <= hi + 2, (h.t_s, h.offset_ms)
     s = summarize(hops, [], 1.0, AlertRules(), {})
     assert abs(s["drift_ms_per_min"] - 300.0) < 30.0
+
+
+def test_bad_requests_are_one_line_errors_with_exit_2(dubbed, tmp_path):
+    from typer.testing import CliRunner
+
+    from realsync_build.cli import app
+
+    ref_wav, input_m4a, _, _ = dubbed
+    runner = CliRunner()
+    cases = [
+        (["monitor", str(input_m4a), "--no-progress"], "give exactly one of"),
+        (["monitor", str(input_m4a), "--reference-audio", str(ref_wav), "--checkpoint", str(ref_wav), "--no-progress"], "give exactly one of"),
+        (["monitor", str(tmp_path / "nope.ts"), "--reference-audio", str(ref_wav), "--no-progress"], "not found"),
+        (["monitor", str(input_m4a), "--checkpoint", str(tmp_path / "nope.pt"), "--no-progress"], "not found"),
+        (["monitor", str(input_m4a), "--checkpoint", str(ref_wav), "--no-progress"], "unreadable"),
+        (["monitor", str(input_m4a), "--reference-audio", str(tmp_path / "nope.wav"), "--no-progress"], "not found"),
+        (["monitor", str(input_m4a), "--reference-audio", str(ref_wav), "--lead-ms", "10", "--hysteresis-ms", "20", "--no-progress"], "hysteresis"),
+        (["monitor", str(input_m4a), "--checkpoint", str(ref_wav), "--reference-video-offset", "0", "--no-progress"], "applies to mode 2"),
+    ]
+    for args, msg in cases:
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2 and msg in r.output and "Traceback" not in r.output, (args, r.output)
