@@ -256,3 +256,29 @@ def test_udp_mpegts_over_loopback(random_checkpoint, served, tmp_path):
 def _rows_of_file(ts, checkpoint, tmp_path):
     run_monitor(MonitorOptions(input=str(ts), checkpoint=checkpoint, jsonl=tmp_path / "f.jsonl", progress=False, rules=AlertRules(persist=PERSIST)))
     return _rows(tmp_path / "f.jsonl")
+
+
+def test_a_stalled_pipe_is_reported_and_the_cli_exits_cleanly(random_checkpoint, served, tmp_path):
+    """stdin that delivers 40 % of the stream and then nothing (the writer keeps the pipe open)."""
+    import subprocess
+    import sys
+
+    from tests.monitor_support import _env
+
+    data = served["ts"].read_bytes()
+    out = tmp_path / "p.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "realsync_build", "monitor", "-", "--checkpoint", str(random_checkpoint), "--jsonl", str(out),
+                             "--no-progress", "--stall-timeout", "1", "--reconnect", "0"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    try:
+        proc.stdin.write(data[: int(len(data) * 0.4) // 188 * 188])
+        proc.stdin.flush()
+        rc = proc.wait(timeout=120)  # stdin stays open: only the stall can end the run
+        err = proc.stderr.read().decode()
+    finally:
+        proc.stdin.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert rc in (0, 3) and "stalled" in err and "giving up" in err, err
+    rows = _rows(out)
+    assert len(rows) >= 9 and [r["t_s"] for r in rows] == [5.0 + HOP_S * k for k in range(len(rows))]

@@ -19,7 +19,9 @@ after an error or a stall.
 from __future__ import annotations
 
 import math
+import os
 import queue
+import select
 import sys
 import threading
 import time
@@ -63,10 +65,28 @@ def describe(url: str) -> str:
     return "stdin" if url == "-" else url
 
 
-def open_input(url: str, timeout_s: float):
+class _StdinReader:
+    """stdin for PyAV, read with ``select`` so that a stalled pipe never blocks the reader thread for
+    good: once ``stop`` is set, ``read`` returns EOF (a thread stuck in a blocking read of stdin
+    would abort the interpreter at exit)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.fd = sys.stdin.fileno()
+        self.stop = stop
+
+    def read(self, n: int = -1) -> bytes:
+        n = 1 << 16 if n is None or n < 0 else n
+        while not self.stop.is_set():
+            ready, _, _ = select.select([self.fd], [], [], 0.2)
+            if ready:
+                return os.read(self.fd, n)
+        return b""
+
+
+def open_input(url: str, timeout_s: float, stop: threading.Event | None = None):
     """An ``av`` input container; ``-`` reads stdin (a streamable format: mpegts, matroska, nut, ...)."""
     if url == "-":
-        return av.open(sys.stdin.buffer, mode="r")
+        return av.open(_StdinReader(stop or threading.Event()), mode="r")
     options = {}
     if url.startswith("udp://"):
         options = {"overrun_nonfatal": "1", "fifo_size": "1000000"}
@@ -181,8 +201,10 @@ class Reader:
             if isinstance(item, Event) and item.kind == "end":
                 return
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 2.0) -> None:
         self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=wait_s)
 
     # -- reader thread
     def _put(self, item) -> None:
@@ -198,7 +220,7 @@ class Reader:
         while not self.stop.is_set():
             error = None
             try:
-                container = open_input(self.url, self.timeout_s)
+                container = open_input(self.url, self.timeout_s, self.stop)
             except (av.error.FFmpegError, OSError, ValueError) as exc:
                 container, error = None, f"cannot open {describe(self.url)}: {self._why(exc)}"
             if container is not None:
