@@ -83,3 +83,19 @@ def test_ring_fills_gaps_and_keeps_the_first_write_on_overlap():
     v.put(2, np.full((2, 1, 1, 3), 7, np.uint8))
     v.put(6, np.full((1, 1, 1, 3), 9, np.uint8))  # a gap holds the last frame
     assert v.get(0, 8)[:, 0, 0, 0].tolist() == [7, 7, 7, 7, 7, 7, 9, 9]
+
+
+def test_hops_do_not_wait_for_a_medium_that_stopped():
+    from realsync_build.monitor.windows import MAX_SKEW_S
+
+    buf = WindowBuffer(5.0, 2.0, 10, 8000, video=True, max_skew_s=MAX_SKEW_S)  # a live input
+    buf.put("video", 0, np.full((200, 4, 4, 3), 100, np.uint8))  # 20 s of video
+    buf.put("audio", 0, np.ones(6 * 8000, np.float32))  # audio stopped after 6 s
+    ends = buf.due()
+    assert ends[-1] == 17.0 and 20.0 - MAX_SKEW_S - 2.0 < ends[-1] <= 20.0 - MAX_SKEW_S
+    _, audio = buf.window(17.0)
+    assert not audio.any()  # the dead feed reads as silence (and the hop gets confidence 0)
+    strict = WindowBuffer(5.0, 2.0, 10, 8000, video=True)  # a file: hops wait for both media
+    strict.put("video", 0, np.full((200, 4, 4, 3), 100, np.uint8))
+    strict.put("audio", 0, np.ones(6 * 8000, np.float32))
+    assert strict.due() == [5.0]

@@ -11,8 +11,8 @@ import numpy as np
 from realsync_build.monitor.activity import audio_active, video_active
 from realsync_build.monitor.alerts import AlertRules, AlertTracker
 from realsync_build.monitor.outputs import HopResult, JsonlLog, Panel, summarize, write_report
-from realsync_build.monitor.source import Chunk, Event, MediaSpec, Reader, describe
-from realsync_build.monitor.windows import WindowBuffer
+from realsync_build.monitor.source import Chunk, Event, MediaSpec, Reader, describe, is_network
+from realsync_build.monitor.windows import MAX_SKEW_S, WindowBuffer
 
 EXIT_ALERT = 3
 MODE2_SAMPLE_RATE = 16000
@@ -114,7 +114,9 @@ def run_monitor(opts: MonitorOptions) -> MonitorResult:
     """Run until the input ends (or stalls past the reconnect budget); returns the hops and the exit code."""
     mode = _ReferenceMode(opts) if opts.reference_audio is not None else _ModelMode(opts)
     spec = mode.spec
-    buf = WindowBuffer(mode.window_s, opts.hop_s, spec.fps, spec.sample_rate, video=bool(spec.video_size), audio=True)
+    live = opts.input == "-" or is_network(opts.input)
+    buf = WindowBuffer(mode.window_s, opts.hop_s, spec.fps, spec.sample_rate, video=bool(spec.video_size), audio=True,
+                       max_skew_s=MAX_SKEW_S if live else None)
     tracker = AlertTracker(opts.rules)
     panel = Panel(opts.progress, f"realsync monitor: {describe(opts.input)} [{mode.label}]", opts.hop_s, opts.rules)
     log = _Logger(panel)

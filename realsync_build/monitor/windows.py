@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+MAX_SKEW_S = 3.0  # live inputs: how far one medium may run ahead of the other before hops stop waiting for the late one
+
 
 class Ring:
     """A growing array with an absolute start index; keeps at least ``keep`` units behind the end."""
@@ -83,8 +85,9 @@ class HopScheduler:
 class WindowBuffer:
     """Video and audio rings of one segment plus the scheduler."""
 
-    def __init__(self, window_s: float, hop_s: float, fps: int, sample_rate: int, video: bool, audio: bool = True) -> None:
-        self.window_s, self.fps, self.sr = window_s, fps, sample_rate
+    def __init__(self, window_s: float, hop_s: float, fps: int, sample_rate: int, video: bool, audio: bool = True,
+                 max_skew_s: float | None = None) -> None:
+        self.window_s, self.fps, self.sr, self.max_skew_s = window_s, fps, sample_rate, max_skew_s
         self.n_frames, self.n_samples = int(round(window_s * fps)), int(round(window_s * sample_rate))
         keep_s = window_s + hop_s + 2.0
         self.video = Ring(int(keep_s * fps), True) if video else None
@@ -103,12 +106,20 @@ class WindowBuffer:
             ring.put(start, data)
 
     def available_s(self) -> float:
+        """How far both media reach.  With ``max_skew_s`` (live inputs), a medium more than that behind
+        the other (its packets stopped: a dead audio feed, a frozen encoder) no longer holds hops back:
+        the missing part reads as silence / the last frame, and such hops get no confidence.  Files
+        wait (their demuxer delivers everything, however it is interleaved)."""
         ends = []
         if self.video is not None:
             ends.append(self.video.end / self.fps if self.video.data is not None else 0.0)
         if self.audio is not None:
             ends.append(self.audio.end / self.sr if self.audio.data is not None else 0.0)
-        return min(ends) if ends else 0.0
+        if not ends:
+            return 0.0
+        if self.max_skew_s is None:
+            return min(ends)
+        return max(min(ends), max(ends) - self.max_skew_s)
 
     def due(self) -> list[float]:
         return self.sched.due(self.available_s())
