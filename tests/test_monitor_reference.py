@@ -141,3 +141,10 @@ def test_bad_requests_are_one_line_errors_with_exit_2(dubbed, tmp_path):
     for args, msg in cases:
         r = runner.invoke(app, args)
         assert r.exit_code == 2 and msg in r.output and "Traceback" not in r.output, (args, r.output)
+
+
+def test_jsonl_to_stdout(dubbed):
+    ref_wav, input_m4a, _, _ = dubbed
+    p = realsync("monitor", input_m4a, "--reference-audio", ref_wav, "--jsonl", "-", "--no-progress", "--window", "8")
+    rows = [json.loads(x) for x in p.stdout.splitlines()]
+    assert p.returncode == 3 and len(rows) == 27 and rows[0]["t_s"] == 8.0  # the summary and logs stay on stderr

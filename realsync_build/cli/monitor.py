@@ -20,7 +20,7 @@ def monitor(
         "--reference-video-offset",
         help="Mode 2: the reference's own A/V offset in ms (0: the reference is in sync with the picture). "
         "Given, offset_ms is the input's A/V offset (audio-to-audio delay + this); without it, the audio-to-audio delay.")] = None,
-    jsonl: Annotated[Optional[Path], typer.Option("--jsonl", help="Write one JSON object per hop: t_s, offset_ms, class_offset_ms, confidence, alert.")] = None,
+    jsonl: Annotated[Optional[Path], typer.Option("--jsonl", help="Write one JSON object per hop: t_s, offset_ms, class_offset_ms, confidence, alert (- for stdout).")] = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="At the end write DIR/timeline.png and DIR/summary.json.")] = None,
     hop: Annotated[float, typer.Option("--hop", min=0.04, help="Seconds between measurements (each over the last window).")] = 2.0,
     window: Annotated[Optional[float], typer.Option("--window", min=1.0, help="Mode 2 window in seconds (mode 1 uses the model's, 5 s).")] = None,

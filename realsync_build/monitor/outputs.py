@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -34,7 +35,10 @@ class JsonlLog:
 
     def __init__(self, path: Path | None) -> None:
         self.fh: IO[str] | None = None
-        if path is not None:
+        self.own = True
+        if path is not None and str(path) == "-":  # stdout, for pipes (the panel and logs are on stderr)
+            self.fh, self.own = sys.stdout, False
+        elif path is not None:
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             self.fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
@@ -45,9 +49,9 @@ class JsonlLog:
             self.fh.flush()
 
     def close(self) -> None:
-        if self.fh is not None:
+        if self.fh is not None and self.own:
             self.fh.close()
-            self.fh = None
+        self.fh = None
 
 
 SPARK = "▁▂▃▄▅▆▇█"
