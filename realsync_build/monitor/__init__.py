@@ -7,9 +7,11 @@ Modules (one job each):
 * :mod:`.windows` -- ring buffers and the hop scheduler (one window ending at each hop).
 * :mod:`.model` -- the ONLY module that touches a sync model (mode 1 adapter).
 * :mod:`.refdelay` -- mode 2: audio-to-audio delay against a reference track (GCC-PHAT).
+* :mod:`.activity` -- silence and black/frozen pictures (no evidence: confidence 0).
 * :mod:`.alerts` -- thresholds, persistence and hysteresis.
 * :mod:`.outputs` -- JSONL, the live panel, the report (PNG + summary).
 * :mod:`.run` -- ties them together.
+* :mod:`.synth` -- generated test material (dubbed audio, flash/click streams re-muxed with delays).
 
 Sign convention everywhere in this package: ``offset_ms > 0`` means the audio lags the
 video (sound after picture).
