@@ -148,3 +148,19 @@ def test_jsonl_to_stdout(dubbed):
     p = realsync("monitor", input_m4a, "--reference-audio", ref_wav, "--jsonl", "-", "--no-progress", "--window", "8")
     rows = [json.loads(x) for x in p.stdout.splitlines()]
     assert p.returncode == 3 and len(rows) == 27 and rows[0]["t_s"] == 8.0  # the summary and logs stay on stderr
+
+
+def test_alert_starts_within_persist_plus_2_hops_and_ends_after_the_change_back(tmp_path):
+    """The alert path on a decoded stream, independent of any model: in sync, +300 ms from 20 s, in sync from 40 s."""
+    ref, inp = dub_scene(60.0, [(0.0, 0.0), (20.0, 0.3), (40.0, 0.0)], sr=SR, seed=9, voice_level=0.3)
+    ref_wav = write_audio(tmp_path / "ref.wav", ref, SR)
+    m4a = write_audio(tmp_path / "in.m4a", inp, SR, codec="aac")
+    persist = 2
+    res = run_monitor(MonitorOptions(input=str(m4a), reference_audio=ref_wav, jsonl=tmp_path / "a.jsonl", progress=False,
+                                     rules=AlertRules(persist=persist)))
+    rows = [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
+    alert_t = [r["t_s"] for r in rows if r["alert"]]
+    assert res.exit_code == 3 and len(rows) == 28
+    assert 20.0 < alert_t[0] <= 20.0 + (persist + 2) * 2.0
+    assert alert_t[-1] > 40.0 and not any(r["alert"] for r in rows if r["t_s"] > 40.0 + 5.0 + (persist + 1) * 2.0)
+    assert res.summary["alert_count"] == 1 and 20.0 <= res.summary["alert_spans_s"][0][0]
