@@ -105,7 +105,9 @@ class Panel:
         t.add_row("limits", f"-{self.rules.lead_ms:g} ms (lead) .. +{self.rules.lag_ms:g} ms (lag)")
         if self.last_event:
             t.add_row("event", self.last_event)
-        return RPanel(t, title=self.title, expand=False)
+        from rich.markup import escape
+
+        return RPanel(t, title=escape(self.title), expand=False)
 
     def update(self, hop: HopResult) -> None:
         self.history.append(hop.offset_ms)
