@@ -39,10 +39,17 @@ class InputSpec:
 
 
 class MonitorModel:
-    """A StreamSync model run one hop at a time with its streaming state."""
+    """A StreamSync model run one hop at a time with its streaming state.
 
-    def __init__(self, model: torch.nn.Module, spec: InputSpec, name: str) -> None:
-        self.model, self.spec, self.name = model.eval(), spec, name
+    A live stream never ends, so the state is kept bounded: a token-buffer state (the trf
+    head's ``(1, n, D)`` tokens) keeps its newest ``max_tokens`` (the checkpoint's training
+    history H by default).  Without the bound the buffer, and each hop's cost, would grow for
+    as long as the stream runs, and after an offset change hours of old tokens would outvote
+    the new ones.  An LSTM head's state is fixed-size and is left alone.
+    """
+
+    def __init__(self, model: torch.nn.Module, spec: InputSpec, name: str, max_tokens: int | None = None) -> None:
+        self.model, self.spec, self.name, self.max_tokens = model.eval(), spec, name, max_tokens
         self.state = None
         self.reset()
 
@@ -54,7 +61,10 @@ class MonitorModel:
         """video ``(F, S, S, 3)`` uint8, audio ``(L,)`` float32 -> probabilities ``(21,)`` (streaming head)."""
         v = torch.from_numpy(np.ascontiguousarray(video))[None]
         a = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
-        _snapshot, stream, self.state = self.model.step(self.state, v, a)
+        _snapshot, stream, state = self.model.step(self.state, v, a)
+        if self.max_tokens and isinstance(state, torch.Tensor) and state.dim() == 3 and state.shape[1] > self.max_tokens:
+            state = state[:, -self.max_tokens :]
+        self.state = state
         return torch.softmax(stream[0].float(), dim=-1).numpy()
 
 
@@ -76,7 +86,8 @@ def _load_streamsync(path: Path) -> MonitorModel:
     except RuntimeError as exc:
         raise ModelUnavailable(f"{path}: weights do not match its model_config: {str(exc).splitlines()[0]}") from exc
     spec = InputSpec(fps=int(cfg.fps), sample_rate=int(cfg.sample_rate), video_size=int(cfg.video_size), window_s=float(cfg.window_s))
-    return MonitorModel(model, spec, f"{cfg.name}/{cfg.stream_head} ({path.name})")
+    history = getattr(cfg, "history", None)
+    return MonitorModel(model, spec, f"{cfg.name}/{cfg.stream_head} ({path.name})", max_tokens=int(history) if history else None)
 
 
 class ApaModel:
