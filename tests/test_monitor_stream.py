@@ -137,6 +137,14 @@ def _rows(path):
     return [json.loads(x) for x in path.read_text().splitlines()]
 
 
+@pytest.fixture(scope="module")
+def file_rows(random_checkpoint, served, tmp_path_factory):
+    """The untrained model's hops on the stream read as a local file: what every transport must reproduce."""
+    out = tmp_path_factory.mktemp("file") / "f.jsonl"
+    run_monitor(MonitorOptions(input=str(served["ts"]), checkpoint=random_checkpoint, jsonl=out, progress=False, rules=AlertRules(persist=PERSIST)))
+    return _rows(out)
+
+
 def _check_alerts(rows):
     assert [r["t_s"] for r in rows] == [5.0 + HOP_S * k for k in range(len(rows))]  # one line per hop
     assert len(rows) == int((DURATION_S - 5.0) // HOP_S) + 1
@@ -172,12 +180,12 @@ def test_http_stream_through_the_cli_alerts_on_the_delay_and_exits_3(checkpoint,
     assert out2.read_text() == out.read_text()
 
 
-def test_hls_over_loopback_gives_the_same_hops_as_the_file(random_checkpoint, served, tmp_path):
+def test_hls_over_loopback_gives_the_same_hops_as_the_file(random_checkpoint, served, file_rows, tmp_path):
     opts = MonitorOptions(input=f"{served['url']}/hls/ev.m3u8", checkpoint=random_checkpoint, jsonl=tmp_path / "hls.jsonl",
                           progress=False, rules=AlertRules(persist=PERSIST))
     res = run_monitor(opts)
     rows = _rows(tmp_path / "hls.jsonl")
-    assert rows == _rows_of_file(served["ts"], random_checkpoint, tmp_path)
+    assert rows == file_rows
     assert len(rows) == len(res.hops) == int((DURATION_S - 5.0) // HOP_S) + 1
     assert res.exit_code == (3 if any(r["alert"] for r in rows) else 0)
 
@@ -218,7 +226,7 @@ def test_silence_and_black_frames_give_zero_confidence(random_checkpoint):
     assert mode.hop(moving, noise, 9.0)[2] > 0.0
 
 
-def test_udp_mpegts_over_loopback(random_checkpoint, served, tmp_path):
+def test_udp_mpegts_over_loopback(random_checkpoint, served, file_rows, tmp_path):
     """MPEG-TS datagrams (7 x 188 bytes, as ffmpeg sends them) paced at ~8x real time; the sender then goes quiet."""
     import socket
 
@@ -245,17 +253,13 @@ def test_udp_mpegts_over_loopback(random_checkpoint, served, tmp_path):
                                      stall_timeout_s=2.0, reconnects=0, rules=AlertRules(persist=PERSIST)))
     th.join()
     rows = _rows(tmp_path / "u.jsonl")
-    http_rows = _rows_of_file(served["ts"], random_checkpoint, tmp_path)
     # the live input stops without an end: a stall, reported; what arrived was measured like the file
     assert not res.summary["ended_cleanly"] and any("timed out" in e or "stalled" in e for e in res.events), res.events
     assert len(rows) >= 9
-    assert [r["t_s"] for r in rows] == [r["t_s"] for r in http_rows[: len(rows)]]
-    assert [r["class_offset_ms"] for r in rows] == [r["class_offset_ms"] for r in http_rows[: len(rows)]]
+    assert [r["t_s"] for r in rows] == [r["t_s"] for r in file_rows[: len(rows)]]
+    assert [r["class_offset_ms"] for r in rows] == [r["class_offset_ms"] for r in file_rows[: len(rows)]]
 
 
-def _rows_of_file(ts, checkpoint, tmp_path):
-    run_monitor(MonitorOptions(input=str(ts), checkpoint=checkpoint, jsonl=tmp_path / "f.jsonl", progress=False, rules=AlertRules(persist=PERSIST)))
-    return _rows(tmp_path / "f.jsonl")
 
 
 def test_a_stalled_pipe_is_reported_and_the_cli_exits_cleanly(random_checkpoint, served, tmp_path):
