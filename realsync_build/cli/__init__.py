@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "stats",
     "train",
     "demo",
+    "monitor",
 )
 
 for _name in COMMAND_MODULES:
