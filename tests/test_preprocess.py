@@ -209,7 +209,8 @@ def _cli(root: Path, src: Path, *extra: str) -> list[str]:
 
 def _comparable(path: Path) -> pd.DataFrame:
     df = pd.read_parquet(path)
-    return df.drop(columns=["size_bytes"]).sort_values("clip_id").reset_index(drop=True)
+    # a clip redone after the kill starts with an input seek: valid and frame-exact, not byte-identical
+    return df.drop(columns=["size_bytes", "sha256"]).sort_values("clip_id").reset_index(drop=True)
 
 
 @pytest.mark.slow

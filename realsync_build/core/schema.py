@@ -58,6 +58,7 @@ CLIPS = pa.schema(
         pa.field("channels", pa.int32()),
         pa.field("size_bytes", pa.int64()),
         pa.field("av_skew_ms", pa.float64()),
+        pa.field("sha256", pa.string(), metadata=OPTIONAL),  # of the clip file, recorded when written
         # joined in by `annotate` (null until a clip is annotated)
         pa.field("t_talking_head_s", pa.float64(), metadata=OPTIONAL),
         pa.field("t_voice_over_s", pa.float64(), metadata=OPTIONAL),

@@ -54,6 +54,8 @@ class RunOptions:
     strict: bool = False
     progress: bool = True
     save_every_s: float = 2.0
+    overwrite: bool = False  # rebuild the stage from scratch (its recorded parameters may change)
+    verify: bool = False  # re-check every done output (re-probe / re-hash), redo those that fail
 
 
 @dataclass
@@ -71,6 +73,15 @@ class StageReport:
     @property
     def ok(self) -> bool:
         return self.failed == 0 and self.skipped_failed == 0
+
+    def counts(self) -> dict:
+        """The figures the completion record keeps (``realsync status`` shows them)."""
+        return {
+            "tasks": self.total,
+            "done": self.done + self.skipped_done,
+            "failed": self.failed + self.skipped_failed,
+            "media_hours_this_run": round(self.media_s / 3600.0, 4),
+        }
 
     def summary(self) -> str:
         parts = [f"{self.stage}: {self.done} done", f"{self.failed} failed"]

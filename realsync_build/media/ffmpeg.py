@@ -32,10 +32,17 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def _die_with_caller() -> None:
+    """In the ffmpeg child: SIGKILL it when the process that started it dies (Linux; best effort)."""
+    from realsync_build.core.executors.local import _set_pdeathsig
+
+    _set_pdeathsig()
+
+
 def run_ffmpeg(args: Sequence[str], *, timeout: float | None = None) -> str:
     """Run ``ffmpeg -hide_banner -nostdin -y <args>``; returns stderr, raises with its tail on failure."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *map(str, args)]
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, preexec_fn=_die_with_caller)
     err = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
         tail = " | ".join(line.strip() for line in err.strip().splitlines()[-3:]) or f"exit code {proc.returncode}"

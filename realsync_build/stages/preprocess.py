@@ -29,14 +29,15 @@ from realsync_build.stages.fetch.channels import category_of
 from realsync_build.core.executors.base import Resources, default_workers
 from realsync_build.media.ffmpeg import run_ffmpeg
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
-from realsync_build.core.root import DatasetRoot, safe_name
+from realsync_build.core.errors import UnsafePath, UserError
+from realsync_build.core.root import DatasetRoot, check_rel, safe_name
+from realsync_build.core.state import stage_run
+from realsync_build.stages.fetch.ids import is_file_safe_id
 from realsync_build.core.schema import DONE, FAILED, VIDEOS
 from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage
 from realsync_build.core.storage import Store, fetch_to_local, is_url
 
-FPS = 25
-SAMPLE_RATE = 16000
-SHORT_SIDE = 256
+from realsync_build.core.avformat import FPS, SAMPLE_RATE, SHORT_SIDE  # noqa: E402 - the clip format, in one place
 MEDIA_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".ts", ".flv", ".mpg", ".mpeg", ".wmv", ".3gp"}
 IGNORED_SUFFIXES = {".json", ".part", ".ytdl", ".txt", ".md", ".csv", ".parquet", ".toml", ".log", ".jpg", ".png", ".webp", ".vtt", ".srt"}
 
@@ -126,7 +127,15 @@ def clip_rel(task: dict, plan: ClipPlan) -> str:
     return f"clips/{safe_name(task['channel'])}/{task['video_id']}/{clip_id_for(task['video_id'], plan)}.mp4"
 
 
-def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts) -> dict:
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha256: str | None = None) -> dict:
     return {
         "clip_id": clip_id_for(task["video_id"], plan),
         "video_id": task["video_id"],
@@ -143,6 +152,7 @@ def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts) -> d
         "channels": facts.channels,
         "size_bytes": size_bytes,
         "av_skew_ms": facts.av_skew_ms,
+        "sha256": sha256,
         "status": DONE,
         "error": None,
     }
@@ -215,11 +225,13 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
         final = local_root / rel
         if store is not None and store.exists(rel):  # published only after validation; re-check it
             store.get_file(rel, final)
-        if final.exists():  # only ever renamed into place after validation; re-check cheaply
+        if final.exists():  # only ever renamed into place after validation; re-check it (probe + recorded hash)
             try:
                 facts = probe_clip(final)
-                if not check_clip(facts, plan.end_s - plan.start_s):
-                    rows[clip_id_for(task["video_id"], plan)] = _clip_row(task, plan, rel, final.stat().st_size, facts)
+                digest = file_sha256(final)
+                expected = (task.get("expected_sha256") or {}).get(clip_id_for(task["video_id"], plan))
+                if not check_clip(facts, plan.end_s - plan.start_s) and (expected is None or expected == digest):
+                    rows[clip_id_for(task["video_id"], plan)] = _clip_row(task, plan, rel, final.stat().st_size, facts, digest)
                     if store is not None:
                         final.unlink()
                     continue
@@ -250,10 +262,11 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
                     continue
                 tmp.replace(final)
                 size = final.stat().st_size
+                digest = file_sha256(final)
                 if store is not None:
                     store.put_file(final, clip_rel(task, plan))
                     final.unlink()
-                rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts)
+                rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts, digest)
         except Exception as exc:  # noqa: BLE001 - becomes this run's error rows
             for plan, _ in run:
                 rows.setdefault(clip_id_for(task["video_id"], plan), _failed_clip_row(task, plan, str(exc)))
@@ -309,14 +322,10 @@ def discover_sources(input_dir: Path, default_category: str = "unknown", categor
     if not input_dir.is_dir():
         raise FileNotFoundError(f"input folder not found: {input_dir}")
     rows = []
-    seen: dict[str, str] = {}
     for path in sorted(p for p in input_dir.rglob("*") if _is_candidate(p)):
         rel = path.relative_to(input_dir)
         channel = rel.parts[0] if len(rel.parts) > 1 else input_dir.name
-        vid = safe_name(path.stem)
-        if vid in seen and seen[vid] != rel.as_posix():
-            vid = f"{vid}-{hashlib.sha1(rel.as_posix().encode()).hexdigest()[:6]}"
-        seen[vid] = rel.as_posix()
+        vid = source_id(rel)
         rows.append(
             {
                 "video_id": vid,
@@ -325,14 +334,42 @@ def discover_sources(input_dir: Path, default_category: str = "unknown", categor
                 "title": path.name,
                 "path": str(path.resolve()),
                 "size_bytes": path.stat().st_size,
+                "source_rel": rel.as_posix(),  # the original name, for collision suffixes (not stored)
             }
         )
-    return pd.DataFrame(rows, columns=["video_id", "channel", "category", "title", "path", "size_bytes"])
+    return pd.DataFrame(rows, columns=["video_id", "channel", "category", "title", "path", "size_bytes", "source_rel"])
+
+
+def source_id(rel: Path) -> str:
+    """A source's id before collisions are settled: the file-safe form of its stem."""
+    return safe_name(rel.stem)
+
+
+def keep_known_ids(sources: pd.DataFrame, videos: pd.DataFrame) -> pd.DataFrame:
+    """Ids that never move: a source already in ``videos.parquet`` (same resolved path) keeps its id;
+    a new source whose sanitised id is taken by another source, or shared with another new one
+    (``体育.mp4`` and ``一.mp4`` both sanitise to ``x``), gets a suffix hashed from its own original
+    name under ``--input``, so the id depends on the name, never on which file arrived first."""
+    if sources.empty:
+        return sources
+    known = dict(zip(videos["path"], videos["video_id"])) if len(videos) else {}
+    taken = {vid: path for path, vid in known.items()}
+    out = sources.copy()
+    new_ids = out["path"].map(known)
+    counts = out.loc[new_ids.isna(), "video_id"].value_counts()
+    for i, row in out.iterrows():
+        if pd.notna(new_ids[i]):
+            out.at[i, "video_id"] = new_ids[i]
+            continue
+        vid = row["video_id"]
+        if (vid in taken and taken[vid] != row["path"]) or counts.get(vid, 0) > 1:
+            out.at[i, "video_id"] = f"{vid}-{hashlib.sha1(str(row['source_rel']).encode()).hexdigest()[:8]}"
+    return out
 
 
 def register_local_sources(root: DatasetRoot, sources: pd.DataFrame) -> pd.DataFrame:
     """Add ``--input`` sources to ``videos.parquet`` (probed: duration, size; bad files get an error)."""
-    videos = manifest.read(root.pull(root.manifest("videos")), VIDEOS)
+    videos = root.read("videos")
     rows = []
     for src in sources.to_dict("records"):
         row = dict(src, url=None, status=DONE, error=None)
@@ -343,7 +380,7 @@ def register_local_sources(root: DatasetRoot, sources: pd.DataFrame) -> pd.DataF
             row.update(status=FAILED, error=str(exc))
         rows.append(row)
     videos = manifest.upsert(videos, rows, ["video_id"])
-    root.push(manifest.write(videos, root.manifest("videos"), VIDEOS, ["video_id"]))
+    root.write("videos", videos)
     return videos
 
 
@@ -352,8 +389,10 @@ def source_location(root: DatasetRoot, path: str) -> str:
     for a URL root); an absolute path as is (on several machines it must be on a shared filesystem)."""
     if is_url(path):
         return path
-    if root.url is not None and not Path(path).is_absolute():
-        return root.store.url(path)
+    if Path(path).is_absolute():
+        return path  # a source registered by --input (read only; outputs always go under the root)
+    if root.url is not None:
+        return root.store.url(check_rel(path))
     return str(root.abs(path))
 
 
@@ -363,14 +402,18 @@ def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessCo
     for v in videos.to_dict("records"):
         if v.get("status") not in (DONE, FAILED) or not v.get("path"):
             continue  # planned / not yet downloaded
+        if not is_file_safe_id(str(v["video_id"])):
+            raise UnsafePath(
+                f"{root.manifest('videos')}: video_id {v['video_id']!r} is not a file-safe id (tampered manifest?): "
+                "fix or delete that row"
+            )
         tasks.append(
             {
                 "video_id": v["video_id"],
                 "channel": v.get("channel") or "unknown",
                 "category": v.get("category") or cfg.category,
                 "path": source_location(root, v["path"]),
-                "root": str(root.root),
-                "root_url": root.url,  # set: workers publish clips there (they may be on other machines)
+                **root.task_fields(),  # root_url set: workers publish clips there (they may be on other machines)
                 "config": asdict(cfg),
                 "threads": threads,
             }
@@ -378,11 +421,32 @@ def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessCo
     return tasks
 
 
-def _clips_exist(root: DatasetRoot):
+def _clips_verified(root: DatasetRoot, verify: bool):
+    """Done means verified: every done clip's file has its recorded size (and, with ``--verify``, is
+    re-probed and re-hashed by the worker); a clip that fails is redone."""
+
     def check(task: dict, rows: pd.DataFrame) -> bool:
-        return all(root.exists(p) for p in rows["path"].dropna())
+        if verify:
+            return False
+        for rel, size in zip(rows["path"], rows["size_bytes"]):
+            if rel is None or (isinstance(rel, float) and pd.isna(rel)):
+                continue
+            if pd.isna(size) or root.size(rel) != int(size):
+                return False
+        return True
 
     return check
+
+
+def output_params(cfg: PreprocessConfig) -> dict:
+    """The options that shape preprocess's outputs, under their CLI names (recorded in the root)."""
+    return {
+        "--clip-seconds": cfg.clip_seconds,
+        "--keep-tail": cfg.keep_tail,
+        "--crf": cfg.crf,
+        "--preset": cfg.preset,
+        "--audio-bitrate": cfg.audio_bitrate,
+    }
 
 
 def run_preprocess(
@@ -394,16 +458,28 @@ def run_preprocess(
     """Preprocess every source: ``input_dir`` files, else the videos manifest from ``fetch``."""
     cfg = cfg or PreprocessConfig()
     options = options or RunOptions()
-    if input_dir is not None:
-        sources = discover_sources(input_dir, cfg.category, cfg.category_map)
-        videos = register_local_sources(root, sources)
-        videos = videos[videos["video_id"].isin(set(sources["video_id"]))]
-    else:
-        videos = manifest.read(
-            root.pull(root.manifest("videos")), VIDEOS, required=True, hint="run `realsync fetch` first, or pass --input DIR"
-        )
-    workers = options.workers or default_workers()
-    tasks = tasks_from_videos(root, videos, cfg, workers)
-    # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
-    spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
-    return run_stage(spec, root, tasks, options, is_done=_clips_exist(root))
+    if input_dir is not None and not Path(input_dir).is_dir():
+        raise UserError(f"--input {input_dir}: folder not found")
+    skip = ("fetch",) if input_dir is not None else ()
+    with stage_run(root, "preprocess", output_params(cfg), overwrite=options.overwrite, skip_upstream=skip) as run:
+        if input_dir is not None:
+            sources = discover_sources(input_dir, cfg.category, cfg.category_map)
+            sources = keep_known_ids(sources, root.read("videos"))
+            videos = register_local_sources(root, sources)
+            videos = videos[videos["video_id"].isin(set(sources["video_id"]))]
+        else:
+            videos = root.read("videos", required=True, hint="run `realsync fetch` first, or pass --input DIR")
+        workers = options.workers or default_workers()
+        tasks = tasks_from_videos(root, videos, cfg, workers)
+        if tasks:
+            clips = root.read("clips")
+            if len(clips) and "sha256" in clips:
+                done = clips[clips["status"] == DONE].dropna(subset=["sha256"])
+                by_video = {vid: dict(zip(g["clip_id"], g["sha256"])) for vid, g in done.groupby("video_id")}
+                for t in tasks:
+                    t["expected_sha256"] = by_video.get(t["video_id"], {})
+        # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
+        spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
+        report = run_stage(spec, root, tasks, options, is_done=_clips_verified(root, options.verify))
+        run.note(**report.counts())
+    return report

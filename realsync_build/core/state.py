@@ -1,0 +1,267 @@
+"""What each stage recorded about its last run: parameters, version, completion, inputs.
+
+One JSON record per stage at ``state/{stage}.json``::
+
+    {"stage", "status": running | complete | invalidated, "params": {"--clip-seconds": 300, ...},
+     "realsync_version", "started_at", "completed_at", "fingerprint", "inputs": {upstream: fingerprint},
+     "invalidated_by", "counts": {...}}
+
+* ``params`` are only the options that shape the stage's outputs, under their CLI
+  names; options that do not (``--workers``, ``--progress``, devices, batch sizes)
+  are never recorded, so they never block a rerun.
+* ``status`` is ``running`` from the moment a run starts until its manifests are
+  all written; the record is rewritten as ``complete`` last (the completion
+  record).  A run killed in between leaves ``running``: downstream stages refuse
+  its outputs and name the command to finish it.
+* ``fingerprint`` hashes the columns the stage owns in its manifests; a downstream
+  stage stores the fingerprints it consumed under ``inputs``, so a later change
+  upstream makes it stale (``realsync status`` shows it, its consumers refuse it).
+* ``--overwrite`` clears the stage's outputs and marks every downstream record
+  ``invalidated``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import pandas as pd
+
+from realsync_build import __version__
+from realsync_build.core.errors import ParamsChanged, StaleInput
+from realsync_build.core.root import DatasetRoot
+
+STATE_DIR = "state"
+RUNNING, COMPLETE, INVALIDATED = "running", "complete", "invalidated"
+
+# The stage graph: who consumes whose outputs (in pipeline order).
+STAGES = ("fetch", "preprocess", "annotate", "split", "export")
+UPSTREAM: dict[str, tuple[str, ...]] = {
+    "fetch": (),
+    "preprocess": ("fetch",),
+    "annotate": ("preprocess",),
+    "split": ("preprocess", "annotate"),
+    "export": ("split", "annotate"),
+    "train": ("export",),
+}
+# Manifests and the columns each stage owns in them (None: every column).
+JOINED_CLIP_COLUMNS = ("t_talking_head_s", "t_voice_over_s", "top_events", "split")
+OUTPUTS: dict[str, dict[str, tuple[str, ...] | None]] = {
+    "fetch": {"videos": None},
+    "preprocess": {"clips": ("__not__",) + JOINED_CLIP_COLUMNS},  # all but the columns joined in later
+    "annotate": {"annotations": None, "intervals": None, "events": None, "tracks": None},
+    "split": {"splits": None, "segments": None, "clips": ("split",)},
+    "export": {"shards": None},
+}
+# Folders of output files a stage rebuilds from scratch on --overwrite.
+OUTPUT_DIRS: dict[str, tuple[str, ...]] = {
+    "fetch": (),  # downloads are never deleted by realsync
+    "preprocess": ("clips",),
+    "annotate": ("annotations",),
+    "split": (),
+    "export": ("shards",),
+}
+COMMANDS = {
+    "fetch": "realsync fetch",
+    "preprocess": "realsync preprocess",
+    "annotate": "realsync annotate",
+    "split": "realsync split",
+    "export": "realsync export webdataset",
+    "train": "realsync train",
+}
+
+
+def downstream(stage: str) -> list[str]:
+    """Every stage that consumes ``stage``'s outputs, directly or not (pipeline order)."""
+    out: list[str] = []
+    for s in STAGES:
+        if s != stage and any(u == stage or u in out for u in UPSTREAM.get(s, ())):
+            out.append(s)
+    return out
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _rel(stage: str) -> str:
+    return f"{STATE_DIR}/{stage}.json"
+
+
+def load(root: DatasetRoot, stage: str) -> dict | None:
+    """The stage's record, or None when it never ran through the recorded path."""
+    rel = _rel(stage)
+    try:
+        if not root.exists(rel):
+            return None
+        with root.open(rel) as fh:
+            return json.loads(fh.read())
+    except (OSError, ValueError):
+        return None
+
+
+def save(root: DatasetRoot, stage: str, record: dict) -> None:
+    from realsync_build.core import atomic
+
+    path = root.root / _rel(stage)
+    atomic.write_text(path, json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
+    if root.url is not None:
+        root.put(path, _rel(stage))
+
+
+def fingerprint(root: DatasetRoot, stage: str) -> str | None:
+    """sha256 over the columns ``stage`` owns in its manifests (None when it wrote none)."""
+    h = hashlib.sha256()
+    any_found = False
+    for name, cols in OUTPUTS.get(stage, {}).items():
+        if not root.has(name):
+            continue
+        try:
+            df = root.read(name)
+        except Exception:  # noqa: BLE001 - an unreadable manifest has no fingerprint
+            return "unreadable"
+        if cols is not None:
+            if cols and cols[0] == "__not__":
+                keep = [c for c in df.columns if c not in cols[1:]]
+            else:
+                keep = [c for c in cols if c in df.columns]
+            df = df[keep]
+        any_found = True
+        h.update(name.encode())
+        h.update(pd.util.hash_pandas_object(df.astype(str), index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16] if any_found else None
+
+
+def param_diff(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
+    keys = sorted(set(old) | set(new))
+    norm = lambda v: json.loads(json.dumps(v, default=str))  # noqa: E731 - tuples vs lists, floats vs ints
+    return [(k, old.get(k), new.get(k)) for k in keys if norm(old.get(k)) != norm(new.get(k))]
+
+
+def _fmt(v: Any) -> str:
+    return "unset" if v is None else json.dumps(v, default=str) if not isinstance(v, str) else v
+
+
+def stale_reason(root: DatasetRoot, stage: str, record: dict | None = None) -> str | None:
+    """Why ``stage``'s outputs cannot be trusted by its consumers, or None when they can."""
+    rec = record if record is not None else load(root, stage)
+    if rec is None:
+        return None
+    if rec.get("status") == RUNNING:
+        return f"its last run did not complete (started {rec.get('started_at')})"
+    if rec.get("status") == INVALIDATED:
+        return f"it was invalidated by `{rec.get('invalidated_by')}`"
+    for u in UPSTREAM.get(stage, ()):
+        urec = load(root, u)
+        if urec is None:
+            continue
+        if urec.get("status") != COMPLETE:
+            return f"{u} has not completed since"
+        if rec.get("inputs", {}).get(u) != urec.get("fingerprint"):
+            return f"{u} changed after it ran"
+    return None
+
+
+def check_inputs(root: DatasetRoot, stage: str, skip: tuple[str, ...] = ()) -> None:
+    """Refuse (:class:`StaleInput`) when an upstream stage did not complete or is itself stale."""
+    for u in UPSTREAM.get(stage, ()):
+        if u in skip:
+            continue
+        reason = stale_reason(root, u)
+        if reason:
+            raise StaleInput(f"{stage}: the {u} outputs are not usable ({reason}): run `{COMMANDS[u]}` first")
+
+
+def check_params(root: DatasetRoot, stage: str, params: dict, record: dict | None) -> None:
+    if not record or record.get("status") == INVALIDATED or not record.get("params"):
+        return
+    diff = param_diff(record["params"], params)
+    if diff:
+        changes = ", ".join(f"{k} {_fmt(a)} -> {_fmt(b)}" for k, a, b in diff)
+        later = downstream(stage)
+        also = f" and invalidate {', '.join(later)}" if later else ""
+        raise ParamsChanged(
+            f"{stage}: this root was built with other parameters ({changes}): rerun with --overwrite to rebuild "
+            f"{stage}{also}, or use a new --root"
+        )
+
+
+def clear_outputs(root: DatasetRoot, stage: str) -> None:
+    """Delete ``stage``'s manifests (its own; joined columns of others stay) and output folders."""
+    for name, cols in OUTPUTS.get(stage, {}).items():
+        if cols is None or (cols and cols[0] == "__not__"):
+            root.remove(f"manifests/{name}.parquet")
+    for d in OUTPUT_DIRS.get(stage, ()):
+        root.remove(d)
+
+
+def invalidate_downstream(root: DatasetRoot, stage: str, why: str) -> list[str]:
+    hit = []
+    for s in downstream(stage):
+        rec = load(root, s)
+        if rec is not None and rec.get("status") != INVALIDATED:
+            rec.update(status=INVALIDATED, invalidated_by=why, invalidated_at=_now())
+            save(root, s, rec)
+            hit.append(s)
+    return hit
+
+
+@dataclass
+class StageRun:
+    root: DatasetRoot
+    stage: str
+    params: dict
+    record: dict
+    counts: dict
+
+    def note(self, **counts: Any) -> None:
+        """Figures for ``realsync status`` (done/failed counts, hours)."""
+        self.counts.update(counts)
+
+
+@contextlib.contextmanager
+def stage_run(
+    root: DatasetRoot,
+    stage: str,
+    params: dict,
+    *,
+    overwrite: bool = False,
+    guard_params: bool = True,
+    check_upstream: bool = True,
+    skip_upstream: tuple[str, ...] = (),
+    lock: bool = True,
+) -> Iterator[StageRun]:
+    """The contract around one run of ``stage``: lock, upstream check, parameter check,
+    ``running`` record, the work (the block), then the completion record, written last."""
+    from realsync_build.core.lock import root_lock
+
+    ctx = root_lock(root.root, stage) if lock else contextlib.nullcontext()
+    with ctx:
+        if check_upstream:
+            check_inputs(root, stage, skip_upstream)
+        prev = load(root, stage)
+        if guard_params and not overwrite:
+            check_params(root, stage, params, prev)
+        if overwrite or (prev or {}).get("status") == INVALIDATED:
+            clear_outputs(root, stage)
+            invalidate_downstream(root, stage, f"{COMMANDS[stage]} --overwrite" if overwrite else f"{stage} rebuild")
+        record = {
+            "stage": stage,
+            "status": RUNNING,
+            "params": params,
+            "realsync_version": __version__,
+            "started_at": _now(),
+            "completed_at": None,
+            "fingerprint": (prev or {}).get("fingerprint"),
+            "inputs": {u: (load(root, u) or {}).get("fingerprint") for u in UPSTREAM.get(stage, ())},
+            "counts": {},
+        }
+        save(root, stage, record)
+        run = StageRun(root, stage, params, record, record["counts"])
+        yield run
+        record.update(status=COMPLETE, completed_at=_now(), fingerprint=fingerprint(root, stage))
+        save(root, stage, record)
