@@ -86,7 +86,7 @@ def test_shards_read_back_with_webdataset(split_root):
 def test_shard_size_target_and_byte_identical_reruns(split_root):
     cfg = WebDatasetConfig(shard_bytes=1)  # every sample its own shard
     run_export_webdataset(split_root, WebDatasetConfig(), progress=False)
-    first = run_export_webdataset(split_root, cfg, progress=False)
+    first = run_export_webdataset(split_root, cfg, progress=False, overwrite=True)  # another --shard-size
     names = sorted(p.name for p in split_root.shards.glob("*.tar"))
     train = [n for n in names if n.startswith("train-")]
     assert train == [f"train-{i:06d}.tar" for i in range(len(train))] and len(train) == 2
@@ -98,9 +98,10 @@ def test_shard_size_target_and_byte_identical_reruns(split_root):
     third = run_export_webdataset(split_root, cfg, progress=False)
     assert third.shards_written == 1
     assert {n: (split_root.shards / n).read_bytes() for n in names} == before  # deterministic bytes
-    # back to one big shard per split: the extra shards of the old plan go away
-    fourth = run_export_webdataset(split_root, WebDatasetConfig(shard_bytes=parse_size("1GB")), progress=False)
-    assert fourth.shards_removed == 1
+    # back to one big shard per split (--overwrite: another --shard-size): the old plan's shards go away
+    fourth = run_export_webdataset(split_root, WebDatasetConfig(shard_bytes=parse_size("1GB")), progress=False, overwrite=True)
+    assert sorted(p.name for p in split_root.shards.glob("*.tar")) == sorted(p.name for p in fourth.shard_paths)
+    assert len(fourth.shard_paths) < len(names)
     assert not list(split_root.shards.glob(".*tmp-*"))
     for p in split_root.shards.glob("*.tar"):
         members = tarfile.open(p).getmembers()

@@ -6,6 +6,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from realsync_build.core.errors import ParamsChanged
 from typer.testing import CliRunner
 
 from realsync_build.core import manifest
@@ -46,7 +48,9 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_another_split(ds,
     run_split(other, SplitConfig(seed=1))
     assert manifest.read_named(other, "splits").equals(manifest.read_named(ds, "splits"))
     s1 = manifest.read_named(ds, "splits").set_index("video_id")["split"]
-    run_split(ds, SplitConfig(seed=2))
+    with pytest.raises(ParamsChanged, match=r"--seed 1 -> 2.*--overwrite"):  # recorded parameters guard the root
+        run_split(ds, SplitConfig(seed=2))
+    run_split(ds, SplitConfig(seed=2), overwrite=True)
     s2 = manifest.read_named(ds, "splits").set_index("video_id")["split"]
     assert (s1 != s2).sum() >= 5
 
@@ -67,7 +71,7 @@ def test_every_video_in_one_split_and_channels_stratified_by_duration(ds):
         got = dur.groupby("split")["d"].sum() / dur["d"].sum()
         assert got.get("train", 0) == pytest.approx(r.shares["train"])
     # custom ratios are honoured
-    result = run_split(ds, SplitConfig(seed=0, ratios=parse_ratios("80/10/10")))
+    result = run_split(ds, SplitConfig(seed=0, ratios=parse_ratios("80/10/10")), overwrite=True)
     assert all(abs(r.shares["train"] - 0.8) < 0.06 for r in result.channels)
 
 
@@ -114,7 +118,7 @@ def test_exclude_suspect_sync_leaves_flagged_clips_out_and_reports_them(ds):
     assert per == {"CNN": 0, "NFL": 4, "mlb": 0}
     assert not set(result.segments["clip_id"]) & suspect
     # without the flag they stay in
-    run_split(ds, SplitConfig(seed=0))
+    run_split(ds, SplitConfig(seed=0), overwrite=True)
     assert manifest.read_named(ds, "clips")["split"].notna().all()
 
 

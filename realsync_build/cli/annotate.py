@@ -6,6 +6,8 @@ import typer
 
 from realsync_build.cli.common import (
     ExecutorOpt,
+    OverwriteOpt,
+    VerifyOpt,
     ProgressOpt,
     RayAddressOpt,
     RetryOpt,
@@ -48,6 +50,8 @@ def annotate(
     retry_failed: RetryOpt = False,
     strict: StrictOpt = False,
     progress: ProgressOpt = True,
+    overwrite: OverwriteOpt = False,
+    verify: VerifyOpt = False,
 ) -> None:
     """Label every clip: talking head / voice-over / other, AudioSet events, source-sync QC.
 
@@ -84,7 +88,7 @@ def annotate(
         only=only,
         require_sync=require_sync,
     )
-    opts = run_options(workers, executor, ray_address, retry_failed, strict, progress)
+    opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
     try:
         report, counts = run_annotate(ds, cfg, opts)
     except SyncRequired as exc:

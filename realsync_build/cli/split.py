@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from realsync_build.cli.common import RootOpt, app, fail, root_of
+from realsync_build.cli.common import OverwriteOpt, RootOpt, app, fail, root_of
 
 
 @app.command()
@@ -24,6 +24,7 @@ def split(
     offset_sd: Annotated[float, typer.Option("--offset-sd", help="Sd (s) of the normal the non-zero offsets come from (truncated to +/-2 s).")] = 1.0,
     offset_zero_share: Annotated[float, typer.Option("--offset-zero-share", help="Share of segments with exactly 0 s offset.")] = 0.503,
     top_events: Annotated[int, typer.Option("--top-events", min=0, help="Audio event labels kept per segment.")] = 3,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Split videos into train/dev/test (stratified per channel by duration) and draw the dev/test evaluation segments.
 
@@ -60,7 +61,7 @@ def split(
     except ValueError as exc:  # bad option values (SplitError is a ValueError)
         fail(str(exc), code=2)
     try:
-        result = run_split(root_of(root), cfg)
+        result = run_split(root_of(root), cfg, overwrite=overwrite)
     except (SplitError, ManifestError) as exc:
         fail(str(exc), code=1)
     print_result(result)

@@ -45,7 +45,12 @@ def train(
     from realsync_build.streamsync.data import DecodeError
     from realsync_build.streamsync.train import TrainConfig, run_train
 
+    from realsync_build.core.avformat import check_device
+    from realsync_build.stages.export.webdataset import check_train_inputs
+
+    check_device(device)
     ds = root_of(root)
+    check_train_inputs(ds)
     cfg = TrainConfig(
         config=config, stream_head=stream_head, history=history, backprop_iterations=backprop_iterations, phase1_steps=phase1_steps,
         phase2_epochs=phase2_epochs, max_steps=max_steps, phase1_freeze=phase1_freeze, batch_size=batch_size, lr=lr, alpha=alpha,

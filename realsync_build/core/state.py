@@ -260,8 +260,19 @@ def stage_run(
             "inputs": {u: (load(root, u) or {}).get("fingerprint") for u in UPSTREAM.get(stage, ())},
             "counts": {},
         }
+        before = fingerprint(root, stage)
         save(root, stage, record)
         run = StageRun(root, stage, params, record, record["counts"])
-        yield run
+        try:
+            yield run
+        except Exception:
+            # a refusal or error that changed no output (e.g. split's checks fail before it writes):
+            # the previous record still describes the root.  Otherwise ``running`` stays: incomplete.
+            if fingerprint(root, stage) == before:
+                if prev is None:
+                    root.remove(_rel(stage))
+                else:
+                    save(root, stage, prev)
+            raise
         record.update(status=COMPLETE, completed_at=_now(), fingerprint=fingerprint(root, stage))
         save(root, stage, record)

@@ -458,8 +458,6 @@ def run_preprocess(
     """Preprocess every source: ``input_dir`` files, else the videos manifest from ``fetch``."""
     cfg = cfg or PreprocessConfig()
     options = options or RunOptions()
-    if input_dir is not None and not Path(input_dir).is_dir():
-        raise UserError(f"--input {input_dir}: folder not found")
     skip = ("fetch",) if input_dir is not None else ()
     with stage_run(root, "preprocess", output_params(cfg), overwrite=options.overwrite, skip_upstream=skip) as run:
         if input_dir is not None:

@@ -27,6 +27,8 @@ from realsync_build.core import manifest
 from realsync_build.core.manifest import ManifestError
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE
+from realsync_build.core.state import check_inputs
+from realsync_build.stages.annotate.outputs import joined_clip_columns
 
 SCENARIOS = ("talking_head", "voice_over", "other")
 
@@ -59,8 +61,13 @@ def _examples(ids: list[str], n: int = 3) -> str:
     return ", ".join(ids[:n]) + more
 
 
-def load_inputs(root: DatasetRoot) -> Inputs:
-    """The done clips plus their annotations, checked to belong together."""
+def load_inputs(root: DatasetRoot, stage: str | None = None) -> Inputs:
+    """The done clips plus their annotations, checked to belong together.
+
+    ``stage`` (the reading stage, e.g. ``"split"``) also refuses inputs whose producing stage
+    did not complete or went stale (:func:`realsync_build.core.state.check_inputs`)."""
+    if stage is not None:
+        check_inputs(root, stage)
     clips_path = root.manifest("clips")
     clips_all = manifest.read_named(root, "clips", required=True, hint="run `realsync preprocess` first")
     clips = clips_all[clips_all["status"] == DONE].reset_index(drop=True)
@@ -92,6 +99,9 @@ def load_inputs(root: DatasetRoot) -> Inputs:
                 "run `realsync annotate` again so every clip is annotated (or delete the file to treat the root as unannotated)"
             )
         annotations = annotations[annotations["clip_id"].isin(known)].reset_index(drop=True)
+    # clips.parquet has one writer (preprocess); annotate's per-clip totals are joined in here
+    clips = joined_clip_columns(clips, annotations)
+    clips_all = joined_clip_columns(clips_all, annotations)
 
     tables = {}
     for name in ("intervals", "events"):
@@ -135,12 +145,12 @@ def annotation_done(inputs: Inputs) -> pd.DataFrame:
     return ok.set_index("clip_id")
 
 
-def load_split_inputs(root: DatasetRoot) -> tuple[Inputs, pd.DataFrame]:
+def load_split_inputs(root: DatasetRoot, stage: str | None = None) -> tuple[Inputs, pd.DataFrame]:
     """:func:`load_inputs` plus the split's outputs, checked against the clips.
 
     Returns the inputs (their ``clips`` keep only clips with a split) and ``segments``.
     """
-    inputs = load_inputs(root)
+    inputs = load_inputs(root, stage)
     clips_path, splits_path, seg_path = root.manifest("clips"), root.manifest("splits"), root.manifest("segments")
     splits = manifest.read_named(root, "splits", required=True, hint="run `realsync split --seed S` first")
     clips = inputs.clips

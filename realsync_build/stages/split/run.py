@@ -26,6 +26,7 @@ byte-identical files.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -105,7 +106,7 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
         values = [float(p) for p in parts]
     except ValueError:
         raise SplitError(f"--ratios must be three numbers like 90/5/5, got {text!r}") from None
-    if len(values) != 3 or any(v < 0 for v in values) or sum(values) <= 0 or values[0] <= 0:
+    if len(values) != 3 or not all(math.isfinite(v) for v in values) or any(v < 0 for v in values) or sum(values) <= 0 or values[0] <= 0:
         raise SplitError(f"--ratios must be three non-negative numbers (train > 0) like 90/5/5, got {text!r}")
     total = sum(values)
     return tuple(v / total for v in values)  # type: ignore[return-value]
@@ -276,9 +277,31 @@ def write_split(root: DatasetRoot, result: SplitResult) -> None:
     manifest.write_named(root, "clips", result.clips)
 
 
-def run_split(root: DatasetRoot, cfg: SplitConfig) -> SplitResult:
-    result = compute_split(root, cfg)
-    write_split(root, result)
+def output_params(cfg: SplitConfig) -> dict:
+    """The options that shape split's outputs, under their CLI names (recorded in the root)."""
+    sc = cfg.segments
+    return {
+        "--seed": cfg.seed,
+        "--ratios": [round(r, 12) for r in cfg.ratios],
+        "--exclude-suspect-sync": cfg.exclude_suspect_sync,
+        "--skip-empty-channels": cfg.skip_empty_channels,
+        "--segment-sampling": sc.sampling,
+        "--segment-start": sc.start_s,
+        "--segment-stride": sc.stride_s,
+        "--segment-window": sc.window_s,
+        "--offset-sd": sc.offset_sd,
+        "--offset-zero-share": sc.offset_zero_share,
+        "--top-events": sc.top_events,
+    }
+
+
+def run_split(root: DatasetRoot, cfg: SplitConfig, overwrite: bool = False) -> SplitResult:
+    from realsync_build.core.state import stage_run
+
+    with stage_run(root, "split", output_params(cfg), overwrite=overwrite) as run:
+        result = compute_split(root, cfg)
+        write_split(root, result)
+        run.note(videos=len(result.splits), segments=len(result.segments))
     return result
 
 
