@@ -1,6 +1,6 @@
 """What each stage recorded about its last run: parameters, version, completion, inputs.
 
-One JSON record per stage at ``state/{stage}.json``::
+One JSON record per stage, all in ``stages.json`` at the root::
 
     {"stage", "status": running | complete | invalidated, "params": {"--clip-seconds": 300, ...},
      "realsync_version", "started_at", "completed_at", "fingerprint", "inputs": {upstream: fingerprint},
@@ -35,7 +35,7 @@ from realsync_build import __version__
 from realsync_build.core.errors import ParamsChanged, StaleInput
 from realsync_build.core.root import DatasetRoot
 
-STATE_DIR = "state"
+RECORDS = "stages.json"  # at the root, one record per stage
 RUNNING, COMPLETE, INVALIDATED = "running", "complete", "invalidated"
 
 # The stage graph: who consumes whose outputs (in pipeline order).
@@ -88,29 +88,36 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _rel(stage: str) -> str:
-    return f"{STATE_DIR}/{stage}.json"
+def load_all(root: DatasetRoot) -> dict[str, dict]:
+    """Every stage's record (``stages.json`` at the root); empty when none ran yet."""
+    try:
+        if not root.exists(RECORDS):
+            return {}
+        with root.open(RECORDS) as fh:
+            data = json.loads(fh.read())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def load(root: DatasetRoot, stage: str) -> dict | None:
     """The stage's record, or None when it never ran through the recorded path."""
-    rel = _rel(stage)
-    try:
-        if not root.exists(rel):
-            return None
-        with root.open(rel) as fh:
-            return json.loads(fh.read())
-    except (OSError, ValueError):
-        return None
+    return load_all(root).get(stage)
 
 
-def save(root: DatasetRoot, stage: str, record: dict) -> None:
+def save(root: DatasetRoot, stage: str, record: dict | None) -> None:
+    """Replace (None: remove) one stage's record; the file is rewritten atomically."""
     from realsync_build.core import atomic
 
-    path = root.root / _rel(stage)
-    atomic.write_text(path, json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
+    records = load_all(root)
+    if record is None:
+        records.pop(stage, None)
+    else:
+        records[stage] = record
+    path = root.root / RECORDS
+    atomic.write_text(path, json.dumps(records, indent=1, sort_keys=True, default=str) + "\n")
     if root.url is not None:
-        root.put(path, _rel(stage))
+        root.put(path, RECORDS)
 
 
 def fingerprint(root: DatasetRoot, stage: str) -> str | None:
@@ -269,10 +276,7 @@ def stage_run(
             # a refusal or error that changed no output (e.g. split's checks fail before it writes):
             # the previous record still describes the root.  Otherwise ``running`` stays: incomplete.
             if fingerprint(root, stage) == before:
-                if prev is None:
-                    root.remove(_rel(stage))
-                else:
-                    save(root, stage, prev)
+                save(root, stage, prev)
             raise
         record.update(status=COMPLETE, completed_at=_now(), fingerprint=fingerprint(root, stage))
         save(root, stage, record)

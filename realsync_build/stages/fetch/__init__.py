@@ -84,11 +84,32 @@ def run_fetch(
     dry_run: bool = False,
     options: RunOptions | None = None,
 ) -> FetchReport:
-    """Plan (channels or a list), record the plan in ``videos.parquet``, then download it."""
+    """Plan (channels or a list), record the plan in ``videos.parquet``, then download it.
+
+    Fetch records its selection rules in the root but never refuses other ones: it is additive
+    (each run adds the videos its rules pick; a video once fetched is never re-selected)."""
     cfg = cfg or FetchConfig()
     options = options or RunOptions()
     if (channels is None) == (from_list is None):
         raise ValueError("give either channels or a list to fetch from")
+    from realsync_build.core.errors import UserError
+    from realsync_build.core.state import stage_run
+
+    params = {
+        "--min-minutes": cfg.min_minutes, "--min-height": cfg.min_height, "--max-height": cfg.max_height,
+        "--min-kbps": cfg.min_kbps, "--max-kbps": cfg.max_kbps, "--hours-per-channel": cfg.hours_per_channel,
+        "--seed": cfg.seed,
+    }  # fmt: skip
+    if root.url is not None:
+        raise UserError(f"fetch downloads into a local root only, not {root.url}: fetch locally, then publish the root")
+    with stage_run(root, "fetch", params, guard_params=False) as run:
+        report = _run_fetch(root, cfg, channels, from_list, dry_run, options)
+        if report.stage is not None:
+            run.note(**report.stage.counts())
+    return report
+
+
+def _run_fetch(root, cfg, channels, from_list, dry_run, options) -> FetchReport:
     videos = manifest.read(root.manifest("videos"), VIDEOS)
     known = {r["video_id"]: r for r in videos.to_dict("records")}
     tallies: dict[str, ChannelTally] = {}
