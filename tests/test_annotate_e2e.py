@@ -161,7 +161,11 @@ def test_annotate_end_to_end_with_real_detectors_and_a_random_syncnet(prepared, 
     assert len(speech_ev) >= 3 and (speech_ev["score"] >= 0.3).all() and (speech_ev["mid"] == "/m/09x0r").all()
     ted_tracks = tr[tr["clip_id"] == ted["clip_id"]]
     assert ted_tracks["talking"].any() and (ted_tracks["end_s"] - ted_tracks["start_s"]).max() > 4.0
-    clips = manifest.read(root.manifest("clips"), CLIPS).set_index("clip_id")
+    # clips.parquet has one writer (preprocess); readers get annotate's totals joined in
+    assert manifest.read(root.manifest("clips"), CLIPS)["t_talking_head_s"].isna().all()
+    from realsync_build.stages.split.inputs import load_inputs
+
+    clips = load_inputs(root).all_clips.set_index("clip_id")
     assert clips.loc[ted["clip_id"], "t_talking_head_s"] == pytest.approx(ted["t_th_s"])
     assert clips.loc[ted["clip_id"], "top_events"] == ted["top_events"]
 

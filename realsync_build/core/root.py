@@ -33,6 +33,10 @@ class DatasetRoot:
     root: Path
     url: str | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.root, Path):
+            object.__setattr__(self, "root", Path(self.root))
+
     @property
     def is_remote(self) -> bool:
         return self.url is not None

@@ -173,14 +173,30 @@ def stale_reason(root: DatasetRoot, stage: str, record: dict | None = None) -> s
     return None
 
 
+def blocker(root: DatasetRoot, stage: str) -> tuple[str, str] | None:
+    """``(stage to run, why)`` when ``stage``'s outputs are not usable, looking upstream first so
+    the command named is the one that fixes it; None when they are usable (or were never recorded)."""
+    rec = load(root, stage)
+    if rec is None:
+        return None
+    for u in UPSTREAM.get(stage, ()):
+        found = blocker(root, u)
+        if found:
+            return found
+    reason = stale_reason(root, stage, rec)
+    return (stage, reason) if reason else None
+
+
 def check_inputs(root: DatasetRoot, stage: str, skip: tuple[str, ...] = ()) -> None:
     """Refuse (:class:`StaleInput`) when an upstream stage did not complete or is itself stale."""
     for u in UPSTREAM.get(stage, ()):
         if u in skip:
             continue
-        reason = stale_reason(root, u)
-        if reason:
-            raise StaleInput(f"{stage}: the {u} outputs are not usable ({reason}): run `{COMMANDS[u]}` first")
+        found = blocker(root, u)
+        if found:
+            culprit, reason = found
+            where = reason if culprit == u else f"{culprit}: {reason}"
+            raise StaleInput(f"{stage}: the {u} outputs are not usable ({where}): run `{COMMANDS[culprit]}` first")
 
 
 def check_params(root: DatasetRoot, stage: str, params: dict, record: dict | None) -> None:

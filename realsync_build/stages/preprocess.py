@@ -235,7 +235,7 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
                     if store is not None:
                         final.unlink()
                     continue
-            except ProbeError:
+            except Exception:  # noqa: BLE001 - any probe/decode error: the file is not trusted, redo it
                 pass
             final.unlink()
             if store is not None:

@@ -23,10 +23,15 @@ from realsync_build.core.executors.base import Executor, WorkerLost, call_safely
 WATCHDOG_PERIOD_S = 0.5
 
 
-def die_with_parent() -> None:
-    """Make this process exit when its parent dies (pool initializer; also used for ffmpeg)."""
-    parent = os.getppid()
+def die_with_parent(parent: int | None = None) -> None:
+    """Make this process exit when its parent (pid ``parent``, by default the current one) dies.
+
+    A pool initializer gets the driver's pid: a worker that starts up after the driver was
+    already killed (it is then a child of init) exits at once."""
+    parent = os.getppid() if parent is None else parent
     _set_pdeathsig()
+    if os.getppid() != parent:
+        os._exit(1)
 
     def watch() -> None:
         while True:
@@ -71,7 +76,7 @@ class LocalExecutor(Executor):
             yield from InlineExecutor().imap(fn, items)
             return
         ctx = mp.get_context(self.start_method)
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx, initializer=die_with_parent)
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),))
         try:
             futures = {pool.submit(call_safely, fn, item): i for i, item in enumerate(items)}
             pending = set(futures)

@@ -117,9 +117,9 @@ def run_annotate(root: DatasetRoot, cfg: AnnotateConfig | None = None, options: 
     if root.url is not None:
         raise UserError(f"annotate runs on a local root only, not {root.url}: annotate a local copy, then publish it")
     # --only re-runs one part with the options given: it records them instead of refusing them
+    root.read("clips", required=True, hint="run `realsync preprocess` first")
+    sync_note = preflight(cfg)  # a missing model is refused before the root is touched
     with stage_run(root, "annotate", output_params(cfg), overwrite=options.overwrite, guard_params=cfg.only is None) as run:
-        root.read("clips", required=True, hint="run `realsync preprocess` first")
-        sync_note = preflight(cfg)
         workers = options.workers or default_workers()
         tasks = build_tasks(root, cfg, sync_note, workers)
 
