@@ -33,7 +33,7 @@ from realsync_build.core.errors import UnsafePath, UserError
 from realsync_build.core.root import DatasetRoot, check_rel, safe_name
 from realsync_build.core.state import stage_run
 from realsync_build.stages.fetch.ids import is_file_safe_id
-from realsync_build.core.schema import DONE, FAILED, VIDEOS
+from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage
 from realsync_build.core.storage import Store, fetch_to_local, is_url
 

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from realsync_build.core import atomic, manifest
 from realsync_build.core.root import DatasetRoot, safe_name
-from realsync_build.core.schema import ANNOTATIONS, CLIPS, DONE, EVENTS, INTERVALS, KEYS, TRACKS
+from realsync_build.core.schema import DONE, EVENTS, INTERVALS, TRACKS
 
 KINDS: dict[str, pa.Schema] = {"intervals": INTERVALS, "events": EVENTS, "tracks": TRACKS}
 SORT: dict[str, list[str]] = {
@@ -55,7 +55,7 @@ def parts_exist(root: DatasetRoot, clip_id: str) -> bool:
 def consolidate(root: DatasetRoot) -> dict[str, int]:
     """Rewrite ``manifests/{intervals,events,tracks}.parquet`` from the done clips' part files,
     and join the totals into the clips manifest. Returns rows per kind."""
-    ann = manifest.read(root.manifest("annotations"), ANNOTATIONS)
+    ann = root.read("annotations")
     done = ann[ann["status"] == DONE]["clip_id"].tolist() if len(ann) else []
     counts: dict[str, int] = {}
     for kind, schema in KINDS.items():

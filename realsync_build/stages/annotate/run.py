@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from realsync_build.core import manifest
+
 from realsync_build.stages.annotate.clip import annotate_clip, get_model
 from realsync_build.stages.annotate.config import AnnotateConfig
 from realsync_build.stages.annotate.outputs import consolidate, parts_exist
@@ -16,7 +16,7 @@ from realsync_build.models.base import ModelMissing
 from realsync_build.core.errors import UserError
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.state import stage_run
-from realsync_build.core.schema import ANNOTATIONS, CLIPS, DONE, FAILED
+from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage
 
 

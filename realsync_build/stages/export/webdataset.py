@@ -249,7 +249,7 @@ def _export(root: DatasetRoot, cfg: WebDatasetConfig, progress: bool) -> ExportR
     shards_dir.mkdir(parents=True, exist_ok=True)
     atomic.remove_stale_temps(shards_dir)
 
-    old = manifest.read_named(root, "shards")
+    old = root.read("shards")
     recorded = {}
     if len(old):
         for shard, g in old[old["status"] == DONE].groupby("shard"):
@@ -289,7 +289,7 @@ def _export(root: DatasetRoot, cfg: WebDatasetConfig, progress: bool) -> ExportR
             report.shards_removed += 1
     if len(old):  # keep rows of splits this run did not export
         rows += old[~old["split"].isin(cfg.splits)].to_dict("records")
-    manifest.write_named(root, "shards", pd.DataFrame(rows))
+    root.write("shards", pd.DataFrame(rows))
     return report
 
 

@@ -31,7 +31,7 @@ from realsync_build.stages.fetch.plan import plan_from_list
 from realsync_build.stages.fetch.progress import fetch_progress
 from realsync_build.stages.fetch.report import print_plan, print_tallies
 from realsync_build.core.root import DatasetRoot
-from realsync_build.core.schema import DONE, FAILED, PLANNED, SKIPPED, VIDEOS
+from realsync_build.core.schema import DONE, FAILED, PLANNED, SKIPPED
 from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage
 from realsync_build.core.ui import console
 
@@ -110,7 +110,7 @@ def run_fetch(
 
 
 def _run_fetch(root, cfg, channels, from_list, dry_run, options) -> FetchReport:
-    videos = manifest.read(root.manifest("videos"), VIDEOS)
+    videos = root.read("videos")
     known = {r["video_id"]: r for r in videos.to_dict("records")}
     tallies: dict[str, ChannelTally] = {}
     decisions: list[Decision] = []
@@ -134,10 +134,10 @@ def _run_fetch(root, cfg, channels, from_list, dry_run, options) -> FetchReport:
         apply_rules = True
 
     new_rows = [r for r in planned if r["video_id"] not in known]
-    if new_rows or not root.manifest("videos").exists():
+    if new_rows or not root.has("videos"):
         videos = manifest.upsert(videos, new_rows, ["video_id"])
-        manifest.write(videos, root.manifest("videos"), VIDEOS, ["video_id"])
-        videos = manifest.read(root.manifest("videos"), VIDEOS)
+        root.write("videos", videos)
+        videos = root.read("videos")
     report = FetchReport(planned=planned, tallies=tallies, decisions=decisions, dry_run=dry_run, from_list=from_list is not None)
     if dry_run:
         return report
@@ -158,7 +158,7 @@ def _run_fetch(root, cfg, channels, from_list, dry_run, options) -> FetchReport:
     for t in tasks:
         t.pop("progress", None)
 
-    final = manifest.read(root.manifest("videos"), VIDEOS)
+    final = root.read("videos")
     ids = {t["video_id"] for t in tasks}
     for rec in final[final["video_id"].isin(ids)].to_dict("records"):
         tally = tallies.get(rec["channel"])

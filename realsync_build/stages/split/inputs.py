@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from realsync_build.core import manifest
+
 from realsync_build.core.manifest import ManifestError
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE
@@ -69,7 +69,7 @@ def load_inputs(root: DatasetRoot, stage: str | None = None) -> Inputs:
     if stage is not None:
         check_inputs(root, stage)
     clips_path = root.manifest("clips")
-    clips_all = manifest.read_named(root, "clips", required=True, hint="run `realsync preprocess` first")
+    clips_all = root.read("clips", required=True, hint="run `realsync preprocess` first")
     clips = clips_all[clips_all["status"] == DONE].reset_index(drop=True)
     if clips.empty:
         raise ManifestError(f"{clips_path} has no done clips: run `realsync preprocess` (or --retry-failed) first")
@@ -84,8 +84,8 @@ def load_inputs(root: DatasetRoot, stage: str | None = None) -> Inputs:
 
     annotations = None
     ann_path = root.manifest("annotations")
-    if ann_path.exists():
-        annotations = manifest.read_named(root, "annotations")
+    if root.has("annotations"):
+        annotations = root.read("annotations")
         unknown = _unknown(annotations, all_known)
         if unknown:
             raise StaleManifest(
@@ -106,7 +106,7 @@ def load_inputs(root: DatasetRoot, stage: str | None = None) -> Inputs:
     tables = {}
     for name in ("intervals", "events"):
         path = root.manifest(name)
-        df = manifest.read_named(root, name)
+        df = root.read(name)
         unknown = _unknown(df, all_known)
         if unknown:
             raise StaleManifest(
@@ -152,7 +152,7 @@ def load_split_inputs(root: DatasetRoot, stage: str | None = None) -> tuple[Inpu
     """
     inputs = load_inputs(root, stage)
     clips_path, splits_path, seg_path = root.manifest("clips"), root.manifest("splits"), root.manifest("segments")
-    splits = manifest.read_named(root, "splits", required=True, hint="run `realsync split --seed S` first")
+    splits = root.read("splits", required=True, hint="run `realsync split --seed S` first")
     clips = inputs.clips
     placed = clips[clips["split"].notna()]
     if placed.empty:
@@ -171,7 +171,7 @@ def load_split_inputs(root: DatasetRoot, stage: str | None = None) -> tuple[Inpu
             f"{clips_path} has {len(unplaced)} done clips without a split ({_examples(list(unplaced['clip_id']))}), "
             "added after the last split: rerun `realsync split --seed S`"
         )
-    segments = manifest.read_named(root, "segments")
+    segments = root.read("segments")
     split_of = dict(zip(placed["clip_id"], placed["split"]))
     bad = segments[segments["clip_id"].map(split_of).fillna("") != segments["split"]]
     if len(bad):

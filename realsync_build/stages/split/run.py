@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from realsync_build.core import manifest
+
 from realsync_build.stages.split.inputs import load_inputs, suspect_clips
 from realsync_build.core.manifest import ManifestError
 from realsync_build.core.root import DatasetRoot
@@ -272,9 +272,9 @@ def compute_split(root: DatasetRoot, cfg: SplitConfig) -> SplitResult:
 
 def write_split(root: DatasetRoot, result: SplitResult) -> None:
     """Write the three manifests (each atomically; segments first, clips last)."""
-    manifest.write_named(root, "segments", result.segments)
-    manifest.write_named(root, "splits", result.splits)
-    manifest.write_named(root, "clips", result.clips)
+    root.write("segments", result.segments)
+    root.write("splits", result.splits)
+    root.write("clips", result.clips)
 
 
 def output_params(cfg: SplitConfig) -> dict:
