@@ -182,8 +182,14 @@ def test_annotate_end_to_end_with_real_detectors_and_a_random_syncnet(prepared, 
     _check_intervals(iv2, ann2[ann2["status"] == DONE], 1e6, 0)
     assert (iv2[iv2["clip_id"] == ted["clip_id"]]["label"] == "voice_over").sum() >= 1
 
-    # a plain rerun resumes: nothing left to do
-    report3, _ = run_annotate(root, AnnotateConfig(face_detector="blazeface-back", events="yamnet"), opts)
+    # the root now records the stricter values: the defaults are refused (recorded parameters) ...
+    from realsync_build.core.errors import ParamsChanged
+
+    with pytest.raises(ParamsChanged, match=r"--max-offset 0 -> 6.*--overwrite"):
+        run_annotate(root, AnnotateConfig(face_detector="blazeface-back", events="yamnet"), opts)
+    # ... and a plain rerun with the recorded values resumes: nothing left to do
+    same = AnnotateConfig(face_detector="blazeface-back", events="yamnet", min_confidence=1e6, max_offset=0)
+    report3, _ = run_annotate(root, same, opts)
     assert report3.done == 0 and report3.skipped_done == 2 and report3.skipped_failed == 2
 
 

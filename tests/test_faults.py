@@ -398,3 +398,43 @@ def test_status_shows_each_stage_and_the_next_command(root):
     assert "preprocess │ complete │ 4 │ 0 │ 0 │ 0.002" in out
     assert "--clip-seconds 2" in out and "next: realsync annotate" in out
     assert not (root.root / LOCK_NAME).exists()
+
+
+# ------------------------------------------------------------------ kills at several points
+
+
+def _files(ds: DatasetRoot) -> dict[str, bytes]:
+    out = {}
+    for p in sorted(ds.root.rglob("*")):
+        rel = p.relative_to(ds.root).as_posix()
+        if p.is_file() and rel not in ("stages.json", LOCK_NAME):
+            out[rel] = p.read_bytes()
+    return out
+
+
+@pytest.mark.parametrize("point", ["split:started", "split:before-complete", "export:started", "export:before-complete"])
+def test_a_kill_then_a_rerun_gives_byte_identical_files(built, tmp_path, point):
+    def fresh(name: str) -> DatasetRoot:
+        shutil.copytree(built.root, tmp_path / name, symlinks=True)
+        return DatasetRoot(tmp_path / name)
+
+    def run(ds: DatasetRoot, kill: str | None = None) -> subprocess.CompletedProcess:
+        env = dict(os.environ, **({state.KILL_ENV: kill} if kill else {}))
+        code = (
+            "import sys; from pathlib import Path; from realsync_build.core.root import DatasetRoot;"
+            "from realsync_build.stages.split.run import SplitConfig, run_split;"
+            "from realsync_build.stages.export.webdataset import run_export_webdataset;"
+            "ds = DatasetRoot(Path(sys.argv[1])); run_split(ds, SplitConfig(seed=0)); run_export_webdataset(ds, progress=False)"
+        )
+        return subprocess.run([sys.executable, "-c", code, str(ds.root)], capture_output=True, text=True, env=env)
+
+    ref = fresh("ref")
+    assert run(ref).returncode == 0
+    ds = fresh("killed")
+    assert run(ds, kill=point).returncode == -signal.SIGKILL
+    stage = point.split(":")[0]
+    assert state.load(ds, stage)["status"] == state.RUNNING  # incomplete, and known to be
+    rerun = run(ds)
+    assert rerun.returncode == 0, rerun.stderr
+    assert _files(ds) == _files(ref)
+    assert state.load(ds, "export")["status"] == state.COMPLETE

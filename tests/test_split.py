@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from realsync_build.core.errors import ParamsChanged
+from realsync_build.stages.split.inputs import read_clips  # clips with split's assignment joined in
 from typer.testing import CliRunner
 
 from realsync_build.core import manifest
@@ -59,7 +60,7 @@ def test_every_video_in_one_split_and_channels_stratified_by_duration(ds):
     clips = many_videos(ds, n_videos=80)
     result = run_split(ds, SplitConfig(seed=0))
     splits = manifest.read_named(ds, "splits")
-    out = manifest.read_named(ds, "clips")
+    out = read_clips(ds)
     assert splits["video_id"].is_unique and set(splits["split"]) == {"train", "dev", "test"}
     assert (out.groupby("video_id")["split"].nunique() == 1).all()
     assert out.set_index("clip_id")["split"].equals(out.set_index("clip_id")["video_id"].map(splits.set_index("video_id")["split"]))
@@ -111,7 +112,7 @@ def test_exclude_suspect_sync_leaves_flagged_clips_out_and_reports_them(ds):
     suspect = set(clips[clips["channel"] == "NFL"]["clip_id"].iloc[:4])
     annotate(ds, clips, suspect=suspect)
     result = run_split(ds, SplitConfig(seed=0, exclude_suspect_sync=True))
-    out = manifest.read_named(ds, "clips").set_index("clip_id")
+    out = read_clips(ds).set_index("clip_id")
     assert out.loc[sorted(suspect), "split"].isna().all()
     assert out.drop(index=sorted(suspect))["split"].notna().all()
     per = {r.channel: r.excluded_clips for r in result.channels}
@@ -119,7 +120,7 @@ def test_exclude_suspect_sync_leaves_flagged_clips_out_and_reports_them(ds):
     assert not set(result.segments["clip_id"]) & suspect
     # without the flag they stay in
     run_split(ds, SplitConfig(seed=0), overwrite=True)
-    assert manifest.read_named(ds, "clips")["split"].notna().all()
+    assert read_clips(ds)["split"].notna().all()
 
 
 def test_exclude_suspect_sync_without_annotations_says_what_to_run(ds):
@@ -152,7 +153,7 @@ def test_missing_clips_manifest_and_empty_channel(ds):
     assert not ds.manifest("splits").exists()
     result = run_split(ds, SplitConfig(skip_empty_channels=True))
     assert set(result.splits["channel"]) == {"CNN"}
-    assert manifest.read_named(ds, "clips").query("channel == 'WTA'")["split"].isna().all()
+    assert read_clips(ds).query("channel == 'WTA'")["split"].isna().all()
 
 
 def test_seed_must_be_an_integer():

@@ -25,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import signal
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -54,7 +56,7 @@ OUTPUTS: dict[str, dict[str, tuple[str, ...] | None]] = {
     "fetch": {"videos": None},
     "preprocess": {"clips": ("__not__",) + JOINED_CLIP_COLUMNS},  # all but the columns joined in later
     "annotate": {"annotations": None, "intervals": None, "events": None, "tracks": None},
-    "split": {"splits": None, "segments": None, "clips": ("split",)},
+    "split": {"splits": None, "segments": None, "clip_splits": None},
     "export": {"shards": None},
 }
 # Folders of output files a stage rebuilds from scratch on --overwrite.
@@ -233,6 +235,16 @@ def invalidate_downstream(root: DatasetRoot, stage: str, why: str) -> list[str]:
     return hit
 
 
+KILL_ENV = "REALSYNC_KILL_AT"
+
+
+def fault_point(name: str) -> None:
+    """Fault injection for the test suite: ``$REALSYNC_KILL_AT=name`` kills this process here with
+    SIGKILL (as ``kill -9`` would), e.g. ``split:before-complete``.  Unset, it does nothing."""
+    if os.environ.get(KILL_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 @dataclass
 class StageRun:
     root: DatasetRoot
@@ -285,6 +297,7 @@ def stage_run(
         }
         before = fingerprint(root, stage)
         save(root, stage, record)
+        fault_point(f"{stage}:started")
         run = StageRun(root, stage, params, record, record["counts"])
         try:
             yield run
@@ -294,5 +307,6 @@ def stage_run(
             if fingerprint(root, stage) == before:
                 save(root, stage, prev)
             raise
+        fault_point(f"{stage}:before-complete")
         record.update(status=COMPLETE, completed_at=_now(), fingerprint=fingerprint(root, stage))
         save(root, stage, record)

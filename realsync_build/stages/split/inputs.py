@@ -50,6 +50,22 @@ class Inputs:
         return self.annotations is not None
 
 
+def join_split(clips: pd.DataFrame, clip_splits: pd.DataFrame | None) -> pd.DataFrame:
+    """``clips`` with the ``split`` column from ``clip_splits.parquet`` (null for clips it does not
+    list).  A root split before that file existed keeps the column its clips.parquet carries."""
+    if clip_splits is None:
+        return clips
+    clips = clips.copy()
+    clips["split"] = clips["clip_id"].map(dict(zip(clip_splits["clip_id"], clip_splits["split"])))
+    return clips
+
+
+def read_clips(root: DatasetRoot) -> pd.DataFrame:
+    """Every row of ``clips.parquet`` with the columns later stages join in (annotate's totals,
+    split's assignment): what a reader of "the clips" wants."""
+    return load_inputs(root).all_clips
+
+
 def _unknown(df: pd.DataFrame, known: set[str]) -> list[str]:
     if df.empty:
         return []
@@ -99,9 +115,10 @@ def load_inputs(root: DatasetRoot, stage: str | None = None) -> Inputs:
                 "run `realsync annotate` again so every clip is annotated (or delete the file to treat the root as unannotated)"
             )
         annotations = annotations[annotations["clip_id"].isin(known)].reset_index(drop=True)
-    # clips.parquet has one writer (preprocess); annotate's per-clip totals are joined in here
-    clips = joined_clip_columns(clips, annotations)
-    clips_all = joined_clip_columns(clips_all, annotations)
+    # clips.parquet has one writer (preprocess); annotate's totals and split's assignment are joined in here
+    clip_splits = root.read("clip_splits") if root.has("clip_splits") else None
+    clips = join_split(joined_clip_columns(clips, annotations), clip_splits)
+    clips_all = join_split(joined_clip_columns(clips_all, annotations), clip_splits)
 
     tables = {}
     for name in ("intervals", "events"):

@@ -271,10 +271,14 @@ def compute_split(root: DatasetRoot, cfg: SplitConfig) -> SplitResult:
 
 
 def write_split(root: DatasetRoot, result: SplitResult) -> None:
-    """Write the three manifests (each atomically; segments first, clips last)."""
+    """Write split's three manifests (each atomically; the completion record follows them).
+
+    ``clips.parquet`` is not rewritten (preprocess is its one writer): each placed clip's split
+    goes to ``clip_splits.parquet`` and is joined in when a later stage reads the clips."""
     root.write("segments", result.segments)
     root.write("splits", result.splits)
-    root.write("clips", result.clips)
+    placed = result.clips[result.clips["split"].notna()]
+    root.write("clip_splits", placed[["clip_id", "video_id", "split"]])
 
 
 def output_params(cfg: SplitConfig) -> dict:
