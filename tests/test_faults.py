@@ -377,15 +377,28 @@ def test_the_default_channel_list_ships_in_the_wheel(tmp_path):
 
     assert [c.name for c in load_channels()][:2] == ["golfshome", "NFL"] and len(load_channels()) == 9
     repo = Path(__file__).resolve().parents[1]
+    src = tmp_path / "src"  # build from a copy: an in-tree build would leave build/ in the checkout
+    src.mkdir()
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
+        shutil.copy(repo / name, src / name)
+    for name in ("manifests", "realsync_build"):
+        shutil.copytree(repo / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(repo), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)],
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     wheel = next(tmp_path.glob("realsync-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
         shipped = zf.read("realsync_build/data/channels.toml")
+        zf.extractall(tmp_path / "site")
     assert shipped == (repo / "manifests" / "channels.toml").read_bytes()
+    # imported from the unpacked wheel (no checkout around it), the package finds its own copy
+    code = "from realsync_build.stages.fetch.channels import default_channels_file as f, load_channels as l; print(f()); print(len(l()))"
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(tmp_path / "site" / "realsync_build" / "data" / "channels.toml"), "9"]
 
 
 # ------------------------------------------------------------------ status
@@ -438,3 +451,25 @@ def test_a_kill_then_a_rerun_gives_byte_identical_files(built, tmp_path, point):
     assert rerun.returncode == 0, rerun.stderr
     assert _files(ds) == _files(ref)
     assert state.load(ds, "export")["status"] == state.COMPLETE
+
+
+def test_a_full_disk_stops_the_run_in_one_line_with_nothing_partial(tmp_path, sources):
+    if os.geteuid() != 0:
+        pytest.skip("needs a small tmpfs (root) to fill up")
+    full = tmp_path / "full"
+    full.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(full)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip()})")
+    try:
+        proc = _cli("preprocess", "--root", str(full), "--input", str(sources), "--clip-seconds", str(CLIP_S), "--no-progress", "--workers", "1")
+        line = _one_line_error(proc)
+        assert proc.returncode == 1 and ("disk is full" in line or "No space left" in line), line
+        assert not [p for p in full.rglob("*") if p.is_file() and ".tmp-" in p.name]  # no partial files
+        clips = DatasetRoot(full).read("clips") if (full / "manifests" / "clips.parquet").exists() else None
+        if clips is not None:  # whatever was recorded is complete and valid, nothing is marked failed
+            assert (clips["status"] == "done").all()
+            for rel in clips["path"]:
+                assert check_clip(probe_clip(full / rel), CLIP_S) == []
+    finally:
+        subprocess.run(["umount", str(full)], check=False)
