@@ -68,6 +68,9 @@ def annotate(
     from realsync_build.core.manifest import ManifestError
     from realsync_build.models.base import ModelMissing
 
+    from realsync_build.core.device import check_device
+
+    check_device(device)
     ds = root_of(root)
     cfg = AnnotateConfig(
         face_detector=face_detector,

@@ -45,7 +45,7 @@ def train(
     from realsync_build.streamsync.data import DecodeError
     from realsync_build.streamsync.train import TrainConfig, run_train
 
-    from realsync_build.core.avformat import check_device
+    from realsync_build.core.device import check_device
     from realsync_build.stages.export.webdataset import check_train_inputs
 
     check_device(device)
@@ -89,6 +89,9 @@ def evaluate(
 
     if split not in ("dev", "test"):
         fail(f"--split {split!r}: use dev or test")
+    from realsync_build.core.device import check_device
+
+    check_device(device)
     ds = root_of(root)
     opts = EvalOptions(iterations=iterations, hop_s=hop, batch_size=batch_size, workers=workers, ablation=ablation, cost=cost,
                        max_segments=max_segments, device=device, progress=progress)
