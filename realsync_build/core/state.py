@@ -13,7 +13,7 @@ One JSON record per stage, all in ``stages.json`` at the root::
   all written; the record is rewritten as ``complete`` last (the completion
   record).  A run killed in between leaves ``running``: downstream stages refuse
   its outputs and name the command to finish it.
-* ``fingerprint`` hashes the columns the stage owns in its manifests; a downstream
+* ``fingerprint`` hashes the content of the stage's manifests; a downstream
   stage stores the fingerprints it consumed under ``inputs``, so a later change
   upstream makes it stale (``realsync status`` shows it, its consumers refuse it).
 * ``--overwrite`` clears the stage's outputs and marks every downstream record
@@ -40,41 +40,40 @@ from realsync_build.core.root import DatasetRoot
 RECORDS = "stages.json"  # at the root, one record per stage
 RUNNING, COMPLETE, INVALIDATED = "running", "complete", "invalidated"
 
-# The stage graph: who consumes whose outputs (in pipeline order).
-STAGES = ("fetch", "preprocess", "annotate", "split", "export")
-UPSTREAM: dict[str, tuple[str, ...]] = {
-    "fetch": (),
-    "preprocess": ("fetch",),
-    "annotate": ("preprocess",),
-    "split": ("preprocess", "annotate"),
-    "export": ("split", "annotate"),
-    "train": ("export",),
-}
-# Manifests and the columns each stage owns in them (None: every column).
-JOINED_CLIP_COLUMNS = ("t_talking_head_s", "t_voice_over_s", "top_events", "split")
-OUTPUTS: dict[str, dict[str, tuple[str, ...] | None]] = {
-    "fetch": {"videos": None},
-    "preprocess": {"clips": ("__not__",) + JOINED_CLIP_COLUMNS},  # all but the columns joined in later
-    "annotate": {"annotations": None, "intervals": None, "events": None, "tracks": None},
-    "split": {"splits": None, "segments": None, "clip_splits": None},
-    "export": {"shards": None},
-}
-# Folders of output files a stage rebuilds from scratch on --overwrite.
-OUTPUT_DIRS: dict[str, tuple[str, ...]] = {
-    "fetch": (),  # downloads are never deleted by realsync
-    "preprocess": ("clips",),
-    "annotate": ("annotations",),
-    "split": (),
-    "export": ("shards",),
-}
-COMMANDS = {
-    "fetch": "realsync fetch",
-    "preprocess": "realsync preprocess",
-    "annotate": "realsync annotate",
-    "split": "realsync split",
-    "export": "realsync export webdataset",
-    "train": "realsync train",
-}
+@dataclass(frozen=True)
+class StageContract:
+    """What a stage declares; :func:`stage_run` and the per-item driver do the rest."""
+
+    name: str
+    command: str  # what a user runs to (re)build it
+    inputs: tuple[str, ...]  # the stages whose outputs it reads
+    outputs: tuple[str, ...]  # the manifests it alone writes
+    output_dirs: tuple[str, ...] = ()  # folders of files it rebuilds from scratch on --overwrite
+    verified_by: str = ""  # how a done output is checked on a rerun (docs, status)
+
+
+CONTRACTS: dict[str, StageContract] = {
+    c.name: c
+    for c in (
+        StageContract("fetch", "realsync fetch", (), ("videos",), (), "the file exists (downloads are never deleted)"),
+        StageContract("preprocess", "realsync preprocess", ("fetch",), ("clips",), ("clips",),
+                      "recorded size every rerun; --verify re-probes and re-hashes (sha256)"),
+        StageContract("annotate", "realsync annotate", ("preprocess",), ("annotations", "intervals", "events", "tracks"),
+                      ("annotations",), "per-clip part files present; --verify re-annotates"),
+        StageContract("split", "realsync split", ("preprocess", "annotate"), ("splits", "segments", "clip_splits"), (),
+                      "recomputed and checked (no leak, drift) every run"),
+        StageContract("export", "realsync export webdataset", ("split", "annotate"), ("shards",), ("shards",),
+                      "shard fingerprint and size; clip sizes against clips.parquet"),
+        StageContract("train", "realsync train", ("export",), (), (), "train shards against shards.parquet"),
+    )
+}  # fmt: skip
+
+# Views of the contracts, in pipeline order.
+STAGES = tuple(n for n in CONTRACTS if n != "train")  # the stages that write the root
+UPSTREAM: dict[str, tuple[str, ...]] = {n: c.inputs for n, c in CONTRACTS.items()}
+OUTPUTS: dict[str, tuple[str, ...]] = {n: c.outputs for n, c in CONTRACTS.items()}
+OUTPUT_DIRS: dict[str, tuple[str, ...]] = {n: c.output_dirs for n, c in CONTRACTS.items()}
+COMMANDS: dict[str, str] = {n: c.command for n, c in CONTRACTS.items()}
 
 
 def downstream(stage: str) -> list[str]:
@@ -123,22 +122,16 @@ def save(root: DatasetRoot, stage: str, record: dict | None) -> None:
 
 
 def fingerprint(root: DatasetRoot, stage: str) -> str | None:
-    """sha256 over the columns ``stage`` owns in its manifests (None when it wrote none)."""
+    """sha256 over the content of ``stage``'s manifests (None when it wrote none)."""
     h = hashlib.sha256()
     any_found = False
-    for name, cols in OUTPUTS.get(stage, {}).items():
+    for name in OUTPUTS.get(stage, ()):
         if not root.has(name):
             continue
         try:
             df = root.read(name)
         except Exception:  # noqa: BLE001 - an unreadable manifest has no fingerprint
             return "unreadable"
-        if cols is not None:
-            if cols and cols[0] == "__not__":
-                keep = [c for c in df.columns if c not in cols[1:]]
-            else:
-                keep = [c for c in cols if c in df.columns]
-            df = df[keep]
         any_found = True
         h.update(name.encode())
         h.update(pd.util.hash_pandas_object(df.astype(str), index=False).to_numpy().tobytes())
@@ -216,10 +209,9 @@ def check_params(root: DatasetRoot, stage: str, params: dict, record: dict | Non
 
 
 def clear_outputs(root: DatasetRoot, stage: str) -> None:
-    """Delete ``stage``'s manifests (its own; joined columns of others stay) and output folders."""
-    for name, cols in OUTPUTS.get(stage, {}).items():
-        if cols is None or (cols and cols[0] == "__not__"):
-            root.remove(f"manifests/{name}.parquet")
+    """Delete ``stage``'s manifests and output folders."""
+    for name in OUTPUTS.get(stage, ()):
+        root.remove(f"manifests/{name}.parquet")
     for d in OUTPUT_DIRS.get(stage, ()):
         root.remove(d)
 
