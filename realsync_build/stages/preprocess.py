@@ -89,9 +89,12 @@ def _scale_expr() -> str:
     return f"scale=w='if(gte(iw,ih),-2,{SHORT_SIDE})':h='if(gte(iw,ih),{SHORT_SIDE},-2)'"
 
 
-def build_ffmpeg_args(src: Path, plans: list[ClipPlan], outputs: list[Path], cfg: PreprocessConfig, threads: int) -> list[str]:
-    """One ffmpeg invocation writing every clip in ``plans`` from a single decode."""
-    offset_s = plans[0].start_s
+def build_ffmpeg_args(
+    src: Path, plans: list[ClipPlan], outputs: list[Path], cfg: PreprocessConfig, threads: int, seek_s: int | None = None
+) -> list[str]:
+    """One ffmpeg invocation writing every clip in ``plans`` from a single decode that starts at
+    ``seek_s`` (default: the first clip's start)."""
+    offset_s = plans[0].start_s if seek_s is None else seek_s
     n = len(plans)
     vlabels = "".join(f"[v{i}]" for i in range(n))
     alabels = "".join(f"[a{i}]" for i in range(n))
@@ -171,15 +174,15 @@ def _failed_clip_row(task: dict, plan: ClipPlan, error: str) -> dict:
     }
 
 
-def _runs(items: list, size: int) -> list[list]:
-    """Split pending (plan, path) pairs into contiguous runs of at most ``size``."""
-    runs: list[list] = []
+def _runs(plans: list[ClipPlan], items: list, size: int) -> list[tuple[int, list]]:
+    """Pending (plan, path) pairs grouped by the fixed run of ``size`` clips they belong to in the
+    full plan, each with that run's seek point: a resumed run decodes from the same point as an
+    uninterrupted one, so the clips it redoes come out byte-identical."""
+    position = {(p.start_s, p.end_s): i for i, p in enumerate(plans)}
+    runs: dict[int, list] = {}
     for item in items:
-        if runs and len(runs[-1]) < size and runs[-1][-1][0].end_s == item[0].start_s:
-            runs[-1].append(item)
-        else:
-            runs.append([item])
-    return runs
+        runs.setdefault(position[(item[0].start_s, item[0].end_s)] // size, []).append(item)
+    return [(plans[k * size].start_s, runs[k]) for k in sorted(runs)]
 
 
 def preprocess_video(task: dict) -> list[dict]:
@@ -243,10 +246,10 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
         pending.append((plan, final))
 
     threads = task.get("threads") or 1
-    for run in _runs(pending, max(1, cfg.max_clips_per_run)):
+    for seek_s, run in _runs(plans, pending, max(1, cfg.max_clips_per_run)):
         temps = [atomic.temp_path_for(final) for _, final in run]
         try:
-            run_ffmpeg(build_ffmpeg_args(src, [p for p, _ in run], temps, cfg, threads))
+            run_ffmpeg(build_ffmpeg_args(src, [p for p, _ in run], temps, cfg, threads, seek_s=seek_s))
             for (plan, final), tmp in zip(run, temps):
                 cid = clip_id_for(task["video_id"], plan)
                 if not tmp.exists():
