@@ -29,7 +29,8 @@ class _OneLineErrors(TyperGroup):
         except OSError as exc:
             if exc.errno in ENV_ERRNOS:
                 where = f" ({exc.filename})" if exc.filename else ""
-                fail(f"{exc.strerror or exc}{where}: nothing more was written; free space or choose a writable --root", code=1)
+                fix = "free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "check the permissions or choose another --root"
+                fail(f"{exc.strerror or exc}{where}: writes are atomic, so nothing partial was left; {fix} and rerun", code=1)
             raise
 
 
