@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from realsync_build.core import atomic
+from realsync_build.stages.fetch.plan import read_listed_spans
 from realsync_build.core.executors.base import Resources, default_workers
 from realsync_build.media.ffmpeg import run_ffmpeg
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
@@ -178,14 +179,23 @@ def _failed_clip_row(task: dict, plan: ClipPlan, error: str) -> dict:
 
 
 def _runs(plans: list[ClipPlan], items: list, size: int) -> list[tuple[int, list]]:
-    """Pending (plan, path) pairs grouped by the fixed run of ``size`` clips they belong to in the
-    full plan, each with that run's seek point: a resumed run decodes from the same point as an
-    uninterrupted one, so the clips it redoes come out byte-identical."""
-    position = {(p.start_s, p.end_s): i for i, p in enumerate(plans)}
+    """Pending (plan, path) pairs grouped by the fixed run they belong to in the full plan (at most
+    ``size`` contiguous clips; a gap between clips, e.g. listed spans, starts a new run), each with
+    that run's seek point.  A resumed run thus decodes from the same point as an uninterrupted
+    one, so the clips it redoes come out byte-identical."""
+    run_of: dict[tuple[int, int], int] = {}
+    seeks: list[int] = []
+    in_run = 0
+    for i, p in enumerate(plans):
+        if i == 0 or plans[i - 1].end_s != p.start_s or in_run >= size:
+            seeks.append(p.start_s)
+            in_run = 0
+        run_of[(p.start_s, p.end_s)] = len(seeks) - 1
+        in_run += 1
     runs: dict[int, list] = {}
     for item in items:
-        runs.setdefault(position[(item[0].start_s, item[0].end_s)] // size, []).append(item)
-    return [(plans[k * size].start_s, runs[k]) for k in sorted(runs)]
+        runs.setdefault(run_of[(item[0].start_s, item[0].end_s)], []).append(item)
+    return [(seeks[k], runs[k]) for k in sorted(runs)]
 
 
 def preprocess_video(task: dict) -> list[dict]:
@@ -215,6 +225,13 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
     if info.duration_s <= 0:
         raise ProbeError("unknown or zero duration")
     plans = plan_clips(info.duration_s, cfg.clip_seconds, cfg.keep_tail)
+    beyond: list[ClipPlan] = []
+    if task.get("only_spans") is not None:  # --only-listed: exactly the spans a published list needs
+        listed = [ClipPlan(int(a), int(b)) for a, b in task["only_spans"]]
+        plans = [p for p in listed if p.end_s <= info.duration_s + 1e-6]
+        beyond = [p for p in listed if p not in plans]
+        if not plans:
+            return [_failed_clip_row(task, p, f"source is {info.duration_s:.1f} s, shorter than the listed span") for p in beyond]
     if not plans:
         raise ProbeError(
             f"source is {info.duration_s:.1f} s, shorter than one {cfg.clip_seconds} s clip "
@@ -279,7 +296,8 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
         finally:
             for tmp in temps:
                 tmp.unlink(missing_ok=True)
-    return [rows[clip_id_for(task["video_id"], p)] for p in plans]
+    tail = [_failed_clip_row(task, p, f"source is {info.duration_s:.1f} s, shorter than the listed span") for p in beyond]
+    return [rows[clip_id_for(task["video_id"], p)] for p in plans] + tail
 
 
 def _error_rows(task: dict, error: str) -> list[dict]:
@@ -312,7 +330,9 @@ SPEC = StageSpec(
 )
 
 
-def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessConfig, workers: int) -> list[dict]:
+def tasks_from_videos(
+    root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessConfig, workers: int, only_spans: dict | None = None
+) -> list[dict]:
     threads = cfg.threads_per_job or max(1, default_workers() // max(1, workers))
     tasks = []
     for v in videos.to_dict("records"):
@@ -323,6 +343,8 @@ def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessCo
                 f"{root.manifest('videos')}: video_id {v['video_id']!r} is not a file-safe id (tampered manifest?): "
                 "fix or delete that row"
             )
+        if only_spans is not None and v["video_id"] not in only_spans:
+            continue  # --only-listed: a video no list names
         tasks.append(
             {
                 "video_id": v["video_id"],
@@ -332,6 +354,7 @@ def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessCo
                 **root.task_fields(),  # root_url set: workers publish clips there (they may be on other machines)
                 "config": asdict(cfg),
                 "threads": threads,
+                **({"only_spans": only_spans[v["video_id"]]} if only_spans is not None else {}),
             }
         )
     return tasks
@@ -354,9 +377,10 @@ def _clips_verified(root: DatasetRoot, verify: bool):
     return check
 
 
-def output_params(cfg: PreprocessConfig) -> dict:
+def output_params(cfg: PreprocessConfig, only_listed: bool = False) -> dict:
     """The options that shape preprocess's outputs, under their CLI names (recorded in the root)."""
     return {
+        "--only-listed": only_listed,
         "--clip-seconds": cfg.clip_seconds,
         "--keep-tail": cfg.keep_tail,
         "--crf": cfg.crf,
@@ -370,12 +394,17 @@ def run_preprocess(
     input_dir: Path | None = None,
     cfg: PreprocessConfig | None = None,
     options: RunOptions | None = None,
+    only_listed: bool = False,
 ) -> StageReport:
-    """Preprocess every source: ``input_dir`` files, else the videos manifest from ``fetch``."""
+    """Preprocess every source: ``input_dir`` files, else the videos manifest from ``fetch``.
+
+    ``only_listed``: only the videos and clip spans the published lists name (recorded by
+    ``fetch --from-list`` in ``manifests/listed_spans.json``), instead of every full clip."""
+    only_spans = read_listed_spans(root) if only_listed else None  # written by fetch --from-list
     cfg = cfg or PreprocessConfig()
     options = options or RunOptions()
     skip = ("fetch",) if input_dir is not None else ()
-    with stage_run(root, "preprocess", output_params(cfg), overwrite=options.overwrite, skip_upstream=skip) as run:
+    with stage_run(root, "preprocess", output_params(cfg, only_listed), overwrite=options.overwrite, skip_upstream=skip) as run:
         if input_dir is not None:
             sources = discover_sources(input_dir, cfg.category, cfg.category_map)
             sources = keep_known_ids(sources, root.read("videos"))
@@ -384,7 +413,7 @@ def run_preprocess(
         else:
             videos = root.read("videos", required=True, hint="run `realsync fetch` first, or pass --input DIR")
         workers = options.workers or default_workers()
-        tasks = tasks_from_videos(root, videos, cfg, workers)
+        tasks = tasks_from_videos(root, videos, cfg, workers, only_spans)
         if tasks:
             clips = root.read("clips")
             if len(clips) and "sha256" in clips:

@@ -302,9 +302,16 @@ def output_params(cfg: SplitConfig) -> dict:
 def run_split(root: DatasetRoot, cfg: SplitConfig, overwrite: bool = False) -> SplitResult:
     from realsync_build.core.state import stage_run
 
-    with stage_run(root, "split", output_params(cfg), overwrite=overwrite) as run:
+    from realsync_build.stages.split.adopt import clear_adoption
+
+    from realsync_build.core.state import load
+
+    # a split adopted from published lists is replaced by a drawn one without --overwrite
+    adopted = "--from-list" in ((load(root, "split") or {}).get("params") or {})
+    with stage_run(root, "split", output_params(cfg), overwrite=overwrite, guard_params=not adopted) as run:
         result = compute_split(root, cfg)
         write_split(root, result)
+        clear_adoption(root)  # this split replaces one adopted from published lists
         run.note(videos=len(result.splits), segments=len(result.segments))
     return result
 
