@@ -62,6 +62,8 @@ def collect(root: DatasetRoot) -> list[StageStatus]:
 
     s = StageStatus("fetch", unit="videos")
     s.done, s.failed = _count(videos)
+    if videos is not None and "fetch" not in records and videos["url"].isna().all():
+        s.notes.append("all registered by preprocess --input (fetch never ran)")
     if videos is not None:
         s.pending = int((videos["status"] == "planned").sum())
         s.hours = float(videos.loc[videos["status"] == DONE, "duration_s"].fillna(0).sum()) / 3600.0
@@ -145,11 +147,12 @@ def render(root: DatasetRoot, stages: list[StageStatus]) -> None:
 
     table = Table(title=f"realsync status: {root.url or root.root}")
     for col, just in (("stage", "left"), ("state", "left"), ("done", "right"), ("failed", "right"), ("pending", "right"),
-                      ("hours", "right"), ("last run (UTC)", "left")):  # fmt: skip
+                      ("hours", "right"), ("last run UTC", "left")):  # fmt: skip
         table.add_column(col, justify=just, no_wrap=True)
     for s in stages:
         rec = s.record or {}
-        when = (rec.get("completed_at") or rec.get("started_at") or "never").replace("T", " ").rstrip("Z")
+        stamp = rec.get("completed_at") or rec.get("started_at")
+        when = f"{stamp[5:10]} {stamp[11:16]}" if stamp else "never"  # MM-DD HH:MM, UTC
         style = {"complete": "green", "stale": "yellow", "running": "red", "invalidated": "red"}.get(s.state, "")
         table.add_row(s.stage, f"[{style}]{s.state}[/{style}]" if style else s.state, n(s.done), n(s.failed), n(s.pending),
                       "n/a" if s.hours is None else f"{s.hours:.3f}", when)  # fmt: skip
