@@ -93,6 +93,9 @@ def evaluate(
 
     check_device(device)
     ds = root_of(root)
+    from realsync_build.stages.export.webdataset import check_train_inputs
+
+    check_train_inputs(ds, split)
     opts = EvalOptions(iterations=iterations, hop_s=hop, batch_size=batch_size, workers=workers, ablation=ablation, cost=cost,
                        max_segments=max_segments, device=device, progress=progress)
     try:

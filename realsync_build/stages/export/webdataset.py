@@ -231,14 +231,15 @@ def verify_shards(root: DatasetRoot, split: str) -> list[Path]:
     return sorted(paths)
 
 
-def check_train_inputs(root: DatasetRoot) -> None:
-    """Before ``train``: the export completed, and the train shards match ``shards.parquet``
-    (checked when the manifest exists; hand-made or synthetic shard folders have none)."""
+def check_train_inputs(root: DatasetRoot, split: str = "train") -> None:
+    """Before ``train`` (``split="train"``) or ``evaluate`` (dev/test): the export completed and is
+    not stale, and the split's shards match ``shards.parquet`` (checked when the manifest exists;
+    hand-made or synthetic shard folders have none)."""
     from realsync_build.core.state import check_inputs
 
     check_inputs(root, "train")
     if root.has("shards"):
-        verify_shards(root, "train")
+        verify_shards(root, split)
 
 
 def _export(root: DatasetRoot, cfg: WebDatasetConfig, progress: bool) -> ExportReport:
