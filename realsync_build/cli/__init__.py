@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "status",
     "train",
     "demo",
+    "monitor",
 )
 
 for _name in COMMAND_MODULES:
