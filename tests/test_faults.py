@@ -473,3 +473,19 @@ def test_a_full_disk_stops_the_run_in_one_line_with_nothing_partial(tmp_path, so
                 assert check_clip(probe_clip(full / rel), CLIP_S) == []
     finally:
         subprocess.run(["umount", str(full)], check=False)
+
+
+def test_stages_that_need_a_local_root_refuse_a_url_root_in_one_line(monkeypatch, tmp_path):
+    from realsync_build.core.errors import UserError
+    from realsync_build.core.root import resolve_root
+    from realsync_build.stages.annotate import AnnotateConfig, run_annotate
+    from realsync_build.stages.export.webdataset import run_export_webdataset
+    from realsync_build.stages.fetch import run_fetch
+
+    monkeypatch.setenv("REALSYNC_CACHE", str(tmp_path / "cache"))
+    ds = resolve_root("memory://realsync-faults/root")
+    for call in (lambda: run_export_webdataset(ds, progress=False), lambda: run_annotate(ds, AnnotateConfig()),
+                 lambda: run_fetch(ds, channels=[])):  # fmt: skip
+        with pytest.raises(UserError, match=r"local root only, not memory://realsync-faults/root") as err:
+            call()
+        assert "\n" not in str(err.value)
