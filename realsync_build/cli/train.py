@@ -45,7 +45,12 @@ def train(
     from realsync_build.streamsync.data import DecodeError
     from realsync_build.streamsync.train import TrainConfig, run_train
 
+    from realsync_build.core.device import check_device
+    from realsync_build.stages.export.webdataset import check_train_inputs
+
+    check_device(device)
     ds = root_of(root)
+    check_train_inputs(ds)
     cfg = TrainConfig(
         config=config, stream_head=stream_head, history=history, backprop_iterations=backprop_iterations, phase1_steps=phase1_steps,
         phase2_epochs=phase2_epochs, max_steps=max_steps, phase1_freeze=phase1_freeze, batch_size=batch_size, lr=lr, alpha=alpha,
@@ -85,7 +90,13 @@ def evaluate(
 
     if split not in ("dev", "test"):
         fail(f"--split {split!r}: use dev or test")
+    from realsync_build.core.device import check_device
+
+    check_device(device)
     ds = root_of(root)
+    from realsync_build.stages.export.webdataset import check_train_inputs
+
+    check_train_inputs(ds, split)
     opts = EvalOptions(iterations=iterations, hop_s=hop, batch_size=batch_size, workers=workers, ablation=ablation, cost=cost,
                        max_segments=max_segments, device=device, progress=progress, pretrained=pretrained)
     try:
