@@ -64,7 +64,7 @@ def annotate(
     from realsync_build.core.manifest import ManifestError
     from realsync_build.models.base import ModelMissing
 
-    ds = root_of(root)
+    ds = root_of(root, must_exist=True)
     cfg = AnnotateConfig(
         face_detector=face_detector,
         events=events,

@@ -9,6 +9,9 @@ import typer
 from rich.markup import escape
 
 from realsync_build import __version__
+from realsync_build.cli.configfile import RealsyncGroup
+from realsync_build.core.errors import UserError
+from realsync_build.core.executors.base import default_workers  # the one default of --workers
 from realsync_build.core.root import DatasetRoot, resolve_root
 from realsync_build.core.stage import RunOptions, StageReport, print_report
 from realsync_build.core.ui import console
@@ -21,6 +24,7 @@ app = typer.Typer(
         "Every stage reads and writes under one dataset root (--root, $REALSYNC_ROOT, default ./realsync-data)."
     ),
     no_args_is_help=True,
+    cls=RealsyncGroup,  # adds --config FILE.toml and --no-progress to every command
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
@@ -29,7 +33,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        console.print(f"realsync {__version__}")
+        typer.echo(f"realsync {__version__}")  # stdout: `realsync --version | ...` works
         raise typer.Exit()
 
 
@@ -48,7 +52,8 @@ RootOpt = Annotated[
         show_default=False,
     ),
 ]
-WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Parallel items (default: number of cores).")]
+WORKERS_HELP = "Parallel worker processes (default: the number of CPU cores this process may use)."
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help=WORKERS_HELP, show_default=False)]
 ExecutorOpt = Annotated[
     str,
     typer.Option(
@@ -65,20 +70,56 @@ RayAddressOpt = Annotated[
         "or ray://HOST:10001 (Ray Client; needs pip install 'ray\\[client]'). Default: start a private local Ray for this run and stop it after.",
     ),
 ]
+CATEGORIES = ("news", "sports", "unknown")
+
+
+def CategoryOpt(help: str):  # noqa: N802 - used like the *Opt aliases
+    """--category, the same values and default (unknown: not given) in fetch and preprocess."""
+    return typer.Option("--category", help=f"{help}: news, sports or unknown (not given).")
+
+
+def check_category(category: str) -> None:
+    if category not in CATEGORIES:
+        fail(f"--category {category!r}: use news, sports or unknown")
+
+
 RetryOpt = Annotated[bool, typer.Option("--retry-failed", help="Run again the items whose last attempt failed.")]
-StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit non-zero if any item failed.")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 3 if any item failed (default: exit 0 and list the failures).")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 
 
-def root_of(root: Optional[str | Path]) -> DatasetRoot:
+EXECUTORS = ("local", "ray", "inline")
+
+
+def is_dataset(r: DatasetRoot) -> bool:
+    """Whether ``r`` holds a dataset: its manifests/ folder exists (locally, or at the URL)."""
+    if r.store is not None:
+        try:
+            return r.store.exists("manifests") or any(r.store.exists(f"manifests/{n}.parquet") for n in ("videos", "clips"))
+        except Exception:  # noqa: BLE001 - an unreachable URL is reported by the stage itself
+            return True
+    return r.manifests.is_dir()
+
+
+def root_of(root: Optional[str | Path], *, must_exist: bool = False) -> DatasetRoot:
+    """The dataset root of ``--root``; ``must_exist``: a command that reads a dataset refuses
+    a folder that holds none (a mistyped --root) and creates nothing there."""
     r = resolve_root(root)
+    if must_exist:
+        if not is_dataset(r):
+            where = r.url or r.root
+            raise UserError(
+                f"no dataset here: {where} has no manifests/ folder (check --root / $REALSYNC_ROOT; "
+                "a new dataset starts with `realsync fetch` or `realsync preprocess --input DIR`)"
+            )
+        return r
     r.root.mkdir(parents=True, exist_ok=True)
     return r
 
 
 def run_options(workers, executor, ray_address, retry_failed, strict, progress) -> RunOptions:
-    if executor not in ("local", "ray", "inline"):
-        fail(f"unknown executor {executor!r}: use local or ray")
+    if executor not in EXECUTORS:
+        fail(f"unknown executor {executor!r}: use {', '.join(EXECUTORS[:-1])} or {EXECUTORS[-1]}")
     return RunOptions(
         workers=workers, executor=executor, ray_address=ray_address, retry_failed=retry_failed, strict=strict, progress=progress
     )
@@ -92,5 +133,12 @@ def fail(message: str, code: int = 2) -> None:
 
 def finish(report: StageReport, strict: bool) -> None:
     print_report(report)
-    if strict and not report.ok:
-        raise typer.Exit(1)
+    exit_if_failed(not report.ok, strict)
+
+
+def exit_if_failed(any_failed: bool, strict: bool) -> None:
+    """Under --strict, a run that finished with failed items exits 3 (EXIT_FAILED_ITEMS)."""
+    from realsync_build.core.errors import EXIT_FAILED_ITEMS
+
+    if strict and any_failed:
+        raise typer.Exit(EXIT_FAILED_ITEMS)

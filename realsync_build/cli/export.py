@@ -54,7 +54,7 @@ def webdataset_cmd(
         cfg = WebDatasetConfig(shard_bytes=parse_size(shard_size), splits=_splits(splits), seed=seed)
     except ValueError as exc:
         fail(str(exc), code=2)
-    ds = root_of(root)
+    ds = root_of(root, must_exist=True)
     try:
         report = run_export_webdataset(ds, cfg, progress=progress)
     except (ManifestError, ValueError, OSError) as exc:
@@ -76,6 +76,7 @@ def streamsync_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the lists (default: ROOT/streamsync).")] = None,
     name: Annotated[str, typer.Option("--name", help="File name prefix: {name}.{split}.csv / .json.")] = "realsync",
     splits: Annotated[str, typer.Option("--splits", help="Comma-separated evaluation splits.")] = "dev,test",
+    progress: ProgressOpt = True,
 ) -> None:
     """Write the dev/test evaluation lists in StreamSync's format.
 
@@ -86,7 +87,7 @@ def streamsync_cmd(
     from realsync_build.core.manifest import ManifestError
     from realsync_build.core.ui import console
 
-    ds = root_of(root)
+    ds = root_of(root, must_exist=True)
     try:
         report = run_export_streamsync(ds, out or ds.root / "streamsync", name=name, splits=_splits(splits))
     except (ManifestError, ValueError, OSError) as exc:

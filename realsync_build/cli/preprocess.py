@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 import typer
 
 from realsync_build.cli.common import (
+    CategoryOpt,
+    check_category,
     ExecutorOpt,
     ProgressOpt,
     RayAddressOpt,
@@ -33,7 +35,7 @@ def preprocess(
     keep_tail: Annotated[bool, typer.Option("--keep-tail", help="Keep a last clip shorter than --clip-seconds.")] = False,
     crf: Annotated[int, typer.Option("--crf", min=0, max=51, help="x264 CRF; 18 is visually transparent at 256 px (StreamSync's scripts used 10).")] = 18,
     preset: Annotated[str, typer.Option("--preset", help="x264 preset.")] = "veryfast",
-    category: Annotated[str, typer.Option("--category", help="Category for channels not in manifests/channels.toml.")] = "unknown",
+    category: Annotated[str, CategoryOpt(help="Category of --input channels that are not among the known channels (manifests/channels.toml)")] = "unknown",
     workers: WorkersOpt = None,
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
@@ -46,13 +48,18 @@ def preprocess(
     Writes clips/{channel}/{video_id}/{video_id}_{start}_{end}.mp4 and manifests/clips.parquet.
     Re-running skips finished clips; failed videos are skipped unless --retry-failed.
     """
-    from realsync_build.stages.preprocess import PreprocessConfig, run_preprocess
+    from realsync_build.stages.preprocess import NoSources, PreprocessConfig, run_preprocess
 
-    ds = root_of(root)
+    check_category(category)
+    if input is not None and not input.is_dir():
+        fail(f"input folder not found: {input}")
+    ds = root_of(root, must_exist=input is None)
     cfg = PreprocessConfig(clip_seconds=clip_seconds, keep_tail=keep_tail, crf=crf, preset=preset, category=category)
     opts = run_options(workers, executor, ray_address, retry_failed, strict, progress)
     try:
         report = run_preprocess(ds, input_dir=input, cfg=cfg, options=opts)
+    except NoSources as exc:
+        fail(str(exc), code=2)
     except (ManifestError, FileNotFoundError, RuntimeError) as exc:
         fail(str(exc), code=1)
     finish(report, strict)

@@ -60,7 +60,7 @@ def split(
     except ValueError as exc:  # bad option values (SplitError is a ValueError)
         fail(str(exc), code=2)
     try:
-        result = run_split(root_of(root), cfg)
+        result = run_split(root_of(root, must_exist=True), cfg)
     except (SplitError, ManifestError) as exc:
         fail(str(exc), code=1)
     print_result(result)

@@ -7,14 +7,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from realsync_build.cli.common import ProgressOpt, RootOpt, app, fail, root_of
+from realsync_build.cli.common import WORKERS_HELP, ProgressOpt, RootOpt, app, default_workers, fail, root_of
+
+LOADER_WORKERS_HELP = WORKERS_HELP[:-1] + "; here they decode clips for the DataLoader, 0 decodes in this process)."
 
 
 @app.command()
 def train(
     root: RootOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: ROOT/runs/streamsync-<config>).")] = None,
-    config: Annotated[str, typer.Option("--config", help="Model size: tiny (CPU, minutes) or base (GPU, near SparseSync).")] = "tiny",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: ROOT/runs/streamsync-<model size>).")] = None,
+    model_size: Annotated[str, typer.Option("--model-size", help="Model size: tiny (CPU, minutes) or base (GPU, near SparseSync). Was --config tiny|base (deprecated).")] = "tiny",
     stream_head: Annotated[str, typer.Option("--stream-head", help="Streaming head: trf (3-layer transformer) or lstm (3-layer LSTM).")] = "trf",
     history: Annotated[int, typer.Option("--history", "-H", min=1, help="H: windows per training example / tokens the head sees.")] = 12,
     backprop_iterations: Annotated[int, typer.Option("--backprop-iterations", "-K", min=1, help="K: phase-2 iterations with gradients.")] = 3,
@@ -28,7 +30,7 @@ def train(
     beta: Annotated[float, typer.Option("--beta", help="Weight of the streaming loss.")] = 1.0,
     hop: Annotated[float, typer.Option("--hop", help="Seconds between training windows (shrinks on short clips).")] = 1.0,
     jitter: Annotated[float, typer.Option("--jitter", help="+/- seconds of random jitter per window.")] = 0.1,
-    workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.")] = 2,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help=LOADER_WORKERS_HELP, show_default=False)] = None,
     eval_every: Annotated[int, typer.Option("--eval-every", min=0, help="Dev evaluation every N steps (0: end of each phase).")] = 0,
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1, help="Save last.pt every N steps.")] = 100,
     init_from: Annotated[Optional[Path], typer.Option("--init-from", help="Snapshot-predictor checkpoint (strict key check).")] = None,
@@ -45,15 +47,18 @@ def train(
     from realsync_build.streamsync.data import DecodeError
     from realsync_build.streamsync.train import TrainConfig, run_train
 
-    ds = root_of(root)
+    if model_size not in ("tiny", "base"):
+        fail(f"--model-size {model_size!r}: use tiny or base")
+    ds = root_of(root, must_exist=True)
+    workers = default_workers() if workers is None else workers
     cfg = TrainConfig(
-        config=config, stream_head=stream_head, history=history, backprop_iterations=backprop_iterations, phase1_steps=phase1_steps,
+        config=model_size, stream_head=stream_head, history=history, backprop_iterations=backprop_iterations, phase1_steps=phase1_steps,
         phase2_epochs=phase2_epochs, max_steps=max_steps, phase1_freeze=phase1_freeze, batch_size=batch_size, lr=lr, alpha=alpha,
         beta=beta, hop_s=hop, jitter_s=jitter, workers=workers, eval_every=eval_every, checkpoint_every=checkpoint_every,
         init_from=str(init_from) if init_from else None, seed=seed, device=device, progress=progress,
     )
     try:
-        run_train(ds, out or ds.runs / f"streamsync-{config}", cfg, resume=resume)
+        run_train(ds, out or ds.runs / f"streamsync-{model_size}", cfg, resume=resume)
     except (InitError, FileNotFoundError, ValueError, DecodeError) as exc:
         fail(str(exc), code=1)
 
@@ -67,7 +72,7 @@ def evaluate(
     iterations: Annotated[int, typer.Option("--iterations", min=1, help="Windows per segment (clamped to what fits).")] = 18,
     hop: Annotated[float, typer.Option("--hop", help="Seconds between a segment's windows.")] = 2.0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Segments per batch.")] = 8,
-    workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.")] = 0,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help=LOADER_WORKERS_HELP, show_default=False)] = None,
     ablation: Annotated[bool, typer.Option("--ablation/--no-ablation", help="Also evaluate with audio silenced and video blanked.")] = True,
     cost: Annotated[bool, typer.Option("--cost/--no-cost", help="Measure ms per iteration at batch 1 (snapshot vs each head).")] = True,
     max_segments: Annotated[Optional[int], typer.Option("--max-segments", min=1, help="Evaluate only the first N segments.")] = None,
@@ -84,7 +89,10 @@ def evaluate(
 
     if split not in ("dev", "test"):
         fail(f"--split {split!r}: use dev or test")
-    ds = root_of(root)
+    if not checkpoint.is_file():
+        fail(f"checkpoint not found: {checkpoint}")
+    ds = root_of(root, must_exist=True)
+    workers = default_workers() if workers is None else workers
     opts = EvalOptions(iterations=iterations, hop_s=hop, batch_size=batch_size, workers=workers, ablation=ablation, cost=cost,
                        max_segments=max_segments, device=device, progress=progress)
     try:

@@ -26,6 +26,7 @@ byte-identical files.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -105,7 +106,7 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
         values = [float(p) for p in parts]
     except ValueError:
         raise SplitError(f"--ratios must be three numbers like 90/5/5, got {text!r}") from None
-    if len(values) != 3 or any(v < 0 for v in values) or sum(values) <= 0 or values[0] <= 0:
+    if len(values) != 3 or any(not math.isfinite(v) or v < 0 for v in values) or sum(values) <= 0 or values[0] <= 0:
         raise SplitError(f"--ratios must be three non-negative numbers (train > 0) like 90/5/5, got {text!r}")
     total = sum(values)
     return tuple(v / total for v in values)  # type: ignore[return-value]

@@ -1,0 +1,132 @@
+"""``realsync config show | init``: the effective options of a command and a commented template.
+
+The mechanism itself (``--config FILE.toml`` on every command) is in :mod:`realsync_build.cli.configfile`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from realsync_build.cli import configfile
+from realsync_build.cli.configfile import Command, Context, UsageError
+from realsync_build.cli.common import app, fail
+from realsync_build.core.ui import console
+
+config_app = typer.Typer(
+    name="config",
+    help=(
+        "Config files: `realsync config init` writes a commented template, `realsync config show` prints the "
+        "effective options of a command and where each value came from (default, file, env, flag).\n\n"
+        "Any command takes --config FILE.toml (or $REALSYNC_CONFIG): a shared top level (root, workers) and "
+        "one table per command ([preprocess], [annotate], [export.webdataset], ...); flags override the file."
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command(
+    "show",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
+def show(
+    ctx: typer.Context,
+    command: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="The command and, if you like, its flags: `preprocess --clip-seconds 5`, `export webdataset`. "
+            "Default: every command.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Print the options a command would run with, and where each value comes from.
+
+    Example: realsync config show preprocess --config rs.toml --crf 20
+    """
+    root_ctx = ctx.find_root()
+    root_cmd = root_ctx.command
+    args = list(command or []) + list(ctx.args)
+    config_file = ctx.meta.get(configfile.META_FILE) or _own_config(args)
+    leaves = configfile.leaves(root_cmd)
+    if not args or args[0].startswith("-"):
+        targets = [(p, []) for p in leaves if p[0] != "config"]
+        extra = args
+    else:
+        path, rest = _resolve(root_cmd, args)
+        targets, extra = [(path, rest)], []
+    if extra and any(a != "--config" and not a.endswith(".toml") for a in extra):
+        fail("flags go after a command name: realsync config show COMMAND [FLAGS]")
+    out = []
+    for path, rest in targets:
+        sub = _context_for(root_ctx, path, rest, config_file)
+        out.append(f"[{'.'.join(path)}]")
+        for name, value, where in configfile.parameter_rows(sub):
+            text = configfile.toml_value(value)
+            out.append(f"{name} = {text if text is not None else '(unset)'}   # {where}")
+        out.append("")
+    typer.echo("\n".join(out).rstrip())
+
+
+def _own_config(args: list[str]) -> str | None:
+    for i, a in enumerate(args):
+        if a == "--config" and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith("--config="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def _resolve(root_cmd: TyperGroup, args: list[str]) -> tuple[tuple[str, ...], list[str]]:
+    cmd: Command = root_cmd
+    path: list[str] = []
+    while isinstance(cmd, TyperGroup) and args and not args[0].startswith("-"):
+        name, args = args[0], args[1:]
+        sub = cmd.commands.get(name)
+        if sub is None:
+            fail(f"no command {' '.join(path + [name])!r}; see `realsync --help`")
+        cmd, path = sub, path + [name]
+    if isinstance(cmd, TyperGroup):
+        fail(f"`{' '.join(path)}` has subcommands: {', '.join(sorted(cmd.commands))}")
+    return tuple(path), args
+
+
+def _context_for(root_ctx: Context, path: tuple[str, ...], args: list[str], config_file: str | None) -> Context:
+    """The context ``realsync PATH ARGS`` would run with (parsed, not run)."""
+    parent = Context(root_ctx.command, info_name="realsync", resilient_parsing=True)
+    cmd: Command = root_ctx.command
+    for name in path:
+        cmd = cmd.commands[name]  # type: ignore[attr-defined]
+        parent = Context(cmd, info_name=name, parent=parent, resilient_parsing=True)
+    if config_file and "--config" not in args and not any(a.startswith("--config=") for a in args):
+        args = ["--config", config_file, *args]
+    try:
+        return cmd.make_context(path[-1], list(args), parent=parent.parent, resilient_parsing=True)
+    except UsageError as exc:
+        fail(exc.format_message())
+        raise
+
+
+@config_app.command("init")
+def init(
+    path: Annotated[
+        Path, typer.Argument(help="File to write; - prints it.", show_default=True)
+    ] = Path("realsync.toml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented config file: every command's options at their defaults, ready to uncomment."""
+    from realsync_build.core import atomic
+
+    text = configfile.template(typer.main.get_command(app)) + "\n"  # type: ignore[arg-type]
+    if str(path) == "-":
+        sys.stdout.write(text)
+        return
+    if path.exists() and not force:
+        fail(f"{path} exists (--force overwrites it)")
+    atomic.write_bytes(path, text.encode())
+    console.print(f"wrote {path}: uncomment what you change, then run any command with --config {path}", highlight=False)
