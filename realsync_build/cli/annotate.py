@@ -85,6 +85,7 @@ def annotate(
         require_sync=require_sync,
     )
     opts = run_options(workers, executor, ray_address, retry_failed, strict, progress)
+    _check_models(cfg)
     try:
         report, counts = run_annotate(ds, cfg, opts)
     except SyncRequired as exc:
@@ -93,3 +94,19 @@ def annotate(
         fail(str(exc), code=1)
     console.print("  " + ", ".join(f"{kind}: {n} rows" for kind, n in counts.items()) + f" (under {ds.manifests})")
     finish(report, strict)
+
+
+def _check_models(cfg) -> None:
+    """All missing models in one line, with the one command that fetches them (SyncNet: only under --require-sync)."""
+    from realsync_build.models import factory, registry
+
+    try:
+        needed = factory.needed_for_annotate(cfg.face_detector, cfg.events, cfg.only, sync=True)
+    except KeyError:
+        return  # an unknown detector/tagger name: the stage names the valid ones
+    missing = factory.missing_models(needed)
+    blocking = [n for n in missing if n != "syncnet" or cfg.require_sync]
+    if blocking:
+        fix = f"realsync models download --for annotate --face-detector {cfg.face_detector} --events {cfg.events}"
+        also = " (and syncnet, without which sync scoring is skipped)" if "syncnet" in missing and "syncnet" not in blocking else ""
+        fail(f"missing models: {', '.join(blocking)}{also} in {registry.models_dir()}; fetch them with: {fix}", code=1)

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from realsync_build.core import atomic, manifest
+from realsync_build.core.errors import UserError
 from realsync_build.stages.fetch.channels import category_of
 from realsync_build.core.executors.base import Resources, default_workers
 from realsync_build.media.ffmpeg import run_ffmpeg
@@ -39,6 +40,10 @@ SAMPLE_RATE = 16000
 SHORT_SIDE = 256
 MEDIA_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".ts", ".flv", ".mpg", ".mpeg", ".wmv", ".3gp"}
 IGNORED_SUFFIXES = {".json", ".part", ".ytdl", ".txt", ".md", ".csv", ".parquet", ".toml", ".log", ".jpg", ".png", ".webp", ".vtt", ".srt"}
+
+
+class NoSources(UserError):
+    """--input names a folder without a single media file: a mistake, not "0 done"."""
 
 
 @dataclass
@@ -396,6 +401,8 @@ def run_preprocess(
     options = options or RunOptions()
     if input_dir is not None:
         sources = discover_sources(input_dir, cfg.category, cfg.category_map)
+        if sources.empty:
+            raise NoSources(f"no media files under {input_dir} (expected one sub-folder per channel holding the videos)")
         videos = register_local_sources(root, sources)
         videos = videos[videos["video_id"].isin(set(sources["video_id"]))]
     else:
