@@ -70,6 +70,10 @@ def test_preprocess_runs_with_the_config_file(tmp_path):
     clips = pd.read_parquet(root / "manifests" / "clips.parquet")
     assert sorted(zip(clips["start_s"], clips["end_s"])) == [(0.0, 10.0), (10.0, 20.0)]  # clip_seconds from the file
     assert "preprocess: 1 done" in res.output  # the one-line summary
+    # 5. paths are root-relative; an --input file outside the root keeps its location in source_path
+    videos = pd.read_parquet(root / "manifests" / "videos.parquet")
+    assert videos["path"].isna().all() and videos["source_path"].tolist() == [str((src / "a.mp4").resolve())]
+    assert all(not Path(p).is_absolute() for p in clips["path"])
 
 
 def test_bad_config_files_are_one_line_usage_errors(tmp_path):
@@ -220,3 +224,35 @@ def test_strict_exit_code_is_3_for_failed_items(tmp_path, strict):
     res = runner.invoke(app, args + (["--strict"] if strict else []))
     assert res.exit_code == (3 if strict else 0), res.output
     assert "1 failed" in res.output
+
+
+# ---------------------------------------------------------------- 5. manifests
+
+
+def test_list_columns_are_native_lists_and_old_string_forms_still_read(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from realsync_build.core import manifest
+    from realsync_build.core.schema import ANNOTATIONS, CLIPS, SEGMENTS
+
+    # a root written before issue 16: "a;b;c" in clips/annotations, a JSON list in segments
+    def old(schema, rows):
+        schema = schema.set(schema.get_field_index("top_events"), pa.field("top_events", pa.string()))
+        return pa.Table.from_pandas(pd.DataFrame(rows, columns=schema.names), schema=schema, preserve_index=False)
+
+    old_clips = old(CLIPS, {"clip_id": ["c1", "c2", "c3"], "top_events": ["Speech;Music", "", None]})
+    old_segs = old(SEGMENTS, {"segment_id": ["s1", "s2"], "top_events": ['["Speech", "Applause"]', "[]"]})
+    pq.write_table(old_clips, tmp_path / "clips.parquet")
+    pq.write_table(old_segs, tmp_path / "segments.parquet")
+    clips = manifest.read(tmp_path / "clips.parquet", CLIPS)
+    assert [None if v is None else list(v) for v in clips["top_events"]] == [["Speech", "Music"], [], None]
+    segs = manifest.read(tmp_path / "segments.parquet", SEGMENTS)
+    assert [list(v) for v in segs["top_events"]] == [["Speech", "Applause"], []]
+    # written back, they are list<string>
+    manifest.write(clips, tmp_path / "clips2.parquet", CLIPS, ["clip_id"])
+    manifest.write([{"clip_id": "c", "top_events": "Speech;Music"}], tmp_path / "ann.parquet", ANNOTATIONS)
+    for name in ("clips2", "ann"):
+        field = pq.read_schema(tmp_path / f"{name}.parquet").field("top_events")
+        assert field.type == pa.list_(pa.string()), name
+    assert pq.read_table(tmp_path / "ann.parquet").column("top_events").to_pylist() == [["Speech", "Music"]]

@@ -340,7 +340,7 @@ def register_local_sources(root: DatasetRoot, sources: pd.DataFrame) -> pd.DataF
     videos = manifest.read(root.pull(root.manifest("videos")), VIDEOS)
     rows = []
     for src in sources.to_dict("records"):
-        row = dict(src, url=None, status=DONE, error=None)
+        row = dict(src, url=None, status=DONE, error=None, **_located(root, src["path"]))
         try:
             info = probe_source(src["path"])
             row.update(duration_s=info.duration_s, width=info.width, height=info.height, fps=info.fps)
@@ -350,6 +350,15 @@ def register_local_sources(root: DatasetRoot, sources: pd.DataFrame) -> pd.DataF
     videos = manifest.upsert(videos, rows, ["video_id"])
     root.push(manifest.write(videos, root.manifest("videos"), VIDEOS, ["video_id"]))
     return videos
+
+
+def _located(root: DatasetRoot, abs_path: str) -> dict:
+    """Manifest paths are root-relative: a source under the root gets ``path``; one outside it
+    (the usual --input folder) keeps its absolute location in ``source_path`` instead."""
+    try:
+        return {"path": root.rel(Path(abs_path)), "source_path": None}
+    except ValueError:
+        return {"path": None, "source_path": str(abs_path)}
 
 
 def source_location(root: DatasetRoot, path: str) -> str:
@@ -366,14 +375,15 @@ def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessCo
     threads = cfg.threads_per_job or max(1, default_workers() // max(1, workers))
     tasks = []
     for v in videos.to_dict("records"):
-        if v.get("status") not in (DONE, FAILED) or not v.get("path"):
+        where = next((p for p in (v.get("path"), v.get("source_path")) if isinstance(p, str) and p), None)
+        if v.get("status") not in (DONE, FAILED) or not where:
             continue  # planned / not yet downloaded
         tasks.append(
             {
                 "video_id": v["video_id"],
                 "channel": v.get("channel") or "unknown",
                 "category": v.get("category") or cfg.category,
-                "path": source_location(root, v["path"]),
+                "path": source_location(root, where),
                 "root": str(root.root),
                 "root_url": root.url,  # set: workers publish clips there (they may be on other machines)
                 "config": asdict(cfg),
