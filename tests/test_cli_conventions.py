@@ -256,3 +256,31 @@ def test_list_columns_are_native_lists_and_old_string_forms_still_read(tmp_path)
         field = pq.read_schema(tmp_path / f"{name}.parquet").field("top_events")
         assert field.type == pa.list_(pa.string()), name
     assert pq.read_table(tmp_path / "ann.parquet").column("top_events").to_pylist() == [["Speech", "Music"]]
+
+
+# ---------------------------------------------------------------- 4. progress
+
+
+def test_preprocess_progress_moves_per_media_second_and_clip(tmp_path):
+    import hashlib
+
+    from realsync_build.media.ffmpeg import run_ffmpeg, run_ffmpeg_lines
+    from realsync_build.media.synth import make_source
+    from realsync_build.stages.preprocess import PreprocessConfig, build_ffmpeg_args, plan_clips
+
+    src = make_source(tmp_path / "src" / "chan" / "a.mp4", 6.5, width=320, height=240, fps="25", preset="ultrafast")
+    plans, cfg = plan_clips(6.5, 2, False), PreprocessConfig(preset="ultrafast")
+    plain = [tmp_path / f"p{i}.mp4" for i in range(len(plans))]
+    watched = [tmp_path / f"w{i}.mp4" for i in range(len(plans))]
+    run_ffmpeg(build_ffmpeg_args(src, plans, plain, cfg, 1))
+    lines: list[str] = []
+    run_ffmpeg_lines(build_ffmpeg_args(src, plans, watched, cfg, 1, progress=True), lines.append)
+    times = [float(x.split("pts_time:")[1]) for x in lines if "pts_time:" in x]
+    assert times == [float(t) for t in range(7)]  # one report per source second (0..6 of 6.5 s), while ffmpeg runs
+    for a, b in zip(plain, watched):  # the progress branch changes nothing in the clips
+        assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+    res = runner.invoke(app, ["preprocess", "--root", str(tmp_path / "r"), "--input", str(tmp_path / "src"),
+                              "--clip-seconds", "2", "--preset", "ultrafast", "--workers", "1"], env={"COLUMNS": "250"})  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "0.1/0.1 media min, 3 clips, 1/1 videos" in res.output  # the bar's last state: media, clips, videos
+    assert "preprocess: 1 done, 0 failed" in res.output  # the one-line summary

@@ -12,12 +12,21 @@ renamed only when it passes :func:`realsync_build.media.probe.check_clip`.
 
 Long sources are processed in runs of at most ``max_clips_per_run`` clips; a
 run starts with an input seek, so each source frame is still decoded once.
+
+Progress: with ``progress=True`` the video gets one more branch, uncut: every 25th frame
+(one per source second) is tagged and printed by ffmpeg's ``metadata`` filter to stdout
+(``direct=1``: unbuffered) and dropped in a ``nullsink``; its ``pts_time`` is the position in
+the source, which the worker reports per media second and per clip
+(:mod:`realsync_build.stages.preprocess_progress`). The clips are the same with or without it.
+Why not ``-progress pipe:1``: ffmpeg sends its first progress report only after every output
+has written its header, i.e. when the run's *last* clip starts (up to 16 x 300 s of media in).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -28,12 +37,13 @@ from realsync_build.core import atomic, manifest
 from realsync_build.core.errors import UserError
 from realsync_build.stages.fetch.channels import category_of
 from realsync_build.core.executors.base import Resources, default_workers
-from realsync_build.media.ffmpeg import run_ffmpeg
+from realsync_build.media.ffmpeg import run_ffmpeg, run_ffmpeg_lines
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
 from realsync_build.core.root import DatasetRoot, safe_name
-from realsync_build.core.schema import DONE, FAILED, VIDEOS
-from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage
+from realsync_build.core.schema import CLIPS, DONE, FAILED, VIDEOS
+from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage, task_states
 from realsync_build.core.storage import Store, fetch_to_local, is_url
+from realsync_build.stages.preprocess_progress import MediaProgress, TaskProgress
 
 FPS = 25
 SAMPLE_RATE = 16000
@@ -93,14 +103,19 @@ def _scale_expr() -> str:
     return f"scale=w='if(gte(iw,ih),-2,{SHORT_SIDE})':h='if(gte(iw,ih),{SHORT_SIDE},-2)'"
 
 
-def build_ffmpeg_args(src: Path, plans: list[ClipPlan], outputs: list[Path], cfg: PreprocessConfig, threads: int) -> list[str]:
-    """One ffmpeg invocation writing every clip in ``plans`` from a single decode."""
+def build_ffmpeg_args(
+    src: Path, plans: list[ClipPlan], outputs: list[Path], cfg: PreprocessConfig, threads: int, progress: bool = False
+) -> list[str]:
+    """One ffmpeg invocation writing every clip in ``plans`` from a single decode.
+
+    ``progress``: one more video branch prints ``pts_time`` (seconds since the run's start) of
+    every 25th frame to stdout, for :func:`run_ffmpeg_lines`."""
     offset_s = plans[0].start_s
     n = len(plans)
-    vlabels = "".join(f"[v{i}]" for i in range(n))
+    vlabels = "".join(f"[v{i}]" for i in range(n)) + ("[vprogress]" if progress else "")
     alabels = "".join(f"[a{i}]" for i in range(n))
     graph = [
-        f"[0:v:0]fps={FPS}:start_time=0,{_scale_expr()},setsar=1,format=yuv420p,split={n}{vlabels}",
+        f"[0:v:0]fps={FPS}:start_time=0,{_scale_expr()},setsar=1,format=yuv420p,split={n + int(progress)}{vlabels}",
         f"[0:a:0]aresample={SAMPLE_RATE}:async=1:first_pts=0,"
         f"aformat=sample_fmts=fltp:sample_rates={SAMPLE_RATE}:channel_layouts=mono,asplit={n}{alabels}",
     ]
@@ -112,6 +127,11 @@ def build_ffmpeg_args(src: Path, plans: list[ClipPlan], outputs: list[Path], cfg
     args: list[str] = ["-threads", str(threads)]
     if offset_s > 0:
         args += ["-ss", str(offset_s)]
+    if progress:  # one line per source second on stdout; the branch ends in a nullsink (no output file)
+        graph.append(
+            f"[vprogress]select='not(mod(n\\,{FPS}))',metadata=mode=add:key=realsync:value=1,"
+            "metadata=mode=print:direct=1:file='pipe\\:1',nullsink"
+        )
     args += ["-i", str(src), "-filter_complex", ";".join(graph), "-filter_complex_threads", str(threads)]
     for i, out in enumerate(outputs):
         args += [
@@ -124,6 +144,9 @@ def build_ffmpeg_args(src: Path, plans: list[ClipPlan], outputs: list[Path], cfg
             str(out),
         ]  # fmt: skip
     return args
+
+
+_PTS_TIME = re.compile(r"pts_time:([0-9.]+)")
 
 
 def clip_rel(task: dict, plan: ClipPlan) -> str:
@@ -186,13 +209,17 @@ def preprocess_video(task: dict) -> list[dict]:
     """
     cfg = PreprocessConfig(**task["config"])
     url = task.get("root_url")
-    if not url:
-        return _preprocess(task, cfg, Path(task["root"]), None)
-    with tempfile.TemporaryDirectory(prefix="realsync-preprocess-") as scratch:
-        return _preprocess(task, cfg, Path(scratch), Store(url))
+    progress = TaskProgress(task.get("progress_path"))
+    try:
+        if not url:
+            return _preprocess(task, cfg, Path(task["root"]), None, progress)
+        with tempfile.TemporaryDirectory(prefix="realsync-preprocess-") as scratch:
+            return _preprocess(task, cfg, Path(scratch), Store(url), progress)
+    finally:
+        progress.update(0.0, progress.clips, finished=True)
 
 
-def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Store | None) -> list[dict]:
+def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Store | None, progress: TaskProgress | None = None) -> list[dict]:
     """Clips into ``local_root`` (the dataset root, or scratch when ``store`` publishes them)."""
     src_ref = task["path"]
     src = fetch_to_local(src_ref, local_root / "source") if is_url(src_ref) else Path(src_ref)
@@ -236,10 +263,25 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
         pending.append((plan, final))
 
     threads = task.get("threads") or 1
+    progress = progress or TaskProgress(None)
+    progress.clips = len(rows)  # clips already cut and still valid
     for run in _runs(pending, max(1, cfg.max_clips_per_run)):
         temps = [atomic.temp_path_for(final) for _, final in run]
+        run_plans = [p for p, _ in run]
+
+        def report(line: str, base_s: float = run_plans[0].start_s, plans_now=run_plans) -> None:
+            m = _PTS_TIME.search(line)
+            if m is None:
+                return
+            at_s = base_s + float(m[1])  # the uncut branch's time: the position in the source
+            cut = sum(1 for p in plans_now if p.end_s <= at_s)
+            progress.update(at_s, progress.clips + cut)
+
         try:
-            run_ffmpeg(build_ffmpeg_args(src, [p for p, _ in run], temps, cfg, threads))
+            if progress.path:
+                run_ffmpeg_lines(build_ffmpeg_args(src, run_plans, temps, cfg, threads, progress=True), report)
+            else:
+                run_ffmpeg(build_ffmpeg_args(src, run_plans, temps, cfg, threads))
             for (plan, final), tmp in zip(run, temps):
                 cid = clip_id_for(task["video_id"], plan)
                 if not tmp.exists():
@@ -259,6 +301,8 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
                     store.put_file(final, clip_rel(task, plan))
                     final.unlink()
                 rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts)
+                progress.clips += 1
+            progress.update(run_plans[-1].end_s, progress.clips, force=True)
         except Exception as exc:  # noqa: BLE001 - becomes this run's error rows
             for plan, _ in run:
                 rows.setdefault(clip_id_for(task["video_id"], plan), _failed_clip_row(task, plan, str(exc)))
@@ -388,6 +432,7 @@ def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessCo
                 "root_url": root.url,  # set: workers publish clips there (they may be on other machines)
                 "config": asdict(cfg),
                 "threads": threads,
+                "duration_s": float(v["duration_s"]) if pd.notna(v.get("duration_s")) else 0.0,  # for the media-hours bar
             }
         )
     return tasks
@@ -423,4 +468,12 @@ def run_preprocess(
     tasks = tasks_from_videos(root, videos, cfg, workers)
     # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
     spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
-    return run_stage(spec, root, tasks, options, is_done=_clips_exist(root))
+    if options.executor not in ("local", "inline") or not options.progress:
+        return run_stage(spec, root, tasks, options, is_done=_clips_exist(root))  # ray: the per-video bar
+    # the bar moves per media second and per clip; the driver's per-video bar is off.  Its total is
+    # the media of the sources the driver will run (not those done, or failed before without --retry-failed)
+    states = task_states(manifest.read(root.pull(root.manifest("clips")), CLIPS), "video_id")
+    skip = {DONE} if options.retry_failed else {DONE, FAILED}
+    expected = {t["video_id"] for t in tasks if states.get(t["video_id"]) not in skip}
+    with MediaProgress(tasks, expected):
+        return run_stage(spec, root, tasks, replace(options, progress=False), is_done=_clips_exist(root))
