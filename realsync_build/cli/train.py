@@ -95,7 +95,13 @@ def evaluate(
     workers = default_workers() if workers is None else workers
     opts = EvalOptions(iterations=iterations, hop_s=hop, batch_size=batch_size, workers=workers, ablation=ablation, cost=cost,
                        max_segments=max_segments, device=device, progress=progress)
+    out = out or ds.report / f"eval-{split}"
     try:
-        run_evaluate(ds, checkpoint, split, out or ds.report / f"eval-{split}", opts)
+        metrics = run_evaluate(ds, checkpoint, split, out, opts)
     except (InitError, FileNotFoundError, RuntimeError) as exc:
         fail(str(exc), code=1)
+    from realsync_build.core.ui import console
+
+    style = "green" if not metrics.get("n_failed") else "yellow"
+    console.print(f"[{style}]evaluate {split}: {metrics.get('n_segments')} segments done, {metrics.get('n_failed')} failed; "
+                  f"metrics in {out / 'metrics.json'}[/{style}]", highlight=False)  # fmt: skip
