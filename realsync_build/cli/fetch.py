@@ -51,7 +51,8 @@ def fetch(
             "--hours-per-channel",
             min=0,
             help="Take kept videos per channel until this many hours; the default matches the paper (~100 h per "
-            "channel, ~900 h for the nine channels; sources ~1.5 GB per hour at 720p). 0: every kept video.",
+            "channel, ~900 h for the nine channels; sources roughly 1 GB per video-hour at 720p, an estimate). "
+            "0: every kept video.",
         ),
     ] = 100.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the per-channel order the hours budget follows.")] = 0,
