@@ -284,3 +284,18 @@ def test_preprocess_progress_moves_per_media_second_and_clip(tmp_path):
     assert res.exit_code == 0, res.output
     assert "0.1/0.1 media min, 3 clips, 1/1 videos" in res.output  # the bar's last state: media, clips, videos
     assert "preprocess: 1 done, 0 failed" in res.output  # the one-line summary
+
+
+def test_tflite_delegate_line_is_silenced(tmp_path):
+    from conftest import shared
+
+    models = shared("models/yamnet")
+    code = (
+        "from realsync_build.models.events import YamnetTagger\n"
+        f"t = YamnetTagger({str(models / 'yamnet.tflite')!r}, {str(models / 'yamnet_class_map.csv')!r})\n"
+        "import sys; print('loaded', len(t.labels), file=sys.stderr)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "loaded 521" in out.stderr and "XNNPACK" not in out.stderr  # TFLite's INFO line, once per worker before
