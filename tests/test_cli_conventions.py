@@ -141,6 +141,20 @@ def test_version_on_stdout_and_exit_codes(tmp_path):
     assert res.exit_code == 2 and "local, ray or inline" in res.output
 
 
+def test_bad_option_values_are_usage_errors_in_every_command(tmp_path):
+    (tmp_path / "manifests").mkdir()
+    root = ["--root", str(tmp_path)]
+    for args in (["annotate", "--only", "bogus"], ["annotate", "--events", "x"], ["annotate", "--face-detector", "x"],
+                 ["preprocess", "--preset", "fastest", "--input", str(tmp_path)], ["train", "--stream-head", "gru"],
+                 ["train", "--model-size", "huge"], ["evaluate", "--checkpoint", str(tmp_path / "no.pt")],
+                 ["evaluate", "--checkpoint", "x", "--split", "val"], ["split", "--ratios", "1/2"],
+                 ["fetch", "--category", "cooking", "--channel", "http://x"], ["models", "download", "--for", "stats"],
+                 ["export", "webdataset", "--shard-size", "lots"]):  # fmt: skip
+        res = runner.invoke(app, [*args, *(root if args[0] != "models" else [])])
+        assert res.exit_code == 2, (args, res.output)
+        assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output, (args, res.output)
+
+
 def test_train_model_size_and_the_deprecated_config_value():
     rows = _show("train", "--model-size", "base")
     assert rows["model_size"] == ('"base"', "flag")

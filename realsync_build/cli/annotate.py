@@ -64,6 +64,13 @@ def annotate(
     from realsync_build.core.manifest import ManifestError
     from realsync_build.models.base import ModelMissing
 
+    from realsync_build.models.factory import EVENT_TAGGERS, FACE_DETECTORS
+    from realsync_build.stages.annotate.config import ONLY_PARTS
+
+    for flag, value, allowed in (("--face-detector", face_detector, FACE_DETECTORS), ("--events", events, EVENT_TAGGERS),
+                                 ("--only", only, (None, *ONLY_PARTS))):  # fmt: skip
+        if value not in allowed:
+            fail(f"{flag} {value!r}: use {', '.join(a for a in allowed if a)}")  # a usage error: exit 2
     ds = root_of(root, must_exist=True)
     cfg = AnnotateConfig(
         face_detector=face_detector,

@@ -24,6 +24,9 @@ from realsync_build.cli.common import (
 from realsync_build.core.manifest import ManifestError
 
 
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+
+
 @app.command()
 def preprocess(
     root: RootOpt = None,
@@ -51,6 +54,8 @@ def preprocess(
     from realsync_build.stages.preprocess import NoSources, PreprocessConfig, run_preprocess
 
     check_category(category)
+    if preset not in X264_PRESETS:
+        fail(f"--preset {preset!r}: use one of {', '.join(X264_PRESETS)}")
     if input is not None and not input.is_dir():
         fail(f"input folder not found: {input}")
     ds = root_of(root, must_exist=input is None)

@@ -47,8 +47,10 @@ def train(
     from realsync_build.streamsync.data import DecodeError
     from realsync_build.streamsync.train import TrainConfig, run_train
 
-    if model_size not in ("tiny", "base"):
-        fail(f"--model-size {model_size!r}: use tiny or base")
+    for flag, value, allowed in (("--model-size", model_size, ("tiny", "base")), ("--stream-head", stream_head, ("trf", "lstm")),
+                                 ("--phase1-freeze", phase1_freeze, ("auto", "yes", "no"))):  # fmt: skip
+        if value not in allowed:
+            fail(f"{flag} {value!r}: use {', '.join(allowed)}")  # a usage error: exit 2
     ds = root_of(root, must_exist=True)
     workers = default_workers() if workers is None else workers
     cfg = TrainConfig(
