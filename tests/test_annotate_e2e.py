@@ -221,4 +221,6 @@ def test_cli_without_syncnet_skips_sync_and_require_sync_fails(prepared, tmp_pat
     assert res.exit_code == 1
     text = res.output.strip()
     assert text.startswith("error:") and text.count("error:") == 1 and "Traceback" not in text
-    assert "realsync models download syncnet" in "".join(text.splitlines())  # one message (rich wraps it at 80 columns)
+    # one message naming every missing model and the one command that fetches them (issue 16)
+    one = "".join(text.splitlines())  # rich wraps it at 80 columns
+    assert "missing models: syncnet" in one and "realsync models download --for annotate" in one
