@@ -76,7 +76,6 @@ def streamsync_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the lists (default: ROOT/streamsync).")] = None,
     name: Annotated[str, typer.Option("--name", help="File name prefix: {name}.{split}.csv / .json.")] = "realsync",
     splits: Annotated[str, typer.Option("--splits", help="Comma-separated evaluation splits.")] = "dev,test",
-    progress: ProgressOpt = True,
 ) -> None:
     """Write the dev/test evaluation lists in StreamSync's format.
 
