@@ -127,6 +127,9 @@ def test_every_command_accepts_no_progress_and_config():
         assert res.exit_code == 0, (path, res.output)
         assert "--config" in res.output or path == ("config", "show"), path
         assert "<bool>" not in res.output, path  # a flag shows no value metavar
+    # before the subcommand it reaches every command below
+    res = runner.invoke(app, ["--no-progress", "config", "show", "preprocess"])
+    assert "progress = false   # flag, before the command" in res.stdout
 
 
 def test_version_on_stdout_and_exit_codes(tmp_path):

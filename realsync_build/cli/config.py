@@ -98,7 +98,9 @@ def _resolve(root_cmd: TyperGroup, args: list[str]) -> tuple[tuple[str, ...], li
 
 def _context_for(root_ctx: Context, path: tuple[str, ...], args: list[str], config_file: str | None) -> Context:
     """The context ``realsync PATH ARGS`` would run with (parsed, not run)."""
-    parent = Context(root_ctx.command, info_name="realsync", resilient_parsing=True)
+    # the root's default_map carries what options before the subcommand set (--no-progress, --config)
+    parent = Context(root_ctx.command, info_name="realsync", resilient_parsing=True, default_map=root_ctx.default_map)
+    parent.meta.update({k: dict(v) if isinstance(v, dict) else v for k, v in root_ctx.meta.items()})
     cmd: Command = root_ctx.command
     for name in path:
         cmd = cmd.commands[name]  # type: ignore[attr-defined]

@@ -128,7 +128,7 @@ def build_default_map(root: TyperGroup, data: dict[str, Any], label: str) -> tup
         for k, value in shared.items():
             if k in keys:
                 node(path)[k] = value
-                origin[(path, k)] = f"{label}, top level"
+                origin[(path, k)] = f"file {label}, top level"
 
     def visit(table: dict, path: tuple[str, ...]) -> None:
         cmd = cmds.get(path)
@@ -145,7 +145,7 @@ def build_default_map(root: TyperGroup, data: dict[str, Any], label: str) -> tup
                 where = ".".join(path)
                 raise UserError(f"{label}: [{where}] has no option {key!r}; known: {', '.join(sorted(keys)) or '(none)'}")
             node(path)[k] = value
-            origin[(path, k)] = f"{label} [{'.'.join(path)}]"
+            origin[(path, k)] = f"file {label} [{'.'.join(path)}]"
 
     for key, value in data.items():
         if isinstance(value, dict):
@@ -207,12 +207,15 @@ def _progress_callback(ctx: typer.Context, param: typer.CallbackParam, value: bo
         cmd = ctx.command
         if isinstance(cmd, TyperGroup):
             inject = {}
+            here = _path_of(ctx)
+            origin = ctx.meta.setdefault(META_ORIGIN, {})
             for path, leaf in leaves(cmd).items():
                 if "progress" in file_keys(leaf):
                     d = inject
                     for name in path:
                         d = d.setdefault(name, {})
                     d["progress"] = False
+                    origin[(here + path, "progress")] = "flag, before the command"
             ctx.default_map = _merge(ctx.default_map, inject)
 
 
@@ -305,7 +308,6 @@ def parameter_rows(ctx: Context) -> list[tuple[str, Any, str]]:
             where = f"env {p.envvar}" if getattr(p, "envvar", None) else "env"
         elif src == ParameterSource.DEFAULT_MAP:
             where = origin.get((path, name), "deprecated --config value" if path in LEGACY_CONFIG else "file")
-            where = f"file {where}" if not where.startswith(("file", "deprecated")) else where
         else:
             where = "default"
         if name == "root" and value is None:
