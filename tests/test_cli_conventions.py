@@ -152,7 +152,8 @@ def test_bad_option_values_are_usage_errors_in_every_command(tmp_path):
                  ["train", "--model-size", "huge"], ["evaluate", "--checkpoint", str(tmp_path / "no.pt")],
                  ["evaluate", "--checkpoint", "x", "--split", "val"], ["split", "--ratios", "1/2"],
                  ["fetch", "--category", "cooking", "--channel", "http://x"], ["models", "download", "--for", "stats"],
-                 ["export", "webdataset", "--shard-size", "lots"]):  # fmt: skip
+                 ["export", "webdataset", "--shard-size", "lots"], ["preprocess", "--bogus"],
+                 ["preprocess", "--crf", "x"], ["evaluate"]):  # fmt: skip click's own usage errors too
         res = runner.invoke(app, [*args, *(root if args[0] != "models" else [])])
         assert res.exit_code == 2, (args, res.output)
         assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output, (args, res.output)

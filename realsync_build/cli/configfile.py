@@ -24,6 +24,7 @@ Relative paths in the file are read like the same flag: relative to the working 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tomllib
@@ -278,6 +279,14 @@ class RealsyncGroup(TyperGroup):
         super().__init__(*args, **kwargs)
         decorate(self)
 
+    def make_context(self, *args, **kwargs):
+        with _usage_errors_in_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _usage_errors_in_one_line():
+            return super().invoke(ctx)
+
     def main(self, *args, **kwargs):
         from realsync_build.core.errors import RealsyncError
 
@@ -292,6 +301,24 @@ class RealsyncGroup(TyperGroup):
 
             console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
+
+
+@contextlib.contextmanager
+def _usage_errors_in_one_line():
+    """click's usage errors (no such option, a bad value, a missing option) as one line, exit 2,
+    like every other usage error of realsync (not click's boxed three-line block)."""
+    try:
+        yield
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `realsync models`: show the help, as click does
+            raise
+        from rich.markup import escape
+
+        from realsync_build.core.ui import console
+
+        where = exc.ctx.command_path if exc.ctx is not None else "realsync"
+        console.print(f"[red]error:[/red] {escape(exc.format_message())} (see `{escape(where)} --help`)", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
 
 
 def parameter_rows(ctx: Context) -> list[tuple[str, Any, str]]:
