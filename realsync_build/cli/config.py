@@ -5,15 +5,16 @@ The mechanism itself (``--config FILE.toml`` on every command) is in :mod:`reals
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from realsync_build.cli import configfile
-from realsync_build.cli.configfile import Command, Context, UsageError
+from realsync_build.cli.configfile import Command, Context, ParameterSource, UsageError
 from realsync_build.cli.common import app, fail
 from realsync_build.core.ui import console
 
@@ -66,8 +67,8 @@ def show(
     for path, rest in targets:
         sub = _context_for(root_ctx, path, rest, config_file)
         out.append(f"[{'.'.join(path)}]")
-        for name, value, where in configfile.parameter_rows(sub):
-            text = configfile.toml_value(value)
+        for name, value, where in parameter_rows(sub):
+            text = toml_value(value)
             out.append(f"{name} = {text if text is not None else '(unset)'}   # {where}")
         out.append("")
     typer.echo("\n".join(out).rstrip())
@@ -124,7 +125,7 @@ def init(
     """Write a commented config file: every command's options at their defaults, ready to uncomment."""
     from realsync_build.core import atomic
 
-    text = configfile.template(typer.main.get_command(app)) + "\n"  # type: ignore[arg-type]
+    text = template(typer.main.get_command(app)) + "\n"  # type: ignore[arg-type]
     if str(path) == "-":
         sys.stdout.write(text)
         return
@@ -132,3 +133,96 @@ def init(
         fail(f"{path} exists (--force overwrites it)")
     atomic.write_bytes(path, text.encode())
     console.print(f"wrote {path}: uncomment what you change, then run any command with --config {path}", highlight=False)
+
+
+# ---------------------------------------------------------------- show and init helpers
+
+
+def parameter_rows(ctx: Context) -> list[tuple[str, Any, str]]:
+    """(name, value, source) for each option of the command ``ctx`` was made for."""
+    origin = ctx.meta.get(configfile.META_ORIGIN, {})
+    path = configfile._path_of(ctx)
+    rows = []
+    for name, p in configfile.file_keys(ctx.command).items():
+        value = ctx.params.get(name)
+        src = ctx.get_parameter_source(name)
+        if src == ParameterSource.COMMANDLINE:
+            where = "flag"
+        elif src == ParameterSource.ENVIRONMENT:
+            where = f"env {p.envvar}" if getattr(p, "envvar", None) else "env"
+        elif src == ParameterSource.DEFAULT_MAP:
+            where = origin.get((path, name), "deprecated --config value" if path in configfile.LEGACY_CONFIG else "file")
+        else:
+            where = "default"
+        if name == "root" and value is None:
+            env = os.environ.get("REALSYNC_ROOT")
+            value, where = (env, "env REALSYNC_ROOT") if env else ("realsync-data", "default")
+        rows.append((name, value, where))
+    return rows
+
+
+def toml_value(value: Any) -> str | None:
+    """``value`` as a TOML literal, or None when TOML cannot say it (no default)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        items = [toml_value(v) for v in value]
+        return "[" + ", ".join(i for i in items if i is not None) + "]"
+    s = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{s}"'
+
+
+def default_of(p: typer.CallbackParam) -> Any:
+    d = p.default
+    if callable(d):
+        try:
+            d = d()
+        except Exception:  # noqa: BLE001 - a dynamic default: leave it out
+            return None
+    if type(d).__name__ in ("Sentinel", "_Missing", "UnsetType") or repr(d) in ("Sentinel.UNSET", "UNSET"):
+        return None
+    if hasattr(d, "value") and not isinstance(d, (str, int, float)):  # an Enum
+        d = d.value
+    if d == () and getattr(p, "multiple", False):
+        return None
+    return d
+
+
+def _cores() -> int:
+    from realsync_build.core.executors.base import default_workers
+
+    return default_workers()
+
+
+def template(root: TyperGroup) -> str:
+    """A commented config file: every command's options at their defaults, commented out."""
+    lines = [
+        "# realsync config file (TOML). Uncomment what you want to change.",
+        "# Precedence: built-in default < top level < [command] table < a flag on the command line.",
+        "# Use it with --config FILE on any command, or set $REALSYNC_CONFIG; check with `realsync config show`.",
+        "",
+        "# Shared: applies to every command that has the option.",
+        '# root = "realsync-data"   # dataset root (a folder or an fsspec URL); default: $REALSYNC_ROOT, else ./realsync-data',
+        f"# workers = {_cores()}              # parallel worker processes; default: the number of CPU cores ({_cores()} here)",
+        "",
+    ]
+    for path, cmd in configfile.leaves(root).items():
+        keys = {k: p for k, p in configfile.file_keys(cmd).items() if k != "root"}
+        if not keys or path[0] == "config":
+            continue
+        lines.append(f"[{'.'.join(path)}]")
+        for name, p in keys.items():
+            text = toml_value(default_of(p))
+            helptext = " ".join((getattr(p, "help", "") or "").replace("\\[", "[").split())
+            if len(helptext) > 110:
+                helptext = helptext[:107] + "..."
+            if text is None:
+                lines.append(f"# {name} =   # (no default) {helptext}")
+            else:
+                lines.append(f"# {name} = {text}   # {helptext}")
+        lines.append("")
+    return "\n".join(lines)

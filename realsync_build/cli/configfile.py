@@ -25,7 +25,6 @@ Relative paths in the file are read like the same flag: relative to the working 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import tomllib
 from pathlib import Path
@@ -319,93 +318,3 @@ def _usage_errors_in_one_line():
         where = exc.ctx.command_path if exc.ctx is not None else "realsync"
         console.print(f"[red]error:[/red] {escape(exc.format_message())} (see `{escape(where)} --help`)", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
-
-
-def parameter_rows(ctx: Context) -> list[tuple[str, Any, str]]:
-    """(name, value, source) for each option of the command ``ctx`` was made for."""
-    origin = ctx.meta.get(META_ORIGIN, {})
-    path = _path_of(ctx)
-    rows = []
-    for name, p in file_keys(ctx.command).items():
-        value = ctx.params.get(name)
-        src = ctx.get_parameter_source(name)
-        if src == ParameterSource.COMMANDLINE:
-            where = "flag"
-        elif src == ParameterSource.ENVIRONMENT:
-            where = f"env {p.envvar}" if getattr(p, "envvar", None) else "env"
-        elif src == ParameterSource.DEFAULT_MAP:
-            where = origin.get((path, name), "deprecated --config value" if path in LEGACY_CONFIG else "file")
-        else:
-            where = "default"
-        if name == "root" and value is None:
-            env = os.environ.get("REALSYNC_ROOT")
-            value, where = (env, "env REALSYNC_ROOT") if env else ("realsync-data", "default")
-        rows.append((name, value, where))
-    return rows
-
-
-def toml_value(value: Any) -> str | None:
-    """``value`` as a TOML literal, or None when TOML cannot say it (no default)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        items = [toml_value(v) for v in value]
-        return "[" + ", ".join(i for i in items if i is not None) + "]"
-    s = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{s}"'
-
-
-def default_of(p: typer.CallbackParam) -> Any:
-    d = p.default
-    if callable(d):
-        try:
-            d = d()
-        except Exception:  # noqa: BLE001 - a dynamic default: leave it out
-            return None
-    if type(d).__name__ in ("Sentinel", "_Missing", "UnsetType") or repr(d) in ("Sentinel.UNSET", "UNSET"):
-        return None
-    if hasattr(d, "value") and not isinstance(d, (str, int, float)):  # an Enum
-        d = d.value
-    if d == () and getattr(p, "multiple", False):
-        return None
-    return d
-
-
-def _cores() -> int:
-    from realsync_build.core.executors.base import default_workers
-
-    return default_workers()
-
-
-def template(root: TyperGroup) -> str:
-    """A commented config file: every command's options at their defaults, commented out."""
-    lines = [
-        "# realsync config file (TOML). Uncomment what you want to change.",
-        "# Precedence: built-in default < top level < [command] table < a flag on the command line.",
-        "# Use it with --config FILE on any command, or set $REALSYNC_CONFIG; check with `realsync config show`.",
-        "",
-        "# Shared: applies to every command that has the option.",
-        '# root = "realsync-data"   # dataset root (a folder or an fsspec URL); default: $REALSYNC_ROOT, else ./realsync-data',
-        f"# workers = {_cores()}              # parallel worker processes; default: the number of CPU cores ({_cores()} here)",
-        "",
-    ]
-    for path, cmd in leaves(root).items():
-        keys = {k: p for k, p in file_keys(cmd).items() if k != "root"}
-        if not keys or path[0] == "config":
-            continue
-        lines.append(f"[{'.'.join(path)}]")
-        for name, p in keys.items():
-            text = toml_value(default_of(p))
-            helptext = " ".join((getattr(p, "help", "") or "").replace("\\[", "[").split())
-            if len(helptext) > 110:
-                helptext = helptext[:107] + "..."
-            if text is None:
-                lines.append(f"# {name} =   # (no default) {helptext}")
-            else:
-                lines.append(f"# {name} = {text}   # {helptext}")
-        lines.append("")
-    return "\n".join(lines)
