@@ -83,6 +83,7 @@ def test_bad_config_files_are_one_line_usage_errors(tmp_path):
         ("[preproces]\nclip_seconds = 10\n", "[preproces] is no command"),
         ("nonsense = 1\n", "top-level key 'nonsense'"),
         ("[preprocess\n", "not valid TOML"),
+        ('[preprocess]\ncrf = "high"\n', "comes from the config file"),
     ]:
         bad.write_text(text)
         res = runner.invoke(app, ["preprocess", "--config", str(bad), "--root", str(tmp_path)])

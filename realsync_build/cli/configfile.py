@@ -316,5 +316,9 @@ def _usage_errors_in_one_line():
         from realsync_build.core.ui import console
 
         where = exc.ctx.command_path if exc.ctx is not None else "realsync"
-        console.print(f"[red]error:[/red] {escape(exc.format_message())} (see `{escape(where)} --help`)", highlight=False, soft_wrap=True)
+        message = exc.format_message()
+        param = getattr(exc, "param", None)
+        if exc.ctx is not None and param is not None and exc.ctx.get_parameter_source(param.name) == ParameterSource.DEFAULT_MAP:
+            message += f" (the value comes from the config file {exc.ctx.meta.get(META_FILE, '')}, key {param.name})"
+        console.print(f"[red]error:[/red] {escape(message)} (see `{escape(where)} --help`)", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
