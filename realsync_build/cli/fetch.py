@@ -127,7 +127,7 @@ def fetch(
         max_height=max_height,
         min_kbps=min_kbps,
         max_kbps=max_kbps,
-        hours_per_channel=hours_per_channel or None,  # 0: no budget
+        hours_per_channel=hours_per_channel or None,  # 0: no budget (None)
         seed=seed,
         max_candidates=max_candidates,
         limit_rate=limit_rate,
