@@ -319,3 +319,39 @@ def test_tflite_delegate_line_is_silenced(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "loaded 521" in out.stderr and "XNNPACK" not in out.stderr  # TFLite's INFO line, once per worker before
+
+
+# ---------------------------------------------------------------- 6. packaging, 7. the recipe
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_packaging_declares_what_is_imported_and_make_selects_a_torch_index():
+    import shutil
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    deps = " ".join(project["dependencies"])
+    assert "opencv-python-headless" in deps  # cv2 is imported directly
+    assert "ffmpeg-python" not in deps  # dropped: never imported (docs/architecture.md says why)
+    assert not any("import ffmpeg\n" in p.read_text() for p in (REPO / "realsync_build").rglob("*.py"))
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+    out = subprocess.run(["make", "-n", "-B", "install", "VENV=/nonexistent/venv", "PYTHON=python3",
+                          "TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128", "TORCH_SPEC=torch==2.13.0+cu128"],
+                         capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "pip install --index-url https://download.pytorch.org/whl/cu128 torch==2.13.0+cu128" in out.stdout
+
+
+def test_the_readme_recipe_uses_commands_and_options_that_exist():
+    readme = (REPO / "README.md").read_text()
+    recipe = readme.split("## Recipe: from an empty disk to a trained model", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].split() for line in recipe.splitlines() if line.strip().startswith("realsync ")]
+    names = {c[1] for c in commands}
+    assert {"fetch", "models", "preprocess", "annotate", "split", "export", "train", "evaluate", "stats"} <= names
+    for cmd in commands:
+        args = [a.replace("$REALSYNC_ROOT", "/x") for a in cmd[1:]]
+        res = runner.invoke(app, [*args, "--help"])  # every option is parsed before --help runs
+        assert res.exit_code == 0, (cmd, res.output)
+    for stage in ("fetch", "preprocess", "annotate", "export webdataset", "train"):
+        assert stage in readme.split("| stage | disk |", 1)[1]  # a disk and time row per stage
