@@ -36,6 +36,7 @@ import pandas as pd
 from realsync_build.core import atomic, manifest
 from realsync_build.core.errors import UserError
 from realsync_build.stages.fetch.channels import category_of
+from realsync_build.stages.fetch.plan import read_listed_spans
 from realsync_build.core.executors.base import Resources, default_workers
 from realsync_build.media.ffmpeg import run_ffmpeg, run_ffmpeg_lines
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
@@ -231,6 +232,13 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
     if info.duration_s <= 0:
         raise ProbeError("unknown or zero duration")
     plans = plan_clips(info.duration_s, cfg.clip_seconds, cfg.keep_tail)
+    beyond: list[ClipPlan] = []
+    if task.get("only_spans") is not None:  # --only-listed: exactly the spans a published list needs
+        listed = [ClipPlan(int(a), int(b)) for a, b in task["only_spans"]]
+        plans = [p for p in listed if p.end_s <= info.duration_s + 1e-6]
+        beyond = [p for p in listed if p not in plans]
+        if not plans:
+            return [_failed_clip_row(task, p, f"source is {info.duration_s:.1f} s, shorter than the listed span") for p in beyond]
     if not plans:
         raise ProbeError(
             f"source is {info.duration_s:.1f} s, shorter than one {cfg.clip_seconds} s clip "
@@ -265,17 +273,19 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
     threads = task.get("threads") or 1
     progress = progress or TaskProgress(None)
     progress.clips = len(rows)  # clips already cut and still valid
+    done_s = float(sum(p.end_s - p.start_s for p in plans if clip_id_for(task["video_id"], p) in rows))
     for run in _runs(pending, max(1, cfg.max_clips_per_run)):
         temps = [atomic.temp_path_for(final) for _, final in run]
         run_plans = [p for p, _ in run]
+        run_s = float(run_plans[-1].end_s - run_plans[0].start_s)  # a run is contiguous
 
-        def report(line: str, base_s: float = run_plans[0].start_s, plans_now=run_plans) -> None:
+        def report(line: str, start_s: float = run_plans[0].start_s, before_s: float = done_s, run_s: float = run_s, plans_now=run_plans) -> None:
             m = _PTS_TIME.search(line)
             if m is None:
                 return
-            at_s = base_s + float(m[1])  # the uncut branch's time: the position in the source
-            cut = sum(1 for p in plans_now if p.end_s <= at_s)
-            progress.update(at_s, progress.clips + cut)
+            into_s = float(m[1])  # the uncut branch's time: seconds into this run's part of the source
+            cut = sum(1 for p in plans_now if p.end_s - start_s <= into_s)
+            progress.update(before_s + min(into_s, run_s), progress.clips + cut)  # media cut so far
 
         try:
             if progress.path:
@@ -302,14 +312,16 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
                     final.unlink()
                 rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts)
                 progress.clips += 1
-            progress.update(run_plans[-1].end_s, progress.clips, force=True)
+            done_s += run_s
+            progress.update(done_s, progress.clips, force=True)
         except Exception as exc:  # noqa: BLE001 - becomes this run's error rows
             for plan, _ in run:
                 rows.setdefault(clip_id_for(task["video_id"], plan), _failed_clip_row(task, plan, str(exc)))
         finally:
             for tmp in temps:
                 tmp.unlink(missing_ok=True)
-    return [rows[clip_id_for(task["video_id"], p)] for p in plans]
+    tail = [_failed_clip_row(task, p, f"source is {info.duration_s:.1f} s, shorter than the listed span") for p in beyond]
+    return [rows[clip_id_for(task["video_id"], p)] for p in plans] + tail
 
 
 def _error_rows(task: dict, error: str) -> list[dict]:
@@ -415,13 +427,17 @@ def source_location(root: DatasetRoot, path: str) -> str:
     return str(root.abs(path))
 
 
-def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessConfig, workers: int) -> list[dict]:
+def tasks_from_videos(
+    root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessConfig, workers: int, only_spans: dict | None = None
+) -> list[dict]:
     threads = cfg.threads_per_job or max(1, default_workers() // max(1, workers))
     tasks = []
     for v in videos.to_dict("records"):
         where = next((p for p in (v.get("path"), v.get("source_path")) if isinstance(p, str) and p), None)
         if v.get("status") not in (DONE, FAILED) or not where:
             continue  # planned / not yet downloaded
+        if only_spans is not None and v["video_id"] not in only_spans:
+            continue  # --only-listed: a video no list names
         tasks.append(
             {
                 "video_id": v["video_id"],
@@ -432,7 +448,12 @@ def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessCo
                 "root_url": root.url,  # set: workers publish clips there (they may be on other machines)
                 "config": asdict(cfg),
                 "threads": threads,
-                "duration_s": float(v["duration_s"]) if pd.notna(v.get("duration_s")) else 0.0,  # for the media-hours bar
+                # for the media-hours bar: the listed spans with --only-listed, else the whole source
+                "duration_s": (
+                    float(sum(end - start for start, end in only_spans[v["video_id"]])) if only_spans is not None
+                    else float(v["duration_s"]) if pd.notna(v.get("duration_s")) else 0.0
+                ),  # fmt: skip
+                **({"only_spans": only_spans[v["video_id"]]} if only_spans is not None else {}),
             }
         )
     return tasks
@@ -450,8 +471,13 @@ def run_preprocess(
     input_dir: Path | None = None,
     cfg: PreprocessConfig | None = None,
     options: RunOptions | None = None,
+    only_listed: bool = False,
 ) -> StageReport:
-    """Preprocess every source: ``input_dir`` files, else the videos manifest from ``fetch``."""
+    """Preprocess every source: ``input_dir`` files, else the videos manifest from ``fetch``.
+
+    ``only_listed``: only the videos and clip spans the published lists name (recorded by
+    ``fetch --from-list`` in ``manifests/listed_spans.json``), instead of every full clip."""
+    only_spans = read_listed_spans(root) if only_listed else None  # written by fetch --from-list
     cfg = cfg or PreprocessConfig()
     options = options or RunOptions()
     if input_dir is not None:
@@ -465,7 +491,7 @@ def run_preprocess(
             root.pull(root.manifest("videos")), VIDEOS, required=True, hint="run `realsync fetch` first, or pass --input DIR"
         )
     workers = options.workers or default_workers()
-    tasks = tasks_from_videos(root, videos, cfg, workers)
+    tasks = tasks_from_videos(root, videos, cfg, workers, only_spans)
     # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
     spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
     if options.executor not in ("local", "inline") or not options.progress:
