@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "train",
     "demo",
     "config",
+    "monitor",
 )
 
 for _name in COMMAND_MODULES:

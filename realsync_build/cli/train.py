@@ -33,7 +33,7 @@ def train(
     workers: Annotated[Optional[int], typer.Option("--workers", min=0, help=LOADER_WORKERS_HELP, show_default=False)] = None,
     eval_every: Annotated[int, typer.Option("--eval-every", min=0, help="Dev evaluation every N steps (0: end of each phase).")] = 0,
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1, help="Save last.pt every N steps.")] = 100,
-    init_from: Annotated[Optional[Path], typer.Option("--init-from", help="Snapshot-predictor checkpoint (strict key check).")] = None,
+    init_from: Annotated[Optional[str], typer.Option("--init-from", help="Snapshot predictor to start from (strict key check): a path, or a registry name such as sparsesync-vggsound-sparse (realsync models download NAME first).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1 ...")] = "auto",
@@ -67,7 +67,7 @@ def train(
 
 @app.command()
 def evaluate(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A checkpoint from realsync train (RUN/best.pt).")],
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="A checkpoint from realsync train (RUN/best.pt), or a public SparseSync file / registry name (snapshot rows only).")],
     root: RootOpt = None,
     split: Annotated[str, typer.Option("--split", help="dev or test: whose fixed segments to evaluate.")] = "test",
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: ROOT/report/eval-<split>).")] = None,
@@ -79,6 +79,7 @@ def evaluate(
     cost: Annotated[bool, typer.Option("--cost/--no-cost", help="Measure ms per iteration at batch 1 (snapshot vs each head).")] = True,
     max_segments: Annotated[Optional[int], typer.Option("--max-segments", min=1, help="Evaluate only the first N segments.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda ...")] = "auto",
+    pretrained: Annotated[Optional[str], typer.Option("--pretrained", help="Also evaluate this public SparseSync (registry name or path) without fine-tuning: Table 3's pretrained row.")] = None,
     progress: ProgressOpt = True,
 ) -> None:
     """Evaluate snapshot, APA and StreamSync on the fixed dev/test segments.
@@ -91,16 +92,16 @@ def evaluate(
 
     if split not in ("dev", "test"):
         fail(f"--split {split!r}: use dev or test")
-    if not checkpoint.is_file():
+    if checkpoint.endswith((".pt", ".pth", ".ckpt")) and not Path(checkpoint).is_file():  # a file, not a registry name
         fail(f"checkpoint not found: {checkpoint}")
     ds = root_of(root, must_exist=True)
     workers = default_workers() if workers is None else workers
     opts = EvalOptions(iterations=iterations, hop_s=hop, batch_size=batch_size, workers=workers, ablation=ablation, cost=cost,
-                       max_segments=max_segments, device=device, progress=progress)
+                       max_segments=max_segments, device=device, progress=progress, pretrained=pretrained)
     out = out or ds.report / f"eval-{split}"
     try:
         metrics = run_evaluate(ds, checkpoint, split, out, opts)
-    except (InitError, FileNotFoundError, RuntimeError) as exc:
+    except (InitError, FileNotFoundError, RuntimeError, ValueError) as exc:
         fail(str(exc), code=1)
     from realsync_build.core.ui import console
 
