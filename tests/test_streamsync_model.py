@@ -21,7 +21,10 @@ def _inputs(b=2, t=4, size=32, grad=False):
 def test_classes_are_0_2_s_steps_in_plus_minus_2_s():
     assert NUM_CLASSES == 21
     assert class_to_offset(0) == -2.0 and class_to_offset(10) == 0.0 and class_to_offset(20) == 2.0
-    assert offset_to_class(0.6) == 13 and offset_to_class(-0.19) == 9 and offset_to_class(5.0) == 20
+    assert offset_to_class(0.6) == 13 and offset_to_class(-0.2) == 9
+    for off_grid in (-0.19, 5.0, float("nan")):  # one behaviour for off-grid input everywhere: refuse
+        with pytest.raises(ValueError):
+            offset_to_class(off_grid)
 
 
 def test_shapes_of_snapshot_and_stream_outputs():

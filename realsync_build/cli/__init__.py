@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "split",
     "export",
     "stats",
+    "status",
     "train",
     "demo",
     "config",

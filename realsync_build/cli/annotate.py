@@ -6,6 +6,8 @@ import typer
 
 from realsync_build.cli.common import (
     ExecutorOpt,
+    OverwriteOpt,
+    VerifyOpt,
     ProgressOpt,
     RayAddressOpt,
     RetryOpt,
@@ -48,6 +50,8 @@ def annotate(
     retry_failed: RetryOpt = False,
     strict: StrictOpt = False,
     progress: ProgressOpt = True,
+    overwrite: OverwriteOpt = False,
+    verify: VerifyOpt = False,
 ) -> None:
     """Label every clip: talking head / voice-over / other, AudioSet events, source-sync QC.
 
@@ -64,6 +68,7 @@ def annotate(
     from realsync_build.core.manifest import ManifestError
     from realsync_build.models.base import ModelMissing
 
+    from realsync_build.core.device import check_device
     from realsync_build.models.factory import EVENT_TAGGERS, FACE_DETECTORS
     from realsync_build.stages.annotate.config import ONLY_PARTS
 
@@ -71,6 +76,7 @@ def annotate(
                                  ("--only", only, (None, *ONLY_PARTS))):  # fmt: skip
         if value not in allowed:
             fail(f"{flag} {value!r}: use {', '.join(a for a in allowed if a)}")  # a usage error: exit 2
+    check_device(device)
     ds = root_of(root, must_exist=True)
     cfg = AnnotateConfig(
         face_detector=face_detector,
@@ -91,7 +97,7 @@ def annotate(
         only=only,
         require_sync=require_sync,
     )
-    opts = run_options(workers, executor, ray_address, retry_failed, strict, progress)
+    opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
     _check_models(cfg)
     try:
         report, counts = run_annotate(ds, cfg, opts)

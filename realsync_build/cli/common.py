@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,15 +17,37 @@ from realsync_build.core.root import DatasetRoot, resolve_root
 from realsync_build.core.stage import RunOptions, StageReport, print_report
 from realsync_build.core.ui import console
 
+class _OneLineErrors(RealsyncGroup):
+    """(On top of RealsyncGroup: --config/--no-progress everywhere, one-line usage errors.)
+    Every command's :class:`~realsync_build.core.errors.RealsyncError` (and an environment
+    ``OSError``: read-only, disk full) becomes one line and its exit code, never a traceback."""
+
+    def invoke(self, ctx):
+        from realsync_build.core.errors import RealsyncError
+
+        try:
+            return super().invoke(ctx)
+        except RealsyncError as exc:
+            fail(str(exc), code=exc.exit_code)
+        except OSError as exc:
+            if exc.errno in ENV_ERRNOS:
+                where = f" ({exc.filename})" if exc.filename else ""
+                fix = "free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "check the permissions or choose another --root"
+                fail(f"{exc.strerror or exc}{where}: writes are atomic, so nothing partial was left; {fix} and rerun", code=1)
+            raise
+
+
+ENV_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+
 app = typer.Typer(
     name="realsync",
+    cls=_OneLineErrors,  # a RealsyncGroup: adds --config FILE.toml and --no-progress to every command
     help=(
         "Build RealSync-style audio-visual synchronisation datasets and train StreamSync on them.\n\n"
         "Pipeline: fetch -> preprocess -> annotate -> split -> export -> train / evaluate, stats.\n"
         "Every stage reads and writes under one dataset root (--root, $REALSYNC_ROOT, default ./realsync-data)."
     ),
     no_args_is_help=True,
-    cls=RealsyncGroup,  # adds --config FILE.toml and --no-progress to every command
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
@@ -86,6 +109,17 @@ def check_category(category: str) -> None:
 RetryOpt = Annotated[bool, typer.Option("--retry-failed", help="Run again the items whose last attempt failed.")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 3 if any item failed (default: exit 0 and list the failures).")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Rebuild this stage from scratch with the options given (needed when they differ from the ones "
+        "recorded in the root); the stages downstream of it are marked invalid and must be rerun.",
+    ),
+]
+VerifyOpt = Annotated[
+    bool, typer.Option("--verify", help="Re-check every finished output (re-probe and re-hash), redo those that fail.")
+]
 
 
 EXECUTORS = ("local", "ray", "inline")
@@ -102,9 +136,14 @@ def is_dataset(r: DatasetRoot) -> bool:
 
 
 def root_of(root: Optional[str | Path], *, must_exist: bool = False) -> DatasetRoot:
-    """The dataset root of ``--root``; ``must_exist``: a command that reads a dataset refuses
-    a folder that holds none (a mistyped --root) and creates nothing there."""
+    """The dataset root of ``--root`` (created when missing); a file, or a folder that cannot be
+    made, is one line. ``must_exist``: a command that reads a dataset refuses a folder that holds
+    none (a mistyped --root) and creates nothing there."""
+    from realsync_build.core.errors import EnvironmentFault
+
     r = resolve_root(root)
+    if r.root.exists() and not r.root.is_dir():
+        raise UserError(f"--root {r.root} is a file, not a folder: pass a folder (it is created when missing)")
     if must_exist:
         if not is_dataset(r):
             where = r.url or r.root
@@ -113,15 +152,19 @@ def root_of(root: Optional[str | Path], *, must_exist: bool = False) -> DatasetR
                 "a new dataset starts with `realsync fetch` or `realsync preprocess --input DIR`)"
             )
         return r
-    r.root.mkdir(parents=True, exist_ok=True)
+    try:
+        r.root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EnvironmentFault(f"cannot create the root {r.root}: {exc.strerror or exc}") from None
     return r
 
 
-def run_options(workers, executor, ray_address, retry_failed, strict, progress) -> RunOptions:
+def run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=False, verify=False) -> RunOptions:
     if executor not in EXECUTORS:
         fail(f"unknown executor {executor!r}: use {', '.join(EXECUTORS[:-1])} or {EXECUTORS[-1]}")
     return RunOptions(
-        workers=workers, executor=executor, ray_address=ray_address, retry_failed=retry_failed, strict=strict, progress=progress
+        workers=workers, executor=executor, ray_address=ray_address, retry_failed=retry_failed, strict=strict, progress=progress,
+        overwrite=overwrite, verify=verify,
     )
 
 

@@ -9,6 +9,8 @@ from realsync_build.cli.common import (
     CategoryOpt,
     check_category,
     ExecutorOpt,
+    OverwriteOpt,
+    VerifyOpt,
     ProgressOpt,
     RayAddressOpt,
     RetryOpt,
@@ -49,6 +51,8 @@ def preprocess(
     retry_failed: RetryOpt = False,
     strict: StrictOpt = False,
     progress: ProgressOpt = True,
+    overwrite: OverwriteOpt = False,
+    verify: VerifyOpt = False,
 ) -> None:
     """Transcode sources to H.264 25 fps (shorter side 256 px) + AAC-LC mono 16 kHz, cut into clips.
 
@@ -64,7 +68,7 @@ def preprocess(
         fail(f"input folder not found: {input}")
     ds = root_of(root, must_exist=input is None)
     cfg = PreprocessConfig(clip_seconds=clip_seconds, keep_tail=keep_tail, crf=crf, preset=preset, category=category)
-    opts = run_options(workers, executor, ray_address, retry_failed, strict, progress)
+    opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
     try:
         report = run_preprocess(ds, input_dir=input, cfg=cfg, options=opts, only_listed=only_listed)
     except NoSources as exc:

@@ -51,7 +51,12 @@ def train(
                                  ("--phase1-freeze", phase1_freeze, ("auto", "yes", "no"))):  # fmt: skip
         if value not in allowed:
             fail(f"{flag} {value!r}: use {', '.join(allowed)}")  # a usage error: exit 2
+    from realsync_build.core.device import check_device
+    from realsync_build.stages.export.webdataset import check_train_inputs
+
+    check_device(device)
     ds = root_of(root, must_exist=True)
+    check_train_inputs(ds)
     workers = default_workers() if workers is None else workers
     cfg = TrainConfig(
         config=model_size, stream_head=stream_head, history=history, backprop_iterations=backprop_iterations, phase1_steps=phase1_steps,
@@ -94,7 +99,12 @@ def evaluate(
         fail(f"--split {split!r}: use dev or test")
     if checkpoint.endswith((".pt", ".pth", ".ckpt")) and not Path(checkpoint).is_file():  # a file, not a registry name
         fail(f"checkpoint not found: {checkpoint}")
+    from realsync_build.core.device import check_device
+    from realsync_build.stages.export.webdataset import check_train_inputs
+
+    check_device(device)
     ds = root_of(root, must_exist=True)
+    check_train_inputs(ds, split)
     workers = default_workers() if workers is None else workers
     opts = EvalOptions(iterations=iterations, hop_s=hop, batch_size=batch_size, workers=workers, ablation=ablation, cost=cost,
                        max_segments=max_segments, device=device, progress=progress, pretrained=pretrained)

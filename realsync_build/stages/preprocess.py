@@ -33,24 +33,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from realsync_build.core import atomic, manifest
-from realsync_build.core.errors import UserError
-from realsync_build.stages.fetch.channels import category_of
+from realsync_build.core import atomic
 from realsync_build.stages.fetch.plan import read_listed_spans
 from realsync_build.core.executors.base import Resources, default_workers
 from realsync_build.media.ffmpeg import run_ffmpeg, run_ffmpeg_lines
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
+from realsync_build.core.errors import UnsafePath, UserError
 from realsync_build.core.root import DatasetRoot, safe_name
-from realsync_build.core.schema import CLIPS, DONE, FAILED, VIDEOS
+from realsync_build.core.state import stage_run
+from realsync_build.stages.fetch.ids import is_file_safe_id
+from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage, task_states
 from realsync_build.core.storage import Store, fetch_to_local, is_url
 from realsync_build.stages.preprocess_progress import MediaProgress, TaskProgress
 
-FPS = 25
-SAMPLE_RATE = 16000
-SHORT_SIDE = 256
-MEDIA_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".ts", ".flv", ".mpg", ".mpeg", ".wmv", ".3gp"}
-IGNORED_SUFFIXES = {".json", ".part", ".ytdl", ".txt", ".md", ".csv", ".parquet", ".toml", ".log", ".jpg", ".png", ".webp", ".vtt", ".srt"}
+from realsync_build.core.avformat import FPS, SAMPLE_RATE, SHORT_SIDE  # noqa: E402 - the clip format, in one place
+from realsync_build.stages.sources import (  # noqa: E402, F401 - re-exported: --input sources live in their own module
+    discover_sources,
+    keep_known_ids,
+    register_local_sources,
+    source_location,
+)
 
 
 class NoSources(UserError):
@@ -105,13 +108,20 @@ def _scale_expr() -> str:
 
 
 def build_ffmpeg_args(
-    src: Path, plans: list[ClipPlan], outputs: list[Path], cfg: PreprocessConfig, threads: int, progress: bool = False
+    src: Path,
+    plans: list[ClipPlan],
+    outputs: list[Path],
+    cfg: PreprocessConfig,
+    threads: int,
+    seek_s: int | None = None,
+    progress: bool = False,
 ) -> list[str]:
-    """One ffmpeg invocation writing every clip in ``plans`` from a single decode.
+    """One ffmpeg invocation writing every clip in ``plans`` from a single decode that starts at
+    ``seek_s`` (default: the first clip's start).
 
-    ``progress``: one more video branch prints ``pts_time`` (seconds since the run's start) of
-    every 25th frame to stdout, for :func:`run_ffmpeg_lines`."""
-    offset_s = plans[0].start_s
+    ``progress``: one more video branch prints ``pts_time`` (seconds since ``seek_s``) of every
+    25th frame to stdout, for :func:`run_ffmpeg_lines`."""
+    offset_s = plans[0].start_s if seek_s is None else seek_s
     n = len(plans)
     vlabels = "".join(f"[v{i}]" for i in range(n)) + ("[vprogress]" if progress else "")
     alabels = "".join(f"[a{i}]" for i in range(n))
@@ -155,7 +165,15 @@ def clip_rel(task: dict, plan: ClipPlan) -> str:
     return f"clips/{safe_name(task['channel'])}/{task['video_id']}/{clip_id_for(task['video_id'], plan)}.mp4"
 
 
-def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts) -> dict:
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha256: str | None = None) -> dict:
     return {
         "clip_id": clip_id_for(task["video_id"], plan),
         "video_id": task["video_id"],
@@ -172,6 +190,7 @@ def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts) -> d
         "channels": facts.channels,
         "size_bytes": size_bytes,
         "av_skew_ms": facts.av_skew_ms,
+        "sha256": sha256,
         "status": DONE,
         "error": None,
     }
@@ -190,15 +209,24 @@ def _failed_clip_row(task: dict, plan: ClipPlan, error: str) -> dict:
     }
 
 
-def _runs(items: list, size: int) -> list[list]:
-    """Split pending (plan, path) pairs into contiguous runs of at most ``size``."""
-    runs: list[list] = []
+def _runs(plans: list[ClipPlan], items: list, size: int) -> list[tuple[int, list]]:
+    """Pending (plan, path) pairs grouped by the fixed run they belong to in the full plan (at most
+    ``size`` contiguous clips; a gap between clips, e.g. listed spans, starts a new run), each with
+    that run's seek point.  A resumed run thus decodes from the same point as an uninterrupted
+    one, so the clips it redoes come out byte-identical."""
+    run_of: dict[tuple[int, int], int] = {}
+    seeks: list[int] = []
+    in_run = 0
+    for i, p in enumerate(plans):
+        if i == 0 or plans[i - 1].end_s != p.start_s or in_run >= size:
+            seeks.append(p.start_s)
+            in_run = 0
+        run_of[(p.start_s, p.end_s)] = len(seeks) - 1
+        in_run += 1
+    runs: dict[int, list] = {}
     for item in items:
-        if runs and len(runs[-1]) < size and runs[-1][-1][0].end_s == item[0].start_s:
-            runs[-1].append(item)
-        else:
-            runs.append([item])
-    return runs
+        runs.setdefault(run_of[(item[0].start_s, item[0].end_s)], []).append(item)
+    return [(seeks[k], runs[k]) for k in sorted(runs)]
 
 
 def preprocess_video(task: dict) -> list[dict]:
@@ -220,7 +248,9 @@ def preprocess_video(task: dict) -> list[dict]:
         progress.update(0.0, progress.clips, finished=True)
 
 
-def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Store | None, progress: TaskProgress | None = None) -> list[dict]:
+def _preprocess(
+    task: dict, cfg: PreprocessConfig, local_root: Path, store: Store | None, progress: TaskProgress | None = None
+) -> list[dict]:
     """Clips into ``local_root`` (the dataset root, or scratch when ``store`` publishes them)."""
     src_ref = task["path"]
     src = fetch_to_local(src_ref, local_root / "source") if is_url(src_ref) else Path(src_ref)
@@ -255,15 +285,17 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
         final = local_root / rel
         if store is not None and store.exists(rel):  # published only after validation; re-check it
             store.get_file(rel, final)
-        if final.exists():  # only ever renamed into place after validation; re-check cheaply
+        if final.exists():  # only ever renamed into place after validation; re-check it (probe + recorded hash)
             try:
                 facts = probe_clip(final)
-                if not check_clip(facts, plan.end_s - plan.start_s):
-                    rows[clip_id_for(task["video_id"], plan)] = _clip_row(task, plan, rel, final.stat().st_size, facts)
+                digest = file_sha256(final)
+                expected = (task.get("expected_sha256") or {}).get(clip_id_for(task["video_id"], plan))
+                if not check_clip(facts, plan.end_s - plan.start_s) and (expected is None or expected == digest):
+                    rows[clip_id_for(task["video_id"], plan)] = _clip_row(task, plan, rel, final.stat().st_size, facts, digest)
                     if store is not None:
                         final.unlink()
                     continue
-            except ProbeError:
+            except Exception:  # noqa: BLE001 - any probe/decode error: the file is not trusted, redo it
                 pass
             final.unlink()
             if store is not None:
@@ -274,24 +306,24 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
     progress = progress or TaskProgress(None)
     progress.clips = len(rows)  # clips already cut and still valid
     done_s = float(sum(p.end_s - p.start_s for p in plans if clip_id_for(task["video_id"], p) in rows))
-    for run in _runs(pending, max(1, cfg.max_clips_per_run)):
+    for seek_s, run in _runs(plans, pending, max(1, cfg.max_clips_per_run)):
         temps = [atomic.temp_path_for(final) for _, final in run]
         run_plans = [p for p, _ in run]
-        run_s = float(run_plans[-1].end_s - run_plans[0].start_s)  # a run is contiguous
 
-        def report(line: str, start_s: float = run_plans[0].start_s, before_s: float = done_s, run_s: float = run_s, plans_now=run_plans) -> None:
+        def report(line: str, seek_s: int = seek_s, before_s: float = done_s, plans_now=run_plans) -> None:
             m = _PTS_TIME.search(line)
             if m is None:
                 return
-            into_s = float(m[1])  # the uncut branch's time: seconds into this run's part of the source
-            cut = sum(1 for p in plans_now if p.end_s - start_s <= into_s)
-            progress.update(before_s + min(into_s, run_s), progress.clips + cut)  # media cut so far
+            at_s = seek_s + float(m[1])  # the uncut branch's time: the position in the source
+            into_s = sum(max(0.0, min(p.end_s, at_s) - p.start_s) for p in plans_now)  # this run's media cut so far
+            cut = sum(1 for p in plans_now if p.end_s <= at_s)
+            progress.update(before_s + into_s, progress.clips + cut)
 
         try:
             if progress.path:
-                run_ffmpeg_lines(build_ffmpeg_args(src, run_plans, temps, cfg, threads, progress=True), report)
+                run_ffmpeg_lines(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s, progress=True), report)
             else:
-                run_ffmpeg(build_ffmpeg_args(src, run_plans, temps, cfg, threads))
+                run_ffmpeg(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s))
             for (plan, final), tmp in zip(run, temps):
                 cid = clip_id_for(task["video_id"], plan)
                 if not tmp.exists():
@@ -307,12 +339,13 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
                     continue
                 tmp.replace(final)
                 size = final.stat().st_size
+                digest = file_sha256(final)
                 if store is not None:
                     store.put_file(final, clip_rel(task, plan))
                     final.unlink()
-                rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts)
+                rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts, digest)
                 progress.clips += 1
-            done_s += run_s
+            done_s += sum(p.end_s - p.start_s for p in run_plans)
             progress.update(done_s, progress.clips, force=True)
         except Exception as exc:  # noqa: BLE001 - becomes this run's error rows
             for plan, _ in run:
@@ -354,79 +387,6 @@ SPEC = StageSpec(
 )
 
 
-# ---------------------------------------------------------------- sources
-
-
-def _is_candidate(path: Path) -> bool:
-    if not path.is_file() or path.name.startswith("."):
-        return False
-    suffix = path.suffix.lower()
-    return suffix in MEDIA_SUFFIXES or (suffix not in IGNORED_SUFFIXES)
-
-
-def discover_sources(input_dir: Path, default_category: str = "unknown", category_map: dict | None = None) -> pd.DataFrame:
-    """Source files under ``input_dir``: channel = sub-folder name (the folder's own name for top-level files)."""
-    input_dir = Path(input_dir)
-    if not input_dir.is_dir():
-        raise FileNotFoundError(f"input folder not found: {input_dir}")
-    rows = []
-    seen: dict[str, str] = {}
-    for path in sorted(p for p in input_dir.rglob("*") if _is_candidate(p)):
-        rel = path.relative_to(input_dir)
-        channel = rel.parts[0] if len(rel.parts) > 1 else input_dir.name
-        vid = safe_name(path.stem)
-        if vid in seen and seen[vid] != rel.as_posix():
-            vid = f"{vid}-{hashlib.sha1(rel.as_posix().encode()).hexdigest()[:6]}"
-        seen[vid] = rel.as_posix()
-        rows.append(
-            {
-                "video_id": vid,
-                "channel": safe_name(channel),
-                "category": (category_map or {}).get(channel) or category_of(channel, default_category),
-                "title": path.name,
-                "path": str(path.resolve()),
-                "size_bytes": path.stat().st_size,
-            }
-        )
-    return pd.DataFrame(rows, columns=["video_id", "channel", "category", "title", "path", "size_bytes"])
-
-
-def register_local_sources(root: DatasetRoot, sources: pd.DataFrame) -> pd.DataFrame:
-    """Add ``--input`` sources to ``videos.parquet`` (probed: duration, size; bad files get an error)."""
-    videos = manifest.read(root.pull(root.manifest("videos")), VIDEOS)
-    rows = []
-    for src in sources.to_dict("records"):
-        row = dict(src, url=None, status=DONE, error=None, **_located(root, src["path"]))
-        try:
-            info = probe_source(src["path"])
-            row.update(duration_s=info.duration_s, width=info.width, height=info.height, fps=info.fps)
-        except ProbeError as exc:
-            row.update(status=FAILED, error=str(exc))
-        rows.append(row)
-    videos = manifest.upsert(videos, rows, ["video_id"])
-    root.push(manifest.write(videos, root.manifest("videos"), VIDEOS, ["video_id"]))
-    return videos
-
-
-def _located(root: DatasetRoot, abs_path: str) -> dict:
-    """Manifest paths are root-relative: a source under the root gets ``path``; one outside it
-    (the usual --input folder) keeps its absolute location in ``source_path`` instead."""
-    try:
-        return {"path": root.rel(Path(abs_path)), "source_path": None}
-    except ValueError:
-        return {"path": None, "source_path": str(abs_path)}
-
-
-def source_location(root: DatasetRoot, path: str) -> str:
-    """Where a worker finds a source: a URL as is; a root-relative path under the root (its URL
-    for a URL root); an absolute path as is (on several machines it must be on a shared filesystem)."""
-    if is_url(path):
-        return path
-    if root.url is not None and not Path(path).is_absolute():
-        return root.store.url(path)
-    return str(root.abs(path))
-
-
 def tasks_from_videos(
     root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessConfig, workers: int, only_spans: dict | None = None
 ) -> list[dict]:
@@ -436,6 +396,11 @@ def tasks_from_videos(
         where = next((p for p in (v.get("path"), v.get("source_path")) if isinstance(p, str) and p), None)
         if v.get("status") not in (DONE, FAILED) or not where:
             continue  # planned / not yet downloaded
+        if not is_file_safe_id(str(v["video_id"])):
+            raise UnsafePath(
+                f"{root.manifest('videos')}: video_id {v['video_id']!r} is not a file-safe id (tampered manifest?): "
+                "fix or delete that row"
+            )
         if only_spans is not None and v["video_id"] not in only_spans:
             continue  # --only-listed: a video no list names
         tasks.append(
@@ -444,8 +409,7 @@ def tasks_from_videos(
                 "channel": v.get("channel") or "unknown",
                 "category": v.get("category") or cfg.category,
                 "path": source_location(root, where),
-                "root": str(root.root),
-                "root_url": root.url,  # set: workers publish clips there (they may be on other machines)
+                **root.task_fields(),  # root_url set: workers publish clips there (they may be on other machines)
                 "config": asdict(cfg),
                 "threads": threads,
                 # for the media-hours bar: the listed spans with --only-listed, else the whole source
@@ -459,11 +423,33 @@ def tasks_from_videos(
     return tasks
 
 
-def _clips_exist(root: DatasetRoot):
+def _clips_verified(root: DatasetRoot, verify: bool):
+    """Done means verified: every done clip's file has its recorded size (and, with ``--verify``, is
+    re-probed and re-hashed by the worker); a clip that fails is redone."""
+
     def check(task: dict, rows: pd.DataFrame) -> bool:
-        return all(root.exists(p) for p in rows["path"].dropna())
+        if verify:
+            return False
+        for rel, size in zip(rows["path"], rows["size_bytes"]):
+            if rel is None or (isinstance(rel, float) and pd.isna(rel)):
+                continue
+            if pd.isna(size) or root.size(rel) != int(size):
+                return False
+        return True
 
     return check
+
+
+def output_params(cfg: PreprocessConfig, only_listed: bool = False) -> dict:
+    """The options that shape preprocess's outputs, under their CLI names (recorded in the root)."""
+    return {
+        "--only-listed": only_listed,
+        "--clip-seconds": cfg.clip_seconds,
+        "--keep-tail": cfg.keep_tail,
+        "--crf": cfg.crf,
+        "--preset": cfg.preset,
+        "--audio-bitrate": cfg.audio_bitrate,
+    }
 
 
 def run_preprocess(
@@ -480,26 +466,39 @@ def run_preprocess(
     only_spans = read_listed_spans(root) if only_listed else None  # written by fetch --from-list
     cfg = cfg or PreprocessConfig()
     options = options or RunOptions()
+    skip = ("fetch",) if input_dir is not None else ()
     if input_dir is not None:
         sources = discover_sources(input_dir, cfg.category, cfg.category_map)
-        if sources.empty:
+        if sources.empty:  # before the run is recorded: a mistake, not "0 done"
             raise NoSources(f"no media files under {input_dir} (expected one sub-folder per channel holding the videos)")
-        videos = register_local_sources(root, sources)
-        videos = videos[videos["video_id"].isin(set(sources["video_id"]))]
-    else:
-        videos = manifest.read(
-            root.pull(root.manifest("videos")), VIDEOS, required=True, hint="run `realsync fetch` first, or pass --input DIR"
-        )
-    workers = options.workers or default_workers()
-    tasks = tasks_from_videos(root, videos, cfg, workers, only_spans)
-    # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
-    spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
-    if options.executor not in ("local", "inline") or not options.progress:
-        return run_stage(spec, root, tasks, options, is_done=_clips_exist(root))  # ray: the per-video bar
-    # the bar moves per media second and per clip; the driver's per-video bar is off.  Its total is
-    # the media of the sources the driver will run (not those done, or failed before without --retry-failed)
-    states = task_states(manifest.read(root.pull(root.manifest("clips")), CLIPS), "video_id")
-    skip = {DONE} if options.retry_failed else {DONE, FAILED}
-    expected = {t["video_id"] for t in tasks if states.get(t["video_id"]) not in skip}
-    with MediaProgress(tasks, expected):
-        return run_stage(spec, root, tasks, replace(options, progress=False), is_done=_clips_exist(root))
+    with stage_run(root, "preprocess", output_params(cfg, only_listed), overwrite=options.overwrite, skip_upstream=skip) as run:
+        if input_dir is not None:
+            sources = keep_known_ids(sources, root.read("videos"))
+            videos = register_local_sources(root, sources)
+            videos = videos[videos["video_id"].isin(set(sources["video_id"]))]
+        else:
+            videos = root.read("videos", required=True, hint="run `realsync fetch` first, or pass --input DIR")
+        workers = options.workers or default_workers()
+        tasks = tasks_from_videos(root, videos, cfg, workers, only_spans)
+        if tasks:
+            clips = root.read("clips")
+            if len(clips) and "sha256" in clips:
+                done = clips[clips["status"] == DONE].dropna(subset=["sha256"])
+                by_video = {vid: dict(zip(g["clip_id"], g["sha256"])) for vid, g in done.groupby("video_id")}
+                for t in tasks:
+                    t["expected_sha256"] = by_video.get(t["video_id"], {})
+        # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
+        spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
+        is_done = _clips_verified(root, options.verify)
+        if options.executor in ("local", "inline") and options.progress:
+            # the bar moves per media second and per clip (the driver's per-video bar is off); its total
+            # is the media of the sources that will run: not those done, or failed before without --retry-failed
+            states = task_states(root.read("clips"), "video_id")
+            skip_states = set() if options.verify else ({DONE} if options.retry_failed else {DONE, FAILED})
+            expected = {t["video_id"] for t in tasks if states.get(t["video_id"]) not in skip_states}
+            with MediaProgress(tasks, expected):
+                report = run_stage(spec, root, tasks, replace(options, progress=False), is_done=is_done)
+        else:  # ray: workers may be on other machines, the per-video bar
+            report = run_stage(spec, root, tasks, options, is_done=is_done)
+        run.note(**report.counts())
+    return report
