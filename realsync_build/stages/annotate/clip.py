@@ -151,8 +151,7 @@ def annotate_media(
         scorer,
         media.audio,
         gate,
-        window_frames=int(round(cfg.sync_window_s * FPS)),
-        min_window_frames=int(round(cfg.min_sync_window_s * FPS)),
+        min_run_frames=int(round(cfg.min_sync_run_s * FPS)),
     ) if scorer is not None else None
     min_track = int(round(cfg.min_track_s * FPS))
     if only == "sync" and stored_tracks is not None:
