@@ -27,8 +27,7 @@ from realsync_build.core import manifest
 from realsync_build.core.manifest import ManifestError
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE
-
-SCENARIOS = ("talking_head", "voice_over", "other")
+from realsync_build.stages.split.scenario import SCENARIOS  # noqa: F401  (the one list, re-exported)
 
 
 class StaleManifest(ManifestError):
