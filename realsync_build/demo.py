@@ -160,7 +160,7 @@ def step_stats(ctx: DemoContext) -> None:
     from realsync_build.stages.stats.tables import to_rich
 
     res = run_stats(ctx.root, name="realsync demo")
-    console.print(to_rich(res.table2, "Table 2: per channel"))
+    console.print(to_rich(res.table2, "Table 2: per channel", res.unit))
     ctx.results["report"] = str(res.index)
 
 

@@ -209,8 +209,8 @@ def test_cli_without_syncnet_skips_sync_and_require_sync_fails(prepared, tmp_pat
     iv = manifest.read(root.manifest("intervals"), INTERVALS)
     ted_iv = iv[iv["clip_id"] == ted["clip_id"]]
     assert "talking_head" not in set(ted_iv["label"])
-    # without scores nothing is claimed: no voice-over, no talking head
-    assert ted["t_vo_s"] == 0
+    # without scores nothing is claimed: talking-head and voice-over time are unmeasured (null), not 0
+    assert pd.isna(ted["t_vo_s"])
     tracks = manifest.read(root.manifest("tracks"), TRACKS)
     n_events = len(manifest.read(root.manifest("events"), EVENTS))
     assert len(tracks) >= 1 and n_events >= 1
