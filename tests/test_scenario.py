@@ -45,7 +45,8 @@ def test_majority_with_unscored_as_its_own_class_and_a_fixed_tie_order():
     assert segment_scenario(spans, 0, 20) == "other"
     assert segment_scenario(spans, 0, 12) == "unscored"  # never folded into voice-over or other
     assert segment_scenario(spans, 1, 10) == "talking_head"  # 3 s each of th / vo / unscored: tie order
-    assert segment_scenario(None, 0, 5) == "other"
+    assert segment_scenario(None, 0, 5) == "unannotated"  # no intervals: nothing measured
+    assert segment_scenario({}, 0, 5) == "other"  # intervals, none labelled here: nobody speaks
     assert SCENARIOS == ("talking_head", "voice_over", "unscored", "other")
 
 

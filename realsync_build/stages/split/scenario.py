@@ -13,7 +13,8 @@ of the span in ``intervals.parquet`` (``talking_head``, ``voice_over``,
 ``talking_head > voice_over > unscored > other``.  ``unscored`` (a face and
 speech that SyncNet did not score) stays its own scenario: folding it into
 voice-over or other would be a guess.  A clip with no intervals at all (never
-annotated) is ``other`` over the whole span.
+annotated, or its annotation failed) is ``unannotated``, not ``other``: nothing
+was measured there.
 
 Why majority and not "any talking head": a streamed segment accumulates
 evidence over all its windows (APA averages them), so the scenario that
@@ -37,6 +38,7 @@ from typing import Mapping, Sequence
 
 TALKING_HEAD, VOICE_OVER, UNSCORED, OTHER = "talking_head", "voice_over", "unscored", "other"
 SCENARIOS = (TALKING_HEAD, VOICE_OVER, UNSCORED, OTHER)  # also the tie order
+UNANNOTATED = "unannotated"  # a segment of a clip without intervals: no scenario was measured
 LABELLED = (TALKING_HEAD, VOICE_OVER, UNSCORED)  # what intervals.parquet marks; the rest is other
 RULE = "majority"
 
@@ -96,6 +98,11 @@ def label_seconds(spans: Mapping[str, Sequence[tuple[float, float]]] | None, a: 
 
 
 def segment_scenario(spans: Mapping[str, Sequence[tuple[float, float]]] | None, a: float, b: float) -> str:
-    """THE rule: the scenario covering most of [a, b] (ties: talking head, voice-over, unscored, other)."""
+    """THE rule: the scenario covering most of [a, b] (ties: talking head, voice-over, unscored, other).
+
+    ``spans`` maps labels to the clip's intervals (seconds); ``None`` means the clip has no
+    intervals at all (never annotated), and the answer is ``unannotated``."""
+    if spans is None:
+        return UNANNOTATED
     secs = label_seconds(spans, a, b)
     return max(SCENARIOS, key=lambda s: (secs[s], -SCENARIOS.index(s)))

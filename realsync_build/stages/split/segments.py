@@ -21,7 +21,7 @@ Scenario.  :mod:`realsync_build.stages.split.scenario` (the one rule, shared
 with export, stats and evaluate): the majority label of ``intervals.parquet``
 over the span the evaluation streams through (``SegmentConfig.stream``, by
 default 18 windows of 5 s at a 2 s hop), not only the segment's first 5 s;
-``other`` for clips without annotations.
+``unannotated`` for clips without intervals (nothing was measured there).
 Top events: the ``top_events`` labels of ``events.parquet`` windows that
 overlap the segment, by best score.
 
@@ -132,7 +132,7 @@ def segment_starts(duration_s: float, cfg: SegmentConfig, rng: np.random.Generat
 class ClipAnnotations:
     """One clip's intervals and events as plain arrays (fast per-segment lookups)."""
 
-    spans: dict[str, list[tuple[float, float]]]  # scenario label -> intervals (seconds)
+    spans: dict[str, list[tuple[float, float]]] | None  # scenario label -> intervals (seconds); None: no intervals
     ev_start: np.ndarray
     ev_end: np.ndarray
     ev_score: np.ndarray
@@ -148,7 +148,7 @@ class ClipAnnotations:
             if label in spans:
                 spans[label].append((float(a), float(b)))
         return cls(
-            spans,
+            spans if len(iv) else None,
             ev["start_s"].to_numpy(float),
             ev["end_s"].to_numpy(float),
             ev["score"].to_numpy(float),
