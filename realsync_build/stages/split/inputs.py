@@ -2,7 +2,7 @@
 
 :func:`load_inputs` reads ``clips.parquet`` (required) and ``annotations.parquet``,
 ``intervals.parquet`` and ``events.parquet`` (each optional: a root that was never
-annotated gives scenario ``other`` and zero talking-head / voice-over hours), and
+annotated gives scenario ``unannotated`` and unmeasured (n/a) scenario hours), and
 refuses stale combinations with a :class:`StaleManifest` error that names the file
 and the fix:
 
