@@ -13,6 +13,10 @@ Per face track:
    outside the clip); mean over windows per ``k``; AV offset = ``vshift - argmin``
    (the reference's sign), min distance, confidence = median - min.
 
+:class:`RunEvaluation` is the same evaluation fed crop by crop (one evaluation of a whole
+speech-and-face run, as the reference evaluates a whole track, with memory bounded by a
+batch of crops); it gives the numbers :meth:`SyncNetScorer.score` gives on the whole run.
+
 ``video_stride=k`` (not in the reference, ``1`` is the reference): lip features only for
 windows ``0, k, 2k, ...``, audio features for every window, and the mean in step 4 over the
 sampled windows only (same offset search and definitions).
