@@ -3,8 +3,9 @@
 * ``events_top.png`` (Figure 1): the most frequent audio events (up to 50), by
   number of event windows in ``events.parquet``; the title says how many.
 * ``channel_hours.png``: duration per channel split into the four scenarios
-  (``unscored`` in its own colour); a channel whose scenario time was not
-  measured is drawn as a hatched "n/a" bar of its total, never as 0.
+  (``unscored`` in its own colour); time whose scenario was not measured (no
+  annotation, or talking head / voice-over without SyncNet) is a hatched "n/a"
+  part of the bar, never 0.
 * ``scenarios.png``: evaluation segments per scenario and split.
 * ``offset_classes.png``: evaluation segments per offset class (-2.0 .. +2.0 s).
 
@@ -94,25 +95,32 @@ def plot_events(counts: pd.Series, path) -> str:
 
 
 def plot_channel_hours(table2: pd.DataFrame, path, unit: Unit = HOURS) -> bool:
-    """Stacked scenario time per channel; returns whether some channel is drawn as n/a (hatched)."""
+    """Stacked scenario time per channel; returns whether some channel shows an n/a (hatched or labelled)."""
     fig = _figure("channel_hours.png")
     ax = fig.add_axes([0.08, 0.2, 0.9, 0.72])
     hatched = False
     if len(table2):
         x = np.arange(len(table2))
-        measured = table2[list(SCENARIO_HOURS.values())].notna().all(axis=1).to_numpy()
+        total = table2["hours"].to_numpy(float) * unit.per_hour
+        vals = {scen: pd.to_numeric(table2[col], errors="coerce").to_numpy(float) * unit.per_hour for scen, col in SCENARIO_HOURS.items()}
+        known = sum(np.nan_to_num(v) for v in vals.values())
+        unknown = np.where(np.isnan(np.stack(list(vals.values()))).any(axis=0), np.clip(total - known, 0.0, None), 0.0)
+        hatched = bool((unknown > 0).any())
         bottom = np.zeros(len(table2))
-        for scen, col in SCENARIO_HOURS.items():
-            v = pd.to_numeric(table2[col], errors="coerce").fillna(0.0).to_numpy() * unit.per_hour
-            v = np.where(measured, v, 0.0)
+        for scen in SCENARIO_HOURS:
+            v = np.nan_to_num(vals[scen])
             ax.bar(x, v, bottom=bottom, label=SCENARIO_NAMES[scen], color=COLOURS[scen])
             bottom += v
-        total = table2["hours"].to_numpy(float) * unit.per_hour
-        hatched = bool((~measured).any())
-        if hatched:  # the clips' time is known, how it splits into scenarios is not
-            ax.bar(x[~measured], total[~measured], color=NA_COLOUR, edgecolor="#777777", hatch="//", label="scenarios n/a (not measured)")
-            for xi, ti in zip(x[~measured], total[~measured]):
-                ax.text(xi, ti, "n/a", ha="center", va="bottom", fontsize=10)
+            if scen == "voice_over" and hatched:  # the time whose scenario was not measured, where TH/VO would be
+                ax.bar(x, unknown, bottom=bottom, color=NA_COLOUR, edgecolor="#777777", hatch="//", label="not measured (n/a)")
+                for xi, b0, u in zip(x, bottom, unknown):
+                    if u > 0:
+                        ax.text(xi, b0 + u / 2, "n/a", ha="center", va="center", fontsize=11, backgroundcolor="white")
+                bottom += unknown
+        for xi, ti, u, th in zip(x, total, unknown, vals["talking_head"]):
+            if np.isnan(th) and u == 0:  # the time is all accounted for, but SyncNet's split of it was not measured
+                ax.text(xi, ti, "talking head / voice-over: n/a", ha="center", va="bottom", fontsize=9)
+                hatched = True
         ax.set_xticks(list(x), list(table2["channel"]), rotation=45, ha="right")
         ax.set_ylabel("hours" if unit.name == "h" else "minutes")
         ax.set_ylim(0, max(float(total.max()), 1e-9) * 1.12)

@@ -207,7 +207,7 @@ def render(
         "<b>voice-over</b> = speech and faces on screen SyncNet rejects; <b>unscored</b> = speech and a face SyncNet did not score; "
         "<b>other</b> = no speech, or speech with no usable face on screen.</p>"
     )
-    hatch_note = " Hatched, marked n/a: channels whose scenarios were not measured." if hatched else ""
+    hatch_note = " Marked n/a: time whose scenario was not measured (hatched), or talking-head / voice-over time without SyncNet scores." if hatched else ""
     out.append(_figure("channel_hours.png", f"{'Hours' if unit.name == 'h' else 'Minutes'} per channel by scenario.{hatch_note}", SIZES["channel_hours.png"]))
     if splits is not None:
         out.append(f"<h2 id=splits>Splits</h2>{tables.to_html(splits, unit)}{_links('splits.md', 'splits.csv')}")
