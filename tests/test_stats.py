@@ -183,3 +183,27 @@ def test_cli_stats(ds):
     assert "Table 2" in res.output and "n/a" in res.output and (ds.report / "index.html").exists()
     res = CliRunner().invoke(app, ["stats", "--root", str(ds.root / "nowhere")])
     assert res.exit_code == 1 and "run `realsync preprocess` first" in res.output.replace("\n", "")
+
+
+def test_count_axes_have_integer_ticks_and_accuracy_axes_run_0_to_1(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from realsync_build.stages.stats import tables
+    from realsync_build.streamsync.evaluate import plot_by_iteration
+
+    figs = []
+    real_close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: (figs.append(fig), real_close(fig)))
+    seg = pd.DataFrame({"split": ["dev", "test", "test"], "scenario": ["talking_head", "unscored", "other"], "offset_class": [10, 10, 3]})
+    plots.plot_scenarios(tables.segments_by_scenario(seg), tmp_path / "s.png")
+    plots.plot_offsets(tables.segments_by_offset(seg), tmp_path / "o.png")
+    plots.plot_events(pd.Series({"Speech": 3, "Music": 1}), tmp_path / "e.png")
+    for fig, axis in zip(figs, ("y", "y", "x")):
+        ax = fig.axes[0]
+        ticks = ax.get_yticks() if axis == "y" else ax.get_xticks()
+        lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+        shown = [t for t in ticks if lo <= t <= hi]
+        assert shown and all(float(t).is_integer() for t in shown), shown
+    rows = [{"iteration": k, "snapshot": 0.01 * k, "apa": 0.02 * k, "streamsync": 0.03 * k} for k in (1, 2, 3)]
+    plot_by_iteration(rows, tmp_path / "b.png", "t")
+    assert figs[-1].axes[0].get_ylim() == (0.0, 1.0)
