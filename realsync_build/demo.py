@@ -197,9 +197,9 @@ STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("split", step_split),
     ("export webdataset", step_export_webdataset),
     ("export streamsync", step_export_streamsync),
-    ("stats", step_stats),
     ("train", step_train),
     ("evaluate", step_evaluate),
+    ("stats", step_stats),  # last: the report shows the evaluation too
 ]
 
 

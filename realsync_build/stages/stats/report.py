@@ -6,7 +6,8 @@
 3. evaluation segments per scenario and per offset class (tables and figures),
    with the scenario rule stated;
 4. top audio events (table and Figure 1);
-5. evaluation results, when ``realsync evaluate`` wrote ``report/eval-*/metrics.json``;
+5. evaluation results, when ``realsync evaluate`` wrote ``report/eval-*/metrics.json`` or
+   ``runs/*/eval-*/metrics.json``;
 6. the comparison with the paper (``#paper-comparison``): filled from
    ``report/paper_tables.md`` when an evaluation on adopted lists wrote it;
 7. the run: date, versions, the recorded parameters of each stage.
@@ -86,11 +87,15 @@ def stage_records(root: DatasetRoot) -> list[dict]:
 
 
 def evaluations(root: DatasetRoot) -> list[tuple[str, dict]]:
-    """``(folder name, metrics)`` of every ``report/eval-*/metrics.json``."""
+    """``(folder relative to report/, metrics)`` of every ``report/eval-*/metrics.json`` (where
+    ``realsync evaluate`` writes by default) and ``runs/*/eval-*/metrics.json`` (a run's own)."""
+    import os
+
+    found = sorted(root.report.glob("eval-*/metrics.json")) + sorted((root.root / "runs").glob("*/eval-*/metrics.json"))
     out = []
-    for p in sorted(root.report.glob("eval-*/metrics.json")):
+    for p in found:
         try:
-            out.append((p.parent.name, json.loads(p.read_text(encoding="utf-8"))))
+            out.append((os.path.relpath(p.parent, root.report).replace(os.sep, "/"), json.loads(p.read_text(encoding="utf-8"))))
         except (OSError, ValueError):
             continue
     return out
