@@ -24,11 +24,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from realsync_build.core import atomic  # noqa: E402
-from realsync_build.stages.split.scenario import SCENARIOS  # noqa: E402
 from realsync_build.stages.split.segments import N_CLASSES, offset_of_class  # noqa: E402
 from realsync_build.stages.stats.tables import HOURS, SCENARIO_HOURS, SCENARIO_NAMES, Unit  # noqa: E402
 
@@ -174,4 +172,3 @@ def plot_offsets(by_offset: pd.DataFrame | None, path) -> None:
     _save(fig, path)
 
 
-__all__ = ["SIZES", "COLOURS", "SCENARIOS", "plot_events", "plot_channel_hours", "plot_scenarios", "plot_offsets"]
