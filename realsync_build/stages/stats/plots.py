@@ -170,5 +170,3 @@ def plot_offsets(by_offset: pd.DataFrame | None, path) -> None:
     else:
         _empty(ax, "no evaluation segments (run `realsync split`)")
     _save(fig, path)
-
-
