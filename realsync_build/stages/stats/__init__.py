@@ -23,6 +23,7 @@ from realsync_build.stages.split.inputs import annotation_done, load_inputs
 from realsync_build.stages.stats import plots, report, tables
 
 TOP_EVENTS = 50
+_paper_section = report.paper_section  # the name issue 13's evaluate/test use
 
 
 @dataclass

@@ -139,14 +139,19 @@ def _evaluation_section(root: DatasetRoot) -> str:
     return "".join(parts)
 
 
+PAPER_PLACEHOLDER = (
+    "<h2 id=paper-comparison>Beside the paper</h2><p>No comparison yet: it appears after "
+    "<code>realsync evaluate</code> on a root adopted from the published lists (<code>realsync split --from-list</code>).</p>"
+)
+
+
 def paper_section(root: DatasetRoot) -> str:
-    """The place for the comparison with the paper's Tables 3 and 6 (written by ``realsync evaluate`` on adopted lists)."""
+    """The comparison with the paper's Tables 3 and 6 (``report/paper_tables.md``, written by
+    ``realsync evaluate`` on adopted lists), or ``""`` when there is none (the page then shows
+    :data:`PAPER_PLACEHOLDER` in its place, ``#paper-comparison``)."""
     md = root.report / "paper_tables.md"
     if not md.is_file():
-        return (
-            "<h2 id=paper-comparison>Beside the paper</h2><p>No comparison yet: it appears after "
-            "<code>realsync evaluate</code> on a root adopted from the published lists (<code>realsync split --from-list</code>).</p>"
-        )
+        return ""
     link = " also as <a href='paper_tables.json'>JSON</a>." if (root.report / "paper_tables.json").is_file() else ""
     return (
         "<h2 id=paper-comparison>Beside the paper (Tables 3 and 6)</h2><p>From the last <code>realsync evaluate</code> on the adopted lists;"
@@ -240,7 +245,7 @@ def render(
         out.append("<p>No audio events (<code>realsync annotate</code>): n/a.</p>")
     out.append(_figure("events_top.png", f"Figure 1: {events_title}.", events_size))
     out.append(_evaluation_section(root))
-    out.append(paper_section(root))
+    out.append(paper_section(root) or PAPER_PLACEHOLDER)
     out.append(_run_section(root, generated))
     out.append("</body></html>\n")
     return "".join(out)
