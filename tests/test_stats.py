@@ -155,11 +155,16 @@ def test_an_evaluation_shows_its_metrics_with_n_a_for_what_it_could_not_compute(
     metrics = {"split": "test", "n_segments": 8, "n_failed": 0, "iterations": 3, "hop_s": 2.0, "snapshot": m, "apa": m, "streamsync": m, "notes": ["a note"]}
     (ds.report / "eval-test").mkdir(parents=True)
     (ds.report / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
+    # what issue 13's evaluate copies into the report on an adopted root
+    (ds.report / "paper_tables.md").write_text("| method | acc | paper | diff |\n| snapshot | 0.250 | 0.381 | -0.131 |\n")
+    (ds.report / "paper_tables.json").write_text("{}")
     run_stats(ds)
     html = _linked_files_exist(ds)
     rows = _table_rows(html, "id=evaluation")
     assert rows[0] == ["Snapshot (fine-tuned)", "0.250", "0.500", "n/a", "0.125"]
     assert "No evaluation yet" not in html and "note: a note" in html
+    paper = html.split("id=paper-comparison", 1)[1].split("<h2", 1)[0]
+    assert "| snapshot | 0.250 | 0.381 | -0.131 |" in paper and "paper_tables.json" in paper
 
 
 def test_units_and_cells():
