@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from realsync_build.core import atomic, manifest
+from realsync_build.core import atomic
 from realsync_build.core.root import DatasetRoot
 from realsync_build.stages.split.inputs import annotation_done, load_inputs
 from realsync_build.stages.stats import plots, report, tables
@@ -65,8 +65,7 @@ def _notes(inputs, segments) -> list[str]:
 
 def run_stats(root: DatasetRoot, name: str = "realsync") -> StatsResult:
     inputs = load_inputs(root)
-    seg_path = root.manifest("segments")
-    segments = manifest.read_named(root, "segments") if seg_path.exists() else None
+    segments = root.read("segments") if root.has("segments") else None
     if segments is not None:
         segments = segments[segments["clip_id"].isin(set(inputs.clips["clip_id"]))]
     t1 = tables.table1(inputs, segments, name)
