@@ -161,6 +161,7 @@ def plot_by_iteration(rows: list[dict], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(6, 4))
     it = [r["iteration"] for r in rows]
@@ -169,6 +170,8 @@ def plot_by_iteration(rows: list[dict], path: Path, title: str) -> None:
             ax.plot(it, [r[m] for r in rows], style, label=m)
     ax.set_xlabel("iteration (window)")
     ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)  # accuracy lives in 0..1; an autoscaled axis exaggerates small differences
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
