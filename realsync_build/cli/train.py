@@ -24,22 +24,25 @@ def train(
     phase1_freeze: Annotated[str, typer.Option("--phase1-freeze", help="Freeze pretrained parts in phase 1: auto (iff --init-from), yes, no.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Examples (each H windows) per step.")] = 16,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (linear decay to 0).")] = 4e-5,
-    alpha: Annotated[float, typer.Option("--alpha", help="Weight of the snapshot loss.")] = 0.5,
-    beta: Annotated[float, typer.Option("--beta", help="Weight of the streaming loss.")] = 1.0,
+    accumulation: Annotated[int, typer.Option("--accumulation", min=1, help="Micro-batches per optimiser step (global batch = batch x processes x this).")] = 1,
+    label_smoothing: Annotated[float, typer.Option("--label-smoothing", min=0.0, max=0.5, help="Target mass on each neighbouring class (0.1: 0.1/0.8/0.1).")] = 0.1,
     hop: Annotated[float, typer.Option("--hop", help="Seconds between training windows (shrinks on short clips).")] = 1.0,
-    jitter: Annotated[float, typer.Option("--jitter", help="+/- seconds of random jitter per window.")] = 0.1,
-    workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.")] = 2,
+    jitter: Annotated[float, typer.Option("--jitter", help="+/- seconds of random jitter per window (the StreamSync code: 0).")] = 0.0,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help="DataLoader workers per process (default: CPUs per process - 1, at most 8).")] = None,
     eval_every: Annotated[int, typer.Option("--eval-every", min=0, help="Dev evaluation every N steps (0: end of each phase).")] = 0,
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1, help="Save last.pt every N steps.")] = 100,
     init_from: Annotated[Optional[Path], typer.Option("--init-from", help="Snapshot-predictor checkpoint (strict key check).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1 ...")] = "auto",
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1 ... (under torchrun: cuda = cuda:LOCAL_RANK)")] = "auto",
+    precision: Annotated[str, typer.Option("--precision", help="fp32, bf16 (autocast) or fp16 (autocast + grad scaler).")] = "fp32",
     progress: ProgressOpt = True,
 ) -> None:
     """Train StreamSync on the export's shards (shards/train-*.tar; dev segments pick best.pt).
 
-    Writes RUN/config.json, metrics.csv/.jsonl, last.pt (with optimizer state), best.pt (by dev mAP), summary.json.
+    Writes RUN/config.json, metrics.csv/.jsonl, last.pt (model, optimiser, scheduler, scaler, RNGs, data position:
+    --resume continues bit for bit), best.pt (by dev mAP), summary.json.  Several processes (one per GPU):
+    torchrun --standalone --nproc_per_node N $(which realsync) train ... (gloo on --device cpu).
     """
     from realsync_build.streamsync.checkpoint import InitError
     from realsync_build.streamsync.data import DecodeError
@@ -48,8 +51,8 @@ def train(
     ds = root_of(root)
     cfg = TrainConfig(
         config=config, stream_head=stream_head, history=history, backprop_iterations=backprop_iterations, phase1_steps=phase1_steps,
-        phase2_epochs=phase2_epochs, max_steps=max_steps, phase1_freeze=phase1_freeze, batch_size=batch_size, lr=lr, alpha=alpha,
-        beta=beta, hop_s=hop, jitter_s=jitter, workers=workers, eval_every=eval_every, checkpoint_every=checkpoint_every,
+        phase2_epochs=phase2_epochs, max_steps=max_steps, phase1_freeze=phase1_freeze, batch_size=batch_size, lr=lr,
+        accumulation=accumulation, label_smoothing=label_smoothing, hop_s=hop, jitter_s=jitter, workers=workers, precision=precision, eval_every=eval_every, checkpoint_every=checkpoint_every,
         init_from=str(init_from) if init_from else None, seed=seed, device=device, progress=progress,
     )
     try:

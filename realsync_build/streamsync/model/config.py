@@ -24,7 +24,7 @@ class ModelConfig:
     n_fft: int = 400
     hop_length: int = 160  # 10 ms
     n_queries: int = 8  # learned queries per modality in the sparse selectors
-    corr_dim: int = 32  # offset-correlation projection (0: no correlation token / logit path)
+    corr_dim: int = 0  # offset-correlation projection: not in the paper, off in every config (0: none)
     selector_layers: int = 1
     encoder_layers: int = 2
     n_heads: int = 4
@@ -35,7 +35,8 @@ class ModelConfig:
     stream_dim: int = 128
     stream_layers: int = 3
     stream_heads: int = 4
-    history: int = 12  # H: streaming tokens the trf head looks at
+    stream_dropout: float = 0.1  # streaming head dropout (the StreamSync code's 0.1)
+    history: int = 12  # H: windows per training sequence (evaluation history is unlimited)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,7 +61,6 @@ def base_config(**overrides) -> ModelConfig:
         audio_channels=(64, 128, 256, 512),
         n_mels=128,
         n_queries=16,
-        corr_dim=128,
         ff_mult=4,
         selector_layers=3,
         encoder_layers=3,
