@@ -16,8 +16,9 @@ def train(
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: ROOT/runs/streamsync-<config>).")] = None,
     config: Annotated[str, typer.Option("--config", help="Model size: tiny (CPU, minutes) or base (GPU, near SparseSync).")] = "tiny",
     stream_head: Annotated[str, typer.Option("--stream-head", help="Streaming head: trf (3-layer transformer) or lstm (3-layer LSTM).")] = "trf",
-    history: Annotated[int, typer.Option("--history", "-H", min=1, help="H: windows per training example / tokens the head sees.")] = 12,
-    backprop_iterations: Annotated[int, typer.Option("--backprop-iterations", "-K", min=1, help="K: phase-2 iterations with gradients.")] = 3,
+    history: Annotated[int, typer.Option("--history", "-H", min=1, help="H: windows per training example (evaluation history is unlimited).")] = 12,
+    backprop_iterations: Annotated[int, typer.Option("--backprop-iterations", "-K", min=1, help="K: phase-2 iterations whose snapshot features get gradients; no stream loss before iteration K.")] = 3,
+    head_dropout: Annotated[float, typer.Option("--head-dropout", min=0.0, max=0.9, help="Streaming head dropout (the StreamSync code: 0.1).")] = 0.1,
     phase1_steps: Annotated[int, typer.Option("--phase1-steps", min=0, help="Phase 1 steps (new parts only when pretrained).")] = 500,
     phase2_epochs: Annotated[int, typer.Option("--phase2-epochs", min=0, help="Phase 2 epochs over the train clips.")] = 3,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in total.")] = None,
@@ -54,6 +55,7 @@ def train(
         phase2_epochs=phase2_epochs, max_steps=max_steps, phase1_freeze=phase1_freeze, batch_size=batch_size, lr=lr,
         accumulation=accumulation, label_smoothing=label_smoothing, hop_s=hop, jitter_s=jitter, workers=workers, precision=precision, eval_every=eval_every, checkpoint_every=checkpoint_every,
         init_from=str(init_from) if init_from else None, seed=seed, device=device, progress=progress,
+        model_overrides={"stream_dropout": head_dropout},
     )
     try:
         run_train(ds, out or ds.runs / f"streamsync-{config}", cfg, resume=resume)
