@@ -36,6 +36,8 @@ def test_shapes_of_snapshot_and_stream_outputs():
     assert out["tokens"].shape == (2, 4, cfg.stream_dim)
     assert snap.cls.shape == snap.pass_.shape == (2, cfg.d_model)
     assert torch.allclose(out["snapshot"][:, 0], snap.logits, atol=1e-5)
+    lean = m.predict_windows(v, a)  # one iteration at a time: the same numbers
+    assert torch.allclose(lean["stream"], out["stream"], atol=1e-5) and torch.allclose(lean["snapshot"], out["snapshot"], atol=1e-5)
 
 
 def test_trf_head_keeps_every_token_beyond_h_and_masks_the_future():

@@ -69,7 +69,7 @@ def evaluate(
     root: RootOpt = None,
     split: Annotated[str, typer.Option("--split", help="dev or test: whose fixed segments to evaluate.")] = "test",
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: ROOT/report/eval-<split>).")] = None,
-    iterations: Annotated[int, typer.Option("--iterations", min=1, help="Windows per segment (clamped to what fits).")] = 18,
+    iterations: Annotated[str, typer.Option("--iterations", help="Windows per segment, or several counts (2,4,12,24,32,40,48: mAP per count, Table 4); clamped to what fits.")] = "18",
     hop: Annotated[float, typer.Option("--hop", help="Seconds between a segment's windows.")] = 2.0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Segments per batch.")] = 8,
     workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.")] = 0,
@@ -89,6 +89,12 @@ def evaluate(
 
     if split not in ("dev", "test"):
         fail(f"--split {split!r}: use dev or test")
+    from realsync_build.streamsync.evaluate import parse_iterations
+
+    try:
+        parse_iterations(iterations)
+    except ValueError as exc:
+        fail(str(exc))
     ds = root_of(root)
     opts = EvalOptions(iterations=iterations, hop_s=hop, batch_size=batch_size, workers=workers, ablation=ablation, cost=cost,
                        max_segments=max_segments, device=device, progress=progress)

@@ -184,6 +184,15 @@ class StreamSync(nn.Module):
         tokens = self.token(out)
         return {"snapshot": out.logits, "stream": self.head(tokens), "tokens": tokens}
 
+    @torch.no_grad()
+    def predict_windows(self, video: torch.Tensor, audio: torch.Tensor) -> dict:
+        """Inference over ``(B, T, ...)`` windows, one iteration's windows through the snapshot predictor at a
+        time (memory does not grow with T); equal to :meth:`forward` without gradients."""
+        outs = [self.snapshot(video[:, i], audio[:, i]) for i in range(video.shape[1])]
+        out = SnapshotOutput(*(torch.stack([getattr(o, f) for o in outs], dim=1) for f in ("logits", "cls", "pass_")))
+        tokens = self.token(out)
+        return {"snapshot": out.logits, "stream": self.head(tokens), "tokens": tokens}
+
     # -- streaming inference, one check at a time
     def init_state(self, batch: int):
         return self.head.init_state(batch)
