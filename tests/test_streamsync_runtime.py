@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -104,3 +105,32 @@ def test_two_process_ddp_equals_one_process_with_the_same_global_batch(root, tmp
     # Another shard or batch would show in the losses above first.
     worst = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
     assert worst < 3e-4, worst
+
+
+def _inproc(root, out, **kw):
+    from realsync_build.streamsync.train import TrainConfig, run_train
+
+    base = dict(history=3, backprop_iterations=2, phase1_steps=1, phase2_epochs=5, max_steps=2, workers=0, progress=False, lr=1e-3,
+                device="cpu", checkpoint_every=1, model_overrides={"stream_dropout": 0.0})
+    base.update(kw)
+    run_train(root, out, TrainConfig(**base))
+    return [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_gradient_accumulation_equals_the_larger_batch(root, tmp_path):
+    big = _inproc(root, tmp_path / "big", batch_size=2)
+    acc = _inproc(root, tmp_path / "acc", batch_size=1, accumulation=2)
+    assert json.loads((tmp_path / "acc" / "config.json").read_text())["global_batch"] == 2
+    for r1, r2 in zip(big, acc):
+        assert r1["loss"] == pytest.approx(r2["loss"], abs=1e-5)
+    a, b = _weights(tmp_path / "big"), _weights(tmp_path / "acc")
+    assert max(float((a[k].float() - b[k].float()).abs().max()) for k in a) < 3e-4  # see the DDP test
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_with_autocast_and_a_scaler_for_fp16(root, tmp_path, precision):
+    rows = _inproc(root, tmp_path / precision, batch_size=2, precision=precision, max_steps=1)
+    assert len(rows) == 1 and np.isfinite(rows[0]["loss"])
+    ck = torch.load(tmp_path / precision / "last.pt", map_location="cpu", weights_only=True)
+    assert ("scale" in ck["scaler"]) == (precision == "fp16")  # the grad scaler exists for fp16 only
+    assert all(v.dtype == torch.float32 for v in ck["model"].values() if v.is_floating_point())  # fp32 master weights
