@@ -164,6 +164,10 @@ def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runt
         if not last.exists():
             raise FileNotFoundError(f"--resume: {last} not found")
         ck = load_checkpoint(last, map_location="cpu")
+        lacking = [k for k in ("scheduler", "scaler", "rng", "micro") if k not in ck]
+        if lacking:
+            raise ValueError(f"--resume: {last} lacks {', '.join(lacking)} (written by an older realsync): it cannot be resumed exactly; "
+                             "start a new run, e.g. with --init-from")
         saved = TrainConfig(**{k: v for k, v in ck["train_config"].items() if k in TrainConfig.__dataclass_fields__})
         # what may change on resume: where it stops, how it shows progress, loader workers, the device
         saved.max_steps, saved.progress, saved.workers, saved.device = cfg.max_steps, cfg.progress, cfg.workers, cfg.device
@@ -270,6 +274,7 @@ def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runt
                         phase = want
                         set_phase(model, phase, freeze)
                         model.train()
+                        wrapped = model  # drop the old wrapper (and its gradient hooks) before wrapping anew
                         wrapped = DistributedDataParallel(
                             model, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=True) if env.distributed else model
                     grad_range = draw_grad_range(cfg, phase, h, np.random.default_rng([cfg.seed, step]))
