@@ -135,3 +135,40 @@ def test_an_epoch_is_every_train_row_a_start_every_10_s():
     assert [s for k, s in rows if k == 0] == [float(t) for t in range(10, 290, 10)]
     short = [ShardSample("x.tar", "s", meta={"n_frames": 300, "fps": 25})]  # 12 s: no grid start fits
     assert train_rows(short, span_s=16.0) == [(0, None)]
+
+
+def test_iteration_lists_parse_and_bad_ones_are_one_clear_error():
+    from realsync_build.streamsync.evaluate import parse_iterations
+
+    assert parse_iterations("2,4,12,24,32,40,48") == [2, 4, 12, 24, 32, 40, 48]
+    assert parse_iterations(18) == [18] and parse_iterations("12, 2,12") == [2, 12]
+    for bad in ("2,x", "0,4", ""):
+        with pytest.raises(ValueError, match="--iterations"):
+            parse_iterations(bad)
+
+
+def test_the_scenario_of_a_stream_covers_every_window():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from realsync_build.core.root import DatasetRoot
+    from realsync_build.streamsync.scenario import stream_scenarios, stream_span_s
+
+    assert stream_span_s(10.0, 18, 2.0, 5.0) == (10.0, 49.0)
+    assert stream_span_s(10.0, 1, 2.0, 5.0) == (10.0, 15.0)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = DatasetRoot(Path(tmp))
+        root.manifests.mkdir()
+        # talking head only in the first 5 s of the stream, voice-over for the 30 s after it
+        pd.DataFrame({"clip_id": ["c", "c"], "label": ["talking_head", "voice_over"], "start_s": [10.0, 15.0],
+                      "end_s": [15.0, 45.0]}).to_parquet(root.manifest("intervals"))
+        seg = SimpleNamespace(sample=SimpleNamespace(meta={"clip_id": "c"}, key="c"), start_s=10.0, scenario="talking_head")
+        other = SimpleNamespace(sample=SimpleNamespace(meta={"clip_id": "z"}, key="z"), start_s=10.0, scenario="other")
+        got, rule = stream_scenarios(root, [seg, other], iterations=18, hop_s=2.0, window_s=5.0)
+        assert got == ["voice_over", "other"] and "whole span" in rule  # the first window alone would say talking_head
+        got1, _ = stream_scenarios(root, [seg], iterations=1, hop_s=2.0, window_s=5.0)
+        assert got1 == ["talking_head"]
