@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from realsync_build.cli.common import ProgressOpt, RootOpt, app, fail, root_of
+from realsync_build.core.errors import RealsyncError
 
 
 @app.command()
@@ -59,6 +60,8 @@ def train(
     )
     try:
         run_train(ds, out or ds.runs / f"streamsync-{config}", cfg, resume=resume)
+    except RealsyncError as exc:  # one line, with its exit code (2: a wrong option, 1: no CUDA ...)
+        fail(str(exc), code=exc.exit_code)
     except (InitError, FileNotFoundError, ValueError, DecodeError) as exc:
         fail(str(exc), code=1)
 
@@ -100,5 +103,7 @@ def evaluate(
                        max_segments=max_segments, device=device, progress=progress)
     try:
         run_evaluate(ds, checkpoint, split, out or ds.report / f"eval-{split}", opts)
+    except RealsyncError as exc:
+        fail(str(exc), code=exc.exit_code)
     except (InitError, FileNotFoundError, RuntimeError) as exc:
         fail(str(exc), code=1)

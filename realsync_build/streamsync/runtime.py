@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from realsync_build.core.errors import EnvironmentFault, UserError
+
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
@@ -49,7 +51,7 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     dev = torch.device(name)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+            raise EnvironmentFault(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
         if dev.index is None:
             dev = torch.device("cuda", local_rank)
     return dev
@@ -108,7 +110,7 @@ def mean_over_ranks(env: DistEnv, values: dict[str, float]) -> dict[str, float]:
 def autocast(device: torch.device, precision: str):
     """The forward pass's precision context: autocast for bf16/fp16, nothing for fp32."""
     if precision not in PRECISIONS:
-        raise ValueError(f"--precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+        raise UserError(f"--precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)

@@ -32,6 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from realsync_build.core import atomic
+from realsync_build.core.errors import EnvironmentFault, UserError
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.ui import console
 from realsync_build.streamsync import runtime
@@ -166,22 +167,22 @@ def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runt
         ck = load_checkpoint(last, map_location="cpu")
         lacking = [k for k in ("scheduler", "scaler", "rng", "micro") if k not in ck]
         if lacking:
-            raise ValueError(f"--resume: {last} lacks {', '.join(lacking)} (written by an older realsync): it cannot be resumed exactly; "
+            raise UserError(f"--resume: {last} lacks {', '.join(lacking)} (written by an older realsync): it cannot be resumed exactly; "
                              "start a new run, e.g. with --init-from")
         saved = TrainConfig(**{k: v for k, v in ck["train_config"].items() if k in TrainConfig.__dataclass_fields__})
         # what may change on resume: where it stops, how it shows progress, loader workers, the device
         saved.max_steps, saved.progress, saved.workers, saved.device = cfg.max_steps, cfg.progress, cfg.workers, cfg.device
         cfg = saved
         if ck.get("world_size", 1) != env.world_size:
-            raise ValueError(f"--resume: {last} was written by {ck.get('world_size', 1)} processes, this run has {env.world_size}")
+            raise UserError(f"--resume: {last} was written by {ck.get('world_size', 1)} processes, this run has {env.world_size}")
         mcfg = ModelConfig.from_dict(ck["model_config"])
     else:
         over = dict(cfg.model_overrides, stream_head=cfg.stream_head, history=cfg.history, video_size=cfg.video_size)
         mcfg = make_config(cfg.config, **over)
     if cfg.precision not in runtime.PRECISIONS:
-        raise ValueError(f"--precision {cfg.precision!r}: use one of {', '.join(runtime.PRECISIONS)}")
+        raise UserError(f"--precision {cfg.precision!r}: use one of {', '.join(runtime.PRECISIONS)}")
     if cfg.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError("--precision bf16: this GPU has no bfloat16 support (use fp16)")
+        raise EnvironmentFault("--precision bf16: this GPU has no bfloat16 support (use fp16)")
 
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     model = StreamSync(mcfg).to(device)
