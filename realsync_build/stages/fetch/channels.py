@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # The project's own copy, next to the package in a source checkout.
-DEFAULT_CHANNELS_FILE = Path(__file__).resolve().parent.parent / "manifests" / "channels.toml"
+DEFAULT_CHANNELS_FILE = Path(__file__).resolve().parents[3] / "manifests" / "channels.toml"
 
 
 @dataclass(frozen=True)
