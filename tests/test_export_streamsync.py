@@ -29,7 +29,8 @@ def test_the_published_list_round_trips_byte_for_byte():
     rows = lists.read_csv(csv_path)
     entries = lists.read_json(json_path)
     segments = segments_from_lists(rows, entries)
-    assert len(segments) == 32065 and segments["clip_id"].nunique() == 1137
+    assert len(segments) == 32065 and segments["clip_id"].nunique() == 621  # spans; 1,137 clip names with the tags
+    assert (segments["clip_id"] + segments["tag"].map(lambda t: f"_{t}" if t else "")).nunique() == 1137
     assert segments.groupby("channel").size().to_dict()["mlb"] == 5111
     assert set(segments["offset_class"]) == set(range(21))
     csv_text, json_text = format_lists(segments)

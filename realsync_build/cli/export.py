@@ -74,13 +74,27 @@ def webdataset_cmd(
 def streamsync_cmd(
     root: RootOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the lists (default: ROOT/streamsync).")] = None,
-    name: Annotated[str, typer.Option("--name", help="File name prefix: {name}.{split}.csv / .json.")] = "realsync",
-    splits: Annotated[str, typer.Option("--splits", help="Comma-separated evaluation splits.")] = "dev,test",
+    name: Annotated[
+        Optional[str],
+        typer.Option("--name", help="File name prefix (default: realsync; sports_and_news_normal with --layout streamsync)."),
+    ] = None,
+    splits: Annotated[str, typer.Option("--splits", help="Comma-separated evaluation splits (layout realsync).")] = "dev,test",
+    layout: Annotated[
+        str,
+        typer.Option(
+            "--layout",
+            help="realsync: {name}.{dev,test}.csv/.json. streamsync: the files StreamSync's loader opens, "
+            "{name}.{evaluation,test,train}.csv/.json and its per-split skip lists.",
+        ),
+    ] = "realsync",
 ) -> None:
-    """Write the dev/test evaluation lists in StreamSync's format.
+    """Write the evaluation lists in StreamSync's format.
 
     {name}.{split}.csv lines are {clip_id}_{seg_start}_0,{seg_start},{channel};
     {name}.{split}.json maps each segment id to {offset_sec, v_start_i_sec}.
+    With --layout streamsync: dev -> {name}.evaluation.*, test -> {name}.test.*, a train
+    list with a start every 10 s, and {name}.{test,valid,train}.skip_id_list.txt; an adopted
+    split (split --from-list) is written back in the list's own order.
     """
     from realsync_build.stages.export.streamsync import run_export_streamsync
     from realsync_build.core.manifest import ManifestError
@@ -88,7 +102,7 @@ def streamsync_cmd(
 
     ds = root_of(root)
     try:
-        report = run_export_streamsync(ds, out or ds.root / "streamsync", name=name, splits=_splits(splits))
+        report = run_export_streamsync(ds, out or ds.root / "streamsync", name=name, splits=_splits(splits), layout=layout)
     except (ManifestError, ValueError, OSError) as exc:
         fail(str(exc), code=1)
     per = ", ".join(f"{k} {v}" for k, v in report.per_split.items())

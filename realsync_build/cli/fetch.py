@@ -29,8 +29,13 @@ def fetch(
     name: Annotated[Optional[str], typer.Option("--name", help="Label for --channel in paths and manifests (default: from its URL).")] = None,
     category: Annotated[str, typer.Option("--category", help="Category of --channel: sports or news.")] = "news",
     from_list: Annotated[
-        Optional[Path],
-        typer.Option("--from-list", help="Fetch exactly the videos a published StreamSync list (.csv) names, with their channels; no selection rules."),
+        Optional[list[Path]],
+        typer.Option(
+            "--from-list",
+            metavar="LIST.csv",
+            help="Fetch exactly the videos published StreamSync lists (.csv) name, with their channels; no selection rules. "
+            "Repeatable (e.g. the evaluation and the test list); records the clip spans they need for preprocess --only-listed.",
+        ),
     ] = None,
     min_minutes: Annotated[float, typer.Option("--min-minutes", min=0, help="Keep videos at least this long (RealSync: 20).")] = 20.0,
     min_height: Annotated[int, typer.Option("--min-height", min=1, help="Keep videos available at least this tall (RealSync: 720).")] = 720,
@@ -80,6 +85,7 @@ def fetch(
     from realsync_build.core.manifest import ManifestError
     from realsync_build.core.root import safe_name
 
+    from_list = list(from_list) if from_list else None
     given = [x for x in (channels, channel, from_list) if x is not None]
     if len(given) > 1:
         fail("give one of --channels, --channel or --from-list")

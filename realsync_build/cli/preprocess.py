@@ -34,6 +34,10 @@ def preprocess(
     crf: Annotated[int, typer.Option("--crf", min=0, max=51, help="x264 CRF; 18 is visually transparent at 256 px (StreamSync's scripts used 10).")] = 18,
     preset: Annotated[str, typer.Option("--preset", help="x264 preset.")] = "veryfast",
     category: Annotated[str, typer.Option("--category", help="Category for channels not in manifests/channels.toml.")] = "unknown",
+    only_listed: Annotated[
+        bool,
+        typer.Option("--only-listed", help="Cut only the clip spans the published lists name (recorded by fetch --from-list), not every 300 s clip."),
+    ] = False,
     workers: WorkersOpt = None,
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
@@ -52,7 +56,7 @@ def preprocess(
     cfg = PreprocessConfig(clip_seconds=clip_seconds, keep_tail=keep_tail, crf=crf, preset=preset, category=category)
     opts = run_options(workers, executor, ray_address, retry_failed, strict, progress)
     try:
-        report = run_preprocess(ds, input_dir=input, cfg=cfg, options=opts)
+        report = run_preprocess(ds, input_dir=input, cfg=cfg, options=opts, only_listed=only_listed)
     except (ManifestError, FileNotFoundError, RuntimeError) as exc:
         fail(str(exc), code=1)
     finish(report, strict)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -24,6 +25,33 @@ def split(
     offset_sd: Annotated[float, typer.Option("--offset-sd", help="Sd (s) of the normal the non-zero offsets come from (truncated to +/-2 s).")] = 1.0,
     offset_zero_share: Annotated[float, typer.Option("--offset-zero-share", help="Share of segments with exactly 0 s offset.")] = 0.503,
     top_events: Annotated[int, typer.Option("--top-events", min=0, help="Audio event labels kept per segment.")] = 3,
+    from_list: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--from-list",
+            metavar="LIST.csv",
+            help="Adopt a published StreamSync list (.csv, its .json beside it) exactly instead of drawing a split; repeatable "
+            "(e.g. the evaluation and the test list). Its videos go to its split, all others to train.",
+        ),
+    ] = None,
+    as_split: Annotated[
+        Optional[list[str]],
+        typer.Option("--as", metavar="dev|test", help="Split of the --from-list videos: dev or test (default: evaluation list -> dev, test list -> test); one for all lists or one per list."),
+    ] = None,
+    protocol: Annotated[
+        str,
+        typer.Option("--protocol", metavar="paper|all", help="Which listed segments: paper (what the StreamSync loader evaluated: no broken variants, skip lists applied) or all."),
+    ] = "paper",
+    cap: Annotated[
+        Optional[int],
+        typer.Option("--cap", min=1, help="Keep the first N lines after the loader's seeded shuffle (the StreamSync loader: 2000, before its filters)."),
+    ] = None,
+    loader_seed: Annotated[int, typer.Option("--loader-seed", help="Seed of that shuffle (the StreamSync loader's default: 1337).")] = 1337,
+    skip_list: Annotated[
+        Optional[list[Path]],
+        typer.Option("--skip-list", metavar="SKIP.txt", help="Skip list(s) to apply (default: the one published beside each list, if any); repeatable."),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="With --from-list: exit 3 when listed segments are missing from the root.")] = False,
 ) -> None:
     """Split videos into train/dev/test (stratified per channel by duration) and draw the dev/test evaluation segments.
 
@@ -34,8 +62,17 @@ def split(
     scenario (talking_head / voice_over / other) from the annotations.
     Checks fail loudly (and nothing is written) if a video would land in two splits or a
     channel's shares drift beyond --tolerance.
+
+    --from-list LIST.csv adopts a published StreamSync list instead: segment ids, starts and
+    offsets exactly as listed (--protocol paper|all, --cap 2000 for the loader's cap); listed
+    segments whose clip is not in the root are reported as missing per channel (video not
+    fetched / clip not cut / clip failed). The protocol and skip lists go to manifests/adoption.json.
     """
     from realsync_build.core.manifest import ManifestError
+
+    if from_list:
+        _adopt(root, from_list, as_split, protocol, cap, loader_seed, skip_list, strict)
+        return
     from realsync_build.stages.split.segments import SegmentConfig
     from realsync_build.stages.split.run import SplitConfig, SplitError, parse_ratios, parse_seed, print_result, run_split
 
@@ -64,3 +101,26 @@ def split(
     except (SplitError, ManifestError) as exc:
         fail(str(exc), code=1)
     print_result(result)
+
+
+def _adopt(root, paths, as_split, protocol, cap, seed, skip_lists, strict) -> None:
+    from realsync_build.core.errors import EXIT_FAILED_ITEMS
+    from realsync_build.core.manifest import ManifestError
+    from realsync_build.stages.split.adopt import AdoptConfig, AdoptError, print_adoption, run_adopt
+    from realsync_build.stages.split.protocol import PROTOCOLS
+
+    if protocol not in PROTOCOLS:
+        fail(f"--protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}", code=2)
+    for p in skip_lists or ():
+        if not p.is_file():
+            fail(f"skip list not found: {p}", code=2)
+    cfg = AdoptConfig(protocol=protocol, cap=cap, seed=seed, skip_lists=tuple(skip_lists) if skip_lists else None)
+    try:
+        result = run_adopt(root_of(root), list(paths), cfg, as_split)
+    except AdoptError as exc:
+        fail(str(exc), code=2)
+    except ManifestError as exc:
+        fail(str(exc), code=1)
+    print_adoption(result)
+    if strict and result.n_missing:
+        raise typer.Exit(EXIT_FAILED_ITEMS)

@@ -167,6 +167,11 @@ SEGMENTS = pa.schema(
         pa.field("offset_class", pa.int32()),
         pa.field("scenario", pa.string()),
         pa.field("top_events", pa.string()),
+        # adopted from a published list (`split --from-list`): the clip-name tag of the list's
+        # segment id (broken_silence, ...; null without one) and the line's 0-based position,
+        # so `export streamsync --layout streamsync` writes the list back in its own order
+        pa.field("tag", pa.string(), metadata=OPTIONAL),
+        pa.field("list_row", pa.int64(), metadata=OPTIONAL),
     ]
 )
 

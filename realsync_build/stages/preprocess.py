@@ -26,6 +26,7 @@ import pandas as pd
 
 from realsync_build.core import atomic, manifest
 from realsync_build.stages.fetch.channels import category_of
+from realsync_build.stages.fetch.plan import read_listed_spans
 from realsync_build.core.executors.base import Resources, default_workers
 from realsync_build.media.ffmpeg import run_ffmpeg
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
@@ -199,6 +200,13 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
     if info.duration_s <= 0:
         raise ProbeError("unknown or zero duration")
     plans = plan_clips(info.duration_s, cfg.clip_seconds, cfg.keep_tail)
+    beyond: list[ClipPlan] = []
+    if task.get("only_spans") is not None:  # --only-listed: exactly the spans a published list needs
+        listed = [ClipPlan(int(a), int(b)) for a, b in task["only_spans"]]
+        plans = [p for p in listed if p.end_s <= info.duration_s + 1e-6]
+        beyond = [p for p in listed if p not in plans]
+        if not plans:
+            return [_failed_clip_row(task, p, f"source is {info.duration_s:.1f} s, shorter than the listed span") for p in beyond]
     if not plans:
         raise ProbeError(
             f"source is {info.duration_s:.1f} s, shorter than one {cfg.clip_seconds} s clip "
@@ -260,7 +268,8 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
         finally:
             for tmp in temps:
                 tmp.unlink(missing_ok=True)
-    return [rows[clip_id_for(task["video_id"], p)] for p in plans]
+    tail = [_failed_clip_row(task, p, f"source is {info.duration_s:.1f} s, shorter than the listed span") for p in beyond]
+    return [rows[clip_id_for(task["video_id"], p)] for p in plans] + tail
 
 
 def _error_rows(task: dict, error: str) -> list[dict]:
@@ -357,12 +366,16 @@ def source_location(root: DatasetRoot, path: str) -> str:
     return str(root.abs(path))
 
 
-def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessConfig, workers: int) -> list[dict]:
+def tasks_from_videos(
+    root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessConfig, workers: int, only_spans: dict | None = None
+) -> list[dict]:
     threads = cfg.threads_per_job or max(1, default_workers() // max(1, workers))
     tasks = []
     for v in videos.to_dict("records"):
         if v.get("status") not in (DONE, FAILED) or not v.get("path"):
             continue  # planned / not yet downloaded
+        if only_spans is not None and v["video_id"] not in only_spans:
+            continue  # --only-listed: a video no list names
         tasks.append(
             {
                 "video_id": v["video_id"],
@@ -373,6 +386,7 @@ def tasks_from_videos(root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessCo
                 "root_url": root.url,  # set: workers publish clips there (they may be on other machines)
                 "config": asdict(cfg),
                 "threads": threads,
+                **({"only_spans": only_spans[v["video_id"]]} if only_spans is not None else {}),
             }
         )
     return tasks
@@ -390,8 +404,13 @@ def run_preprocess(
     input_dir: Path | None = None,
     cfg: PreprocessConfig | None = None,
     options: RunOptions | None = None,
+    only_listed: bool = False,
 ) -> StageReport:
-    """Preprocess every source: ``input_dir`` files, else the videos manifest from ``fetch``."""
+    """Preprocess every source: ``input_dir`` files, else the videos manifest from ``fetch``.
+
+    ``only_listed``: only the videos and clip spans the published lists name (recorded by
+    ``fetch --from-list`` in ``manifests/listed_spans.json``), instead of every full clip."""
+    only_spans = read_listed_spans(root) if only_listed else None  # written by fetch --from-list
     cfg = cfg or PreprocessConfig()
     options = options or RunOptions()
     if input_dir is not None:
@@ -403,7 +422,7 @@ def run_preprocess(
             root.pull(root.manifest("videos")), VIDEOS, required=True, hint="run `realsync fetch` first, or pass --input DIR"
         )
     workers = options.workers or default_workers()
-    tasks = tasks_from_videos(root, videos, cfg, workers)
+    tasks = tasks_from_videos(root, videos, cfg, workers, only_spans)
     # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
     spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
     return run_stage(spec, root, tasks, options, is_done=_clips_exist(root))

@@ -299,6 +299,9 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
     atomic.write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     atomic.write_text(out / "by_iteration.csv", _by_iteration_table(metrics["by_iteration"]))
     plot_by_iteration(metrics["by_iteration"], out / "by_iteration.png", f"{split}: accuracy by iteration ({metrics['n_segments']} segments)")
+    from realsync_build.streamsync.paper import write_beside
+
+    write_beside(root, metrics, out)  # adopted root (split --from-list): Tables 3 and 6 beside the paper's
     print_summary(metrics)
     return metrics
 

@@ -52,7 +52,7 @@ def segments_to_list(segments: pd.DataFrame) -> tuple[list[lists.ListRow], dict[
             sid = lists.parse_segment_id(str(s["segment_id"]))
         except ValueError as exc:
             raise StreamSyncExportError(str(exc)) from None
-        if sid.seg_start_s != int(round(start)) or f"{sid.clip_name}" != str(s["clip_id"]):
+        if sid.seg_start_s != int(round(start)) or sid.clip_id != str(s["clip_id"]) or (sid.tag or None) != (_tag(s) or None):
             raise StreamSyncExportError(
                 f"segment {s['segment_id']} does not match its clip {s['clip_id']!r} and start {start}: rerun `realsync split`"
             )
@@ -63,6 +63,11 @@ def segments_to_list(segments: pd.DataFrame) -> tuple[list[lists.ListRow], dict[
     return rows, entries
 
 
+def _tag(row: dict):
+    tag = row.get("tag")
+    return None if tag is None or (isinstance(tag, float) and tag != tag) else str(tag)
+
+
 def format_lists(segments: pd.DataFrame) -> tuple[str, str]:
     """The CSV and JSON texts of ``segments`` in their given order."""
     rows, entries = segments_to_list(segments)
@@ -70,7 +75,10 @@ def format_lists(segments: pd.DataFrame) -> tuple[str, str]:
 
 
 def segments_from_lists(rows: list[lists.ListRow], entries: dict[str, dict[str, float]], window_s: float = 5.0) -> pd.DataFrame:
-    """A published list as segment rows (order kept); the JSON must hold every CSV id."""
+    """A published list as segment rows (order kept); the JSON must hold every CSV id.
+
+    ``clip_id`` is realsync's clip id (``{video_id}_{start}_{end}``); a clip-name tag
+    (``broken_silence`` ...) goes to ``tag``."""
     out = []
     for r in rows:
         sid = str(r.segment)
@@ -82,13 +90,14 @@ def segments_from_lists(rows: list[lists.ListRow], entries: dict[str, dict[str, 
         out.append(
             {
                 "segment_id": sid,
-                "clip_id": r.segment.clip_name,
+                "clip_id": r.segment.clip_id,
                 "video_id": r.segment.video_id,
                 "channel": r.channel,
                 "start_s": float(r.seg_start_s),
                 "end_s": float(r.seg_start_s) + window_s,
                 "offset_sec": float(e["offset_sec"]),
                 "offset_class": class_of_offset(float(e["offset_sec"])),
+                "tag": r.segment.tag or None,
             }
         )
     if len(out) != len(entries):
@@ -96,7 +105,18 @@ def segments_from_lists(rows: list[lists.ListRow], entries: dict[str, dict[str, 
     return pd.DataFrame(out)
 
 
-def run_export_streamsync(root: DatasetRoot, out: Path, name: str = "realsync", splits=EVAL_SPLITS) -> StreamSyncReport:
+def run_export_streamsync(
+    root: DatasetRoot, out: Path, name: str | None = None, splits=EVAL_SPLITS, layout: str = "realsync"
+) -> StreamSyncReport:
+    """``layout="realsync"``: ``{name}.{dev,test}.{csv,json}``.  ``layout="streamsync"``: the files the
+    StreamSync code opens (:func:`realsync_build.stages.export.streamsync_layout.export_layout`)."""
+    if layout == "streamsync":
+        from realsync_build.stages.export.streamsync_layout import export_layout
+
+        return export_layout(root, Path(out), name or "sports_and_news_normal")
+    if layout != "realsync":
+        raise StreamSyncExportError(f"--layout must be realsync or streamsync, not {layout!r}")
+    name = name or "realsync"
     unknown = [s for s in splits if s not in EVAL_SPLITS]
     if unknown:
         raise StreamSyncExportError(f"only dev and test have evaluation segments, not {unknown}")

@@ -27,7 +27,7 @@ from realsync_build.stages.fetch.channels import Channel
 from realsync_build.stages.fetch.config import FetchConfig
 from realsync_build.stages.fetch.discover import ChannelTally, Decision, select_channel
 from realsync_build.stages.fetch.download import fetch_video
-from realsync_build.stages.fetch.plan import plan_from_list
+from realsync_build.stages.fetch.plan import PLAN_ONLY, plan_from_list, record_spans
 from realsync_build.stages.fetch.progress import fetch_progress
 from realsync_build.stages.fetch.report import print_plan, print_tallies
 from realsync_build.core.root import DatasetRoot
@@ -100,7 +100,10 @@ def run_fetch(
             t = tallies.setdefault(row["channel"], ChannelTally(row["channel"], row["category"]))
             t.found += 1
             t.kept += 1
-            t.kept_s += float((known.get(row["video_id"]) or {}).get("duration_s") or row.get("listed_s") or 0.0)
+            t.kept_s += float((known.get(row["video_id"]) or {}).get("duration_s") or 0.0)
+            t.spans += len(row["listed_spans"])
+            t.listed_s += row["listed_s"]
+        record_spans(root, planned)
         apply_rules = False
     else:
         planned = []
@@ -112,7 +115,7 @@ def run_fetch(
                 console.print(f"[red]{ch.name}:[/red] cannot list {ch.url}: {tally.error}", highlight=False)
         apply_rules = True
 
-    new_rows = [r for r in planned if r["video_id"] not in known]
+    new_rows = [{k: v for k, v in r.items() if k not in PLAN_ONLY} for r in planned if r["video_id"] not in known]
     if new_rows or not root.manifest("videos").exists():
         videos = manifest.upsert(videos, new_rows, ["video_id"])
         manifest.write(videos, root.manifest("videos"), VIDEOS, ["video_id"])
@@ -124,7 +127,7 @@ def run_fetch(
     tasks = []
     for row in planned:
         current = known.get(row["video_id"]) or row
-        task = {k: current.get(k, row.get(k)) for k in row if k != "listed_s"}
+        task = {k: current.get(k, row.get(k)) for k in row if k not in PLAN_ONLY}
         task.update(root=str(root.root), config=cfg.to_dict(), apply_rules=apply_rules)
         tasks.append(task)
     states = _pending_count(videos, tasks, options, root)

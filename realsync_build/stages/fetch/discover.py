@@ -44,6 +44,8 @@ class ChannelTally:
     failed: int = 0
     error: str | None = None  # the channel could not be listed
     warnings: list[str] = field(default_factory=list)  # distinct yt-dlp warnings while selecting
+    spans: int = 0  # --from-list: clip spans the lists need
+    listed_s: float = 0.0  # --from-list: seconds those spans cover
 
 
 @dataclass

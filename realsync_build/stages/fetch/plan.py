@@ -10,7 +10,10 @@ what the list names, in the list's order.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+from realsync_build.core import atomic
 
 from realsync_build.stages.fetch.channels import category_of
 from realsync_build.stages.fetch.ids import file_id
@@ -20,31 +23,47 @@ from realsync_build.core.schema import PLANNED
 YOUTUBE_WATCH = "https://www.youtube.com/watch?v={id}"
 
 
-def plan_from_list(path: str | Path) -> list[dict]:
-    """One planned ``videos`` row per video the list names, in first-appearance order."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"list not found: {path}")
+def plan_from_list(path: str | Path | list) -> list[dict]:
+    """One planned ``videos`` row per video the list(s) name, in first-appearance order.
+
+    Several lists (the evaluation and the test list) give one plan; a video listed under
+    two channels is an error.  Each row also carries ``listed_spans`` (the clip spans the
+    lists need, sorted) and ``listed_s`` (their union in seconds): plan-table facts, not
+    manifest columns.
+    """
+    paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
     rows: dict[str, dict] = {}
     spans: dict[str, set[tuple[int, int]]] = {}
-    for item in read_list(path):
-        vid = item.segment.video_id
-        spans.setdefault(vid, set()).add((item.segment.clip_start_s, item.segment.clip_end_s))
-        row = rows.get(vid)
-        if row is None:
-            rows[vid] = {
-                "video_id": file_id(vid),
-                "channel": item.channel,
-                "category": category_of(item.channel),
-                "url": YOUTUBE_WATCH.format(id=vid),
-                "status": PLANNED,
-                "error": None,
-            }
-        elif row["channel"] != item.channel:
-            raise ListFormatError(f"{path}: video {vid} is listed under channels {row['channel']} and {item.channel}")
+    where: dict[str, Path] = {}
+    for p in paths:
+        if not p.is_file():
+            raise FileNotFoundError(f"list not found: {p}")
+        for item in read_list(p):
+            vid = item.segment.video_id
+            spans.setdefault(vid, set()).add((item.segment.clip_start_s, item.segment.clip_end_s))
+            row = rows.get(vid)
+            if row is None:
+                where[vid] = p
+                rows[vid] = {
+                    "video_id": file_id(vid),
+                    "channel": item.channel,
+                    "category": category_of(item.channel),
+                    "url": YOUTUBE_WATCH.format(id=vid),
+                    "status": PLANNED,
+                    "error": None,
+                }
+            elif row["channel"] != item.channel:
+                raise ListFormatError(
+                    f"{p}: video {vid} is listed under channels {row['channel']} and {item.channel}"
+                    + (f" (also in {where[vid]})" if where[vid] != p else "")
+                )
     for vid, row in rows.items():
-        row["listed_s"] = float(_union_s(spans[vid]))  # not a manifest column: the plan table's hours
+        row["listed_spans"] = [list(s) for s in sorted(spans[vid])]
+        row["listed_s"] = float(_union_s(spans[vid]))
     return list(rows.values())
+
+
+PLAN_ONLY = ("listed_s", "listed_spans")  # plan-table facts, never manifest columns or task fields
 
 
 def _union_s(intervals: set[tuple[int, int]]) -> int:
@@ -58,3 +77,26 @@ def _union_s(intervals: set[tuple[int, int]]) -> int:
             total += b - end
             end = b
     return total
+
+
+LISTED_SPANS = "listed_spans.json"
+
+
+def record_spans(root, planned: list[dict]) -> Path:
+    """``manifests/listed_spans.json``: ``{video_id: [[start_s, end_s], ...]}``, the clip spans each listed
+    video needs; ``preprocess --only-listed`` cuts exactly these."""
+    path = root.manifests / LISTED_SPANS
+    spans = {r["video_id"]: r["listed_spans"] for r in planned}
+    atomic.write_text(path, json.dumps(spans, sort_keys=True, separators=(",", ":")) + "\n")
+    root.push(path)
+    return path
+
+
+def read_listed_spans(root) -> dict[str, list[list[int]]]:
+    """What :func:`record_spans` wrote; a clear error when ``fetch --from-list`` never ran."""
+    path = root.pull(root.manifests / LISTED_SPANS)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: --only-listed cuts the spans `realsync fetch --from-list` records; run it first (--dry-run is enough)"
+        )
+    return {str(k): [[int(a), int(b)] for a, b in v] for k, v in json.loads(path.read_text(encoding="utf-8")).items()}

@@ -14,20 +14,38 @@ def _hours(seconds: float) -> str:
 
 
 def print_plan(report) -> None:
-    """Videos and hours per channel that a run would fetch."""
+    """Videos and hours per channel that a run would fetch (and, from a list, the clip spans it needs)."""
+    from_list = getattr(report, "from_list", False)
     table = Table(title="fetch plan (dry run: nothing downloaded)")
-    for col in ("channel", "category", "videos", "hours"):
+    cols = ("channel", "category", "videos") + (("clip spans", "hours needed", "video hours") if from_list else ("hours",))
+    for col in cols:
         table.add_column(col, justify="left" if col in ("channel", "category") else "right")
-    n = 0
-    total_s = 0.0
+    n = spans = 0
+    total_s = listed_s = 0.0
     for t in report.tallies.values():
-        table.add_row(t.channel, t.category, str(t.kept), _hours(t.kept_s))
+        if from_list:
+            table.add_row(t.channel, t.category, str(t.kept), str(t.spans), _hours(t.listed_s), _hours(t.kept_s) if t.kept_s else "n/a")
+        else:
+            table.add_row(t.channel, t.category, str(t.kept), _hours(t.kept_s))
         n += t.kept
+        spans += t.spans
         total_s += t.kept_s
-    table.add_row("[bold]total[/bold]", "", f"[bold]{n}[/bold]", _hours(total_s))
+        listed_s += t.listed_s
+    if from_list:
+        table.add_row("[bold]total[/bold]", "", f"[bold]{n}[/bold]", str(spans), _hours(listed_s), _hours(total_s) if total_s else "n/a")
+    else:
+        table.add_row("[bold]total[/bold]", "", f"[bold]{n}[/bold]", _hours(total_s))
     console.print(table)
-    if getattr(report, "from_list", False):
-        console.print("hours: the clips the list names (the videos themselves are longer)")
+    if from_list:
+        by_channel: dict[str, list[str]] = {}
+        for row in report.planned:
+            by_channel.setdefault(row["channel"], []).append(f"{row['video_id']} ({len(row.get('listed_spans') or [])})")
+        for ch, vids in by_channel.items():
+            console.print(f"[bold]{ch}[/bold]: {', '.join(vids)}", highlight=False)
+        console.print(
+            "(n): clip spans needed from that video; hours needed: the clip spans the lists name (what `preprocess --only-listed` cuts); "
+            "video hours: whole videos, n/a until fetch has seen them (downloads fetch whole videos)"
+        )
     _print_listing_errors(report)
 
 

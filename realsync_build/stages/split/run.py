@@ -277,8 +277,11 @@ def write_split(root: DatasetRoot, result: SplitResult) -> None:
 
 
 def run_split(root: DatasetRoot, cfg: SplitConfig) -> SplitResult:
+    from realsync_build.stages.split.adopt import clear_adoption
+
     result = compute_split(root, cfg)
     write_split(root, result)
+    clear_adoption(root)  # this split replaces one adopted from published lists
     return result
 
 

@@ -57,8 +57,17 @@ def _html(res: StatsResult, root: DatasetRoot) -> str:
         "<p>Also as <a href='table1.md'>Markdown</a> and <a href='table1.csv'>CSV</a>.</p>"
         f"<h2>Table 2: per channel</h2>{tables.to_html(res.table2)}"
         "<p>Also as <a href='table2.md'>Markdown</a> and <a href='table2.csv'>CSV</a>.</p>"
-        f"<h2>Figures</h2>{figs}</body></html>\n"
+        f"<h2>Figures</h2>{figs}{_paper_section(root)}</body></html>\n"
     )
+
+
+def _paper_section(root: DatasetRoot) -> str:
+    """The last evaluation on an adopted split beside the paper (written by ``realsync evaluate``)."""
+    md = root.report / "paper_tables.md"
+    if not md.is_file():
+        return ""
+    return ("<h2>Beside the paper (Tables 3 and 6)</h2><p>From the last <code>realsync evaluate</code> on the adopted lists; "
+            f"also as <a href='paper_tables.json'>JSON</a>.</p><pre>{escape(md.read_text(encoding='utf-8'))}</pre>")
 
 
 def run_stats(root: DatasetRoot, name: str = "realsync") -> StatsResult:

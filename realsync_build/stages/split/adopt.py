@@ -1,0 +1,362 @@
+"""``realsync split --from-list``: adopt published StreamSync lists exactly.
+
+* The videos a list names go to its split (evaluation list -> dev, test list ->
+  test, or ``--as``); every other video in the root goes to train.
+* Each selected segment keeps its id, start and offset; the clip-name tag
+  (``broken_silence`` ...) goes to the ``tag`` column and ``list_row`` keeps the
+  line's position so the export writes the list back in its own order.
+* Which lines are selected is the protocol (:mod:`.protocol`): ``paper`` is what
+  the StreamSync loader evaluated, ``all`` every line.
+* A selected segment whose clip is not a done row of ``clips.parquet`` is
+  *missing*, counted per channel with its reason (``video not fetched``, ``clip
+  not cut``, ``clip failed``), and not written.
+* The scenario is ``unannotated`` until the root is annotated, then the
+  majority rule of :func:`realsync_build.stages.split.segments.scenario_of`.
+
+The protocol, the lists (with sha256) and the skip lists used are recorded in
+``manifests/adoption.json``; the skip lists' bytes are kept under
+``manifests/lists/`` so the export can write them back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from realsync_build.core import atomic, manifest
+from realsync_build.core.root import DatasetRoot
+from realsync_build.core.schema import DONE, FAILED
+from realsync_build.stages.split import lists
+from realsync_build.stages.split.inputs import load_inputs
+from realsync_build.stages.split.protocol import (
+    DEFAULT_SPLIT,
+    LOADER_SEED,
+    LOADER_SPLIT,
+    ProtocolError,
+    loader_selection,
+    list_kind,
+    read_skip_list,
+    skip_list_candidates,
+)
+from realsync_build.stages.split.segments import SegmentConfig, annotations_by_clip, class_of_offset, scenario_of, top_events_of
+
+WINDOW_S = 5.0
+UNANNOTATED = "unannotated"
+REASONS = ("video not fetched", "clip not cut", "clip failed")
+ADOPTION = "adoption.json"
+
+
+class AdoptError(ValueError):
+    pass
+
+
+@dataclass
+class ListInput:
+    csv: Path
+    split: str  # dev | test
+    kind: str | None  # evaluation | test | train | None (name says neither)
+    skip_list: Path | None = None
+
+
+@dataclass
+class AdoptConfig:
+    protocol: str = "paper"
+    cap: int | None = None
+    seed: int = LOADER_SEED
+    skip_lists: tuple[Path, ...] | None = None  # None: look beside each list
+
+
+@dataclass
+class ChannelCount:
+    channel: str
+    listed: int = 0  # lines of the list for this channel
+    selected: int = 0  # kept by the protocol
+    adopted: int = 0
+    missing: dict[str, int] = field(default_factory=lambda: {r: 0 for r in REASONS})
+
+    @property
+    def n_missing(self) -> int:
+        return sum(self.missing.values())
+
+
+@dataclass
+class AdoptResult:
+    splits: pd.DataFrame
+    clips: pd.DataFrame
+    segments: pd.DataFrame
+    channels: dict[str, ChannelCount]
+    record: dict
+    skip_bytes: dict[str, bytes]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_missing(self) -> int:
+        return sum(c.n_missing for c in self.channels.values())
+
+    @property
+    def n_selected(self) -> int:
+        return sum(c.selected for c in self.channels.values())
+
+
+def list_inputs(paths: list[Path], as_splits: list[str] | None = None, skip_lists: list[Path] | None = None) -> list[ListInput]:
+    """Each ``--from-list`` with its split (``--as``: one for all, or one per list) and skip list."""
+    as_splits = list(as_splits or [])
+    if as_splits and len(as_splits) not in (1, len(paths)):
+        raise AdoptError(f"--as: give one value for all lists or one per --from-list ({len(paths)}), not {len(as_splits)}")
+    for s in as_splits:
+        if s not in ("dev", "test"):
+            raise AdoptError(f"--as must be dev or test, not {s!r}")
+    out = []
+    for i, p in enumerate(paths):
+        p = Path(p)
+        if not p.is_file():
+            raise AdoptError(f"list not found: {p}")
+        if p.suffix.lower() != ".csv":
+            raise AdoptError(f"{p}: pass the .csv list (its .json must sit beside it)")
+        kind = list_kind(p)
+        split = as_splits[i if len(as_splits) > 1 else 0] if as_splits else DEFAULT_SPLIT.get(kind or "")
+        if split is None:
+            raise AdoptError(f"{p}: the name says neither evaluation nor test: pass --as dev or --as test")
+        skip = None
+        if skip_lists is None:
+            skip = next((c for c in skip_list_candidates(p, kind) if c.is_file()), None)
+        out.append(ListInput(p, split, kind, skip))
+    splits = [li.split for li in out]
+    if len(set(splits)) != len(splits):
+        raise AdoptError(f"two lists go to the same split ({', '.join(splits)}): use --as to give each its own")
+    return out
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _missing_reason(clip_id: str, video_id: str, clip_status: dict, videos_with_clips: set, videos_fetched: set) -> str | None:
+    st = clip_status.get(clip_id)
+    if st == DONE:
+        return None
+    if st == FAILED or clip_status.get(video_id) == FAILED:  # preprocess's error row for a whole video
+        return "clip failed"
+    if video_id in videos_with_clips or video_id in videos_fetched:
+        return "clip not cut"
+    return "video not fetched"
+
+
+def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConfig) -> AdoptResult:
+    """Everything ``split --from-list`` writes, computed in memory (nothing written)."""
+    inputs = load_inputs(root)
+    clips_all = inputs.all_clips
+    clip_status = dict(zip(clips_all["clip_id"], clips_all["status"]))
+    videos_with_clips = set(clips_all["video_id"].dropna())
+    videos = manifest.read_named(root, "videos")
+    videos_fetched = set(videos.loc[videos["status"] == DONE, "video_id"]) if len(videos) else set()
+
+    explicit_skip = [read_skip_list(p) for p in cfg.skip_lists] if cfg.skip_lists else None
+    listed_split: dict[str, str] = {}
+    seg_rows: list[dict] = []
+    channels: dict[str, ChannelCount] = {}
+    record_lists = []
+    skip_bytes: dict[str, bytes] = {}
+    done_clip = {c["clip_id"]: c for c in inputs.clips.to_dict("records")}
+    ann = annotations_by_clip(inputs.intervals, inputs.events, set(done_clip)) if inputs.annotated else {}
+
+    for li in inputs_:
+        raw = li.csv.read_bytes()
+        text = raw.decode("utf-8")
+        rows = lists.parse_csv_text(text, str(li.csv))
+        json_path = li.csv.with_suffix(".json")
+        if not json_path.is_file():
+            raise AdoptError(f"{json_path} not found: the JSON list (offsets) must sit beside {li.csv.name}")
+        entries = lists.read_json(json_path)
+        lines = text.splitlines(keepends=True)
+        if cfg.skip_lists:
+            skip = [e for sk in explicit_skip for e in sk]
+            skip_paths = list(cfg.skip_lists)
+        else:
+            skip = read_skip_list(li.skip_list) if li.skip_list else []
+            skip_paths = [li.skip_list] if li.skip_list else []
+        sel = loader_selection(lines, skip, protocol=cfg.protocol, cap=cfg.cap, seed=cfg.seed)
+        for r in rows:
+            vid = r.segment.video_id
+            other = listed_split.get(vid)
+            if other is not None and other != li.split:
+                raise AdoptError(f"video {vid} is in two lists ({other} and {li.split}): a video can be in one split only")
+            listed_split[vid] = li.split
+            channels.setdefault(r.channel, ChannelCount(r.channel)).listed += 1
+        n_adopted = 0
+        for i in sel.kept:
+            r = rows[i]
+            sid = str(r.segment)
+            e = entries.get(sid)
+            if e is None:
+                raise AdoptError(f"{li.csv}: segment {sid} is in the CSV but not in {json_path.name}")
+            if abs(float(e["v_start_i_sec"]) - r.seg_start_s) > 1e-9:
+                raise AdoptError(f"{json_path}: {sid}: v_start_i_sec {e['v_start_i_sec']} differs from the CSV start {r.seg_start_s}")
+            cc = channels[r.channel]
+            cc.selected += 1
+            cid = r.segment.clip_id
+            reason = _missing_reason(cid, r.segment.video_id, clip_status, videos_with_clips, videos_fetched)
+            if reason is None:
+                clip = done_clip[cid]
+                if clip["channel"] != r.channel:
+                    raise AdoptError(f"{li.csv}: segment {sid} is listed under channel {r.channel} but its clip is under {clip['channel']}")
+                if float(r.seg_start_s) + WINDOW_S > float(clip["end_s"]) - float(clip["start_s"]) + 1e-6:
+                    reason = "clip not cut"  # the root's clip is shorter than the listed span
+            if reason is not None:
+                cc.missing[reason] += 1
+                continue
+            a = float(r.seg_start_s)
+            offset = float(e["offset_sec"])
+            seg_rows.append(
+                {
+                    "segment_id": sid,
+                    "clip_id": cid,
+                    "video_id": r.segment.video_id,
+                    "channel": r.channel,
+                    "split": li.split,
+                    "start_s": a,
+                    "end_s": a + WINDOW_S,
+                    "offset_sec": offset,
+                    "offset_class": class_of_offset(offset),
+                    "scenario": scenario_of(ann.get(cid), a, a + WINDOW_S) if inputs.annotated else UNANNOTATED,
+                    "top_events": json.dumps(top_events_of(ann.get(cid), a, a + WINDOW_S, SegmentConfig().top_events)),
+                    "tag": r.segment.tag or None,
+                    "list_row": int(i),
+                }
+            )
+            cc.adopted += 1
+            n_adopted += 1
+        skips = []
+        for p in skip_paths:
+            data = Path(p).read_bytes()
+            skip_bytes[Path(p).name] = data
+            skips.append({"path": str(Path(p).resolve()), "name": Path(p).name, "sha256": _sha256(data), "entries": len(data.decode().split())})
+        record_lists.append(
+            {
+                "path": str(li.csv.resolve()),
+                "name": li.csv.name,
+                "json_name": json_path.name,
+                "sha256": _sha256(raw),
+                "json_sha256": _sha256(json_path.read_bytes()),
+                "kind": li.kind,
+                "loader_split": LOADER_SPLIT.get(li.kind or ""),
+                "split": li.split,
+                "lines": len(rows),
+                "selected": len(sel.kept),
+                "adopted": n_adopted,
+                "missing": len(sel.kept) - n_adopted,
+                "dropped_cap": sel.dropped_cap,
+                "dropped_broken": sel.dropped_broken,
+                "dropped_skip": sel.dropped_skip,
+                "skip_lists": skips,
+            }
+        )
+
+    clips_out = clips_all.copy()
+    video_split = {v: listed_split.get(v, "train") for v in sorted(set(inputs.clips["video_id"]))}
+    clips_out["split"] = None
+    done = clips_out["status"] == DONE
+    clips_out.loc[done, "split"] = clips_out.loc[done, "video_id"].map(video_split)
+    vids = inputs.clips.drop_duplicates("video_id")[["video_id", "channel"]]
+    multi = inputs.clips.groupby("video_id")["channel"].nunique()
+    if (multi > 1).any():
+        raise AdoptError(f"videos under two channels in {root.manifest('clips')}: {sorted(multi[multi > 1].index)[:5]}")
+    splits = pd.DataFrame({"video_id": vids["video_id"], "channel": vids["channel"], "split": vids["video_id"].map(video_split)})
+    splits = splits.sort_values("video_id", kind="mergesort").reset_index(drop=True)
+    segments = pd.DataFrame(seg_rows)
+    if len(segments) and segments["segment_id"].duplicated().any():
+        dup = segments.loc[segments["segment_id"].duplicated(), "segment_id"].iloc[0]
+        raise AdoptError(f"segment {dup} is listed twice")
+    per_channel = {
+        ch: {"listed": c.listed, "selected": c.selected, "adopted": c.adopted, "missing": dict(c.missing)} for ch, c in sorted(channels.items())
+    }
+    record = {
+        "protocol": cfg.protocol,
+        "cap": cfg.cap,
+        "seed": cfg.seed if cfg.cap is not None else None,
+        "annotated": bool(inputs.annotated),
+        "lists": record_lists,
+        "missing_by_channel": per_channel,
+        "n_selected": sum(c.selected for c in channels.values()),
+        "n_adopted": len(segments),
+        "n_missing": sum(c.n_missing for c in channels.values()),
+    }
+    return AdoptResult(splits, clips_out, segments, channels, record, skip_bytes)
+
+
+def write_adoption(root: DatasetRoot, result: AdoptResult) -> None:
+    """The three manifests (segments first, clips last), the record and the skip lists' bytes."""
+    manifest.write_named(root, "segments", result.segments)
+    manifest.write_named(root, "splits", result.splits)
+    lists_dir = root.manifests / "lists"
+    for name, data in result.skip_bytes.items():
+        atomic.write_bytes(lists_dir / name, data)
+        root.push(lists_dir / name)  # a URL root: publish it (no-op for a folder)
+    atomic.write_text(root.manifests / ADOPTION, json.dumps(result.record, indent=1) + "\n")
+    root.push(root.manifests / ADOPTION)
+    manifest.write_named(root, "clips", result.clips)
+
+
+def read_adoption(root: DatasetRoot) -> dict | None:
+    """The record ``split --from-list`` left in the root, or None (a root split by ``split --seed``)."""
+    path = root.pull(root.manifests / ADOPTION)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise AdoptError(f"{path} is not valid JSON ({exc.msg}): rerun `realsync split --from-list`") from None
+
+
+def clear_adoption(root: DatasetRoot) -> None:
+    """A plain ``split`` replaces an adopted one: the record no longer describes the root."""
+    path = root.manifests / ADOPTION
+    if root.store is not None and root.store.exists(root.rel(path)):
+        root.store.remove(root.rel(path))
+    path.unlink(missing_ok=True)
+
+
+def run_adopt(root: DatasetRoot, paths: list[Path], cfg: AdoptConfig, as_splits: list[str] | None = None) -> AdoptResult:
+    try:
+        ins = list_inputs(paths, as_splits, list(cfg.skip_lists) if cfg.skip_lists else None)
+        result = compute_adoption(root, ins, cfg)
+    except (ProtocolError, lists.ListFormatError) as exc:
+        raise AdoptError(str(exc)) from None
+    write_adoption(root, result)
+    return result
+
+
+def print_adoption(result: AdoptResult) -> None:
+    from rich.table import Table
+
+    from realsync_build.core.ui import console
+
+    rec = result.record
+    cap = f", cap {rec['cap']} (seed {rec['seed']})" if rec["cap"] else ""
+    t = Table(title=f"split --from-list (protocol {rec['protocol']}{cap})")
+    t.add_column("channel", no_wrap=True)
+    for col in ("listed", "selected", "adopted", "missing", *REASONS):
+        t.add_column(col, justify="right")
+    for ch, c in sorted(result.channels.items()):
+        t.add_row(ch, str(c.listed), str(c.selected), str(c.adopted), str(c.n_missing), *(str(c.missing[r]) for r in REASONS))
+    console.print(t)
+    for li in rec["lists"]:
+        skips = ", ".join(s["name"] for s in li["skip_lists"]) or "none"
+        console.print(
+            f"{li['name']} -> {li['split']}: {li['lines']} lines, {li['selected']} selected "
+            f"(dropped: {li['dropped_broken']} broken, {li['dropped_skip']} skip list [{skips}], {li['dropped_cap']} over the cap), "
+            f"{li['adopted']} adopted, {li['missing']} missing",
+            highlight=False,
+        )
+    per = result.splits["split"].value_counts().to_dict()
+    style = "yellow" if result.n_missing else "green"
+    if not rec["annotated"]:
+        console.print("note: the root is not annotated, so every segment's scenario is 'unannotated': rerun this command after `realsync annotate`")
+    console.print(
+        f"[{style}]missing: {result.n_missing} of {result.n_selected} listed segments (their clips are not in the root); "
+        f"adopted {len(result.segments)}; videos: train {per.get('train', 0)}, dev {per.get('dev', 0)}, test {per.get('test', 0)}[/{style}]"
+    )
