@@ -1,8 +1,8 @@
 """StreamSync's streaming parts as the paper and its code define them, one test per design row.
 
-A small stand-in snapshot predictor (registered like any backbone) keeps these
-tests about StreamSync's own parts: it exposes ``classify`` (its class head on
-the OFF feature), as the SparseSync network does.
+A small stand-in snapshot predictor (tests/streamsync_support.py, registered like
+any backbone) keeps these tests about StreamSync's own parts: it exposes
+``classify`` (its class head on the OFF feature), as the SparseSync network does.
 """
 
 from __future__ import annotations
@@ -12,40 +12,18 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-from realsync_build.streamsync.model import SNAPSHOT_PREDICTORS, SnapshotOutput, SnapshotPredictor, StreamSync, tiny_config
+from realsync_build.streamsync.model import SnapshotOutput, StreamSync, tiny_config
 from realsync_build.streamsync.task import NUM_CLASSES, iteration_weights, nearest_class, neighbour_targets, offset_to_class, streamsync_loss, sync_loss
-
-
-class _Probe(SnapshotPredictor):
-    """video (N, F, S, S, 3), audio (N, L) -> features from a few linear maps; ``classify`` on OFF."""
-
-    def __init__(self, cfg) -> None:
-        super().__init__()
-        self.feature_dim = 16
-        self.enc = nn.Linear(2, 16)  # "the global transformer"
-        self.pas = nn.Linear(2, 16)
-        self.head = nn.Linear(16, NUM_CLASSES)
-
-    def classify(self, cls: torch.Tensor) -> torch.Tensor:
-        return self.head(cls)
-
-    def forward(self, video, audio):
-        x = torch.stack([video.float().mean(dim=(1, 2, 3, 4)) / 255, audio.float().mean(-1)], -1)
-        cls = torch.tanh(self.enc(x))
-        return SnapshotOutput(logits=self.classify(cls), cls=cls, pass_=torch.tanh(self.pas(x)))
+from tests.streamsync_support import probe_registered
 
 
 @pytest.fixture
 def probe_model():
-    SNAPSHOT_PREDICTORS["_probe"] = _Probe
-    try:
+    with probe_registered() as name:
         torch.manual_seed(0)
-        yield StreamSync(tiny_config(predictor="_probe", stream_dim=16, stream_heads=2, stream_layers=1, stream_dropout=0.0))
-    finally:
-        SNAPSHOT_PREDICTORS.pop("_probe")
+        yield StreamSync(tiny_config(predictor=name, stream_dim=16, stream_heads=2, stream_layers=1, stream_dropout=0.0))
 
 
 def _io(t=5, b=2):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -9,6 +11,7 @@ from realsync_build.streamsync.checkpoint import InitError, init_snapshot_from
 from realsync_build.streamsync.model import LSTMHead, StreamSync, TransformerHead, tiny_config
 from realsync_build.streamsync.task import NUM_CLASSES, class_to_offset, offset_to_class
 from realsync_build.streamsync.train import TrainConfig, set_phase, train_step
+from tests.streamsync_support import probe_registered
 
 
 def _inputs(b=2, t=4, size=32, grad=False):
@@ -64,7 +67,8 @@ def test_trf_head_keeps_every_token_beyond_h_and_masks_the_future():
 def test_evaluation_history_is_not_limited_by_h():
     cfg, v, a = _inputs(b=1, t=5)  # history H=3 (the training length), 5 windows evaluated
     torch.manual_seed(0)
-    m = StreamSync(cfg).eval()
+    with probe_registered() as name:  # features that follow the input (the tiny SparseSync's barely move at init)
+        m = StreamSync(dataclasses.replace(cfg, predictor=name)).eval()
     with torch.no_grad():
         out = m(v, a)
         v2 = v.clone()
