@@ -18,6 +18,7 @@ import torch
 
 from realsync_build.core.root import DatasetRoot
 from realsync_build.streamsync.synthetic import write_shard_dataset
+from tests.streamsync_support import probe_registered
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["-H", "3", "-K", "2", "--phase1-steps", "2", "--phase2-epochs", "5", "--checkpoint-every", "1", "--workers", "0",
@@ -84,10 +85,28 @@ def test_kill_and_resume_is_bit_identical_and_drops_a_torn_log_line(root, tmp_pa
     assert json.loads((killed / "config.json").read_text())["world_size"] == 1
 
 
+# ``realsync`` with the stand-in snapshot predictor as the default backbone: SparseSync's extractors hold
+# BatchNorm, whose training-mode statistics follow each process's micro-batch on CPU (SyncBatchNorm, which
+# the trainer uses under DDP on CUDA as the reference code does, is CUDA-only), so one process and two
+# are compared on a predictor without batch statistics; everything else is the real CLI run.
+PROBE_LAUNCHER = """import sys
+from realsync_build.streamsync.model import SNAPSHOT_PREDICTORS
+from tests.streamsync_support import Probe
+SNAPSHOT_PREDICTORS["sparsesync"] = Probe
+from realsync_build.cli import main
+sys.exit(main())
+"""
+
+
 def test_two_process_ddp_equals_one_process_with_the_same_global_batch(root, tmp_path):
     common = ["--max-steps", "3", "--head-dropout", "0"]  # dropout masks differ per process by design
-    _train(root, tmp_path / "single", *common, "--batch-size", "2")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *_realsync()[1:], "train",
+    launcher = tmp_path / "realsync_probe.py"
+    launcher.write_text(PROBE_LAUNCHER)
+    cmd = [sys.executable, str(launcher), "train", "--root", str(root.root), "--out", str(tmp_path / "single"), *TINY, *common,
+           "--batch-size", "2"]
+    p = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(launcher), "train",
            "--root", str(root.root), "--out", str(tmp_path / "ddp"), *TINY, *common, "--batch-size", "1"]
     p = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -118,8 +137,12 @@ def _inproc(root, out, **kw):
 
 
 def test_gradient_accumulation_equals_the_larger_batch(root, tmp_path):
-    big = _inproc(root, tmp_path / "big", batch_size=2)
-    acc = _inproc(root, tmp_path / "acc", batch_size=1, accumulation=2)
+    # SparseSync's extractors hold BatchNorm, whose training-mode statistics follow the micro-batch (in the
+    # reference code too), so the equality is checked on a snapshot predictor without batch statistics.
+    with probe_registered() as name:
+        over = {"stream_dropout": 0.0, "predictor": name}
+        big = _inproc(root, tmp_path / "big", batch_size=2, model_overrides=over)
+        acc = _inproc(root, tmp_path / "acc", batch_size=1, accumulation=2, model_overrides=over)
     assert json.loads((tmp_path / "acc" / "config.json").read_text())["global_batch"] == 2
     for r1, r2 in zip(big, acc):
         assert r1["loss"] == pytest.approx(r2["loss"], abs=1e-5)

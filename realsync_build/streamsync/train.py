@@ -194,6 +194,10 @@ def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runt
         say(f"init: {len(keys)} snapshot-predictor tensors from {cfg.init_from}")
     elif not freeze and cfg.phase1_steps:
         say("note: no --init-from, so the snapshot predictor starts from scratch and phase 1 trains it too")
+    if env.distributed and device.type == "cuda":
+        # BatchNorm statistics over the global batch, as the StreamSync / SparseSync code does under DDP
+        # (SyncBatchNorm is CUDA-only: on CPU/gloo each process normalises its own micro-batch).
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     runtime.seed_everything(cfg.seed + env.rank)  # dropout differs per rank, as in the StreamSync code
 
     h = mcfg.history
