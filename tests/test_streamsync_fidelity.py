@@ -137,6 +137,9 @@ def test_the_scenario_of_a_stream_covers_every_window():
 
     assert stream_span_s(10.0, 18, 2.0, 5.0) == (10.0, 49.0)
     assert stream_span_s(10.0, 1, 2.0, 5.0) == (10.0, 15.0)
+    # near a clip's end the windows shift back as plan_segment places them: the span stays inside the clip
+    a, b = stream_span_s(280.0, 18, 2.0, 5.0, duration_s=300.0, offset_s=0.4)
+    assert b <= 300.0 - 0.4 + 1e-9 and abs((b - a) - 39.0) < 1e-9
     import tempfile
     from pathlib import Path
 
@@ -146,8 +149,10 @@ def test_the_scenario_of_a_stream_covers_every_window():
         # talking head only in the first 5 s of the stream, voice-over for the 30 s after it
         pd.DataFrame({"clip_id": ["c", "c"], "label": ["talking_head", "voice_over"], "start_s": [10.0, 15.0],
                       "end_s": [15.0, 45.0]}).to_parquet(root.manifest("intervals"))
-        seg = SimpleNamespace(sample=SimpleNamespace(meta={"clip_id": "c"}, key="c"), start_s=10.0, scenario="talking_head")
-        other = SimpleNamespace(sample=SimpleNamespace(meta={"clip_id": "z"}, key="z"), start_s=10.0, scenario="other")
+        seg = SimpleNamespace(sample=SimpleNamespace(meta={"clip_id": "c"}, key="c", duration_s=300.0), start_s=10.0, offset_s=0.0,
+                              scenario="talking_head")
+        other = SimpleNamespace(sample=SimpleNamespace(meta={"clip_id": "z"}, key="z", duration_s=300.0), start_s=10.0, offset_s=0.0,
+                                scenario="other")
         got, rule = stream_scenarios(root, [seg, other], iterations=18, hop_s=2.0, window_s=5.0)
         assert got == ["voice_over", "other"] and "whole span" in rule  # the first window alone would say talking_head
         got1, _ = stream_scenarios(root, [seg], iterations=1, hop_s=2.0, window_s=5.0)

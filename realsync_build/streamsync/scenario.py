@@ -1,12 +1,13 @@
 """The scenario of an evaluated stream (Table 6): the rule over the whole span the evaluation streams through.
 
-A segment evaluated over ``n`` windows with a ``hop_s`` hop covers
-``[start_s, start_s + (n - 1) * hop_s + window_s]`` (:func:`stream_span_s`), not
-only its first window.  Its scenario is the majority label of
-``intervals.parquet`` over that span, with the ties and the ``other`` rule of
-:func:`realsync_build.stages.split.segments.scenario_of` (the one
-implementation of the rule; split uses it for a segment's first window).
-Without annotations for a clip, the segment keeps the scenario its row carries.
+A segment evaluated over ``n`` windows with a ``hop_s`` hop covers every one of
+those windows, not only its first.  Both the span and the rule come from
+:mod:`realsync_build.stages.split.scenario` (the one implementation that split,
+export and stats share): :func:`~realsync_build.stages.split.scenario.streamed_span_s`
+places the windows as :func:`realsync_build.streamsync.data.plan_segment` does
+(shifted back at a clip's end), and the majority rule with its ties is
+:func:`~realsync_build.stages.split.segments.scenario_of`.  Without annotations
+for a clip, the segment keeps the scenario its row carries.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import pandas as pd
 from realsync_build.core.root import DatasetRoot
 
 
-def stream_span_s(start_s: float, iterations: int, hop_s: float, window_s: float) -> tuple[float, float]:
+def stream_span_s(start_s: float, iterations: int, hop_s: float, window_s: float, duration_s: float = float("inf"),
+                  offset_s: float = 0.0) -> tuple[float, float]:
     """``(a, b)`` seconds from the clip start: every window of an ``iterations``-window stream."""
-    return float(start_s), float(start_s) + (max(int(iterations), 1) - 1) * float(hop_s) + float(window_s)
+    from realsync_build.stages.split.scenario import StreamSpan, streamed_span_s
+
+    return streamed_span_s(start_s, duration_s, offset_s, StreamSpan(window_s=window_s, iterations=iterations, hop_s=hop_s))
 
 
 def stream_scenarios(root: DatasetRoot, segments: list, iterations: int, hop_s: float, window_s: float) -> tuple[list[str], str]:
@@ -38,6 +42,6 @@ def stream_scenarios(root: DatasetRoot, segments: list, iterations: int, hop_s: 
         if ann is None:
             out.append(s.scenario)
             continue
-        a, b = stream_span_s(s.start_s, iterations, hop_s, window_s)
+        a, b = stream_span_s(s.start_s, iterations, hop_s, window_s, s.sample.duration_s, s.offset_s)
         out.append(scenario_of(ann, a, b))
     return out, f"scenario = majority label over each stream's whole span ({iterations} windows, hop {hop_s:g} s)"
