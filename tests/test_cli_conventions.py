@@ -177,7 +177,8 @@ def test_one_workers_meaning_and_one_category_default():
         if "category" in rows:
             assert rows["category"][0] == '"unknown"', path
     assert {("preprocess",), ("annotate",), ("train",), ("evaluate",), ("demo",)} <= set(helps)
-    assert all("number of CPU cores" in h for h in helps.values())
+    assert all("Parallel worker processes" in h for h in helps.values())  # one meaning everywhere
+    assert all("number of CPU cores" in h for p, h in helps.items() if p != ("train",))  # train: the cores of each process - 1
     assert _show("fetch")["hours_per_channel"] == ("100.0", "default")  # the paper's ~100 h per channel
     res = runner.invoke(app, ["preprocess", "--category", "cooking", "--input", "."])
     assert res.exit_code == 2 and "news, sports or unknown" in res.output
