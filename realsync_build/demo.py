@@ -100,15 +100,9 @@ def step_annotate(ctx: DemoContext) -> None:
     from realsync_build.stages.annotate.config import AnnotateConfig
     from realsync_build.stages.annotate.run import run_annotate
 
-    saved = os.environ.get("REALSYNC_MODELS_DIR")
-    os.environ["REALSYNC_MODELS_DIR"] = str(models)  # the workers inherit it
-    try:
-        report, counts = run_annotate(ctx.root, AnnotateConfig(face_detector="blazeface-back", events="yamnet"), ctx.options())
-    finally:
-        if saved is None:
-            os.environ.pop("REALSYNC_MODELS_DIR", None)
-        else:
-            os.environ["REALSYNC_MODELS_DIR"] = saved
+    report, counts = run_annotate(
+        ctx.root, AnnotateConfig(face_detector="blazeface-back", events="yamnet"), ctx.options(), models_dir=models
+    )  # the folder travels in every task: nothing is set in os.environ
     print_report(report)
     console.print("  " + ", ".join(f"{k}: {n} rows" for k, n in counts.items()))
     for kind in ("annotations", "intervals", "events"):

@@ -73,18 +73,40 @@ class InlineExecutor(Executor):
 
 @dataclass
 class LocalExecutor(Executor):
-    """A process pool over the items, ``workers`` at a time (spawned processes)."""
+    """A process pool over the items, ``workers`` at a time (spawned processes).
+
+    With ``devices`` (e.g. ``["cuda:0", "cuda:1"]``) there is one worker per device and
+    each worker process is pinned to its own one for its whole life
+    (:func:`realsync_build.core.executors.devices.pin_worker`).
+    """
 
     workers: int = field(default_factory=default_workers)
     start_method: str = "spawn"
+    devices: Sequence[str] | None = None
     name = "local"
 
     def imap(self, fn, items, resources=None):
-        if self.workers <= 1 or len(items) <= 1:
-            yield from InlineExecutor().imap(fn, items)
+        from realsync_build.core.executors import devices as dev
+
+        n = len(self.devices) if self.devices else self.workers
+        if n <= 1 or len(items) <= 1:
+            previous = dev.pinned_device()
+            if self.devices:
+                dev.set_pinned(self.devices[0])
+            try:
+                yield from InlineExecutor().imap(fn, items)
+            finally:
+                dev.set_pinned(previous)
             return
         ctx = mp.get_context(self.start_method)
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx)
+        size = min(n, len(items))
+        extra: dict[str, Any] = {}
+        if self.devices:
+            slots = ctx.Queue()
+            for d in list(self.devices)[:size]:
+                slots.put(d)
+            extra = {"initializer": dev.pin_worker, "initargs": (slots,)}
+        pool = ProcessPoolExecutor(max_workers=size, mp_context=ctx, **extra)
         try:
             futures = {pool.submit(call_safely, fn, item): i for i, item in enumerate(items)}
             pending = set(futures)
@@ -102,15 +124,16 @@ class LocalExecutor(Executor):
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _make_local(workers: int | None = None, **_: Any) -> Executor:
-    return LocalExecutor(workers=workers or default_workers())
+def _make_local(workers: int | None = None, devices: Sequence[str] | None = None, **_: Any) -> Executor:
+    return LocalExecutor(workers=workers or default_workers(), devices=devices)
 
 
 def _make_inline(**_: Any) -> Executor:
     return InlineExecutor()
 
 
-def _make_ray(workers: int | None = None, ray_address: str | None = None, **kw: Any) -> Executor:
+def _make_ray(workers: int | None = None, ray_address: str | None = None, devices: Any = None, **kw: Any) -> Executor:
+    # ``devices`` is for the local pool; Ray gives each GPU task its own CUDA_VISIBLE_DEVICES
     from realsync_build.core.executors.ray import RayExecutor  # imports ray itself; RuntimeError with a hint if absent
 
     return RayExecutor(address=ray_address, workers=workers, **kw)

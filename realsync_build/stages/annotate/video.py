@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from realsync_build.stages.annotate.decode import FPS, iter_frames
+from realsync_build.stages.annotate.decode import FPS, iter_frames, prefetch
+from realsync_build.stages.annotate.config import FACE_BATCH_CPU
 from realsync_build.stages.annotate.shots import ShotDetector
 from realsync_build.stages.annotate.sync import SyncScheduler
 from realsync_build.stages.annotate.tracks import Track, Tracker, filter_detections
@@ -50,6 +51,8 @@ def detect_and_track(
     timings: Timings,
 ) -> VideoResult:
     step = max(1, int(round(FPS / cfg.face_fps)))
+    # the worker sets cfg.face_batch for its device (clip.resolve_batches); 0 here: the CPU default
+    face_batch = max(1, cfg.face_batch or FACE_BATCH_CPU)
     shots = ShotDetector(threshold=cfg.shot_threshold)
     tracker = Tracker(iou_min=cfg.iou_min, max_missed=cfg.max_missed, step=step)
     buf: dict[int, np.ndarray] = {}
@@ -76,8 +79,8 @@ def detect_and_track(
             return
         t0 = time.process_time()
         dets_all: list[np.ndarray] = []
-        for k in range(0, len(pending), max(1, cfg.face_batch)):
-            chunk = pending[k : k + cfg.face_batch]
+        for k in range(0, len(pending), face_batch):
+            chunk = pending[k : k + face_batch]
             dets_all.extend(detector.detect(np.stack([buf[i] for i in chunk])))
         detected += len(pending)
         t0 = timings.add("faces", t0)
@@ -95,7 +98,7 @@ def detect_and_track(
 
     t0 = time.process_time()
     last = -1
-    for idx, img in iter_frames(path, n_frames):
+    for idx, img in prefetch(iter_frames(path, n_frames), cfg.decode_queue):
         t0 = timings.add("decode", t0)
         buf[idx] = img
         last = idx
@@ -107,7 +110,7 @@ def detect_and_track(
             t0 = time.process_time()
         if cut or idx % step == 0:
             pending.append(idx)
-        if len(pending) >= cfg.face_batch:
+        if len(pending) >= face_batch:
             flush()
             t0 = time.process_time()
     flush()
@@ -135,7 +138,7 @@ def replay_tracks(path, n_frames: int, tracks: list[Track], scheduler: SyncSched
     last_needed = max(wanted)
     t0 = time.process_time()
     n = 0
-    for idx, img in iter_frames(path, n_frames):
+    for idx, img in prefetch(iter_frames(path, n_frames), cfg.decode_queue):
         t0 = timings.add("decode", t0)
         n = idx + 1
         for tid, box in wanted.get(idx, ()):
