@@ -134,3 +134,11 @@ def device_batch(device: str, requested: int, cpu_default: int, bytes_per_item: 
         return cpu_default
     fit = int(free * share) // max(1, bytes_per_item)
     return max(1, min(cap, fit))
+
+
+def worker_report(_item: Any = None) -> dict:
+    """Where a task landed: process, pinned device, threads it would get (tests, bench/gpu_check.sh)."""
+    import time
+
+    time.sleep(0.2)  # long enough that every worker of a small pool takes a task
+    return {"pid": os.getpid(), "device": pinned_device(), "threads": worker_threads(0, 1), "ray_cpus": ray_assigned_cpus()}

@@ -200,7 +200,7 @@ def annotate_media(
     if only == "sync" and stored_tracks is not None:
         tracks = stored_tracks
         if scheduler is not None:
-            replay_tracks(path, n_frames, tracks, scheduler, timings)
+            replay_tracks(path, n_frames, tracks, scheduler, timings, cfg.decode_queue)
         n_shots = row.get("n_shots")
     else:
         vr = detect_and_track(path, n_frames, detector, scheduler, cfg, timings)

@@ -123,7 +123,9 @@ def detect_and_track(
     return VideoResult(tracks=tracker.tracks, n_shots=len(shots.shot_bounds(n)), n_frames=n, detected_frames=detected)
 
 
-def replay_tracks(path, n_frames: int, tracks: list[Track], scheduler: SyncScheduler, timings: Timings) -> int:
+def replay_tracks(
+    path, n_frames: int, tracks: list[Track], scheduler: SyncScheduler, timings: Timings, decode_queue: int = 32
+) -> int:
     """Score stored tracks again (``--only sync``): decode, crop gated track frames, score."""
     wanted: dict[int, list[tuple[int, np.ndarray]]] = {}
     ends: dict[int, list[int]] = {}
@@ -138,7 +140,7 @@ def replay_tracks(path, n_frames: int, tracks: list[Track], scheduler: SyncSched
     last_needed = max(wanted)
     t0 = time.process_time()
     n = 0
-    for idx, img in prefetch(iter_frames(path, n_frames), cfg.decode_queue):
+    for idx, img in prefetch(iter_frames(path, n_frames), decode_queue):
         t0 = timings.add("decode", t0)
         n = idx + 1
         for tid, box in wanted.get(idx, ()):
