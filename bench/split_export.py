@@ -32,6 +32,7 @@ from realsync_build.core import manifest  # noqa: E402
 from realsync_build.stages.export.streamsync import run_export_streamsync  # noqa: E402
 from realsync_build.stages.export.webdataset import WebDatasetConfig, run_export_webdataset  # noqa: E402
 from realsync_build.core.root import DatasetRoot  # noqa: E402
+from realsync_build.stages.split.inputs import read_clips  # noqa: E402
 from realsync_build.stages.split.run import SplitConfig, run_split  # noqa: E402
 from realsync_build.stages.stats import run_stats  # noqa: E402
 
@@ -100,7 +101,7 @@ def main() -> None:
 
         # WebDataset export on a subset with real bytes on disk
         sub = DatasetRoot(tmp / "wds")
-        placed = manifest.read_named(root, "clips").dropna(subset=["split"])
+        placed = read_clips(root).dropna(subset=["split"])  # split's assignment joined in
         pick = pd.concat([placed[placed["split"] != "train"].head(args.shard_clips // 3), placed[placed["split"] == "train"]]).head(args.shard_clips)
         keep_videos = set(pick["video_id"])
         subclips = manifest.read_named(root, "clips")
@@ -113,7 +114,7 @@ def main() -> None:
             f.write_bytes(blob)
         subclips = subclips.assign(size_bytes=len(blob))
         manifest.write_named(sub, "clips", subclips)
-        for name in ("splits", "segments"):
+        for name in ("splits", "segments", "clip_splits"):
             df = manifest.read_named(root, name)
             manifest.write_named(sub, name, df[df["video_id"].isin(keep_videos)])
         total_mb = len(subclips) * len(blob) / 1e6

@@ -161,7 +161,11 @@ def test_annotate_end_to_end_with_real_detectors_and_a_random_syncnet(prepared, 
     assert len(speech_ev) >= 3 and (speech_ev["score"] >= 0.3).all() and (speech_ev["mid"] == "/m/09x0r").all()
     ted_tracks = tr[tr["clip_id"] == ted["clip_id"]]
     assert ted_tracks["talking"].any() and (ted_tracks["end_s"] - ted_tracks["start_s"]).max() > 4.0
-    clips = manifest.read(root.manifest("clips"), CLIPS).set_index("clip_id")
+    # clips.parquet has one writer (preprocess); readers get annotate's totals joined in
+    assert manifest.read(root.manifest("clips"), CLIPS)["t_talking_head_s"].isna().all()
+    from realsync_build.stages.split.inputs import load_inputs
+
+    clips = load_inputs(root).all_clips.set_index("clip_id")
     assert clips.loc[ted["clip_id"], "t_talking_head_s"] == pytest.approx(ted["t_th_s"])
     assert clips.loc[ted["clip_id"], "top_events"] == ted["top_events"]
 
@@ -178,8 +182,14 @@ def test_annotate_end_to_end_with_real_detectors_and_a_random_syncnet(prepared, 
     _check_intervals(iv2, ann2[ann2["status"] == DONE], 1e6, 0)
     assert (iv2[iv2["clip_id"] == ted["clip_id"]]["label"] == "voice_over").sum() >= 1
 
-    # a plain rerun resumes: nothing left to do
-    report3, _ = run_annotate(root, AnnotateConfig(face_detector="blazeface-back", events="yamnet"), opts)
+    # the root now records the stricter values: the defaults are refused (recorded parameters) ...
+    from realsync_build.core.errors import ParamsChanged
+
+    with pytest.raises(ParamsChanged, match=r"--max-offset 0 -> 6.*--overwrite"):
+        run_annotate(root, AnnotateConfig(face_detector="blazeface-back", events="yamnet"), opts)
+    # ... and a plain rerun with the recorded values resumes: nothing left to do
+    same = AnnotateConfig(face_detector="blazeface-back", events="yamnet", min_confidence=1e6, max_offset=0)
+    report3, _ = run_annotate(root, same, opts)
     assert report3.done == 0 and report3.skipped_done == 2 and report3.skipped_failed == 2
 
 

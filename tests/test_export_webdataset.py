@@ -7,6 +7,9 @@ import tarfile
 
 import pandas as pd
 import pytest
+
+from realsync_build.core.errors import StaleInput
+from realsync_build.stages.split.inputs import read_clips
 import webdataset as wds
 from typer.testing import CliRunner
 
@@ -55,7 +58,7 @@ def _read_all(urls) -> list[dict]:
 
 def test_shards_read_back_with_webdataset(split_root):
     report = run_export_webdataset(split_root, progress=False)
-    clips = manifest.read_named(split_root, "clips").set_index("clip_id")
+    clips = read_clips(split_root).set_index("clip_id")
     assert report.samples == 4 and report.failed == 0
     names = sorted(p.name for p in split_root.shards.glob("*.tar"))
     assert names == ["dev-000000.tar", "test-000000.tar", "train-000000.tar"]
@@ -86,7 +89,7 @@ def test_shards_read_back_with_webdataset(split_root):
 def test_shard_size_target_and_byte_identical_reruns(split_root):
     cfg = WebDatasetConfig(shard_bytes=1)  # every sample its own shard
     run_export_webdataset(split_root, WebDatasetConfig(), progress=False)
-    first = run_export_webdataset(split_root, cfg, progress=False)
+    first = run_export_webdataset(split_root, cfg, progress=False, overwrite=True)  # another --shard-size
     names = sorted(p.name for p in split_root.shards.glob("*.tar"))
     train = [n for n in names if n.startswith("train-")]
     assert train == [f"train-{i:06d}.tar" for i in range(len(train))] and len(train) == 2
@@ -98,9 +101,10 @@ def test_shard_size_target_and_byte_identical_reruns(split_root):
     third = run_export_webdataset(split_root, cfg, progress=False)
     assert third.shards_written == 1
     assert {n: (split_root.shards / n).read_bytes() for n in names} == before  # deterministic bytes
-    # back to one big shard per split: the extra shards of the old plan go away
-    fourth = run_export_webdataset(split_root, WebDatasetConfig(shard_bytes=parse_size("1GB")), progress=False)
-    assert fourth.shards_removed == 1
+    # back to one big shard per split (--overwrite: another --shard-size): the old plan's shards go away
+    fourth = run_export_webdataset(split_root, WebDatasetConfig(shard_bytes=parse_size("1GB")), progress=False, overwrite=True)
+    assert sorted(p.name for p in split_root.shards.glob("*.tar")) == sorted(p.name for p in fourth.shard_paths)
+    assert len(fourth.shard_paths) < len(names)
     assert not list(split_root.shards.glob(".*tmp-*"))
     for p in split_root.shards.glob("*.tar"):
         members = tarfile.open(p).getmembers()
@@ -142,9 +146,8 @@ def test_export_before_split_or_after_a_new_preprocess_is_refused(preprocessed, 
     with pytest.raises(Exception, match=r"splits\.parquet does not exist: run `realsync split --seed S` first"):
         run_export_webdataset(root, progress=False)
     run_split(root, SplitConfig(seed=0, segments=SEGMENTS_9S))
-    clips = manifest.read_named(root, "clips")
-    clips.loc[0, "split"] = None  # a clip preprocess re-did after the split
-    manifest.write_named(root, "clips", clips)
+    placed = manifest.read_named(root, "clip_splits")
+    manifest.write_named(root, "clip_splits", placed.iloc[1:])  # a done clip split does not know
     with pytest.raises(StaleManifest, match=r"clips\.parquet has 1 done clips without a split.*rerun `realsync split"):
         run_export_webdataset(root, progress=False)
     assert not root.shards.exists() or not list(root.shards.glob("*.tar"))
@@ -152,19 +155,29 @@ def test_export_before_split_or_after_a_new_preprocess_is_refused(preprocessed, 
 
 def test_preprocess_rerun_keeps_the_split_and_a_redone_clip_needs_a_new_split(split_root):
     opts = RunOptions(executor="inline", workers=1, progress=False)
-    before = manifest.read_named(split_root, "clips")[["clip_id", "split"]]
+    before = read_clips(split_root)[["clip_id", "split"]]
     report = run_preprocess(split_root, None, PreprocessConfig(clip_seconds=9, preset="ultrafast"), opts)
     assert report.skipped_done == 4
-    after = manifest.read_named(split_root, "clips")[["clip_id", "split"]]
+    after = read_clips(split_root)[["clip_id", "split"]]
     assert after.equals(before) and after["split"].notna().all()
-    # a clip whose file went missing is redone by preprocess and loses its split ...
+    assert run_export_webdataset(split_root, progress=False).samples == 4  # a no-op rerun changes nothing
+    # a clip whose file went missing is redone by preprocess; the same bytes come back, so the
+    # clips did not change and the split still holds ...
     victim = manifest.read_named(split_root, "clips").iloc[0]
     split_root.abs(victim["path"]).unlink()
     run_preprocess(split_root, None, PreprocessConfig(clip_seconds=9, preset="ultrafast"), opts)
-    redone = manifest.read_named(split_root, "clips").set_index("clip_id")
-    assert redone["split"].isna().sum() == 1 and pd.isna(redone.loc[victim["clip_id"], "split"])
-    # ... so export asks for a new split, and after it all is well again
-    with pytest.raises(StaleManifest, match=r"1 done clips without a split.*rerun `realsync split"):
+    assert manifest.read_named(split_root, "clips").iloc[0]["sha256"] == victim["sha256"]
+    assert run_export_webdataset(split_root, progress=False).samples == 4
+    # ... while a clip that comes back different makes the split stale: export asks for a new one
+    clips = manifest.read_named(split_root, "clips")
+    clips.loc[0, "sha256"] = "0" * 64  # another content hash, as a re-encode would record
+    manifest.write_named(split_root, "clips", clips)
+    from realsync_build.core import state
+
+    rec = state.load(split_root, "preprocess")
+    rec["fingerprint"] = state.fingerprint(split_root, "preprocess")  # as preprocess's completion record would
+    state.save(split_root, "preprocess", rec)
+    with pytest.raises(StaleInput, match=r"preprocess changed after it ran.*run `realsync split` first"):
         run_export_webdataset(split_root, progress=False)
     run_split(split_root, SplitConfig(seed=0, segments=SEGMENTS_9S))
     assert run_export_webdataset(split_root, progress=False).samples == 4

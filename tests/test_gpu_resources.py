@@ -22,7 +22,8 @@ import torch
 
 from realsync_build.core.executors import devices as dev
 from realsync_build.core.executors import ray as ray_exec
-from realsync_build.core.executors.base import LocalExecutor, Resources
+from realsync_build.core.executors.base import Resources
+from realsync_build.core.executors.local import LocalExecutor
 from realsync_build.core.stage import RunOptions
 from realsync_build.stages.annotate.config import AnnotateConfig
 from realsync_build.stages.annotate.run import local_devices, task_resources
@@ -255,12 +256,12 @@ def test_hwaccel_plan_on_an_h200_like_gpu(monkeypatch):
 
     from realsync_build.stages.preprocess import ClipPlan, PreprocessConfig, build_ffmpeg_args
 
-    args = build_ffmpeg_args(Path("s.mp4"), [ClipPlan(0, 2)], [Path("o.mp4")], PreprocessConfig(), 2, plan)
+    args = build_ffmpeg_args(Path("s.mp4"), [ClipPlan(0, 2)], [Path("o.mp4")], PreprocessConfig(), 2, hw=plan)
     graph = args[args.index("-filter_complex") + 1]
     assert args[args.index("-hwaccel") + 1] == "cuda" and "-hwaccel_output_format" in args
     assert "scale_cuda=" in graph and "hwdownload,format=yuv420p" in graph and "libx264" in args
     full = hw.HwPlan(decode="cuda", scale="cuda", encode="h264_nvenc")
-    args = build_ffmpeg_args(Path("s.mp4"), [ClipPlan(0, 2)], [Path("o.mp4")], PreprocessConfig(), 2, full)
+    args = build_ffmpeg_args(Path("s.mp4"), [ClipPlan(0, 2)], [Path("o.mp4")], PreprocessConfig(), 2, hw=full)
     assert "h264_nvenc" in args and args[args.index("-profile:v") + 1] == "high" and args[args.index("-cq") + 1] == "19"
     assert "hwdownload" not in args[args.index("-filter_complex") + 1]
 

@@ -6,6 +6,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from realsync_build.core.errors import ParamsChanged
+from realsync_build.stages.split.inputs import read_clips  # clips with split's assignment joined in
 from typer.testing import CliRunner
 
 from realsync_build.core import manifest
@@ -46,7 +49,9 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_another_split(ds,
     run_split(other, SplitConfig(seed=1))
     assert manifest.read_named(other, "splits").equals(manifest.read_named(ds, "splits"))
     s1 = manifest.read_named(ds, "splits").set_index("video_id")["split"]
-    run_split(ds, SplitConfig(seed=2))
+    with pytest.raises(ParamsChanged, match=r"--seed 1 -> 2.*--overwrite"):  # recorded parameters guard the root
+        run_split(ds, SplitConfig(seed=2))
+    run_split(ds, SplitConfig(seed=2), overwrite=True)
     s2 = manifest.read_named(ds, "splits").set_index("video_id")["split"]
     assert (s1 != s2).sum() >= 5
 
@@ -55,7 +60,7 @@ def test_every_video_in_one_split_and_channels_stratified_by_duration(ds):
     clips = many_videos(ds, n_videos=80)
     result = run_split(ds, SplitConfig(seed=0))
     splits = manifest.read_named(ds, "splits")
-    out = manifest.read_named(ds, "clips")
+    out = read_clips(ds)
     assert splits["video_id"].is_unique and set(splits["split"]) == {"train", "dev", "test"}
     assert (out.groupby("video_id")["split"].nunique() == 1).all()
     assert out.set_index("clip_id")["split"].equals(out.set_index("clip_id")["video_id"].map(splits.set_index("video_id")["split"]))
@@ -67,7 +72,7 @@ def test_every_video_in_one_split_and_channels_stratified_by_duration(ds):
         got = dur.groupby("split")["d"].sum() / dur["d"].sum()
         assert got.get("train", 0) == pytest.approx(r.shares["train"])
     # custom ratios are honoured
-    result = run_split(ds, SplitConfig(seed=0, ratios=parse_ratios("80/10/10")))
+    result = run_split(ds, SplitConfig(seed=0, ratios=parse_ratios("80/10/10")), overwrite=True)
     assert all(abs(r.shares["train"] - 0.8) < 0.06 for r in result.channels)
 
 
@@ -107,15 +112,15 @@ def test_exclude_suspect_sync_leaves_flagged_clips_out_and_reports_them(ds):
     suspect = set(clips[clips["channel"] == "NFL"]["clip_id"].iloc[:4])
     annotate(ds, clips, suspect=suspect)
     result = run_split(ds, SplitConfig(seed=0, exclude_suspect_sync=True))
-    out = manifest.read_named(ds, "clips").set_index("clip_id")
+    out = read_clips(ds).set_index("clip_id")
     assert out.loc[sorted(suspect), "split"].isna().all()
     assert out.drop(index=sorted(suspect))["split"].notna().all()
     per = {r.channel: r.excluded_clips for r in result.channels}
     assert per == {"CNN": 0, "NFL": 4, "mlb": 0}
     assert not set(result.segments["clip_id"]) & suspect
     # without the flag they stay in
-    run_split(ds, SplitConfig(seed=0))
-    assert manifest.read_named(ds, "clips")["split"].notna().all()
+    run_split(ds, SplitConfig(seed=0), overwrite=True)
+    assert read_clips(ds)["split"].notna().all()
 
 
 def test_exclude_suspect_sync_without_annotations_says_what_to_run(ds):
@@ -148,7 +153,7 @@ def test_missing_clips_manifest_and_empty_channel(ds):
     assert not ds.manifest("splits").exists()
     result = run_split(ds, SplitConfig(skip_empty_channels=True))
     assert set(result.splits["channel"]) == {"CNN"}
-    assert manifest.read_named(ds, "clips").query("channel == 'WTA'")["split"].isna().all()
+    assert read_clips(ds).query("channel == 'WTA'")["split"].isna().all()
 
 
 def test_seed_must_be_an_integer():

@@ -231,7 +231,9 @@ def test_streamsync_layout_of_a_drawn_split_has_a_train_start_every_10_s(ds, tmp
     assert names == sorted([f"{stem}.{k}.{e}" for k in ("evaluation", "test", "train") for e in ("csv", "json")]
                            + [f"{stem}.{s}.skip_id_list.txt" for s in ("test", "valid", "train")])
     train = lists.read_csv(out / f"{stem}.train.csv")
-    clips = manifest.read_named(ds, "clips")
+    from realsync_build.stages.split.inputs import read_clips
+
+    clips = read_clips(ds)  # split's assignment joined in (clips.parquet has one writer)
     n_train_clips = int((clips["split"] == "train").sum())
     assert len(train) == report.per_split["train"] == 29 * n_train_clips  # 10, 20, ..., 290 s in each 300 s clip
     assert sorted({r.seg_start_s for r in train}) == [float(t) for t in range(10, 300, 10)]

@@ -82,7 +82,7 @@ def test_train_then_evaluate_writes_the_run_folder_and_metrics(shard_root, tmp_p
                       checkpoint_every=1, progress=False, max_steps=2)
     run = tmp_path / "run"
     run_train(shard_root, run, cfg)  # stops after 2 of 3 planned steps
-    ck = torch.load(run / "last.pt", weights_only=False)
+    ck = torch.load(run / "last.pt", weights_only=True)
     assert ck["step"] == 2 and ck["optimizer"]["state"]  # optimizer state travels with the checkpoint
     summary = run_train(shard_root, run, TrainConfig(workers=0, progress=False), resume=True)
     assert summary["steps"] == 3
@@ -108,6 +108,9 @@ def test_train_then_evaluate_writes_the_run_folder_and_metrics(shard_root, tmp_p
     assert saved["cost"]["heads"]["lstm"]["overhead_pct"] > 0
     assert (tmp_path / "eval" / "by_iteration.png").stat().st_size > 1000
     assert m["n_segments"] == 3
+    t3 = saved["table3"]  # Table 3's rows this run fills: no --pretrained, so no pretrained row
+    assert t3["pretrained_sparsesync"] is None and t3["finetuned_snapshot"]["acc"] == saved["snapshot"]["acc"]
+    assert t3["apa"]["acc"] == saved["apa"]["acc"] and t3["streamsync"]["acc"] == saved["streamsync"]["acc"]
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path):

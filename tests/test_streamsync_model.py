@@ -11,17 +11,20 @@ from realsync_build.streamsync.task import NUM_CLASSES, class_to_offset, offset_
 from realsync_build.streamsync.train import TrainConfig, set_phase, train_step
 
 
-def _inputs(b=2, t=4, size=8, grad=False):
-    cfg = tiny_config(video_size=size, history=3)
-    v = torch.randint(0, 255, (b, t, 125, size, size, 3), dtype=torch.uint8)
-    a = torch.randn(b, t, 80000) * 0.1
+def _inputs(b=2, t=4, size=32, grad=False):
+    cfg = tiny_config(video_size=size, history=3, fps=10, sample_rate=8000)  # 5 s windows at low rates: a CPU test
+    v = torch.randint(0, 255, (b, t, cfg.window_frames, size, size, 3), dtype=torch.uint8)
+    a = torch.randn(b, t, cfg.window_samples) * 0.1
     return cfg, v, a.requires_grad_(grad)
 
 
 def test_classes_are_0_2_s_steps_in_plus_minus_2_s():
     assert NUM_CLASSES == 21
     assert class_to_offset(0) == -2.0 and class_to_offset(10) == 0.0 and class_to_offset(20) == 2.0
-    assert offset_to_class(0.6) == 13 and offset_to_class(-0.19) == 9 and offset_to_class(5.0) == 20
+    assert offset_to_class(0.6) == 13 and offset_to_class(-0.2) == 9
+    for off_grid in (-0.19, 5.0, float("nan")):  # one behaviour for off-grid input everywhere: refuse
+        with pytest.raises(ValueError):
+            offset_to_class(off_grid)
 
 
 def test_shapes_of_snapshot_and_stream_outputs():
@@ -100,31 +103,32 @@ def test_phase_1_freezes_only_the_pretrained_parts():
     m = StreamSync(tiny_config())
     set_phase(m, 1, freeze_pretrained=True)
     trainable = {n for n, p in m.named_parameters() if p.requires_grad}
-    assert "snapshot.pass_token" in trainable
+    pass_tok = "snapshot.transformer.global_transformer.PASS_tok"
+    assert pass_tok in trainable
     assert any(n.startswith("head.") for n in trainable) and any(n.startswith("proj.") for n in trainable)
-    assert not any(n.startswith("snapshot.") and n != "snapshot.pass_token" for n in trainable)
+    assert not any(n.startswith("snapshot.") and n != pass_tok for n in trainable)
     set_phase(m, 2, freeze_pretrained=True)
     assert all(p.requires_grad for p in m.parameters())
 
 
 def test_init_from_checks_keys_strictly(tmp_path):
     src = StreamSync(tiny_config())
-    good = {k: v for k, v in src.snapshot.state_dict().items() if k != "pass_token"}
+    good = {k: v for k, v in src.snapshot.state_dict().items() if not k.endswith("PASS_tok")}
     torch.save(good, tmp_path / "good.pt")
     m = StreamSync(tiny_config())
     init_snapshot_from(m, tmp_path / "good.pt")
-    assert torch.equal(m.snapshot.classifier.weight, src.snapshot.classifier.weight)
+    assert torch.equal(m.snapshot.transformer.off_head.weight, src.snapshot.transformer.off_head.weight)
 
     bad = dict(good)
-    bad.pop("classifier.bias")
+    bad.pop("transformer.global_transformer.ln_f.bias")
     bad["extra.weight"] = torch.zeros(3)
     torch.save(bad, tmp_path / "bad.pt")
     with pytest.raises(InitError) as err:
         init_snapshot_from(m, tmp_path / "bad.pt")
     msg = str(err.value)
-    assert "missing keys (1): classifier.bias" in msg and "unexpected keys (1): extra.weight" in msg
+    assert "missing keys (1): transformer.global_transformer.ln_f.bias" in msg and "unexpected keys (1): extra.weight" in msg
 
-    base_like = StreamSync(tiny_config(d_model=32, n_heads=4))
+    base_like = StreamSync(tiny_config(n_queries=6))
     torch.save(base_like.state_dict(), tmp_path / "other.pt")
     with pytest.raises(InitError, match="shape mismatches"):
         init_snapshot_from(m, tmp_path / "other.pt")

@@ -19,8 +19,10 @@ COMMAND_MODULES = (
     "split",
     "export",
     "stats",
+    "status",
     "train",
     "demo",
+    "monitor",
 )
 
 for _name in COMMAND_MODULES:

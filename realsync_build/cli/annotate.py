@@ -7,6 +7,8 @@ import typer
 
 from realsync_build.cli.common import (
     ExecutorOpt,
+    OverwriteOpt,
+    VerifyOpt,
     ProgressOpt,
     RayAddressOpt,
     RetryOpt,
@@ -51,6 +53,8 @@ def annotate(
     retry_failed: RetryOpt = False,
     strict: StrictOpt = False,
     progress: ProgressOpt = True,
+    overwrite: OverwriteOpt = False,
+    verify: VerifyOpt = False,
 ) -> None:
     """Label every clip: talking head / voice-over / other, AudioSet events, source-sync QC.
 
@@ -68,6 +72,9 @@ def annotate(
     from realsync_build.core.manifest import ManifestError
     from realsync_build.models.base import ModelMissing
 
+    from realsync_build.core.device import check_device
+
+    check_device(device)
     ds = root_of(root)
     cfg = AnnotateConfig(
         face_detector=face_detector,
@@ -89,7 +96,7 @@ def annotate(
         only=only,
         require_sync=require_sync,
     )
-    opts = run_options(workers, executor, ray_address, retry_failed, strict, progress)
+    opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
     try:
         report, counts = run_annotate(ds, cfg, opts, models_dir=models_dir)
     except SyncRequired as exc:

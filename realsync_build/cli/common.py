@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from realsync_build import __version__
 from realsync_build.core.root import DatasetRoot, resolve_root
 from realsync_build.core.stage import RunOptions, StageReport, print_report
 from realsync_build.core.ui import console
 
+class _OneLineErrors(TyperGroup):
+    """Every command's :class:`~realsync_build.core.errors.RealsyncError` (and an environment
+    ``OSError``: read-only, disk full) becomes one line and its exit code, never a traceback."""
+
+    def invoke(self, ctx):
+        from realsync_build.core.errors import RealsyncError
+
+        try:
+            return super().invoke(ctx)
+        except RealsyncError as exc:
+            fail(str(exc), code=exc.exit_code)
+        except OSError as exc:
+            if exc.errno in ENV_ERRNOS:
+                where = f" ({exc.filename})" if exc.filename else ""
+                fix = "free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "check the permissions or choose another --root"
+                fail(f"{exc.strerror or exc}{where}: writes are atomic, so nothing partial was left; {fix} and rerun", code=1)
+            raise
+
+
+ENV_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+
 app = typer.Typer(
     name="realsync",
+    cls=_OneLineErrors,
     help=(
         "Build RealSync-style audio-visual synchronisation datasets and train StreamSync on them.\n\n"
         "Pipeline: fetch -> preprocess -> annotate -> split -> export -> train / evaluate, stats.\n"
@@ -68,19 +92,39 @@ RayAddressOpt = Annotated[
 RetryOpt = Annotated[bool, typer.Option("--retry-failed", help="Run again the items whose last attempt failed.")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit non-zero if any item failed.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Rebuild this stage from scratch with the options given (needed when they differ from the ones "
+        "recorded in the root); the stages downstream of it are marked invalid and must be rerun.",
+    ),
+]
+VerifyOpt = Annotated[
+    bool, typer.Option("--verify", help="Re-check every finished output (re-probe and re-hash), redo those that fail.")
+]
 
 
 def root_of(root: Optional[str | Path]) -> DatasetRoot:
+    """The dataset root (created when missing); a file, or a folder that cannot be made, is one line."""
+    from realsync_build.core.errors import EnvironmentFault, UserError
+
     r = resolve_root(root)
-    r.root.mkdir(parents=True, exist_ok=True)
+    if r.root.exists() and not r.root.is_dir():
+        raise UserError(f"--root {r.root} is a file, not a folder: pass a folder (it is created when missing)")
+    try:
+        r.root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EnvironmentFault(f"cannot create the root {r.root}: {exc.strerror or exc}") from None
     return r
 
 
-def run_options(workers, executor, ray_address, retry_failed, strict, progress) -> RunOptions:
+def run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=False, verify=False) -> RunOptions:
     if executor not in ("local", "ray", "inline"):
         fail(f"unknown executor {executor!r}: use local or ray")
     return RunOptions(
-        workers=workers, executor=executor, ray_address=ray_address, retry_failed=retry_failed, strict=strict, progress=progress
+        workers=workers, executor=executor, ray_address=ray_address, retry_failed=retry_failed, strict=strict, progress=progress,
+        overwrite=overwrite, verify=verify,
     )
 
 

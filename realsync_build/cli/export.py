@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from realsync_build.cli.common import ProgressOpt, RootOpt, app, fail, root_of
+from realsync_build.cli.common import OverwriteOpt, ProgressOpt, RootOpt, app, fail, root_of
 
 export_app = typer.Typer(
     name="export",
@@ -40,6 +40,7 @@ def webdataset_cmd(
     splits: Annotated[str, typer.Option("--splits", help="Comma-separated splits to export.")] = "train,dev,test",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fixed sample order inside each split.")] = 0,
     progress: ProgressOpt = True,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Write shards/{split}-{shard:06d}.tar: per clip {key}.mp4 + {key}.json (metadata, annotations, dev/test segments).
 
@@ -56,7 +57,7 @@ def webdataset_cmd(
         fail(str(exc), code=2)
     ds = root_of(root)
     try:
-        report = run_export_webdataset(ds, cfg, progress=progress)
+        report = run_export_webdataset(ds, cfg, progress=progress, overwrite=overwrite)
     except (ManifestError, ValueError, OSError) as exc:
         fail(str(exc), code=1)
     style = "green" if not report.failed else "yellow"

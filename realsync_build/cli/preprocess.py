@@ -7,6 +7,8 @@ import typer
 
 from realsync_build.cli.common import (
     ExecutorOpt,
+    OverwriteOpt,
+    VerifyOpt,
     ProgressOpt,
     RayAddressOpt,
     RetryOpt,
@@ -45,6 +47,8 @@ def preprocess(
     retry_failed: RetryOpt = False,
     strict: StrictOpt = False,
     progress: ProgressOpt = True,
+    overwrite: OverwriteOpt = False,
+    verify: VerifyOpt = False,
 ) -> None:
     """Transcode sources to H.264 25 fps (shorter side 256 px) + AAC-LC mono 16 kHz, cut into clips.
 
@@ -59,7 +63,7 @@ def preprocess(
         fail(f"--hwaccel must be one of {', '.join(HWACCELS)}, not {hwaccel!r}", code=2)
     ds = root_of(root)
     cfg = PreprocessConfig(clip_seconds=clip_seconds, keep_tail=keep_tail, crf=crf, preset=preset, category=category, hwaccel=hwaccel)
-    opts = run_options(workers, executor, ray_address, retry_failed, strict, progress)
+    opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
     try:
         report = run_preprocess(ds, input_dir=input, cfg=cfg, options=opts, only_listed=only_listed)
     except (ManifestError, FileNotFoundError, RuntimeError) as exc:

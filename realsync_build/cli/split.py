@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from realsync_build.cli.common import RootOpt, app, fail, root_of
+from realsync_build.cli.common import OverwriteOpt, RootOpt, app, fail, root_of
 
 
 @app.command()
@@ -52,6 +52,7 @@ def split(
         typer.Option("--skip-list", metavar="SKIP.txt", help="Skip list(s) to apply (default: the one published beside each list, if any); repeatable."),
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="With --from-list: exit 3 when listed segments are missing from the root.")] = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Split videos into train/dev/test (stratified per channel by duration) and draw the dev/test evaluation segments.
 
@@ -97,7 +98,7 @@ def split(
     except ValueError as exc:  # bad option values (SplitError is a ValueError)
         fail(str(exc), code=2)
     try:
-        result = run_split(root_of(root), cfg)
+        result = run_split(root_of(root), cfg, overwrite=overwrite)
     except (SplitError, ManifestError) as exc:
         fail(str(exc), code=1)
     print_result(result)

@@ -31,7 +31,7 @@ def train(
     workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.")] = 2,
     eval_every: Annotated[int, typer.Option("--eval-every", min=0, help="Dev evaluation every N steps (0: end of each phase).")] = 0,
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1, help="Save last.pt every N steps.")] = 100,
-    init_from: Annotated[Optional[Path], typer.Option("--init-from", help="Snapshot-predictor checkpoint (strict key check).")] = None,
+    init_from: Annotated[Optional[str], typer.Option("--init-from", help="Snapshot predictor to start from (strict key check): a path, or a registry name such as sparsesync-vggsound-sparse (realsync models download NAME first).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1 ...")] = "auto",
@@ -45,7 +45,12 @@ def train(
     from realsync_build.streamsync.data import DecodeError
     from realsync_build.streamsync.train import TrainConfig, run_train
 
+    from realsync_build.core.device import check_device
+    from realsync_build.stages.export.webdataset import check_train_inputs
+
+    check_device(device)
     ds = root_of(root)
+    check_train_inputs(ds)
     cfg = TrainConfig(
         config=config, stream_head=stream_head, history=history, backprop_iterations=backprop_iterations, phase1_steps=phase1_steps,
         phase2_epochs=phase2_epochs, max_steps=max_steps, phase1_freeze=phase1_freeze, batch_size=batch_size, lr=lr, alpha=alpha,
@@ -60,7 +65,7 @@ def train(
 
 @app.command()
 def evaluate(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A checkpoint from realsync train (RUN/best.pt).")],
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="A checkpoint from realsync train (RUN/best.pt), or a public SparseSync file / registry name (snapshot rows only).")],
     root: RootOpt = None,
     split: Annotated[str, typer.Option("--split", help="dev or test: whose fixed segments to evaluate.")] = "test",
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: ROOT/report/eval-<split>).")] = None,
@@ -72,6 +77,7 @@ def evaluate(
     cost: Annotated[bool, typer.Option("--cost/--no-cost", help="Measure ms per iteration at batch 1 (snapshot vs each head).")] = True,
     max_segments: Annotated[Optional[int], typer.Option("--max-segments", min=1, help="Evaluate only the first N segments.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda ...")] = "auto",
+    pretrained: Annotated[Optional[str], typer.Option("--pretrained", help="Also evaluate this public SparseSync (registry name or path) without fine-tuning: Table 3's pretrained row.")] = None,
     progress: ProgressOpt = True,
 ) -> None:
     """Evaluate snapshot, APA and StreamSync on the fixed dev/test segments.
@@ -84,10 +90,16 @@ def evaluate(
 
     if split not in ("dev", "test"):
         fail(f"--split {split!r}: use dev or test")
+    from realsync_build.core.device import check_device
+
+    check_device(device)
     ds = root_of(root)
+    from realsync_build.stages.export.webdataset import check_train_inputs
+
+    check_train_inputs(ds, split)
     opts = EvalOptions(iterations=iterations, hop_s=hop, batch_size=batch_size, workers=workers, ablation=ablation, cost=cost,
-                       max_segments=max_segments, device=device, progress=progress)
+                       max_segments=max_segments, device=device, progress=progress, pretrained=pretrained)
     try:
         run_evaluate(ds, checkpoint, split, out or ds.report / f"eval-{split}", opts)
-    except (InitError, FileNotFoundError, RuntimeError) as exc:
+    except (InitError, FileNotFoundError, RuntimeError, ValueError) as exc:
         fail(str(exc), code=1)

@@ -30,3 +30,19 @@ class EnvironmentFault(RealsyncError):
 
 
 EXIT_FAILED_ITEMS = 3
+
+
+class UnsafePath(UserError):
+    """A path read from a manifest that is absolute or climbs out of the root (``..``): tampered or foreign."""
+
+
+class RootLocked(EnvironmentFault):
+    """Another run holds the root's writer lock."""
+
+
+class ParamsChanged(UserError):
+    """A rerun asks for output-shaping parameters that differ from those the stage recorded."""
+
+
+class StaleInput(UserError):
+    """An upstream stage did not complete, or was rebuilt after this stage's inputs were made."""

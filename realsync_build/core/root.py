@@ -16,7 +16,7 @@ import functools
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 ROOT_ENV = "REALSYNC_ROOT"
 DEFAULT_ROOT = "realsync-data"
@@ -32,6 +32,10 @@ class DatasetRoot:
 
     root: Path
     url: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.root, Path):
+            object.__setattr__(self, "root", Path(self.root))
 
     @property
     def is_remote(self) -> bool:
@@ -97,16 +101,112 @@ class DatasetRoot:
         return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
 
     def abs(self, rel_path: str) -> Path:
-        """Inverse of :meth:`rel`; absolute paths pass through unchanged."""
-        p = Path(rel_path)
-        return p if p.is_absolute() else self.root / p
+        """Inverse of :meth:`rel` for a path read from a manifest: refused (:class:`UnsafePath`)
+        when it is absolute or contains ``..``, so a tampered manifest cannot point outside the root."""
+        return self.root / check_rel(rel_path)
 
     def exists(self, rel_path: str) -> bool:
         """Whether a manifest's root-relative file exists: at the URL for a URL root, else on disk."""
+        rel = check_rel(rel_path)
         store = self.store
-        if store is not None and not Path(rel_path).is_absolute():
-            return store.exists(rel_path)
-        return self.abs(rel_path).is_file()
+        if store is not None:
+            return store.exists(rel)
+        return (self.root / rel).is_file()
+
+    def size(self, rel_path: str) -> int | None:
+        """Size in bytes of the root-relative file, None when it does not exist."""
+        rel = check_rel(rel_path)
+        try:
+            return self.store.size(rel) if self.store is not None else (self.root / rel).stat().st_size
+        except (FileNotFoundError, OSError):
+            return None
+
+    # ---------------------------------------------------------- the one I/O owner
+    # Manifests and files are read and written through these methods; stage code never builds
+    # a manifest path itself.  A URL root keeps a local mirror of its manifests (driver only).
+
+    def read(self, name: str, *, required: bool = False, hint: str = ""):
+        """Manifest ``name`` (``"clips"``...) as a DataFrame with its declared schema; a missing
+        optional manifest is an empty frame.  A URL root reads its published copy."""
+        from realsync_build.core import manifest
+
+        return manifest.read_named(self, name, required=required, hint=hint)
+
+    def write(self, name: str, df) -> Path:
+        """Write manifest ``name`` atomically (sorted by its key); a URL root publishes it."""
+        from realsync_build.core import manifest
+
+        return manifest.write_named(self, name, df)
+
+    def has(self, name: str) -> bool:
+        """Whether manifest ``name`` exists (at the URL for a URL root)."""
+        return self.exists(f"manifests/{name}.parquet")
+
+    def open(self, rel_path: str, mode: str = "rb"):
+        """Open a root-relative file for reading (``rb``); URL roots stream it from the store."""
+        if "r" not in mode or "+" in mode:
+            raise ValueError("DatasetRoot.open reads; write with put() or storage.output_file()")
+        rel = check_rel(rel_path)
+        if self.store is not None:
+            return self.store.fs.open(self.store._path(rel), mode)
+        return open(self.root / rel, mode)
+
+    def put(self, local: str | os.PathLike, rel_path: str) -> str:
+        """Publish the local file ``local`` as ``rel_path`` under the root, atomically."""
+        rel = check_rel(rel_path)
+        if self.store is not None:
+            return self.store.put_file(local, rel)
+        from realsync_build.core import atomic
+
+        final = self.root / rel
+        with atomic.atomic_path(final) as tmp:
+            import shutil
+
+            shutil.copyfile(local, tmp)
+        return str(final)
+
+    def remove(self, rel_path: str) -> None:
+        """Delete a root-relative file or folder (recursively); missing is fine."""
+        rel = check_rel(rel_path)
+        if self.store is not None:
+            path = self.store._path(rel)
+            if self.store.fs.exists(path):
+                self.store.fs.rm(path, recursive=True)
+        target = self.root / rel
+        if target.is_dir():
+            import shutil
+
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+    def task_fields(self) -> dict:
+        """The small picklable reference a worker gets (``root`` + ``root_url``); see :func:`from_task`."""
+        return {"root": str(self.root), "root_url": self.url}
+
+    def __getstate__(self):  # a small reference: never pickle the cached store
+        return {"root": self.root, "url": self.url}
+
+    def __setstate__(self, state) -> None:
+        object.__setattr__(self, "root", state["root"])
+        object.__setattr__(self, "url", state["url"])
+
+
+def from_task(task: dict) -> DatasetRoot:
+    """The :class:`DatasetRoot` a worker's task names (its URL kept)."""
+    return DatasetRoot(Path(task["root"]), url=task.get("root_url"))
+
+
+def check_rel(rel_path) -> str:
+    """``rel_path`` as a clean POSIX root-relative path, or :class:`UnsafePath` when it is absolute,
+    empty, or contains ``..`` (a manifest path must never leave the root)."""
+    text = str(rel_path) if rel_path is not None else ""
+    p = PurePosixPath(text.replace("\\", "/"))
+    if not text or p.is_absolute() or re.match(r"^[A-Za-z]:", text) or ".." in p.parts:
+        from realsync_build.core.errors import UnsafePath
+
+        raise UnsafePath(f"refusing path {text!r} from a manifest: paths must be relative to the root and stay inside it")
+    return p.as_posix()
 
 
 CACHE_ENV = "REALSYNC_CACHE"

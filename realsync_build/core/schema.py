@@ -58,14 +58,15 @@ CLIPS = pa.schema(
         pa.field("channels", pa.int32()),
         pa.field("size_bytes", pa.int64()),
         pa.field("av_skew_ms", pa.float64()),
+        pa.field("sha256", pa.string(), metadata=OPTIONAL),  # of the clip file, recorded when written
         # joined in by `annotate` (null until a clip is annotated)
         pa.field("t_talking_head_s", pa.float64(), metadata=OPTIONAL),
         pa.field("t_voice_over_s", pa.float64(), metadata=OPTIONAL),
         pa.field("top_events", pa.string(), metadata=OPTIONAL),
         *_status,
-        # train / dev / test, written by `realsync split` (null until then, and for clips it
-        # excluded). Preprocess keeps it on clips it does not redo; redone or new clips get
-        # null, and export refuses a root where done clips lack a split (rerun split).
+        # train / dev / test: joined in from clip_splits.parquet (written by `realsync split`)
+        # when a later stage reads the clips; null in the file itself since clips.parquet has
+        # one writer (preprocess). Roots split by older versions still carry it here.
         pa.field("split", pa.string(), metadata=OPTIONAL),
     ]
 )
@@ -189,6 +190,15 @@ SHARDS = pa.schema(
     ]
 )
 
+# The split of every placed clip (one row per clip with a split), written by `realsync split`.
+CLIP_SPLITS = pa.schema(
+    [
+        pa.field("clip_id", pa.string(), nullable=False),
+        pa.field("video_id", pa.string()),
+        pa.field("split", pa.string()),
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "videos": VIDEOS,
     "clips": CLIPS,
@@ -198,6 +208,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "tracks": TRACKS,
     "splits": SPLITS,
     "segments": SEGMENTS,
+    "clip_splits": CLIP_SPLITS,
     "shards": SHARDS,
 }
 
@@ -208,5 +219,6 @@ KEYS: dict[str, list[str]] = {
     "annotations": ["clip_id"],
     "splits": ["video_id"],
     "segments": ["segment_id"],
+    "clip_splits": ["clip_id"],
     "shards": ["key"],
 }

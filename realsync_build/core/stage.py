@@ -24,6 +24,7 @@ import pandas as pd
 from rich.text import Text
 
 from realsync_build.core import manifest
+from realsync_build.core.errors import EnvironmentFault
 from realsync_build.core.executors.base import Executor, Resources, WorkerLost, get_executor
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE, FAILED, KEYS, SCHEMAS
@@ -54,6 +55,8 @@ class RunOptions:
     strict: bool = False
     progress: bool = True
     save_every_s: float = 2.0
+    overwrite: bool = False  # rebuild the stage from scratch (its recorded parameters may change)
+    verify: bool = False  # re-check every done output (re-probe / re-hash), redo those that fail
     devices: tuple[str, ...] | None = None  # local executor: one worker pinned per device
 
 
@@ -73,6 +76,15 @@ class StageReport:
     def ok(self) -> bool:
         return self.failed == 0 and self.skipped_failed == 0
 
+    def counts(self) -> dict:
+        """The figures the completion record keeps (``realsync status`` shows them)."""
+        return {
+            "tasks": self.total,
+            "done": self.done + self.skipped_done,
+            "failed": self.failed + self.skipped_failed,
+            "media_hours_this_run": round(self.media_s / 3600.0, 4),
+        }
+
     def summary(self) -> str:
         parts = [f"{self.stage}: {self.done} done", f"{self.failed} failed"]
         if self.skipped_done:
@@ -83,6 +95,21 @@ class StageReport:
             speed = self.media_s / self.elapsed_s if self.elapsed_s > 0 else 0.0
             parts.append(f"{self.media_s / 3600:.3f} h of media at {speed:.1f}x realtime")
         return ", ".join(parts)
+
+
+ENV_MARKERS = {
+    "No space left on device": "the disk is full",
+    "Disk quota exceeded": "the disk quota is exceeded",
+    "Read-only file system": "the root is on a read-only file system",
+}
+
+
+def environment_error(message: str) -> str | None:
+    """What is wrong with the machine, when an item's error is really the environment's."""
+    for marker, what in ENV_MARKERS.items():
+        if marker in message:
+            return what
+    return None
 
 
 def task_states(df: pd.DataFrame, task_key: str) -> dict[str, str]:
@@ -179,6 +206,13 @@ def run_stage(
                     rows = spec.error_rows(task, err)
                 rows = [dict(r, **{spec.task_key: tid}) for r in rows or []]
                 failed_rows = [r for r in rows if r.get("status") == FAILED]
+                for msg in [err, *(r.get("error") for r in failed_rows)]:
+                    env = environment_error(str(msg or ""))
+                    if env:  # not this item's fault: stop (finished items are saved), don't mark it failed
+                        if dirty:
+                            save()
+                            dirty = False
+                        raise EnvironmentFault(f"{spec.name}: {env}; finished items are saved: free space or fix the root, then rerun")
                 if failed_rows:
                     report.failed += 1
                     report.errors.append((tid, str(failed_rows[0].get("error") or err or "failed")))

@@ -142,7 +142,7 @@ def fetch_to_local(url: str, folder: str | os.PathLike) -> Path:
 
 def root_fields(root) -> dict:
     """The task fields naming a :class:`~realsync_build.core.root.DatasetRoot` for workers."""
-    return {"root": str(root.root), "root_url": root.url}
+    return root.task_fields()
 
 
 def task_store(task: dict) -> Store | None:

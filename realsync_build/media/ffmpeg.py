@@ -32,10 +32,29 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def _libc_prctl():
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux / glibc
+        return None
+
+
+_PRCTL = _libc_prctl()  # resolved here, in the parent: the child must not import anything
+
+
+def _die_with_caller() -> None:
+    """In the ffmpeg child, between fork and exec: SIGKILL it when the process that started it
+    dies (PR_SET_PDEATHSIG), so a killed worker or driver leaves no ffmpeg running."""
+    _PRCTL(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+
+
 def run_ffmpeg(args: Sequence[str], *, timeout: float | None = None) -> str:
     """Run ``ffmpeg -hide_banner -nostdin -y <args>``; returns stderr, raises with its tail on failure."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *map(str, args)]
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                          preexec_fn=_die_with_caller if _PRCTL is not None else None)
     err = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
         tail = " | ".join(line.strip() for line in err.strip().splitlines()[-3:]) or f"exit code {proc.returncode}"

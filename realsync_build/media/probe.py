@@ -14,6 +14,8 @@ from pathlib import Path
 
 import av
 
+from realsync_build.core.avformat import AUDIO_CHANNELS, FPS, SAMPLE_RATE, SHORT_SIDE
+
 
 class ProbeError(RuntimeError):
     pass
@@ -174,10 +176,10 @@ def probe_clip(path: str | Path) -> ClipFacts:
 def check_clip(
     facts: ClipFacts,
     target_s: float,
-    fps: float = 25.0,
-    sample_rate: int = 16000,
-    channels: int = 1,
-    short_side: int | None = 256,
+    fps: float = float(FPS),
+    sample_rate: int = SAMPLE_RATE,
+    channels: int = AUDIO_CHANNELS,
+    short_side: int | None = SHORT_SIDE,
 ) -> list[str]:
     """Everything wrong with a clip, as readable strings (empty = valid)."""
     frame_s = 1.0 / fps

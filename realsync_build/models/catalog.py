@@ -11,8 +11,9 @@ from dataclasses import dataclass
 SHA256 = "sha256"
 SHA256_PREFIX = "sha256-prefix"
 MD5 = "md5"
+MD5_PREFIX = "md5-prefix"
 RECORDED = "recorded"
-HASH_KINDS = (SHA256, SHA256_PREFIX, MD5, RECORDED)
+HASH_KINDS = (SHA256, SHA256_PREFIX, MD5, MD5_PREFIX, RECORDED)
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class ModelFile:
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
-    kind: str  # face-detector | sync-scorer | event-tagger | labels
+    kind: str  # face-detector | sync-scorer | sync-predictor | event-tagger | labels
     licence: str
     description: str
     files: tuple[ModelFile, ...]
@@ -158,4 +159,38 @@ def entries() -> dict[str, ModelEntry]:
             "15 kB",
         ),
     ]
+    items += sparsesync_entries()
     return {e.name: e for e in items}
+
+
+# The public 21-class SparseSync checkpoints (v-iashin/SparseSync README, "Pre-trained
+# models"): run id, what it was trained on, the md5 the README publishes (its first 7 hex digits).
+SPARSESYNC_A3S = "https://a3s.fi/swift/v1/AUTH_a235c0f452d648828f745589cde1219a/sync/sync_models/"
+SPARSESYNC_CHECKPOINTS = (
+    ("sparsesync-lrs3", "22-07-13T22-25-49", "63f883e", "LRS3 ('No Face Crop'), 21 classes (acc 96.9 on LRS3)"),
+    ("sparsesync-vggsound-sparse", "22-07-28T15-49-45", "a26f207",
+     "LRS3 -> VGGSound-Sparse, 21 classes (acc 44.3); StreamSync's starting point and the default"),
+    ("sparsesync-vggsound", "22-09-21T21-00-52", "83fba5f", "LRS3 -> VGGSound, 21 classes (acc 51.2)"),
+    ("sparsesync-audioset", "23-02-26T22-31-22", "d3c40b4", "LRS3 -> AudioSet, 21 classes (acc 56.7)"),
+)
+DEFAULT_SPARSESYNC = "sparsesync-vggsound-sparse"
+
+
+def sparsesync_entries() -> list[ModelEntry]:
+    """Checkpoint (md5 prefix as published) + its ``cfg-*.yaml`` (nothing published: sha256 recorded)."""
+    out = []
+    for name, run, md5_prefix, what in SPARSESYNC_CHECKPOINTS:
+        out.append(
+            ModelEntry(
+                name,
+                "sync-predictor",
+                "MIT",  # v-iashin/SparseSync; the training data (LRS3, VGGSound, AudioSet) has its own terms
+                f"SparseSync {run}: {what} (MIT code; trained on research datasets with their own terms)",
+                (
+                    ModelFile("sparsesync", f"{run}.pt", f"{SPARSESYNC_A3S}{run}/{run}.pt", MD5_PREFIX, md5_prefix),
+                    ModelFile("sparsesync", f"cfg-{run}.yaml", f"{SPARSESYNC_A3S}{run}/cfg-{run}.yaml", RECORDED),
+                ),
+                "",
+            )
+        )
+    return out

@@ -20,6 +20,7 @@ Hash kinds (``models list`` shows them):
 - ``sha256-prefix``: torch.hub-style file names (``s3fd-619a316812.pth``) carry the
   first hex digits of the file's sha256;
 - ``md5``: the md5 the publisher lists (Zenodo for PANNs);
+- ``md5-prefix``: the publisher lists the md5's first hex digits only (SparseSync's README);
 - ``recorded``: nothing published; the sha256 is recorded in ``hashes.json`` on first
   download and every later use is checked against it.
 
@@ -41,6 +42,7 @@ from realsync_build.models.base import ModelMissing
 from realsync_build.models.catalog import (  # noqa: F401  (re-exported: callers use registry.SHA256 ...)
     HASH_KINDS,
     MD5,
+    MD5_PREFIX,
     RECORDED,
     SHA256,
     SHA256_PREFIX,
@@ -142,6 +144,10 @@ def _matches(mf: ModelFile, path: Path, recorded: dict[str, str]) -> tuple[bool,
     if mf.hash_kind == MD5:
         md5 = file_digest(path, "md5")
         return md5 == mf.digest, sha, "" if md5 == mf.digest else f"md5 {md5} != published {mf.digest}"
+    if mf.hash_kind == MD5_PREFIX:
+        md5 = file_digest(path, "md5")
+        ok = md5.startswith(mf.digest)
+        return ok, sha, "" if ok else f"md5 {md5} does not start with the published {mf.digest}"
     want = recorded.get(mf.rel)
     if want is None:
         return True, sha, "no hash recorded yet (file was not fetched by `realsync models download`)"
@@ -252,6 +258,8 @@ def fetch_file(
                 bad = f"sha256 {got} does not start with {mf.digest}"
             elif mf.hash_kind == MD5 and md5.hexdigest() != mf.digest:
                 bad = f"md5 {md5.hexdigest()} != published {mf.digest}"
+            elif mf.hash_kind == MD5_PREFIX and not md5.hexdigest().startswith(mf.digest):
+                bad = f"md5 {md5.hexdigest()} does not start with the published {mf.digest}"
             elif mf.hash_kind == RECORDED and mf.rel in recorded and not force and recorded[mf.rel] != got:
                 bad = f"sha256 {got} != recorded {recorded[mf.rel]} (use --force to re-record)"
             if bad:

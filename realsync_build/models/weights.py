@@ -13,6 +13,8 @@ from typing import Callable, Iterator, Mapping
 
 import torch
 
+from realsync_build.models.safe_load import UnsafeCheckpointError, safe_load
+
 
 class WeightsLayoutError(ValueError):
     """A checkpoint's keys or shapes differ from the model's layout."""
@@ -52,23 +54,18 @@ def model_layout(model: torch.nn.Module, skip: Callable[[str], bool] = lambda k:
 
 
 def read_checkpoint(path: str | Path, what: str, trusted: bool = False) -> object:
-    """``torch.load`` on CPU with ``weights_only=True``.
+    """``torch.load`` on CPU with ``weights_only=True`` and nothing else (:func:`safe_load`).
 
-    Some official checkpoints (PANNs) pickle more than tensors; when ``trusted`` (the
-    file's hash was verified against the registry) a full unpickle is allowed for them.
+    ``trusted`` is kept for callers and ignored: a verified hash does not protect a file
+    placed in the models folder by hand, so no file is ever fully unpickled.  PANNs'
+    numpy metadata and the SparseSync OmegaConf config go through the explicit allowlist
+    of :mod:`realsync_build.models.safe_load`; anything else is refused in one line.
     """
+    del trusted
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise WeightsLayoutError(f"{what}: cannot read {path}: {exc}") from exc
-    except Exception as exc:  # torch raises many kinds on foreign or damaged files
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        if not trusted or isinstance(exc, (EOFError, OSError)):
-            raise WeightsLayoutError(f"{what}: {path} is not a readable tensor checkpoint ({type(exc).__name__}: {first[:200]})") from exc
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise WeightsLayoutError(f"{what}: cannot read {path} ({type(exc).__name__}: {str(exc)[:200]})") from exc
+        return safe_load(path, what)
+    except (FileNotFoundError, UnsafeCheckpointError) as exc:
+        raise WeightsLayoutError(str(exc)) from None
 
 
 def load_strict(model: torch.nn.Module, state: Mapping, what: str, skip: Callable[[str], bool] = lambda k: False) -> torch.nn.Module:

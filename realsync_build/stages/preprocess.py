@@ -24,23 +24,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from realsync_build.core import atomic, manifest
-from realsync_build.stages.fetch.channels import category_of
+from realsync_build.core import atomic
 from realsync_build.stages.fetch.plan import read_listed_spans
 from realsync_build.core.executors.base import Resources, default_workers
 from realsync_build.media.ffmpeg import FFmpegError, run_ffmpeg
 from realsync_build.media.hwaccel import HwPlan, hw_plan
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
+from realsync_build.core.errors import UnsafePath
 from realsync_build.core.root import DatasetRoot, safe_name
-from realsync_build.core.schema import DONE, FAILED, VIDEOS
+from realsync_build.core.state import stage_run
+from realsync_build.stages.fetch.ids import is_file_safe_id
+from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage
 from realsync_build.core.storage import Store, fetch_to_local, is_url
 
-FPS = 25
-SAMPLE_RATE = 16000
-SHORT_SIDE = 256
-MEDIA_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".ts", ".flv", ".mpg", ".mpeg", ".wmv", ".3gp"}
-IGNORED_SUFFIXES = {".json", ".part", ".ytdl", ".txt", ".md", ".csv", ".parquet", ".toml", ".log", ".jpg", ".png", ".webp", ".vtt", ".srt"}
+from realsync_build.core.avformat import FPS, SAMPLE_RATE, SHORT_SIDE  # noqa: E402 - the clip format, in one place
+from realsync_build.stages.sources import (  # noqa: E402, F401 - re-exported: --input sources live in their own module
+    discover_sources,
+    keep_known_ids,
+    register_local_sources,
+    source_location,
+)
 
 
 @dataclass
@@ -93,15 +97,22 @@ def _scale_expr() -> str:
 
 
 def build_ffmpeg_args(
-    src: Path, plans: list[ClipPlan], outputs: list[Path], cfg: PreprocessConfig, threads: int, hw: HwPlan | None = None
+    src: Path,
+    plans: list[ClipPlan],
+    outputs: list[Path],
+    cfg: PreprocessConfig,
+    threads: int,
+    seek_s: int | None = None,
+    hw: HwPlan | None = None,
 ) -> list[str]:
-    """One ffmpeg invocation writing every clip in ``plans`` from a single decode.
+    """One ffmpeg invocation writing every clip in ``plans`` from a single decode that starts at
+    ``seek_s`` (default: the first clip's start).
 
     ``hw`` (``--hwaccel cuda``) moves decode / scale / encode to the GPU part by part; with
     every part on the CPU (or ``hw=None``) the arguments are exactly the CPU path's.
     """
     hw = hw or HwPlan()
-    offset_s = plans[0].start_s
+    offset_s = plans[0].start_s if seek_s is None else seek_s
     n = len(plans)
     vlabels = "".join(f"[v{i}]" for i in range(n))
     alabels = "".join(f"[a{i}]" for i in range(n))
@@ -153,7 +164,15 @@ def clip_rel(task: dict, plan: ClipPlan) -> str:
     return f"clips/{safe_name(task['channel'])}/{task['video_id']}/{clip_id_for(task['video_id'], plan)}.mp4"
 
 
-def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts) -> dict:
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha256: str | None = None) -> dict:
     return {
         "clip_id": clip_id_for(task["video_id"], plan),
         "video_id": task["video_id"],
@@ -170,6 +189,7 @@ def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts) -> d
         "channels": facts.channels,
         "size_bytes": size_bytes,
         "av_skew_ms": facts.av_skew_ms,
+        "sha256": sha256,
         "status": DONE,
         "error": None,
     }
@@ -188,15 +208,24 @@ def _failed_clip_row(task: dict, plan: ClipPlan, error: str) -> dict:
     }
 
 
-def _runs(items: list, size: int) -> list[list]:
-    """Split pending (plan, path) pairs into contiguous runs of at most ``size``."""
-    runs: list[list] = []
+def _runs(plans: list[ClipPlan], items: list, size: int) -> list[tuple[int, list]]:
+    """Pending (plan, path) pairs grouped by the fixed run they belong to in the full plan (at most
+    ``size`` contiguous clips; a gap between clips, e.g. listed spans, starts a new run), each with
+    that run's seek point.  A resumed run thus decodes from the same point as an uninterrupted
+    one, so the clips it redoes come out byte-identical."""
+    run_of: dict[tuple[int, int], int] = {}
+    seeks: list[int] = []
+    in_run = 0
+    for i, p in enumerate(plans):
+        if i == 0 or plans[i - 1].end_s != p.start_s or in_run >= size:
+            seeks.append(p.start_s)
+            in_run = 0
+        run_of[(p.start_s, p.end_s)] = len(seeks) - 1
+        in_run += 1
+    runs: dict[int, list] = {}
     for item in items:
-        if runs and len(runs[-1]) < size and runs[-1][-1][0].end_s == item[0].start_s:
-            runs[-1].append(item)
-        else:
-            runs.append([item])
-    return runs
+        runs.setdefault(run_of[(item[0].start_s, item[0].end_s)], []).append(item)
+    return [(seeks[k], runs[k]) for k in sorted(runs)]
 
 
 def preprocess_video(task: dict) -> list[dict]:
@@ -249,15 +278,17 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
         final = local_root / rel
         if store is not None and store.exists(rel):  # published only after validation; re-check it
             store.get_file(rel, final)
-        if final.exists():  # only ever renamed into place after validation; re-check cheaply
+        if final.exists():  # only ever renamed into place after validation; re-check it (probe + recorded hash)
             try:
                 facts = probe_clip(final)
-                if not check_clip(facts, plan.end_s - plan.start_s):
-                    rows[clip_id_for(task["video_id"], plan)] = _clip_row(task, plan, rel, final.stat().st_size, facts)
+                digest = file_sha256(final)
+                expected = (task.get("expected_sha256") or {}).get(clip_id_for(task["video_id"], plan))
+                if not check_clip(facts, plan.end_s - plan.start_s) and (expected is None or expected == digest):
+                    rows[clip_id_for(task["video_id"], plan)] = _clip_row(task, plan, rel, final.stat().st_size, facts, digest)
                     if store is not None:
                         final.unlink()
                     continue
-            except ProbeError:
+            except Exception:  # noqa: BLE001 - any probe/decode error: the file is not trusted, redo it
                 pass
             final.unlink()
             if store is not None:
@@ -266,16 +297,16 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
 
     threads = task.get("threads") or 1
     hw = hw_plan(cfg.hwaccel)  # probed on this node, once per process
-    for run in _runs(pending, max(1, cfg.max_clips_per_run)):
+    for seek_s, run in _runs(plans, pending, max(1, cfg.max_clips_per_run)):
         temps = [atomic.temp_path_for(final) for _, final in run]
         try:
             try:
-                run_ffmpeg(build_ffmpeg_args(src, [p for p, _ in run], temps, cfg, threads, hw))
+                run_ffmpeg(build_ffmpeg_args(src, [p for p, _ in run], temps, cfg, threads, seek_s=seek_s, hw=hw))
             except FFmpegError:
                 if hw.all_cpu:
                     raise
                 # e.g. a codec NVDEC cannot decode: this source runs on the CPU path
-                run_ffmpeg(build_ffmpeg_args(src, [p for p, _ in run], temps, cfg, threads, None))
+                run_ffmpeg(build_ffmpeg_args(src, [p for p, _ in run], temps, cfg, threads, seek_s=seek_s))
             for (plan, final), tmp in zip(run, temps):
                 cid = clip_id_for(task["video_id"], plan)
                 if not tmp.exists():
@@ -291,10 +322,11 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
                     continue
                 tmp.replace(final)
                 size = final.stat().st_size
+                digest = file_sha256(final)
                 if store is not None:
                     store.put_file(final, clip_rel(task, plan))
                     final.unlink()
-                rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts)
+                rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts, digest)
         except Exception as exc:  # noqa: BLE001 - becomes this run's error rows
             for plan, _ in run:
                 rows.setdefault(clip_id_for(task["video_id"], plan), _failed_clip_row(task, plan, str(exc)))
@@ -335,70 +367,6 @@ SPEC = StageSpec(
 )
 
 
-# ---------------------------------------------------------------- sources
-
-
-def _is_candidate(path: Path) -> bool:
-    if not path.is_file() or path.name.startswith("."):
-        return False
-    suffix = path.suffix.lower()
-    return suffix in MEDIA_SUFFIXES or (suffix not in IGNORED_SUFFIXES)
-
-
-def discover_sources(input_dir: Path, default_category: str = "unknown", category_map: dict | None = None) -> pd.DataFrame:
-    """Source files under ``input_dir``: channel = sub-folder name (the folder's own name for top-level files)."""
-    input_dir = Path(input_dir)
-    if not input_dir.is_dir():
-        raise FileNotFoundError(f"input folder not found: {input_dir}")
-    rows = []
-    seen: dict[str, str] = {}
-    for path in sorted(p for p in input_dir.rglob("*") if _is_candidate(p)):
-        rel = path.relative_to(input_dir)
-        channel = rel.parts[0] if len(rel.parts) > 1 else input_dir.name
-        vid = safe_name(path.stem)
-        if vid in seen and seen[vid] != rel.as_posix():
-            vid = f"{vid}-{hashlib.sha1(rel.as_posix().encode()).hexdigest()[:6]}"
-        seen[vid] = rel.as_posix()
-        rows.append(
-            {
-                "video_id": vid,
-                "channel": safe_name(channel),
-                "category": (category_map or {}).get(channel) or category_of(channel, default_category),
-                "title": path.name,
-                "path": str(path.resolve()),
-                "size_bytes": path.stat().st_size,
-            }
-        )
-    return pd.DataFrame(rows, columns=["video_id", "channel", "category", "title", "path", "size_bytes"])
-
-
-def register_local_sources(root: DatasetRoot, sources: pd.DataFrame) -> pd.DataFrame:
-    """Add ``--input`` sources to ``videos.parquet`` (probed: duration, size; bad files get an error)."""
-    videos = manifest.read(root.pull(root.manifest("videos")), VIDEOS)
-    rows = []
-    for src in sources.to_dict("records"):
-        row = dict(src, url=None, status=DONE, error=None)
-        try:
-            info = probe_source(src["path"])
-            row.update(duration_s=info.duration_s, width=info.width, height=info.height, fps=info.fps)
-        except ProbeError as exc:
-            row.update(status=FAILED, error=str(exc))
-        rows.append(row)
-    videos = manifest.upsert(videos, rows, ["video_id"])
-    root.push(manifest.write(videos, root.manifest("videos"), VIDEOS, ["video_id"]))
-    return videos
-
-
-def source_location(root: DatasetRoot, path: str) -> str:
-    """Where a worker finds a source: a URL as is; a root-relative path under the root (its URL
-    for a URL root); an absolute path as is (on several machines it must be on a shared filesystem)."""
-    if is_url(path):
-        return path
-    if root.url is not None and not Path(path).is_absolute():
-        return root.store.url(path)
-    return str(root.abs(path))
-
-
 def tasks_from_videos(
     root: DatasetRoot, videos: pd.DataFrame, cfg: PreprocessConfig, workers: int, only_spans: dict | None = None
 ) -> list[dict]:
@@ -407,6 +375,11 @@ def tasks_from_videos(
     for v in videos.to_dict("records"):
         if v.get("status") not in (DONE, FAILED) or not v.get("path"):
             continue  # planned / not yet downloaded
+        if not is_file_safe_id(str(v["video_id"])):
+            raise UnsafePath(
+                f"{root.manifest('videos')}: video_id {v['video_id']!r} is not a file-safe id (tampered manifest?): "
+                "fix or delete that row"
+            )
         if only_spans is not None and v["video_id"] not in only_spans:
             continue  # --only-listed: a video no list names
         tasks.append(
@@ -415,8 +388,7 @@ def tasks_from_videos(
                 "channel": v.get("channel") or "unknown",
                 "category": v.get("category") or cfg.category,
                 "path": source_location(root, v["path"]),
-                "root": str(root.root),
-                "root_url": root.url,  # set: workers publish clips there (they may be on other machines)
+                **root.task_fields(),  # root_url set: workers publish clips there (they may be on other machines)
                 "config": asdict(cfg),
                 "threads": threads,
                 **({"only_spans": only_spans[v["video_id"]]} if only_spans is not None else {}),
@@ -425,11 +397,33 @@ def tasks_from_videos(
     return tasks
 
 
-def _clips_exist(root: DatasetRoot):
+def _clips_verified(root: DatasetRoot, verify: bool):
+    """Done means verified: every done clip's file has its recorded size (and, with ``--verify``, is
+    re-probed and re-hashed by the worker); a clip that fails is redone."""
+
     def check(task: dict, rows: pd.DataFrame) -> bool:
-        return all(root.exists(p) for p in rows["path"].dropna())
+        if verify:
+            return False
+        for rel, size in zip(rows["path"], rows["size_bytes"]):
+            if rel is None or (isinstance(rel, float) and pd.isna(rel)):
+                continue
+            if pd.isna(size) or root.size(rel) != int(size):
+                return False
+        return True
 
     return check
+
+
+def output_params(cfg: PreprocessConfig, only_listed: bool = False) -> dict:
+    """The options that shape preprocess's outputs, under their CLI names (recorded in the root)."""
+    return {
+        "--only-listed": only_listed,
+        "--clip-seconds": cfg.clip_seconds,
+        "--keep-tail": cfg.keep_tail,
+        "--crf": cfg.crf,
+        "--preset": cfg.preset,
+        "--audio-bitrate": cfg.audio_bitrate,
+    }
 
 
 def run_preprocess(
@@ -451,16 +445,26 @@ def run_preprocess(
 
         for note in hw_plan(cfg.hwaccel).notes:  # one line per part that falls back (workers probe again where they run)
             console.print(note)
-    if input_dir is not None:
-        sources = discover_sources(input_dir, cfg.category, cfg.category_map)
-        videos = register_local_sources(root, sources)
-        videos = videos[videos["video_id"].isin(set(sources["video_id"]))]
-    else:
-        videos = manifest.read(
-            root.pull(root.manifest("videos")), VIDEOS, required=True, hint="run `realsync fetch` first, or pass --input DIR"
-        )
-    workers = options.workers or default_workers()
-    tasks = tasks_from_videos(root, videos, cfg, workers, only_spans)
-    # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
-    spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
-    return run_stage(spec, root, tasks, options, is_done=_clips_exist(root))
+    skip = ("fetch",) if input_dir is not None else ()
+    with stage_run(root, "preprocess", output_params(cfg, only_listed), overwrite=options.overwrite, skip_upstream=skip) as run:
+        if input_dir is not None:
+            sources = discover_sources(input_dir, cfg.category, cfg.category_map)
+            sources = keep_known_ids(sources, root.read("videos"))
+            videos = register_local_sources(root, sources)
+            videos = videos[videos["video_id"].isin(set(sources["video_id"]))]
+        else:
+            videos = root.read("videos", required=True, hint="run `realsync fetch` first, or pass --input DIR")
+        workers = options.workers or default_workers()
+        tasks = tasks_from_videos(root, videos, cfg, workers, only_spans)
+        if tasks:
+            clips = root.read("clips")
+            if len(clips) and "sha256" in clips:
+                done = clips[clips["status"] == DONE].dropna(subset=["sha256"])
+                by_video = {vid: dict(zip(g["clip_id"], g["sha256"])) for vid, g in done.groupby("video_id")}
+                for t in tasks:
+                    t["expected_sha256"] = by_video.get(t["video_id"], {})
+        # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
+        spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
+        report = run_stage(spec, root, tasks, options, is_done=_clips_verified(root, options.verify))
+        run.note(**report.counts())
+    return report

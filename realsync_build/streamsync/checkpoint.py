@@ -1,4 +1,11 @@
-"""Checkpoints: save/load with optimizer state, and ``--init-from`` with strict key checking."""
+"""Checkpoints: save/load with optimizer state, and ``--init-from`` with strict key checking.
+
+Every file is read with :func:`realsync_build.models.safe_load.safe_load`
+(``torch.load(weights_only=True)`` plus an explicit allowlist): a checkpoint cannot run code.
+``--init-from`` takes a realsync checkpoint, a bare state dict, a public SparseSync file
+(``{'args': <OmegaConf config>, 'model': ...}``) or a registry name
+(``sparsesync-vggsound-sparse``...).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from pathlib import Path
 import torch
 
 from realsync_build.core.atomic import atomic_path
+from realsync_build.models.safe_load import UnsafeCheckpointError, plain, safe_load
 from realsync_build.streamsync.model import ModelConfig, StreamSync
 
 
@@ -31,9 +39,9 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found")
     try:
-        ck = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling problem is the same "unreadable" for the user
-        raise InitError(f"checkpoint {path} is unreadable: {exc}") from exc
+        ck = safe_load(path, "checkpoint", map_location=map_location)
+    except UnsafeCheckpointError as exc:
+        raise InitError(str(exc)) from None
     if not isinstance(ck, dict) or "model" not in ck or "model_config" not in ck:
         raise InitError(f"{path} is not a realsync StreamSync checkpoint (no model / model_config)")
     return ck
@@ -49,7 +57,7 @@ def model_from_checkpoint(path: str | Path, map_location="cpu") -> tuple[StreamS
 def _snapshot_state(obj) -> dict:
     """The snapshot predictor's state dict inside whatever was saved (adapters live here)."""
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
-        obj = obj["model"]  # a realsync checkpoint
+        obj = obj["model"]  # a realsync checkpoint or a public SparseSync file
     elif isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -57,6 +65,15 @@ def _snapshot_state(obj) -> dict:
     if any(k.startswith("snapshot.") for k in obj):
         obj = {k[len("snapshot.") :]: v for k, v in obj.items() if k.startswith("snapshot.")}
     return obj
+
+
+def public_config(path: str | Path) -> dict | None:
+    """The plain-data config of a public SparseSync file (``args``), or None for other files."""
+    raw = safe_load(path, "checkpoint")
+    if isinstance(raw, dict) and "args" in raw and "model_config" not in raw:
+        cfg = plain(raw["args"])
+        return cfg if isinstance(cfg, dict) else None
+    return None
 
 
 def _listing(keys: list[str], limit: int = 12) -> str:
@@ -71,16 +88,21 @@ def init_snapshot_from(model: StreamSync, path: str | Path) -> list[str]:
     :class:`InitError` listing missing, unexpected and mis-shaped keys.
     Returns the keys loaded.
     """
-    path = Path(path)
+    from realsync_build.streamsync.sparsesync.load import resolve
+
+    try:
+        path = resolve(path)
+    except Exception as exc:  # noqa: BLE001 - a registry miss or a failed download: one line
+        raise InitError(f"--init-from {path}: {exc}") from None
     if not path.is_file():
         raise InitError(f"--init-from {path}: file not found")
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=False)
+        raw = safe_load(path, "--init-from")
         state = _snapshot_state(raw)
+    except UnsafeCheckpointError as exc:
+        raise InitError(str(exc)) from None
     except InitError as exc:
         raise InitError(f"--init-from {path}: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001
-        raise InitError(f"--init-from {path}: unreadable ({exc})") from exc
     own = model.snapshot.state_dict()
     required = {k for k in own if not model.snapshot.is_new_parameter(k)}
     missing = sorted(required - state.keys())

@@ -165,7 +165,8 @@ def plot_by_iteration(rows: list[dict], path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     it = [r["iteration"] for r in rows]
     for m, style in zip(METHODS, ("o-", "s-", "^-")):
-        ax.plot(it, [r[m] for r in rows], style, label=m)
+        if rows and m in rows[0]:
+            ax.plot(it, [r[m] for r in rows], style, label=m)
     ax.set_xlabel("iteration (window)")
     ax.set_ylabel("accuracy")
     ax.set_title(title)
@@ -177,7 +178,8 @@ def plot_by_iteration(rows: list[dict], path: Path, title: str) -> None:
 
 
 def _by_iteration_table(rows: list[dict]) -> str:
-    lines = ["iteration,snapshot,apa,streamsync"] + [f"{r['iteration']},{r['snapshot']:.4f},{r['apa']:.4f},{r['streamsync']:.4f}" for r in rows]
+    cols = [m for m in METHODS if rows and m in rows[0]]
+    lines = [",".join(["iteration", *cols])] + [",".join([str(r["iteration"]), *(f"{r[m]:.4f}" for m in cols)]) for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -193,18 +195,19 @@ class EvalOptions:
     max_segments: int | None = None
     device: str = "auto"
     progress: bool = True
+    pretrained: str | None = None  # also evaluate this public SparseSync (name or path) without fine-tuning: Table 3's Pt row
 
 
 def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test", out: str | Path = "eval", opts: EvalOptions | None = None) -> dict:
     """Evaluate a checkpoint on ``split``'s fixed segments; write ``out``/metrics.json, by_iteration.csv/.png."""
-    from realsync_build.streamsync.checkpoint import model_from_checkpoint
     from realsync_build.streamsync.cost import inference_cost
+    from realsync_build.streamsync.table3 import SNAPSHOT_ONLY, model_for_evaluation, table3_rows
 
     opts = opts or EvalOptions()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if opts.device == "auto" and torch.cuda.is_available() else ("cpu" if opts.device == "auto" else opts.device))
-    model, ck = model_from_checkpoint(checkpoint, map_location="cpu")
+    model, ck, kind = model_for_evaluation(checkpoint)
     model.to(device).eval()
     segments, problems = load_segments(root, split)
     for p in problems:
@@ -240,6 +243,21 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
         "errors": pred["errors"],
         "notes": notes,
     }
+    if kind == SNAPSHOT_ONLY:  # a bare SparseSync file: it is the pretrained row; no streaming head
+        metrics.pop("streamsync")
+        for row in metrics["by_iteration"]:
+            row.pop("streamsync")
+        metrics["pretrained"] = {"source": str(checkpoint), **metrics.pop("snapshot")}
+        notes.append("a bare SparseSync checkpoint: the pretrained and APA rows only (no streaming head, no fine-tuning)")
+        opts = EvalOptions(**{**opts.__dict__, "ablation": False})
+    elif opts.pretrained:
+        pmodel, _, _ = model_for_evaluation(opts.pretrained)
+        pmodel.to(device).eval()
+        pdata = SegmentWindows(segments, pmodel.cfg, n, opts.hop_s)
+        pred_pt = predict(pmodel, pdata, opts.batch_size, opts.workers, device, progress=opts.progress, label="pretrained")
+        metrics["pretrained"] = {"source": str(opts.pretrained), **report(pred_pt, segments)["snapshot"]}
+        del pmodel
+    metrics["table3"] = table3_rows(metrics)
     if opts.ablation:
         metrics["ablation"] = {}
         for kind in ("audio_silenced", "video_blanked"):
@@ -284,8 +302,13 @@ def print_summary(m: dict) -> None:
         t.add_column(c)
     f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     for meth in METHODS:
+        if meth not in m:
+            continue
         r = m[meth]
         t.add_row(meth, f(r["acc"]), f(r["acc_pm1"]), f(r["roc_auc"]), f(r["map"]))
+    if "pretrained" in m:
+        r = m["pretrained"]
+        t.add_row("pretrained (no fine-tuning)", f(r["acc"]), f(r["acc_pm1"]), f(r["roc_auc"]), f(r["map"]))
     console.print(t)
     for note in m["notes"]:
         console.print(f"note: {note}")

@@ -12,24 +12,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-MAX_OFFSET_S = 2.0
-CLASS_STEP_S = 0.2
-NUM_CLASSES = 21  # -2.0, -1.8, ..., +2.0
+from realsync_build.core.avformat import (  # noqa: F401 - the clip format and the offset grid live in one place
+    CLASS_STEP_S,
+    FPS,
+    MAX_OFFSET_S,
+    NUM_CLASSES,
+    OFFSETS_S,
+    SAMPLE_RATE,
+    class_to_offset,
+    offset_to_class,
+)
+
 WINDOW_S = 5.0
-FPS = 25
-SAMPLE_RATE = 16000
 LABEL_SMOOTHING = 0.1
-OFFSETS_S = np.round(np.linspace(-MAX_OFFSET_S, MAX_OFFSET_S, NUM_CLASSES), 1)
-
-
-def offset_to_class(offset_sec: float) -> int:
-    """The class of an offset in seconds (nearest 0.2 s step, clamped to +/-2 s)."""
-    k = int(round((float(offset_sec) + MAX_OFFSET_S) / CLASS_STEP_S))
-    return min(max(k, 0), NUM_CLASSES - 1)
-
-
-def class_to_offset(k: int) -> float:
-    return float(OFFSETS_S[int(k)])
 
 
 def window_frames(window_s: float = WINDOW_S, fps: int = FPS) -> int:

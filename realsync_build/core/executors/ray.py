@@ -188,3 +188,10 @@ class RayExecutor(Executor):
         if self._owns_ray and self._ray.is_initialized():
             self._ray.shutdown()
         self._owns_ray = False
+
+
+def make_ray(workers: int | None = None, ray_address: str | None = None, devices: Any = None, **kw: Any) -> Executor:
+    """Registry factory (imports ray; a RuntimeError with an install hint when it is absent).
+
+    ``devices`` is for the local pool: Ray gives each GPU task its own CUDA_VISIBLE_DEVICES."""
+    return RayExecutor(address=ray_address, workers=workers, **kw)

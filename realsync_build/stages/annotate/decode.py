@@ -15,9 +15,7 @@ from typing import Iterator
 import av
 import numpy as np
 
-FPS = 25
-SAMPLE_RATE = 16000
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
+from realsync_build.core.avformat import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME  # noqa: F401 - re-exported
 
 
 class DecodeError(RuntimeError):

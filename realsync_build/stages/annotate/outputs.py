@@ -3,8 +3,9 @@
 A worker writes each clip's detail rows atomically to
 ``annotations/{kind}/{clip_id}.parquet`` (kinds: intervals, events, tracks)
 before it reports the clip done; after a run the driver concatenates the part
-files of every done clip into ``manifests/{kind}.parquet`` (atomic), and joins
-each clip's totals into ``manifests/clips.parquet``.
+files of every done clip into ``manifests/{kind}.parquet`` (atomic).  The
+clips manifest has one writer (preprocess): each clip's totals are joined in
+when a later stage reads it (:func:`realsync_build.stages.split.inputs.load_inputs`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pyarrow.parquet as pq
 
 from realsync_build.core import atomic, manifest
 from realsync_build.core.root import DatasetRoot, safe_name
-from realsync_build.core.schema import ANNOTATIONS, CLIPS, DONE, EVENTS, INTERVALS, KEYS, TRACKS
+from realsync_build.core.schema import DONE, EVENTS, INTERVALS, TRACKS
 
 KINDS: dict[str, pa.Schema] = {"intervals": INTERVALS, "events": EVENTS, "tracks": TRACKS}
 SORT: dict[str, list[str]] = {
@@ -54,7 +55,7 @@ def parts_exist(root: DatasetRoot, clip_id: str) -> bool:
 def consolidate(root: DatasetRoot) -> dict[str, int]:
     """Rewrite ``manifests/{intervals,events,tracks}.parquet`` from the done clips' part files,
     and join the totals into the clips manifest. Returns rows per kind."""
-    ann = manifest.read(root.manifest("annotations"), ANNOTATIONS)
+    ann = root.read("annotations")
     done = ann[ann["status"] == DONE]["clip_id"].tolist() if len(ann) else []
     counts: dict[str, int] = {}
     for kind, schema in KINDS.items():
@@ -72,20 +73,14 @@ def consolidate(root: DatasetRoot) -> dict[str, int]:
         with atomic.atomic_path(out) as tmp:
             pq.write_table(table, tmp, compression="zstd")
         counts[kind] = table.num_rows
-    join_into_clips(root, ann)
     return counts
 
 
-def join_into_clips(root: DatasetRoot, ann: pd.DataFrame) -> None:
-    path = root.manifest("clips")
-    if not path.exists():
-        return
-    clips = manifest.read(path, CLIPS)
-    done = ann[ann["status"] == DONE].set_index("clip_id") if len(ann) else pd.DataFrame()
-    th = clips["clip_id"].map(done["t_th_s"]) if len(done) else None
-    vo = clips["clip_id"].map(done["t_vo_s"]) if len(done) else None
-    top = clips["clip_id"].map(done["top_events"]) if len(done) else None
-    clips["t_talking_head_s"] = th
-    clips["t_voice_over_s"] = vo
-    clips["top_events"] = top
-    manifest.write(clips, path, CLIPS, KEYS["clips"])
+def joined_clip_columns(clips: pd.DataFrame, ann: pd.DataFrame | None) -> pd.DataFrame:
+    """``clips`` with annotate's per-clip totals joined in (``t_talking_head_s``, ``t_voice_over_s``,
+    ``top_events``; null for clips without a done annotation)."""
+    clips = clips.copy()
+    done = ann[ann["status"] == DONE].set_index("clip_id") if ann is not None and len(ann) else None
+    for col, src in (("t_talking_head_s", "t_th_s"), ("t_voice_over_s", "t_vo_s"), ("top_events", "top_events")):
+        clips[col] = clips["clip_id"].map(done[src]) if done is not None else None
+    return clips

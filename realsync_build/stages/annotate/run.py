@@ -7,15 +7,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from realsync_build.core import manifest
+
 from realsync_build.stages.annotate.clip import annotate_clip, get_model
 from realsync_build.stages.annotate.config import GPUS_PER_TASK_DEFAULT, AnnotateConfig
 from realsync_build.stages.annotate.outputs import consolidate, parts_exist
 from realsync_build.core.executors.base import Resources, default_workers
 from realsync_build.core.executors.devices import gpu_devices
 from realsync_build.models.base import ModelMissing
+from realsync_build.core.errors import UserError
 from realsync_build.core.root import DatasetRoot
-from realsync_build.core.schema import ANNOTATIONS, CLIPS, DONE, FAILED
+from realsync_build.core.state import stage_run
+from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage
 
 
@@ -61,12 +63,34 @@ def preflight(cfg: AnnotateConfig, models_dir: Path | None = None) -> str | None
     return None
 
 
+# Options that shape annotate's outputs, under their CLI names (recorded in the root; a rerun
+# with other values stops unless --overwrite).  Devices, batch sizes and threads do not.
+OUTPUT_PARAMS = {
+    "--face-detector": "face_detector",
+    "--events": "events",
+    "--face-fps": "face_fps",
+    "--sync-stride": "sync_stride",
+    "--min-track": "min_track_s",
+    "--sync-window": "sync_window_s",
+    "--min-sync-window": "min_sync_window_s",
+    "--min-confidence": "min_confidence",
+    "--max-offset": "max_offset",
+    "--event-window": "event_window_s",
+    "--event-hop": "event_hop_s",
+    "--event-threshold": "event_threshold",
+}
+
+
+def output_params(cfg: AnnotateConfig) -> dict:
+    return {flag: getattr(cfg, attr) for flag, attr in OUTPUT_PARAMS.items()}
+
+
 def build_tasks(
     root: DatasetRoot, cfg: AnnotateConfig, sync_note: str | None, workers: int, models_dir: Path | None = None
 ) -> list[dict]:
-    clips = manifest.read(root.manifest("clips"), CLIPS, required=True, hint="run `realsync preprocess` first")
+    clips = root.read("clips", required=True, hint="run `realsync preprocess` first")
     clips = clips[clips["status"] == DONE]
-    ann = manifest.read(root.manifest("annotations"), ANNOTATIONS)
+    ann = root.read("annotations")
     previous = {r["clip_id"]: r for r in ann.to_dict("records")} if len(ann) else {}
     from realsync_build.models import registry
 
@@ -80,7 +104,7 @@ def build_tasks(
             {
                 "clip_id": c["clip_id"],
                 "path": c["path"],
-                "root": str(root.root),
+                **root.task_fields(),
                 "config": asdict(cfg),
                 "sync_note": sync_note,
                 "models_dir": models,  # explicit: workers (local or remote) never rely on the driver's environment
@@ -128,19 +152,24 @@ def run_annotate(
     cfg = cfg or AnnotateConfig()
     options = options or RunOptions()
     cfg.validate()
-    manifest.read(root.manifest("clips"), CLIPS, required=True, hint="run `realsync preprocess` first")
-    sync_note = preflight(cfg, models_dir)
+    if root.url is not None:
+        raise UserError(f"annotate runs on a local root only, not {root.url}: annotate a local copy, then publish it")
+    # --only re-runs one part with the options given: it records them instead of refusing them
+    root.read("clips", required=True, hint="run `realsync preprocess` first")
+    sync_note = preflight(cfg, models_dir)  # a missing model is refused before the root is touched
     options = local_devices(cfg, options)
-    workers = options.workers or default_workers()
-    tasks = build_tasks(root, cfg, sync_note, workers, models_dir)
+    with stage_run(root, "annotate", output_params(cfg), overwrite=options.overwrite, guard_params=cfg.only is None) as run:
+        workers = options.workers or default_workers()
+        tasks = build_tasks(root, cfg, sync_note, workers, models_dir)
 
-    def is_done(task: dict, rows: pd.DataFrame) -> bool:
-        if cfg.only is not None or not parts_exist(root, task["clip_id"]):
-            return False
-        if sync_note is None and (rows["sync_status"] == "skipped").any():
-            return False  # SyncNet weights arrived since: score the faces now
-        return True
+        def is_done(task: dict, rows: pd.DataFrame) -> bool:
+            if cfg.only is not None or options.verify or not parts_exist(root, task["clip_id"]):
+                return False
+            if sync_note is None and (rows["sync_status"] == "skipped").any():
+                return False  # SyncNet weights arrived since: score the faces now
+            return True
 
-    report = run_stage(replace(SPEC, resources=task_resources(cfg)), root, tasks, options, is_done=is_done)
-    counts = consolidate(root)
+        report = run_stage(replace(SPEC, resources=task_resources(cfg)), root, tasks, options, is_done=is_done)
+        counts = consolidate(root)  # the merged manifests, written before the completion record
+        run.note(**report.counts())
     return report, counts

@@ -121,7 +121,7 @@ def run_export_streamsync(
     if unknown:
         raise StreamSyncExportError(f"only dev and test have evaluation segments, not {unknown}")
     name = safe_name(name)
-    _, segments = load_split_inputs(root)
+    _, segments = load_split_inputs(root, "export")
     texts: dict[Path, str] = {}
     report = StreamSyncReport()
     for split in splits:

@@ -29,7 +29,9 @@ import pandas as pd
 from realsync_build.core import atomic, manifest
 from realsync_build.stages.export.samples import clip_record, record_bytes, sample_key
 from realsync_build.stages.split.inputs import load_split_inputs, rows_by_clip
+from realsync_build.core.errors import UserError
 from realsync_build.core.root import DatasetRoot
+from realsync_build.core.state import stage_run
 from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.ui import stage_progress
 
@@ -100,7 +102,7 @@ def _order(seed: int, clip_id: str) -> str:
 
 def build_samples(root: DatasetRoot, cfg: WebDatasetConfig) -> tuple[list[Sample], list[dict]]:
     """Samples to export (in shard order per split) and error rows for clips that cannot be."""
-    inputs, segments = load_split_inputs(root)
+    inputs, segments = load_split_inputs(root, "export")
     ann_all = inputs.annotations.set_index("clip_id") if inputs.annotated else None
     clips = inputs.clips[inputs.clips["split"].isin(cfg.splits)].copy()
     ids = set(clips["clip_id"])
@@ -117,6 +119,9 @@ def build_samples(root: DatasetRoot, cfg: WebDatasetConfig) -> tuple[list[Sample
             st = path.stat()
             if st.st_size == 0:
                 raise OSError(f"{path} is empty")
+            recorded = clip.get("size_bytes")
+            if recorded is not None and not pd.isna(recorded) and int(recorded) != st.st_size:
+                raise OSError(f"{path} is {st.st_size} bytes, preprocess recorded {int(recorded)} (changed since)")
         except OSError as exc:
             errors.append(_error_row(clip, f"clip file missing or unreadable ({exc}): rerun `realsync preprocess`"))
             continue
@@ -176,13 +181,68 @@ def write_shard(path: Path, plan: ShardPlan) -> int:
     return path.stat().st_size
 
 
-def run_export_webdataset(root: DatasetRoot, cfg: WebDatasetConfig | None = None, progress: bool = True) -> ExportReport:
+def output_params(cfg: WebDatasetConfig) -> dict:
+    """The options that shape the shards, under their CLI names (recorded in the root)."""
+    return {"--shard-size": cfg.shard_bytes, "--seed": cfg.seed}
+
+
+def run_export_webdataset(
+    root: DatasetRoot, cfg: WebDatasetConfig | None = None, progress: bool = True, overwrite: bool = False
+) -> ExportReport:
     cfg = cfg or WebDatasetConfig()
     if cfg.shard_bytes < 1:
         raise ValueError("--shard-size must be positive")
     unknown = [s for s in cfg.splits if s not in SPLITS]
     if unknown:
         raise ValueError(f"unknown split(s) {unknown}: use train, dev, test")
+    if root.url is not None:
+        raise UserError(f"export webdataset writes shards to a local root only, not {root.url}: export a local copy")
+    with stage_run(root, "export", output_params(cfg), overwrite=overwrite) as run:
+        report = _export(root, cfg, progress)
+        run.note(samples=report.samples, failed=report.failed, shards=len(report.shard_paths))
+    return report
+
+
+def verify_shards(root: DatasetRoot, split: str) -> list[Path]:
+    """The shard files of ``split`` listed in ``shards.parquet``, each checked: present, the recorded
+    size, no listed shard missing and no unlisted ``{split}-*.tar`` beside them.  Raises
+    :class:`~realsync_build.core.manifest.ManifestError` naming the fix."""
+    from realsync_build.core.manifest import ManifestError
+
+    rows = root.read("shards", required=True, hint="run `realsync export webdataset` first")
+    rows = rows[(rows["split"] == split) & (rows["status"] == DONE)]
+    listed = rows.drop_duplicates("shard")[["shard", "shard_bytes"]]
+    problems, paths = [], []
+    for rel, size in zip(listed["shard"], listed["shard_bytes"]):
+        actual = root.size(rel)
+        if actual is None:
+            problems.append(f"{rel} is missing")
+        elif actual != int(size):
+            problems.append(f"{rel} is {actual} bytes, shards.parquet says {int(size)}")
+        paths.append(root.abs(rel))
+    names = {p.name for p in paths}
+    extra = [p.name for p in sorted(root.shards.glob(f"{split}-*.tar")) if p.name not in names]
+    if extra:
+        problems.append(f"{len(extra)} shard(s) not in shards.parquet ({', '.join(extra[:3])})")
+    if problems:
+        raise ManifestError(
+            f"the {split} shards do not match {root.manifest('shards')}: {'; '.join(problems[:5])}: rerun `realsync export webdataset`"
+        )
+    return sorted(paths)
+
+
+def check_train_inputs(root: DatasetRoot, split: str = "train") -> None:
+    """Before ``train`` (``split="train"``) or ``evaluate`` (dev/test): the export completed and is
+    not stale, and the split's shards match ``shards.parquet`` (checked when the manifest exists;
+    hand-made or synthetic shard folders have none)."""
+    from realsync_build.core.state import check_inputs
+
+    check_inputs(root, "train")
+    if root.has("shards"):
+        verify_shards(root, split)
+
+
+def _export(root: DatasetRoot, cfg: WebDatasetConfig, progress: bool) -> ExportReport:
     samples, errors = build_samples(root, cfg)
     plans = plan_shards(samples, cfg.shard_bytes)
     report = ExportReport(samples=len(samples), failed=len(errors), errors=[(e["clip_id"], e["error"]) for e in errors])
@@ -190,7 +250,7 @@ def run_export_webdataset(root: DatasetRoot, cfg: WebDatasetConfig | None = None
     shards_dir.mkdir(parents=True, exist_ok=True)
     atomic.remove_stale_temps(shards_dir)
 
-    old = manifest.read_named(root, "shards")
+    old = root.read("shards")
     recorded = {}
     if len(old):
         for shard, g in old[old["status"] == DONE].groupby("shard"):
@@ -230,7 +290,7 @@ def run_export_webdataset(root: DatasetRoot, cfg: WebDatasetConfig | None = None
             report.shards_removed += 1
     if len(old):  # keep rows of splits this run did not export
         rows += old[~old["split"].isin(cfg.splits)].to_dict("records")
-    manifest.write_named(root, "shards", pd.DataFrame(rows))
+    root.write("shards", pd.DataFrame(rows))
     return report
 
 

@@ -31,7 +31,7 @@ from realsync_build.stages.fetch.plan import PLAN_ONLY, plan_from_list, record_s
 from realsync_build.stages.fetch.progress import fetch_progress
 from realsync_build.stages.fetch.report import print_plan, print_tallies
 from realsync_build.core.root import DatasetRoot
-from realsync_build.core.schema import DONE, FAILED, PLANNED, SKIPPED, VIDEOS
+from realsync_build.core.schema import DONE, FAILED, PLANNED, SKIPPED
 from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage
 from realsync_build.core.ui import console
 
@@ -84,12 +84,33 @@ def run_fetch(
     dry_run: bool = False,
     options: RunOptions | None = None,
 ) -> FetchReport:
-    """Plan (channels or a list), record the plan in ``videos.parquet``, then download it."""
+    """Plan (channels or a list), record the plan in ``videos.parquet``, then download it.
+
+    Fetch records its selection rules in the root but never refuses other ones: it is additive
+    (each run adds the videos its rules pick; a video once fetched is never re-selected)."""
     cfg = cfg or FetchConfig()
     options = options or RunOptions()
     if (channels is None) == (from_list is None):
         raise ValueError("give either channels or a list to fetch from")
-    videos = manifest.read(root.manifest("videos"), VIDEOS)
+    from realsync_build.core.errors import UserError
+    from realsync_build.core.state import stage_run
+
+    params = {
+        "--min-minutes": cfg.min_minutes, "--min-height": cfg.min_height, "--max-height": cfg.max_height,
+        "--min-kbps": cfg.min_kbps, "--max-kbps": cfg.max_kbps, "--hours-per-channel": cfg.hours_per_channel,
+        "--seed": cfg.seed,
+    }  # fmt: skip
+    if root.url is not None:
+        raise UserError(f"fetch downloads into a local root only, not {root.url}: fetch locally, then publish the root")
+    with stage_run(root, "fetch", params, guard_params=False) as run:
+        report = _run_fetch(root, cfg, channels, from_list, dry_run, options)
+        if report.stage is not None:
+            run.note(**report.stage.counts())
+    return report
+
+
+def _run_fetch(root, cfg, channels, from_list, dry_run, options) -> FetchReport:
+    videos = root.read("videos")
     known = {r["video_id"]: r for r in videos.to_dict("records")}
     tallies: dict[str, ChannelTally] = {}
     decisions: list[Decision] = []
@@ -116,10 +137,10 @@ def run_fetch(
         apply_rules = True
 
     new_rows = [{k: v for k, v in r.items() if k not in PLAN_ONLY} for r in planned if r["video_id"] not in known]
-    if new_rows or not root.manifest("videos").exists():
+    if new_rows or not root.has("videos"):
         videos = manifest.upsert(videos, new_rows, ["video_id"])
-        manifest.write(videos, root.manifest("videos"), VIDEOS, ["video_id"])
-        videos = manifest.read(root.manifest("videos"), VIDEOS)
+        root.write("videos", videos)
+        videos = root.read("videos")
     report = FetchReport(planned=planned, tallies=tallies, decisions=decisions, dry_run=dry_run, from_list=from_list is not None)
     if dry_run:
         return report
@@ -140,7 +161,7 @@ def run_fetch(
     for t in tasks:
         t.pop("progress", None)
 
-    final = manifest.read(root.manifest("videos"), VIDEOS)
+    final = root.read("videos")
     ids = {t["video_id"] for t in tasks}
     for rec in final[final["video_id"].isin(ids)].to_dict("records"):
         tally = tallies.get(rec["channel"])

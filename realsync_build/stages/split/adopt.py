@@ -298,7 +298,9 @@ def write_adoption(root: DatasetRoot, result: AdoptResult) -> None:
         root.push(lists_dir / name)  # a URL root: publish it (no-op for a folder)
     atomic.write_text(root.manifests / ADOPTION, json.dumps(result.record, indent=1) + "\n")
     root.push(root.manifests / ADOPTION)
-    manifest.write_named(root, "clips", result.clips)
+    # clips.parquet has one writer (preprocess): the assignment is joined in on read
+    placed = result.clips[result.clips["split"].notna()]
+    root.write("clip_splits", placed[["clip_id", "video_id", "split"]])
 
 
 def read_adoption(root: DatasetRoot) -> dict | None:
@@ -321,12 +323,22 @@ def clear_adoption(root: DatasetRoot) -> None:
 
 
 def run_adopt(root: DatasetRoot, paths: list[Path], cfg: AdoptConfig, as_splits: list[str] | None = None) -> AdoptResult:
-    try:
-        ins = list_inputs(paths, as_splits, list(cfg.skip_lists) if cfg.skip_lists else None)
-        result = compute_adoption(root, ins, cfg)
-    except (ProtocolError, lists.ListFormatError) as exc:
-        raise AdoptError(str(exc)) from None
-    write_adoption(root, result)
+    from realsync_build.core.state import stage_run
+
+    params = {
+        "--from-list": sorted(Path(p).name for p in paths), "--as": list(as_splits) if as_splits else None,
+        "--protocol": cfg.protocol, "--cap": cfg.cap, "--loader-seed": cfg.seed,
+        "--skip-list": sorted(Path(p).name for p in cfg.skip_lists) if cfg.skip_lists else None,
+    }  # fmt: skip
+    # recorded as split's parameters; adopting again (other lists) replaces the split, as a plain split does
+    with stage_run(root, "split", params, guard_params=False) as run:
+        try:
+            ins = list_inputs(paths, as_splits, list(cfg.skip_lists) if cfg.skip_lists else None)
+            result = compute_adoption(root, ins, cfg)
+        except (ProtocolError, lists.ListFormatError) as exc:
+            raise AdoptError(str(exc)) from None
+        write_adoption(root, result)
+        run.note(videos=len(result.splits), segments=len(result.segments))
     return result
 
 

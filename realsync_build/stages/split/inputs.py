@@ -23,10 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from realsync_build.core import manifest
+
 from realsync_build.core.manifest import ManifestError
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE
+from realsync_build.core.state import check_inputs
+from realsync_build.stages.annotate.outputs import joined_clip_columns
 
 SCENARIOS = ("talking_head", "voice_over", "other")
 
@@ -48,6 +50,22 @@ class Inputs:
         return self.annotations is not None
 
 
+def join_split(clips: pd.DataFrame, clip_splits: pd.DataFrame | None) -> pd.DataFrame:
+    """``clips`` with the ``split`` column from ``clip_splits.parquet`` (null for clips it does not
+    list).  A root split before that file existed keeps the column its clips.parquet carries."""
+    if clip_splits is None:
+        return clips
+    clips = clips.copy()
+    clips["split"] = clips["clip_id"].map(dict(zip(clip_splits["clip_id"], clip_splits["split"])))
+    return clips
+
+
+def read_clips(root: DatasetRoot) -> pd.DataFrame:
+    """Every row of ``clips.parquet`` with the columns later stages join in (annotate's totals,
+    split's assignment): what a reader of "the clips" wants."""
+    return load_inputs(root).all_clips
+
+
 def _unknown(df: pd.DataFrame, known: set[str]) -> list[str]:
     if df.empty:
         return []
@@ -59,10 +77,15 @@ def _examples(ids: list[str], n: int = 3) -> str:
     return ", ".join(ids[:n]) + more
 
 
-def load_inputs(root: DatasetRoot) -> Inputs:
-    """The done clips plus their annotations, checked to belong together."""
+def load_inputs(root: DatasetRoot, stage: str | None = None) -> Inputs:
+    """The done clips plus their annotations, checked to belong together.
+
+    ``stage`` (the reading stage, e.g. ``"split"``) also refuses inputs whose producing stage
+    did not complete or went stale (:func:`realsync_build.core.state.check_inputs`)."""
+    if stage is not None:
+        check_inputs(root, stage)
     clips_path = root.manifest("clips")
-    clips_all = manifest.read_named(root, "clips", required=True, hint="run `realsync preprocess` first")
+    clips_all = root.read("clips", required=True, hint="run `realsync preprocess` first")
     clips = clips_all[clips_all["status"] == DONE].reset_index(drop=True)
     if clips.empty:
         raise ManifestError(f"{clips_path} has no done clips: run `realsync preprocess` (or --retry-failed) first")
@@ -77,8 +100,8 @@ def load_inputs(root: DatasetRoot) -> Inputs:
 
     annotations = None
     ann_path = root.manifest("annotations")
-    if ann_path.exists():
-        annotations = manifest.read_named(root, "annotations")
+    if root.has("annotations"):
+        annotations = root.read("annotations")
         unknown = _unknown(annotations, all_known)
         if unknown:
             raise StaleManifest(
@@ -92,11 +115,15 @@ def load_inputs(root: DatasetRoot) -> Inputs:
                 "run `realsync annotate` again so every clip is annotated (or delete the file to treat the root as unannotated)"
             )
         annotations = annotations[annotations["clip_id"].isin(known)].reset_index(drop=True)
+    # clips.parquet has one writer (preprocess); annotate's totals and split's assignment are joined in here
+    clip_splits = root.read("clip_splits") if root.has("clip_splits") else None
+    clips = join_split(joined_clip_columns(clips, annotations), clip_splits)
+    clips_all = join_split(joined_clip_columns(clips_all, annotations), clip_splits)
 
     tables = {}
     for name in ("intervals", "events"):
         path = root.manifest(name)
-        df = manifest.read_named(root, name)
+        df = root.read(name)
         unknown = _unknown(df, all_known)
         if unknown:
             raise StaleManifest(
@@ -135,14 +162,14 @@ def annotation_done(inputs: Inputs) -> pd.DataFrame:
     return ok.set_index("clip_id")
 
 
-def load_split_inputs(root: DatasetRoot) -> tuple[Inputs, pd.DataFrame]:
+def load_split_inputs(root: DatasetRoot, stage: str | None = None) -> tuple[Inputs, pd.DataFrame]:
     """:func:`load_inputs` plus the split's outputs, checked against the clips.
 
     Returns the inputs (their ``clips`` keep only clips with a split) and ``segments``.
     """
-    inputs = load_inputs(root)
+    inputs = load_inputs(root, stage)
     clips_path, splits_path, seg_path = root.manifest("clips"), root.manifest("splits"), root.manifest("segments")
-    splits = manifest.read_named(root, "splits", required=True, hint="run `realsync split --seed S` first")
+    splits = root.read("splits", required=True, hint="run `realsync split --seed S` first")
     clips = inputs.clips
     placed = clips[clips["split"].notna()]
     if placed.empty:
@@ -161,7 +188,7 @@ def load_split_inputs(root: DatasetRoot) -> tuple[Inputs, pd.DataFrame]:
             f"{clips_path} has {len(unplaced)} done clips without a split ({_examples(list(unplaced['clip_id']))}), "
             "added after the last split: rerun `realsync split --seed S`"
         )
-    segments = manifest.read_named(root, "segments")
+    segments = root.read("segments")
     split_of = dict(zip(placed["clip_id"], placed["split"]))
     bad = segments[segments["clip_id"].map(split_of).fillna("") != segments["split"]]
     if len(bad):

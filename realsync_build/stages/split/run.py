@@ -26,11 +26,12 @@ byte-identical files.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from realsync_build.core import manifest
+
 from realsync_build.stages.split.inputs import load_inputs, suspect_clips
 from realsync_build.core.manifest import ManifestError
 from realsync_build.core.root import DatasetRoot
@@ -105,7 +106,7 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
         values = [float(p) for p in parts]
     except ValueError:
         raise SplitError(f"--ratios must be three numbers like 90/5/5, got {text!r}") from None
-    if len(values) != 3 or any(v < 0 for v in values) or sum(values) <= 0 or values[0] <= 0:
+    if len(values) != 3 or not all(math.isfinite(v) for v in values) or any(v < 0 for v in values) or sum(values) <= 0 or values[0] <= 0:
         raise SplitError(f"--ratios must be three non-negative numbers (train > 0) like 90/5/5, got {text!r}")
     total = sum(values)
     return tuple(v / total for v in values)  # type: ignore[return-value]
@@ -270,18 +271,48 @@ def compute_split(root: DatasetRoot, cfg: SplitConfig) -> SplitResult:
 
 
 def write_split(root: DatasetRoot, result: SplitResult) -> None:
-    """Write the three manifests (each atomically; segments first, clips last)."""
-    manifest.write_named(root, "segments", result.segments)
-    manifest.write_named(root, "splits", result.splits)
-    manifest.write_named(root, "clips", result.clips)
+    """Write split's three manifests (each atomically; the completion record follows them).
+
+    ``clips.parquet`` is not rewritten (preprocess is its one writer): each placed clip's split
+    goes to ``clip_splits.parquet`` and is joined in when a later stage reads the clips."""
+    root.write("segments", result.segments)
+    root.write("splits", result.splits)
+    placed = result.clips[result.clips["split"].notna()]
+    root.write("clip_splits", placed[["clip_id", "video_id", "split"]])
 
 
-def run_split(root: DatasetRoot, cfg: SplitConfig) -> SplitResult:
+def output_params(cfg: SplitConfig) -> dict:
+    """The options that shape split's outputs, under their CLI names (recorded in the root)."""
+    sc = cfg.segments
+    return {
+        "--seed": cfg.seed,
+        "--ratios": [round(r, 12) for r in cfg.ratios],
+        "--exclude-suspect-sync": cfg.exclude_suspect_sync,
+        "--skip-empty-channels": cfg.skip_empty_channels,
+        "--segment-sampling": sc.sampling,
+        "--segment-start": sc.start_s,
+        "--segment-stride": sc.stride_s,
+        "--segment-window": sc.window_s,
+        "--offset-sd": sc.offset_sd,
+        "--offset-zero-share": sc.offset_zero_share,
+        "--top-events": sc.top_events,
+    }
+
+
+def run_split(root: DatasetRoot, cfg: SplitConfig, overwrite: bool = False) -> SplitResult:
+    from realsync_build.core.state import stage_run
+
     from realsync_build.stages.split.adopt import clear_adoption
 
-    result = compute_split(root, cfg)
-    write_split(root, result)
-    clear_adoption(root)  # this split replaces one adopted from published lists
+    from realsync_build.core.state import load
+
+    # a split adopted from published lists is replaced by a drawn one without --overwrite
+    adopted = "--from-list" in ((load(root, "split") or {}).get("params") or {})
+    with stage_run(root, "split", output_params(cfg), overwrite=overwrite, guard_params=not adopted) as run:
+        result = compute_split(root, cfg)
+        write_split(root, result)
+        clear_adoption(root)  # this split replaces one adopted from published lists
+        run.note(videos=len(result.splits), segments=len(result.segments))
     return result
 
 

@@ -39,9 +39,12 @@ import pandas as pd
 
 from realsync_build.stages.split.inputs import SCENARIOS, rows_by_clip
 
-STEP_S = 0.2
-MAX_OFFSET_S = 2.0
-N_CLASSES = int(round(2 * MAX_OFFSET_S / STEP_S)) + 1  # 21: -2.0, -1.8, ..., +2.0
+from realsync_build.core.avformat import CLASS_STEP_S as STEP_S
+from realsync_build.core.avformat import MAX_OFFSET_S
+from realsync_build.core.avformat import NUM_CLASSES as N_CLASSES
+from realsync_build.core.avformat import class_to_offset as offset_of_class
+from realsync_build.core.avformat import offset_to_class as class_of_offset
+
 EVAL_SPLITS = ("dev", "test")
 
 
@@ -69,18 +72,6 @@ class SegmentConfig:
             raise ValueError(f"--offset-zero-share must be within 0..1, not {self.offset_zero_share}")
         if abs(self.max_offset_s - MAX_OFFSET_S) > 1e-9:
             raise ValueError("offsets are +/-2 s on a 0.2 s grid (21 classes)")
-
-
-def offset_of_class(cls: int) -> float:
-    """Class index 0..20 -> offset in seconds (-2.0 .. 2.0), never ``-0.0``."""
-    return round((int(cls) - N_CLASSES // 2) * STEP_S, 1) + 0.0
-
-
-def class_of_offset(offset_s: float) -> int:
-    cls = int(round(offset_s / STEP_S)) + N_CLASSES // 2
-    if not 0 <= cls < N_CLASSES or abs(offset_of_class(cls) - offset_s) > 1e-6:
-        raise ValueError(f"offset {offset_s} s is not on the 0.2 s grid within +/-2 s")
-    return cls
 
 
 def sample_offset_classes(rng: np.random.Generator, n: int, sd: float = 1.0, zero_share: float = 0.503) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from realsync_build.core import atomic, manifest
+from realsync_build.core import atomic
 from realsync_build.stages.split.inputs import load_inputs
 from realsync_build.core.root import DatasetRoot
 from realsync_build.stages.stats import plots, tables
@@ -73,7 +73,7 @@ def _paper_section(root: DatasetRoot) -> str:
 def run_stats(root: DatasetRoot, name: str = "realsync") -> StatsResult:
     inputs = load_inputs(root)
     seg_path = root.manifest("segments")
-    segments = manifest.read_named(root, "segments") if seg_path.exists() else None
+    segments = root.read("segments") if root.has("segments") else None
     if segments is not None:
         segments = segments[segments["clip_id"].isin(set(inputs.clips["clip_id"]))]
     res = StatsResult(tables.table1(inputs, segments, name), tables.table2(inputs), annotated=inputs.annotated)

@@ -1,8 +1,19 @@
-"""Model sizes: ``tiny`` trains on a CPU in minutes; ``base`` is near SparseSync's sizes for a GPU."""
+"""Model sizes.  The snapshot predictor is SparseSync (:mod:`realsync_build.streamsync.sparsesync`).
+
+``base`` is the public ``22-07-28T15-49-45`` checkpoint's network (S3D + ResNet-18,
+512-d, 16 selectors, 3 + 3 layers, 8 heads; 5 s windows at 25 fps, short side 256 px
+centre-cropped to 224, 16 kHz audio, n_fft 512 / hop 128), so ``--init-from
+sparsesync-vggsound-sparse`` loads into it.  ``tiny`` is the same architecture at
+small sizes for CPU tests and smoke runs: extractor channels / 8 (64-d), 4 selectors,
+1 + 1 layers, 32 px frames, no pretrained weights.
+
+There is no offset-correlation path in any config (the earlier home-made predictor had
+one; it is not in the paper and is gone).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 from realsync_build.streamsync.task import FPS, SAMPLE_RATE, WINDOW_S
 
@@ -11,25 +22,22 @@ from realsync_build.streamsync.task import FPS, SAMPLE_RATE, WINDOW_S
 class ModelConfig:
     name: str = "tiny"
     predictor: str = "sparsesync"  # key in SNAPSHOT_PREDICTORS
-    # inputs (the loader follows these)
+    # inputs (the loader follows window_s / fps / sample_rate / video_size)
     window_s: float = WINDOW_S
     fps: int = FPS
     sample_rate: int = SAMPLE_RATE
-    video_size: int = 16  # frames: short side resized to this, centre-cropped square
-    # snapshot predictor
-    d_model: int = 64
-    video_channels: tuple[int, ...] = (16, 32)
-    audio_channels: tuple[int, ...] = (8, 16, 32)
-    n_mels: int = 32
-    n_fft: int = 400
-    hop_length: int = 160  # 10 ms
-    n_queries: int = 8  # learned queries per modality in the sparse selectors
-    corr_dim: int = 32  # offset-correlation projection (0: no correlation token / logit path)
-    selector_layers: int = 1
-    encoder_layers: int = 2
+    video_size: int = 32  # decoded frames: short side scaled to this, centred square kept
+    input_size: int | None = None  # centre crop fed to the network (<= video_size; None: all of video_size)
+    n_fft: int = 128
+    hop_length: int = 128
+    # SparseSync sizes
+    width_div: int = 8  # extractor channel divisor (1 = published S3D / ResNet-18)
+    d_model: int = 64  # n_embd; must equal 512 / width_div (the audio bridge is the identity)
     n_heads: int = 4
-    ff_mult: int = 2
-    dropout: float = 0.0
+    n_queries: int = 4  # learned selectors per modality
+    selector_layers: int = 1
+    encoder_layers: int = 1  # global transformer
+    dropout: float = 0.0  # embd / resid / attn dropout (0.1 in the published config)
     # streaming part
     stream_head: str = "trf"  # trf | lstm
     stream_dim: int = 128
@@ -46,6 +54,18 @@ class ModelConfig:
         kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
         return cls(**kw)
 
+    @property
+    def crop_size(self) -> int:
+        return self.video_size if self.input_size is None else self.input_size
+
+    @property
+    def window_frames(self) -> int:
+        return int(round(self.window_s * self.fps))
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_s * self.sample_rate))
+
 
 def tiny_config(**overrides) -> ModelConfig:
     return ModelConfig(**overrides)
@@ -54,17 +74,16 @@ def tiny_config(**overrides) -> ModelConfig:
 def base_config(**overrides) -> ModelConfig:
     kw = dict(
         name="base",
-        video_size=112,
+        video_size=256,
+        input_size=224,
+        n_fft=512,
+        hop_length=128,
+        width_div=1,
         d_model=512,
-        video_channels=(64, 128, 256, 512),
-        audio_channels=(64, 128, 256, 512),
-        n_mels=128,
+        n_heads=8,
         n_queries=16,
-        corr_dim=128,
-        ff_mult=4,
         selector_layers=3,
         encoder_layers=3,
-        n_heads=8,
         dropout=0.1,
         stream_dim=512,
         stream_layers=3,

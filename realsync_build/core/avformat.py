@@ -1,0 +1,49 @@
+"""The clip format and the offset grid: one fact, one place.
+
+Every clip realsync makes (``preprocess``), reads (``annotate``, the probe) and
+feeds to the model (``streamsync``) is H.264 at 25 fps with the shorter side
+256 px, and AAC-LC mono at 16 kHz.  Evaluation offsets (``split`` segments,
+StreamSync targets) are the 21 classes of the 0.2 s grid over [-2, +2] s.
+
+Off-grid input has ONE behaviour everywhere: :func:`offset_to_class` raises
+``ValueError`` for an offset that is not on the grid (within 1e-6 s) or lies
+outside +/-2 s.  Offsets in realsync are always drawn from the grid (a class
+first, then its offset), so an off-grid value is a bug or a tampered list,
+never something to round silently.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FPS = 25
+SAMPLE_RATE = 16000  # Hz
+SHORT_SIDE = 256  # px, the shorter side of every clip
+AUDIO_CHANNELS = 1
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
+
+MAX_OFFSET_S = 2.0
+CLASS_STEP_S = 0.2
+NUM_CLASSES = int(round(2 * MAX_OFFSET_S / CLASS_STEP_S)) + 1  # 21: -2.0, -1.8, ..., +2.0
+OFFSETS_S = np.round(np.linspace(-MAX_OFFSET_S, MAX_OFFSET_S, NUM_CLASSES), 1)
+GRID_TOLERANCE_S = 1e-6
+
+
+def class_to_offset(cls: int) -> float:
+    """Class index 0..20 -> offset in seconds (-2.0 .. 2.0), never ``-0.0``."""
+    k = int(cls)
+    if not 0 <= k < NUM_CLASSES:
+        raise ValueError(f"offset class {cls} is outside 0..{NUM_CLASSES - 1}")
+    return round((k - NUM_CLASSES // 2) * CLASS_STEP_S, 1) + 0.0
+
+
+def offset_to_class(offset_s: float) -> int:
+    """Offset in seconds -> class index; raises ``ValueError`` off the 0.2 s grid or beyond +/-2 s."""
+    value = float(offset_s)
+    if not np.isfinite(value):
+        raise ValueError(f"offset {offset_s!r} s is not a number")
+    k = int(round(value / CLASS_STEP_S)) + NUM_CLASSES // 2
+    if not 0 <= k < NUM_CLASSES or abs(class_to_offset(k) - value) > GRID_TOLERANCE_S:
+        raise ValueError(f"offset {offset_s} s is not on the {CLASS_STEP_S:g} s grid within +/-{MAX_OFFSET_S:g} s")
+    return k
+

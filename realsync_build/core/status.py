@@ -1,0 +1,170 @@
+"""``realsync status``: where each stage of a root stands, read-only (no lock, writes nothing).
+
+Per stage: done / failed / pending counts and media hours (from its manifest),
+when it last ran and whether that run completed (from ``stages.json``), the
+output-shaping parameters it recorded, whether its outputs are stale, and the
+one command to run next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from realsync_build.core import state
+from realsync_build.core.root import DatasetRoot
+from realsync_build.core.schema import DONE, FAILED
+
+
+@dataclass
+class StageStatus:
+    stage: str
+    done: int | None = None  # None: not measurable (the manifest is missing)
+    failed: int | None = None
+    pending: int | None = None
+    hours: float | None = None
+    unit: str = ""
+    record: dict | None = None
+    stale: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        if self.record is None:
+            return "not run" if not self.done else "unrecorded"
+        if self.stale:
+            return "stale" if self.record.get("status") == state.COMPLETE else str(self.record.get("status"))
+        return str(self.record.get("status"))
+
+
+def _read(root: DatasetRoot, name: str) -> pd.DataFrame | None:
+    if not root.has(name):
+        return None
+    try:
+        return root.read(name)
+    except Exception:  # noqa: BLE001 - status reports a damaged manifest instead of failing
+        return None
+
+
+def _count(df: pd.DataFrame | None) -> tuple[int | None, int | None]:
+    if df is None:
+        return None, None
+    return int((df["status"] == DONE).sum()), int((df["status"] == FAILED).sum())
+
+
+def collect(root: DatasetRoot) -> list[StageStatus]:
+    records = state.load_all(root)
+    videos, clips = _read(root, "videos"), _read(root, "clips")
+    ann, splits, shards = _read(root, "annotations"), _read(root, "splits"), _read(root, "shards")
+    done_clips = clips[clips["status"] == DONE] if clips is not None else None
+    out: list[StageStatus] = []
+
+    s = StageStatus("fetch", unit="videos")
+    s.done, s.failed = _count(videos)
+    if videos is not None and "fetch" not in records and videos["url"].isna().all():
+        s.notes.append("all registered by preprocess --input (fetch never ran)")
+    if videos is not None:
+        s.pending = int((videos["status"] == "planned").sum())
+        s.hours = float(videos.loc[videos["status"] == DONE, "duration_s"].fillna(0).sum()) / 3600.0
+    out.append(s)
+
+    s = StageStatus("preprocess", unit="clips")
+    s.done, s.failed = _count(clips)
+    if clips is not None:
+        s.hours = float((done_clips["end_s"] - done_clips["start_s"]).sum()) / 3600.0
+        if videos is not None:
+            ready = set(videos.loc[videos["status"] == DONE, "video_id"])
+            s.pending = len(ready - set(clips["video_id"]))
+            s.unit = "clips (pending: videos)"
+    out.append(s)
+
+    s = StageStatus("annotate", unit="clips")
+    s.done, s.failed = _count(ann)
+    if done_clips is not None:
+        seen = set(ann["clip_id"]) if ann is not None else set()
+        s.pending = len(set(done_clips["clip_id"]) - seen)
+        if ann is not None:
+            s.hours = float(ann.loc[ann["status"] == DONE, "duration_s"].fillna(0).sum()) / 3600.0
+    out.append(s)
+
+    s = StageStatus("split", unit="videos")
+    if splits is not None:
+        s.done, s.failed = len(splits), 0
+        counts = splits["split"].value_counts().to_dict()
+        s.notes.append(", ".join(f"{k} {counts.get(k, 0)}" for k in ("train", "dev", "test")) + " videos")
+        if done_clips is not None:
+            s.pending = int(done_clips["video_id"].nunique() - splits["video_id"].isin(set(done_clips["video_id"])).sum())
+            placed = done_clips[done_clips["video_id"].isin(set(splits["video_id"]))]
+            s.hours = float((placed["end_s"] - placed["start_s"]).sum()) / 3600.0
+    out.append(s)
+
+    s = StageStatus("export", unit="samples")
+    s.done, s.failed = _count(shards)
+    if shards is not None:
+        s.notes.append(f"{shards['shard'].nunique()} shards")
+        if done_clips is not None:
+            by_clip = done_clips.set_index("clip_id")
+            exported = shards.loc[shards["status"] == DONE, "clip_id"]
+            exported = exported[exported.isin(by_clip.index)]
+            s.hours = float((by_clip.loc[exported, "end_s"] - by_clip.loc[exported, "start_s"]).sum()) / 3600.0
+            if splits is not None:
+                placed = set(done_clips.loc[done_clips["video_id"].isin(set(splits["video_id"])), "clip_id"])
+                s.pending = len(placed - set(shards["clip_id"]))
+    out.append(s)
+
+    for s in out:
+        s.record = records.get(s.stage)
+        s.stale = state.stale_reason(root, s.stage, s.record) if s.record else None
+    return out
+
+
+def next_command(stages: list[StageStatus]) -> str:
+    """The first thing to do, in pipeline order."""
+    for s in stages:
+        if s.stage == "fetch" and s.record is None and not s.done:
+            continue  # --input roots never fetch
+        if s.record is not None and s.record.get("status") == state.INVALIDATED:
+            return f"{state.COMMANDS[s.stage]} ({s.stage} was invalidated by an upstream --overwrite)"
+        if s.stale:
+            return f"{state.COMMANDS[s.stage]} ({s.stage}: {s.stale})"
+        if s.record is None and not s.done:
+            if s.stage == "preprocess":
+                return "realsync preprocess --input DIR (or realsync fetch first)"
+            return state.COMMANDS[s.stage]
+        if s.pending:
+            return f"{state.COMMANDS[s.stage]} ({s.pending} pending)"
+    return "realsync train (every stage is complete and fresh)"
+
+
+def render(root: DatasetRoot, stages: list[StageStatus]) -> None:
+    from rich.table import Table
+
+    from realsync_build.core.ui import console
+
+    def n(v) -> str:
+        return "n/a" if v is None else str(v)
+
+    table = Table(title=f"realsync status: {root.url or root.root}")
+    for col, just in (("stage", "left"), ("state", "left"), ("done", "right"), ("failed", "right"), ("pending", "right"),
+                      ("hours", "right"), ("last run UTC", "left")):  # fmt: skip
+        table.add_column(col, justify=just, no_wrap=True)
+    for s in stages:
+        rec = s.record or {}
+        stamp = rec.get("completed_at") or rec.get("started_at")
+        when = f"{stamp[5:10]} {stamp[11:16]}" if stamp else "never"  # MM-DD HH:MM, UTC
+        style = {"complete": "green", "stale": "yellow", "running": "red", "invalidated": "red"}.get(s.state, "")
+        table.add_row(s.stage, f"[{style}]{s.state}[/{style}]" if style else s.state, n(s.done), n(s.failed), n(s.pending),
+                      "n/a" if s.hours is None else f"{s.hours:.3f}", when)  # fmt: skip
+    console.print(table)
+    for s in stages:
+        rec = s.record or {}
+        parts = [f"counts are {s.unit}", *s.notes]
+        if s.stale:
+            parts.append(f"[yellow]stale: {s.stale}[/yellow]")
+        params = rec.get("params")
+        if params:
+            parts.append("params " + " ".join(f"{k} {v}" for k, v in params.items() if v is not None))
+            parts.append(f"realsync {rec.get('realsync_version')}")
+        console.print(f"  [bold]{s.stage}[/bold]: " + "; ".join(parts), highlight=False)
+    console.print(f"[bold]next:[/bold] {next_command(stages)}", highlight=False)

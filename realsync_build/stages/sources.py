@@ -1,0 +1,110 @@
+"""``preprocess --input``: source files in a folder -> ``videos.parquet`` rows with ids that never move.
+
+Channel = the sub-folder a file sits in (the folder's own name for top-level files).  Ids are the
+file-safe stem; a source already registered keeps its id, and a new one whose sanitised id is
+taken gets a suffix hashed from its own original name (see :func:`keep_known_ids`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+from realsync_build.core import manifest
+from realsync_build.core.root import DatasetRoot, check_rel, safe_name
+from realsync_build.core.schema import DONE, FAILED
+from realsync_build.core.storage import is_url
+from realsync_build.media.probe import ProbeError, probe_source
+from realsync_build.stages.fetch.channels import category_of
+
+MEDIA_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".ts", ".flv", ".mpg", ".mpeg", ".wmv", ".3gp"}
+IGNORED_SUFFIXES = {".json", ".part", ".ytdl", ".txt", ".md", ".csv", ".parquet", ".toml", ".log", ".jpg", ".png", ".webp", ".vtt", ".srt"}
+
+
+def _is_candidate(path: Path) -> bool:
+    if not path.is_file() or path.name.startswith("."):
+        return False
+    suffix = path.suffix.lower()
+    return suffix in MEDIA_SUFFIXES or (suffix not in IGNORED_SUFFIXES)
+
+
+def discover_sources(input_dir: Path, default_category: str = "unknown", category_map: dict | None = None) -> pd.DataFrame:
+    """Source files under ``input_dir``: channel = sub-folder name (the folder's own name for top-level files)."""
+    input_dir = Path(input_dir)
+    if not input_dir.is_dir():
+        raise FileNotFoundError(f"input folder not found: {input_dir}")
+    rows = []
+    for path in sorted(p for p in input_dir.rglob("*") if _is_candidate(p)):
+        rel = path.relative_to(input_dir)
+        channel = rel.parts[0] if len(rel.parts) > 1 else input_dir.name
+        vid = source_id(rel)
+        rows.append(
+            {
+                "video_id": vid,
+                "channel": safe_name(channel),
+                "category": (category_map or {}).get(channel) or category_of(channel, default_category),
+                "title": path.name,
+                "path": str(path.resolve()),
+                "size_bytes": path.stat().st_size,
+                "source_rel": rel.as_posix(),  # the original name, for collision suffixes (not stored)
+            }
+        )
+    return pd.DataFrame(rows, columns=["video_id", "channel", "category", "title", "path", "size_bytes", "source_rel"])
+
+
+def source_id(rel: Path) -> str:
+    """A source's id before collisions are settled: the file-safe form of its stem."""
+    return safe_name(rel.stem)
+
+
+def keep_known_ids(sources: pd.DataFrame, videos: pd.DataFrame) -> pd.DataFrame:
+    """Ids that never move: a source already in ``videos.parquet`` (same resolved path) keeps its id;
+    a new source whose sanitised id is taken by another source, or shared with another new one
+    (``体育.mp4`` and ``一.mp4`` both sanitise to ``x``), gets a suffix hashed from its own original
+    name under ``--input``, so the id depends on the name, never on which file arrived first."""
+    if sources.empty:
+        return sources
+    known = dict(zip(videos["path"], videos["video_id"])) if len(videos) else {}
+    taken = {vid: path for path, vid in known.items()}
+    out = sources.copy()
+    new_ids = out["path"].map(known)
+    counts = out.loc[new_ids.isna(), "video_id"].value_counts()
+    for i, row in out.iterrows():
+        if pd.notna(new_ids[i]):
+            out.at[i, "video_id"] = new_ids[i]
+            continue
+        vid = row["video_id"]
+        if (vid in taken and taken[vid] != row["path"]) or counts.get(vid, 0) > 1:
+            out.at[i, "video_id"] = f"{vid}-{hashlib.sha1(str(row['source_rel']).encode()).hexdigest()[:8]}"
+    return out
+
+
+def register_local_sources(root: DatasetRoot, sources: pd.DataFrame) -> pd.DataFrame:
+    """Add ``--input`` sources to ``videos.parquet`` (probed: duration, size; bad files get an error)."""
+    videos = root.read("videos")
+    rows = []
+    for src in sources.to_dict("records"):
+        row = dict(src, url=None, status=DONE, error=None)
+        try:
+            info = probe_source(src["path"])
+            row.update(duration_s=info.duration_s, width=info.width, height=info.height, fps=info.fps)
+        except ProbeError as exc:
+            row.update(status=FAILED, error=str(exc))
+        rows.append(row)
+    videos = manifest.upsert(videos, rows, ["video_id"])
+    root.write("videos", videos)
+    return videos
+
+
+def source_location(root: DatasetRoot, path: str) -> str:
+    """Where a worker finds a source: a URL as is; a root-relative path under the root (its URL
+    for a URL root); an absolute path as is (on several machines it must be on a shared filesystem)."""
+    if is_url(path):
+        return path
+    if Path(path).is_absolute():
+        return path  # a source registered by --input (read only; outputs always go under the root)
+    if root.url is not None:
+        return root.store.url(check_rel(path))
+    return str(root.abs(path))
