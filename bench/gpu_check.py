@@ -149,7 +149,8 @@ def check_preprocess(work: Path, seconds: int) -> None:
     if not src.exists():
         make_source(src, float(seconds), width=1280, height=720)
     plan = hw_plan("cuda")
-    say(f"## preprocess on a {seconds} s 720p30 generated source (60 s clips)")
+    clip_s = min(60, max(2, seconds // 2))
+    say(f"## preprocess on a {seconds} s 720p30 generated source ({clip_s} s clips)")
     say(f"hwaccel cuda plan: decode={plan.decode} scale={plan.scale} encode={plan.encode}")
     for n in plan.notes:
         say(n)
@@ -158,10 +159,11 @@ def check_preprocess(work: Path, seconds: int) -> None:
         if root.root.exists():
             shutil.rmtree(root.root)
         t0 = time.perf_counter()
-        rep = run_preprocess(root, work / "pp_sources", PreprocessConfig(clip_seconds=60, hwaccel=mode), RunOptions(progress=False, executor="inline"))
+        rep = run_preprocess(root, work / "pp_sources", PreprocessConfig(clip_seconds=clip_s, hwaccel=mode), RunOptions(progress=False, executor="inline"))
         wall = time.perf_counter() - t0
         size = sum(p.stat().st_size for p in (root.root / "clips").rglob("*.mp4"))
-        say(f"preprocess | --hwaccel {mode} | {seconds / wall:.2f}x real time | {size / 2**20:.2f} MiB of clips | done {rep.done}")
+        media = rep.media_s or float("nan")
+        say(f"preprocess | --hwaccel {mode} | {media / wall:.2f}x real time ({media:.0f} s of clips) | {size / 2**20:.2f} MiB of clips | done {rep.done} failed {rep.failed}")
     for label, args in (
         ("decode only, CPU", ["-i", str(src), "-f", "null", "-"]),
         ("decode only, GPU (NVDEC)", ["-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-i", str(src), "-f", "null", "-"]),

@@ -444,7 +444,7 @@ def run_preprocess(
         from realsync_build.core.ui import console
 
         for note in hw_plan(cfg.hwaccel).notes:  # one line per part that falls back (workers probe again where they run)
-            console.print(note)
+            console.print(note, soft_wrap=True, markup=False)
     skip = ("fetch",) if input_dir is not None else ()
     with stage_run(root, "preprocess", output_params(cfg, only_listed), overwrite=options.overwrite, skip_upstream=skip) as run:
         if input_dir is not None:
