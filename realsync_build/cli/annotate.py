@@ -36,12 +36,13 @@ def annotate(
     sync_batch: Annotated[int, typer.Option("--sync-batch", min=0, help="SyncNet 5-frame windows per forward pass; 0: chosen per device (32 on CPU; on a GPU from its free memory).")] = 0,
     gpus_per_task: Annotated[Optional[float], typer.Option("--gpus-per-task", min=0.0, help="GPU share each clip task asks Ray for (--executor ray). Default: 0.25 when the cluster has GPUs, else 0. Locally, annotate runs one worker per visible GPU, each pinned to its own device.")] = None,
     models_dir: Annotated[Optional[Path], typer.Option("--models-dir", help="Models folder, passed to every worker (default: $REALSYNC_MODELS_DIR or the user cache). A Ray node without it uses <root>/models, else its own cache.")] = None,
-    sync_stride: Annotated[int, typer.Option("--sync-stride", min=1, help="SyncNet lip features for every k-th 5-frame window only (audio stays per frame; the mean distance per offset runs over those windows). 1 is the reference; larger is faster (see docs/annotate.md).")] = STRIDE_DEFAULT,
+    sync_stride: Annotated[int, typer.Option("--sync-stride", min=1, help="SyncNet lip features for every k-th 5-frame window only (audio stays per frame; the mean distance per offset runs over those windows). 1 (default) is the reference; larger is an opt-in speed option, not yet shown equal with the real weights (see docs/annotate.md).")] = STRIDE_DEFAULT,
+    min_face_score: Annotated[float, typer.Option("--min-face-score", help="Detector confidence a face needs (syncnet_python: 0.9, S3FD's scale; BlazeFace scores small faces lower).")] = 0.9,
+    min_face_px: Annotated[float, typer.Option("--min-face-px", help="Smallest face (shorter box side, pixels at the 256 px clip size) worth lip-reading.")] = 50.0,
     min_track: Annotated[float, typer.Option("--min-track", help="Drop face tracks shorter than this (seconds).")] = 1.0,
-    sync_window: Annotated[float, typer.Option("--sync-window", help="SyncNet window per track (seconds); offsets and confidences are per window.")] = 5.0,
-    min_sync_window: Annotated[float, typer.Option("--min-sync-window", help="Speech-and-face runs shorter than this (seconds) are not scored (label: unscored).")] = 1.0,
-    min_confidence: Annotated[float, typer.Option("--min-confidence", help="SyncNet confidence (median minus minimum distance) a window needs for talking head.")] = 3.0,
-    max_offset: Annotated[int, typer.Option("--max-offset", min=0, help="Largest |AV offset| in frames a talking-head window may have.")] = 6,
+    min_sync_run: Annotated[float, typer.Option("--min-sync-run", help="Each speech-and-face run is scored whole, in one SyncNet evaluation; runs shorter than this (seconds) are not scored (label: unscored).")] = 2.0,
+    min_confidence: Annotated[float, typer.Option("--min-confidence", help="SyncNet confidence (median minus minimum distance) a run needs for talking head; below it the face is rejected (voice-over).")] = 3.0,
+    max_offset: Annotated[int, typer.Option("--max-offset", min=0, max=15, help="Offset window: largest |AV offset| in frames an accepted (talking-head) run may have.")] = 6,
     event_window: Annotated[float, typer.Option("--event-window", help="Event tagger window (seconds).")] = 2.0,
     event_hop: Annotated[float, typer.Option("--event-hop", help="Hop between event windows (seconds).")] = 1.0,
     event_threshold: Annotated[float, typer.Option("--event-threshold", help="Keep event labels scoring at least this.")] = 0.3,
@@ -56,11 +57,12 @@ def annotate(
     overwrite: OverwriteOpt = False,
     verify: VerifyOpt = False,
 ) -> None:
-    """Label every clip: talking head / voice-over / other, AudioSet events, source-sync QC.
+    """Label every clip: talking head / voice-over / other / unscored, AudioSet events, source-sync QC.
 
     Per clip: silero-vad speech, shot cuts, face tracks (detector at --face-fps, IoU-linked within
-    shots, interpolated to 25 fps), SyncNet offset/confidence per track window only where speech and
-    a face overlap, labels from --min-confidence / --max-offset, events over --event-window windows.
+    shots, interpolated to 25 fps, median-smoothed over 13 frames), one SyncNet evaluation per
+    speech-and-face run, labels from --min-confidence / --max-offset (speech with no usable face is
+    'other'), events over --event-window windows.
     Writes manifests/annotations.parquet, intervals.parquet, events.parquet, tracks.parquet and joins
     t_talking_head_s, t_voice_over_s, top_events into clips.parquet. Without SyncNet weights, sync is
     recorded as skipped and speech with a face is labelled 'unscored'. Models come from --models-dir or
@@ -86,8 +88,9 @@ def annotate(
         gpus_per_task=gpus_per_task,
         sync_stride=sync_stride,
         min_track_s=min_track,
-        sync_window_s=sync_window,
-        min_sync_window_s=min_sync_window,
+        min_sync_run_s=min_sync_run,
+        min_face_score=min_face_score,
+        min_face_px=min_face_px,
         min_confidence=min_confidence,
         max_offset=max_offset,
         event_window_s=event_window,

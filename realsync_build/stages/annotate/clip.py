@@ -193,8 +193,7 @@ def annotate_media(
         scorer,
         media.audio,
         gate,
-        window_frames=int(round(cfg.sync_window_s * FPS)),
-        min_window_frames=int(round(cfg.min_sync_window_s * FPS)),
+        min_run_frames=int(round(cfg.min_sync_run_s * FPS)),
     ) if scorer is not None else None
     min_track = int(round(cfg.min_track_s * FPS))
     if only == "sync" and stored_tracks is not None:
@@ -235,7 +234,8 @@ def annotate_media(
         result.scorer_calls, result.scored_frames = scheduler.calls, scheduler.scored_frames
     else:
         row.update(sync_status="skipped", sync_note=sync_note or "no sync scorer")
-        row.update(t_th_s=None, clip_offset_frames=None, clip_offset_n_tracks=0, suspect_sync=None)
+        # without scores neither acceptance nor rejection was measured: both are n/a, not 0
+        row.update(t_th_s=None, t_vo_s=None, clip_offset_frames=None, clip_offset_n_tracks=0, suspect_sync=None)
     timings.add("labels", t0)
     result.timings = timings.seconds
     return result

@@ -9,7 +9,7 @@ FACE_BATCH_CPU = 16  # frames per detector call on CPU (0 in the config: chosen 
 SYNC_BATCH_CPU = 32  # SyncNet windows per forward pass on CPU
 EVENT_BATCH_CPU = 8  # tagger windows per forward pass on CPU
 GPUS_PER_TASK_DEFAULT = 0.25  # Ray: a quarter GPU per clip task when the cluster has GPUs
-STRIDE_DEFAULT = 2  # agrees with 1 on the shared TED clip and the planted-shift test (docs/annotate.md)
+STRIDE_DEFAULT = 1  # the reference; larger strides are an opt-in speed option (docs/annotate.md)
 
 
 @dataclass
@@ -24,17 +24,16 @@ class AnnotateConfig:
     decode_queue: int = 32  # frames decoded ahead on a CPU thread (0: decode inline)
     gpus_per_task: float | None = None  # Ray GPU share per clip task; None: 0.25 when the cluster has GPUs
     sync_stride: int = STRIDE_DEFAULT  # SyncNet lip features every k-th 5-frame window (1: the reference)
-    min_face_score: float = 0.5
-    min_face_px: float = 12.0
+    min_face_score: float = 0.9  # syncnet_python's --facedet_scale confidence cut (S3FD)
+    min_face_px: float = 50.0  # shorter box side at the 256 px clip size (reference: 100 px on larger video)
     iou_min: float = 0.3  # IoU to link a detection to a track
     max_missed: int = 1  # sampled frames a track may miss before it ends
     min_track_s: float = 1.0
     shot_threshold: float = 0.35
     vad_threshold: float = 0.5
-    sync_window_s: float = 5.0  # SyncNet window per track (a shorter tail is scored alone)
-    min_sync_window_s: float = 1.0  # speech-and-face runs shorter than this are not scored
+    min_sync_run_s: float = 2.0  # speech-and-face runs shorter than this are not scored (unscored)
     min_confidence: float = 3.0  # SyncNet confidence for talking head
-    max_offset: int = 6  # |offset| frames for talking head
+    max_offset: int = 6  # |offset| frames for talking head (the accepted offset window)
     suspect_frames: float = 1.0  # clip offset beyond this is suspect_sync
     event_window_s: float = 2.0
     event_hop_s: float = 1.0
@@ -57,5 +56,9 @@ class AnnotateConfig:
             raise ValueError("--gpus-per-task must be between 0 and 64")
         if min(self.face_batch, self.sync_batch, self.event_batch, self.decode_queue) < 0:
             raise ValueError("batch sizes and --decode-queue must not be negative")
-        if self.sync_window_s < self.min_sync_window_s:
-            raise ValueError("--sync-window must be at least the minimum window")
+        if self.min_sync_run_s < 0.25:
+            raise ValueError("--min-sync-run must be at least 0.25 s (SyncNet needs more than 5 frames)")
+        if not 0 <= self.min_face_score <= 1:
+            raise ValueError("--min-face-score must be within 0..1")
+        if self.max_offset > 15:
+            raise ValueError("--max-offset must be at most 15 frames (SyncNet searches +/-15)")
