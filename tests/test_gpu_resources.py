@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import pytest

@@ -12,7 +12,6 @@ explicitly (no environment variable), and without SyncNet (sync skipped), on tin
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
