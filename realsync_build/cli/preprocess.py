@@ -35,6 +35,7 @@ def preprocess(
     keep_tail: Annotated[bool, typer.Option("--keep-tail", help="Keep a last clip shorter than --clip-seconds.")] = False,
     crf: Annotated[int, typer.Option("--crf", min=0, max=51, help="x264 CRF; 18 is visually transparent at 256 px (StreamSync's scripts used 10).")] = 18,
     preset: Annotated[str, typer.Option("--preset", help="x264 preset.")] = "veryfast",
+    hwaccel: Annotated[str, typer.Option("--hwaccel", help="none, or cuda: decode and scale on the GPU (NVDEC, scale_cuda) and encode with h264_nvenc where present; each part falls back to the CPU alone, with one line saying which and why.")] = "none",
     category: Annotated[str, typer.Option("--category", help="Category for channels not in manifests/channels.toml.")] = "unknown",
     only_listed: Annotated[
         bool,
@@ -56,8 +57,12 @@ def preprocess(
     """
     from realsync_build.stages.preprocess import PreprocessConfig, run_preprocess
 
+    from realsync_build.media.hwaccel import HWACCELS
+
+    if hwaccel not in HWACCELS:
+        fail(f"--hwaccel must be one of {', '.join(HWACCELS)}, not {hwaccel!r}", code=2)
     ds = root_of(root)
-    cfg = PreprocessConfig(clip_seconds=clip_seconds, keep_tail=keep_tail, crf=crf, preset=preset, category=category)
+    cfg = PreprocessConfig(clip_seconds=clip_seconds, keep_tail=keep_tail, crf=crf, preset=preset, category=category, hwaccel=hwaccel)
     opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
     try:
         report = run_preprocess(ds, input_dir=input, cfg=cfg, options=opts, only_listed=only_listed)
