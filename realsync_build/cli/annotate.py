@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -31,8 +32,10 @@ def annotate(
     events: Annotated[str, typer.Option("--events", help="Audio event tagger: panns (Cnn14 16 kHz), panns-32k (Cnn14 32 kHz) or yamnet (TFLite, CPU).")] = "panns",
     device: Annotated[str, typer.Option("--device", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N.")] = "auto",
     face_fps: Annotated[float, typer.Option("--face-fps", help="Frames per second sent to the face detector (boxes are interpolated to 25 fps).")] = 5.0,
-    face_batch: Annotated[int, typer.Option("--face-batch", min=1, help="Frames per face-detector call.")] = 16,
-    sync_batch: Annotated[int, typer.Option("--sync-batch", min=1, help="SyncNet 5-frame windows per forward pass.")] = 32,
+    face_batch: Annotated[int, typer.Option("--face-batch", min=0, help="Frames per face-detector call; 0: chosen per device on the worker (16 on CPU; on a GPU from its free memory).")] = 0,
+    sync_batch: Annotated[int, typer.Option("--sync-batch", min=0, help="SyncNet 5-frame windows per forward pass; 0: chosen per device (32 on CPU; on a GPU from its free memory).")] = 0,
+    gpus_per_task: Annotated[Optional[float], typer.Option("--gpus-per-task", min=0.0, help="GPU share each clip task asks Ray for (--executor ray). Default: 0.25 when the cluster has GPUs, else 0. Locally, annotate runs one worker per visible GPU, each pinned to its own device.")] = None,
+    models_dir: Annotated[Optional[Path], typer.Option("--models-dir", help="Models folder, passed to every worker (default: $REALSYNC_MODELS_DIR or the user cache). A Ray node without it uses <root>/models, else its own cache.")] = None,
     sync_stride: Annotated[int, typer.Option("--sync-stride", min=1, help="SyncNet lip features for every k-th 5-frame window only (audio stays per frame; the mean distance per offset runs over those windows). 1 (default) is the reference; larger is an opt-in speed option, not yet shown equal with the real weights (see docs/annotate.md).")] = STRIDE_DEFAULT,
     min_face_score: Annotated[float, typer.Option("--min-face-score", help="Detector confidence a face needs (syncnet_python: 0.9, S3FD's scale; BlazeFace scores small faces lower).")] = 0.9,
     min_face_px: Annotated[float, typer.Option("--min-face-px", help="Smallest face (shorter box side, pixels at the 256 px clip size) worth lip-reading.")] = 50.0,
@@ -62,8 +65,9 @@ def annotate(
     'other'), events over --event-window windows.
     Writes manifests/annotations.parquet, intervals.parquet, events.parquet, tracks.parquet and joins
     t_talking_head_s, t_voice_over_s, top_events into clips.parquet. Without SyncNet weights, sync is
-    recorded as skipped and speech with a face is labelled 'unscored'. Models come from
-    $REALSYNC_MODELS_DIR (see `realsync models list`).
+    recorded as skipped and speech with a face is labelled 'unscored'. Models come from --models-dir or
+    $REALSYNC_MODELS_DIR (see `realsync models list`). Threads, device and batch sizes are chosen on
+    each worker from its own cores, GPU and free GPU memory.
     """
     from realsync_build.stages.annotate.config import AnnotateConfig
     from realsync_build.stages.annotate.run import SyncRequired, run_annotate
@@ -87,6 +91,7 @@ def annotate(
         face_fps=face_fps,
         face_batch=face_batch,
         sync_batch=sync_batch,
+        gpus_per_task=gpus_per_task,
         sync_stride=sync_stride,
         min_track_s=min_track,
         min_sync_run_s=min_sync_run,
@@ -103,7 +108,7 @@ def annotate(
     opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
     _check_models(cfg)
     try:
-        report, counts = run_annotate(ds, cfg, opts)
+        report, counts = run_annotate(ds, cfg, opts, models_dir=models_dir)
     except SyncRequired as exc:
         fail(str(exc), code=1)
     except (ModelMissing, ManifestError, ValueError, RuntimeError) as exc:

@@ -40,6 +40,7 @@ def preprocess(
     keep_tail: Annotated[bool, typer.Option("--keep-tail", help="Keep a last clip shorter than --clip-seconds.")] = False,
     crf: Annotated[int, typer.Option("--crf", min=0, max=51, help="x264 CRF; 18 is visually transparent at 256 px (StreamSync's scripts used 10).")] = 18,
     preset: Annotated[str, typer.Option("--preset", help="x264 preset.")] = "veryfast",
+    hwaccel: Annotated[str, typer.Option("--hwaccel", help="none, or cuda: decode and scale on the GPU (NVDEC, scale_cuda) and encode with h264_nvenc where present; each part falls back to the CPU alone, with one line saying which and why.")] = "none",
     category: Annotated[str, CategoryOpt(help="Category of --input channels that are not among the known channels (manifests/channels.toml)")] = "unknown",
     only_listed: Annotated[
         bool,
@@ -61,13 +62,17 @@ def preprocess(
     """
     from realsync_build.stages.preprocess import NoSources, PreprocessConfig, run_preprocess
 
+    from realsync_build.media.hwaccel import HWACCELS
+
+    if hwaccel not in HWACCELS:
+        fail(f"--hwaccel must be one of {', '.join(HWACCELS)}, not {hwaccel!r}", code=2)
     check_category(category)
     if preset not in X264_PRESETS:
         fail(f"--preset {preset!r}: use one of {', '.join(X264_PRESETS)}")
     if input is not None and not input.is_dir():
         fail(f"input folder not found: {input}")
     ds = root_of(root, must_exist=input is None)
-    cfg = PreprocessConfig(clip_seconds=clip_seconds, keep_tail=keep_tail, crf=crf, preset=preset, category=category)
+    cfg = PreprocessConfig(clip_seconds=clip_seconds, keep_tail=keep_tail, crf=crf, preset=preset, category=category, hwaccel=hwaccel)
     opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
     try:
         report = run_preprocess(ds, input_dir=input, cfg=cfg, options=opts, only_listed=only_listed)

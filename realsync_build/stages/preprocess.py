@@ -36,7 +36,8 @@ import pandas as pd
 from realsync_build.core import atomic
 from realsync_build.stages.fetch.plan import read_listed_spans
 from realsync_build.core.executors.base import Resources, default_workers
-from realsync_build.media.ffmpeg import run_ffmpeg, run_ffmpeg_lines
+from realsync_build.media.ffmpeg import FFmpegError, run_ffmpeg, run_ffmpeg_lines
+from realsync_build.media.hwaccel import HwPlan, hw_plan
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
 from realsync_build.core.errors import UnsafePath, UserError
 from realsync_build.core.root import DatasetRoot, safe_name
@@ -68,6 +69,8 @@ class PreprocessConfig:
     preset: str = "veryfast"
     audio_bitrate: str = "64k"
     threads_per_job: int = 0  # 0: cores / workers
+    hwaccel: str = "none"  # none | cuda (decode+scale on the GPU, NVENC where present; see media/hwaccel.py)
+    nvenc_cq: int = 0  # h264_nvenc constant quality; 0: crf + 1 (to be calibrated on a GPU: bench/gpu_check.sh)
     max_clips_per_run: int = 16
     category: str = "unknown"  # for channels not in manifests/channels.toml
     category_map: dict[str, str] = field(default_factory=dict)  # channel -> category, wins over both
@@ -114,19 +117,33 @@ def build_ffmpeg_args(
     cfg: PreprocessConfig,
     threads: int,
     seek_s: int | None = None,
+    hw: HwPlan | None = None,
     progress: bool = False,
 ) -> list[str]:
     """One ffmpeg invocation writing every clip in ``plans`` from a single decode that starts at
     ``seek_s`` (default: the first clip's start).
 
+    ``hw`` (``--hwaccel cuda``) moves decode / scale / encode to the GPU part by part; with
+    every part on the CPU (or ``hw=None``) the arguments are exactly the CPU path's.
+
     ``progress``: one more video branch prints ``pts_time`` (seconds since ``seek_s``) of every
-    25th frame to stdout, for :func:`run_ffmpeg_lines`."""
+    25th frame to stdout, for :func:`run_ffmpeg_lines` (CPU-scaled frames only: with
+    ``scale_cuda`` the frames stay on the GPU and the branch is left out).
+    """
+    hw = hw or HwPlan()
+    progress = progress and hw.scale != "cuda"
     offset_s = plans[0].start_s if seek_s is None else seek_s
     n = len(plans)
     vlabels = "".join(f"[v{i}]" for i in range(n)) + ("[vprogress]" if progress else "")
     alabels = "".join(f"[a{i}]" for i in range(n))
+    if hw.scale == "cuda":  # frames stay on the GPU from NVDEC through scale_cuda
+        vchain = f"fps={FPS}:start_time=0,{_scale_expr().replace('scale=', 'scale_cuda=', 1)}:format=yuv420p,setsar=1"
+        if hw.encode != "h264_nvenc":
+            vchain += ",hwdownload,format=yuv420p"
+    else:
+        vchain = f"fps={FPS}:start_time=0,{_scale_expr()},setsar=1,format=yuv420p"
     graph = [
-        f"[0:v:0]fps={FPS}:start_time=0,{_scale_expr()},setsar=1,format=yuv420p,split={n + int(progress)}{vlabels}",
+        f"[0:v:0]{vchain},split={n + int(progress)}{vlabels}",
         f"[0:a:0]aresample={SAMPLE_RATE}:async=1:first_pts=0,"
         f"aformat=sample_fmts=fltp:sample_rates={SAMPLE_RATE}:channel_layouts=mono,asplit={n}{alabels}",
     ]
@@ -136,6 +153,10 @@ def build_ffmpeg_args(
         graph.append(f"[v{i}]trim=start_frame={f0}:end_frame={f1},setpts=PTS-STARTPTS[ov{i}]")
         graph.append(f"[a{i}]atrim=start_sample={s0}:end_sample={s1},asetpts=PTS-STARTPTS[oa{i}]")
     args: list[str] = ["-threads", str(threads)]
+    if hw.decode == "cuda":
+        args += ["-hwaccel", "cuda"]
+        if hw.scale == "cuda":
+            args += ["-hwaccel_output_format", "cuda"]
     if offset_s > 0:
         args += ["-ss", str(offset_s)]
     if progress:  # one line per source second on stdout; the branch ends in a nullsink (no output file)
@@ -144,11 +165,17 @@ def build_ffmpeg_args(
             "metadata=mode=print:direct=1:file='pipe\\:1',nullsink"
         )
     args += ["-i", str(src), "-filter_complex", ";".join(graph), "-filter_complex_threads", str(threads)]
+    if hw.encode == "h264_nvenc":
+        cq = cfg.nvenc_cq or cfg.crf + 1
+        venc = ["-c:v", "h264_nvenc", "-profile:v", "high", "-preset", "p5", "-tune", "hq", "-rc", "vbr", "-cq", str(cq), "-b:v", "0"]
+        if hw.scale != "cuda":
+            venc += ["-pix_fmt", "yuv420p"]
+    else:
+        venc = ["-c:v", "libx264", "-profile:v", "high", "-pix_fmt", "yuv420p", "-crf", str(cfg.crf), "-preset", cfg.preset, "-threads", str(threads)]
     for i, out in enumerate(outputs):
         args += [
             "-map", f"[ov{i}]", "-map", f"[oa{i}]",
-            "-c:v", "libx264", "-profile:v", "high", "-pix_fmt", "yuv420p",
-            "-crf", str(cfg.crf), "-preset", cfg.preset, "-threads", str(threads),
+            *venc,
             "-fps_mode", "cfr", "-r", str(FPS),
             "-c:a", "aac", "-profile:a", "aac_low", "-b:a", cfg.audio_bitrate, "-ar", str(SAMPLE_RATE), "-ac", "1",
             "-map_metadata", "-1", "-movflags", "+faststart",
@@ -306,6 +333,7 @@ def _preprocess(
     progress = progress or TaskProgress(None)
     progress.clips = len(rows)  # clips already cut and still valid
     done_s = float(sum(p.end_s - p.start_s for p in plans if clip_id_for(task["video_id"], p) in rows))
+    hw = hw_plan(cfg.hwaccel)  # probed on this node, once per process
     for seek_s, run in _runs(plans, pending, max(1, cfg.max_clips_per_run)):
         temps = [atomic.temp_path_for(final) for _, final in run]
         run_plans = [p for p, _ in run]
@@ -320,9 +348,16 @@ def _preprocess(
             progress.update(before_s + into_s, progress.clips + cut)
 
         try:
-            if progress.path:
-                run_ffmpeg_lines(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s, progress=True), report)
-            else:
+            try:
+                if progress.path:
+                    args = build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s, hw=hw, progress=True)
+                    run_ffmpeg_lines(args, report)
+                else:
+                    run_ffmpeg(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s, hw=hw))
+            except FFmpegError:
+                if hw.all_cpu:
+                    raise
+                # e.g. a codec NVDEC cannot decode: this source runs on the CPU path
                 run_ffmpeg(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s))
             for (plan, final), tmp in zip(run, temps):
                 cid = clip_id_for(task["video_id"], plan)
@@ -466,6 +501,11 @@ def run_preprocess(
     only_spans = read_listed_spans(root) if only_listed else None  # written by fetch --from-list
     cfg = cfg or PreprocessConfig()
     options = options or RunOptions()
+    if cfg.hwaccel not in (None, "", "none"):
+        from realsync_build.core.ui import console
+
+        for note in hw_plan(cfg.hwaccel).notes:  # one line per part that falls back (workers probe again where they run)
+            console.print(note, soft_wrap=True, markup=False)
     skip = ("fetch",) if input_dir is not None else ()
     if input_dir is not None:
         sources = discover_sources(input_dir, cfg.category, cfg.category_map)

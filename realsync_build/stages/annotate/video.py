@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from realsync_build.stages.annotate.decode import FPS, iter_frames
+from realsync_build.stages.annotate.decode import FPS, iter_frames, prefetch
+from realsync_build.stages.annotate.config import FACE_BATCH_CPU
 from realsync_build.stages.annotate.shots import ShotDetector
 from realsync_build.stages.annotate.sync import SyncScheduler
 from realsync_build.stages.annotate.tracks import SMOOTH_FRAMES, Track, Tracker, filter_detections, smoothed_boxes
@@ -52,6 +53,8 @@ def detect_and_track(
     timings: Timings,
 ) -> VideoResult:
     step = max(1, int(round(FPS / cfg.face_fps)))
+    # the worker sets cfg.face_batch for its device (clip.resolve_batches); 0 here: the CPU default
+    face_batch = max(1, cfg.face_batch or FACE_BATCH_CPU)
     shots = ShotDetector(threshold=cfg.shot_threshold)
     tracker = Tracker(iou_min=cfg.iou_min, max_missed=cfg.max_missed, step=step)
     buf: dict[int, np.ndarray] = {}
@@ -84,8 +87,8 @@ def detect_and_track(
             return
         t0 = time.process_time()
         dets_all: list[np.ndarray] = []
-        for k in range(0, len(pending), max(1, cfg.face_batch)):
-            chunk = pending[k : k + cfg.face_batch]
+        for k in range(0, len(pending), face_batch):
+            chunk = pending[k : k + face_batch]
             dets_all.extend(detector.detect(np.stack([buf[i] for i in chunk])))
         detected += len(pending)
         t0 = timings.add("faces", t0)
@@ -103,7 +106,7 @@ def detect_and_track(
 
     t0 = time.process_time()
     last = -1
-    for idx, img in iter_frames(path, n_frames):
+    for idx, img in prefetch(iter_frames(path, n_frames), cfg.decode_queue):
         t0 = timings.add("decode", t0)
         buf[idx] = img
         last = idx
@@ -115,7 +118,7 @@ def detect_and_track(
             t0 = time.process_time()
         if cut or idx % step == 0:
             pending.append(idx)
-        if len(pending) >= cfg.face_batch:
+        if len(pending) >= face_batch:
             flush()
             t0 = time.process_time()
     flush()
@@ -128,7 +131,9 @@ def detect_and_track(
     return VideoResult(tracks=tracker.tracks, n_shots=len(shots.shot_bounds(n)), n_frames=n, detected_frames=detected)
 
 
-def replay_tracks(path, n_frames: int, tracks: list[Track], scheduler: SyncScheduler, timings: Timings) -> int:
+def replay_tracks(
+    path, n_frames: int, tracks: list[Track], scheduler: SyncScheduler, timings: Timings, decode_queue: int = 32
+) -> int:
     """Score stored tracks again (``--only sync``): decode, crop gated track frames, score."""
     wanted: dict[int, list[tuple[int, np.ndarray]]] = {}
     ends: dict[int, list[int]] = {}
@@ -143,7 +148,7 @@ def replay_tracks(path, n_frames: int, tracks: list[Track], scheduler: SyncSched
     last_needed = max(wanted)
     t0 = time.process_time()
     n = 0
-    for idx, img in iter_frames(path, n_frames):
+    for idx, img in prefetch(iter_frames(path, n_frames), decode_queue):
         t0 = timings.add("decode", t0)
         n = idx + 1
         for tid, box in wanted.get(idx, ()):
