@@ -106,7 +106,8 @@ def annotate(
         require_sync=require_sync,
     )
     opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
-    _check_models(cfg)
+    if ds.url is None:  # a URL root is refused by the stage itself, in one line, before any model
+        _check_models(cfg)
     try:
         report, counts = run_annotate(ds, cfg, opts, models_dir=models_dir)
     except SyncRequired as exc:
