@@ -176,7 +176,8 @@ def main() -> None:
         if "generated" in wanted:
             clips.append(generated_clip(args.workdir, args.seconds))
         # permissive thresholds: with random SyncNet weights the labels then reflect the schedule only
-        base = dict(face_detector="blazeface-back", events="yamnet", min_confidence=0.0, max_offset=15)
+        # BlazeFace scores the small shared faces 0.6-0.95: the S3FD-scale defaults (0.9, 50 px) would drop them
+        base = dict(face_detector="blazeface-back", events="yamnet", min_confidence=0.0, max_offset=15, min_face_score=0.5, min_face_px=20.0)
         cfgs = {
             "realsync": AnnotateConfig(**base, sync_stride=args.sync_stride),
             "naive": AnnotateConfig(**base, face_fps=25.0, vad_gating=False, sync_stride=1),

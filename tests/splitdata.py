@@ -55,14 +55,15 @@ def many_videos(ds: DatasetRoot, channels=("CNN", "NFL", "mlb"), n_videos: int =
     return write_clips(ds, rows)
 
 
-def annotate(ds: DatasetRoot, clips: pd.DataFrame, suspect: set[str] = frozenset(), th_s: float = 100.0, vo_s: float = 50.0) -> None:
+def annotate(ds: DatasetRoot, clips: pd.DataFrame, suspect: set[str] = frozenset(), th_s: float = 100.0, vo_s: float = 50.0, unscored_s: float = 0.0) -> None:
     """Annotations (per-clip totals), intervals and events for every clip, as annotate would write them."""
     ann, iv, ev = [], [], []
     for c in clips.to_dict("records"):
         dur = c["end_s"] - c["start_s"]
         ann.append(
             {
-                "clip_id": c["clip_id"], "speech_s": th_s + vo_s, "t_th_s": th_s, "t_vo_s": vo_s, "n_shots": 3,
+                "clip_id": c["clip_id"], "speech_s": th_s + vo_s + unscored_s, "t_th_s": th_s, "t_vo_s": vo_s,
+                "t_unscored_s": unscored_s, "t_other_s": dur - th_s - vo_s - unscored_s, "n_shots": 3,
                 "n_tracks": 2, "sync_status": DONE, "sync_note": None, "clip_offset_frames": 0.0,
                 "clip_offset_n_tracks": 2, "suspect_sync": c["clip_id"] in suspect, "status": DONE, "error": None,
             }

@@ -79,7 +79,7 @@ def test_shards_read_back_with_webdataset(split_root):
             else:
                 (seg,) = meta["segments"]
                 assert set(seg) >= {"segment_id", "start_s", "end_s", "offset_sec", "offset_class", "scenario"}
-                assert seg["segment_id"] == f"{key}_2_0" and seg["scenario"] == "other" and seg["start_s"] == 2.0
+                assert seg["segment_id"] == f"{key}_2_0" and seg["scenario"] == "unannotated" and seg["start_s"] == 2.0
             seen[key] = split
     assert seen == clips["split"].to_dict()
     rows = manifest.read_named(split_root, "shards")

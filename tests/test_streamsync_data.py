@@ -95,7 +95,7 @@ def test_train_then_evaluate_writes_the_run_folder_and_metrics(shard_root, tmp_p
     resolved = json.loads((run / "config.json").read_text())
     assert resolved["model"]["history"] == 3 and resolved["train"]["backprop_iterations"] == 2
 
-    m = run_evaluate(shard_root, run / "best.pt", "test", tmp_path / "eval", EvalOptions(iterations=18, cost_repeats=2, progress=False))
+    m = run_evaluate(shard_root, run / "best.pt", "test", tmp_path / "eval", EvalOptions(iterations="2,3,18", cost_repeats=2, progress=False))
     saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     for method in ("snapshot", "apa", "streamsync"):
         for key in ("acc", "acc_pm1", "roc_auc", "map"):
@@ -104,6 +104,10 @@ def test_train_then_evaluate_writes_the_run_folder_and_metrics(shard_root, tmp_p
         assert saved[method]["per_channel"]
     assert saved["iterations"] == 3 and "evaluated 3 iterations" in saved["notes"][0]  # 12 s clips: 18 do not fit
     assert len(saved["by_iteration"]) == 3
+    # Table 4 from one run: a row per window count that fits; the last one is the run's own result
+    assert [r["iterations"] for r in saved["by_window_count"]] == [2, 3] and "18 do not fit" in saved["notes"][1]
+    assert saved["by_window_count"][-1]["streamsync"] == {k: saved["streamsync"][k] for k in ("acc", "acc_pm1", "roc_auc", "map", "n")}
+    assert saved["by_window_count"][-1]["apa"] == {k: saved["apa"][k] for k in ("acc", "acc_pm1", "roc_auc", "map", "n")}
     assert set(saved["ablation"]) == {"audio_silenced", "video_blanked", "statement"}
     assert saved["cost"]["heads"]["lstm"]["overhead_pct"] > 0
     assert (tmp_path / "eval" / "by_iteration.png").stat().st_size > 1000

@@ -1,11 +1,17 @@
-"""Learning for real: the tiny model learns offsets from flash/click streams, and history helps.
+"""Learning for real, without the offset-correlation path: the tiny model learns offsets from
+flash/click streams, and StreamSync at the last iteration beats APA and the snapshot predictor.
 
-Low-resolution inputs keep it a CPU test: 8 px frames at 10 fps and 8 kHz audio
-(the tiny config otherwise).  Events are sparse (about one every 4 s, so a 5 s
-window often holds no matched flash/click pair): a single window is often
-ambiguous, and the streaming head, which sees H windows, must do at least as
-well as the snapshot predictor alone.  Then the same model goes through the
-real path: mp4 clips in WebDataset shards -> decoding -> ``run_evaluate``.
+Low-resolution inputs keep it a CPU test: 32 px frames at 10 fps and 8 kHz audio
+(the tiny config otherwise; no config has a correlation path).  Events
+are sparse (about one every 4 s, so a 5 s window often holds no matched
+flash/click pair): a single window is often ambiguous, and the streaming head,
+which sees every window so far, must beat both the best single window and the
+average of the snapshot probabilities (APA), as the paper reports (Table 3).
+Then the same model goes through the real path: mp4 clips in WebDataset shards
+-> decoding -> ``run_evaluate``.
+
+Not run for now: the tiny SparseSync stays at chance on this task within a CPU
+budget (bench/sparsesync_learning.py, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -60,16 +66,19 @@ def test_tiny_model_learns_offsets_and_streaming_beats_a_single_window(trained):
     with torch.no_grad():
         out = trained(test["video"], test["audio"])
     y = test["target"]
+    assert not hasattr(trained.cfg, "corr_dim") and not any("corr" in n for n, _ in trained.named_parameters())
     snap = out["snapshot"].argmax(-1)  # (N, H): one prediction per window
+    apa = torch.softmax(out["snapshot"], -1).mean(1).argmax(-1)  # APA over all H windows
     stream = out["stream"][:, -1].argmax(-1)
-    snap_acc = (snap == y[:, None]).float().mean().item()
+    snap_acc = max((snap[:, i] == y).float().mean().item() for i in range(H))  # its best iteration, as the paper reports it
     snap_pm1 = ((snap - y[:, None]).abs() <= 1).float().mean().item()
+    apa_acc = (apa == y).float().mean().item()
     stream_acc = (stream == y).float().mean().item()
     stream_pm1 = ((stream - y).abs() <= 1).float().mean().item()
-    print(f"snapshot acc {snap_acc:.3f} pm1 {snap_pm1:.3f}; streamsync(last) acc {stream_acc:.3f} pm1 {stream_pm1:.3f}")
+    print(f"snapshot acc {snap_acc:.3f} pm1 {snap_pm1:.3f}; APA acc {apa_acc:.3f}; streamsync(last) acc {stream_acc:.3f} pm1 {stream_pm1:.3f}")
     assert snap_pm1 >= 3 * CHANCE_PM1
     assert stream_pm1 >= 3 * CHANCE_PM1
-    assert stream_acc >= snap_acc
+    assert stream_acc > apa_acc and stream_acc > snap_acc
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -31,14 +32,17 @@ def annotate(
     events: Annotated[str, typer.Option("--events", help="Audio event tagger: panns (Cnn14 16 kHz), panns-32k (Cnn14 32 kHz) or yamnet (TFLite, CPU).")] = "panns",
     device: Annotated[str, typer.Option("--device", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N.")] = "auto",
     face_fps: Annotated[float, typer.Option("--face-fps", help="Frames per second sent to the face detector (boxes are interpolated to 25 fps).")] = 5.0,
-    face_batch: Annotated[int, typer.Option("--face-batch", min=1, help="Frames per face-detector call.")] = 16,
-    sync_batch: Annotated[int, typer.Option("--sync-batch", min=1, help="SyncNet 5-frame windows per forward pass.")] = 32,
-    sync_stride: Annotated[int, typer.Option("--sync-stride", min=1, help="SyncNet lip features for every k-th 5-frame window only (audio stays per frame; the mean distance per offset runs over those windows). 1 is the reference; larger is faster (see docs/annotate.md).")] = STRIDE_DEFAULT,
+    face_batch: Annotated[int, typer.Option("--face-batch", min=0, help="Frames per face-detector call; 0: chosen per device on the worker (16 on CPU; on a GPU from its free memory).")] = 0,
+    sync_batch: Annotated[int, typer.Option("--sync-batch", min=0, help="SyncNet 5-frame windows per forward pass; 0: chosen per device (32 on CPU; on a GPU from its free memory).")] = 0,
+    gpus_per_task: Annotated[Optional[float], typer.Option("--gpus-per-task", min=0.0, help="GPU share each clip task asks Ray for (--executor ray). Default: 0.25 when the cluster has GPUs, else 0. Locally, annotate runs one worker per visible GPU, each pinned to its own device.")] = None,
+    models_dir: Annotated[Optional[Path], typer.Option("--models-dir", help="Models folder, passed to every worker (default: $REALSYNC_MODELS_DIR or the user cache). A Ray node without it uses <root>/models, else its own cache.")] = None,
+    sync_stride: Annotated[int, typer.Option("--sync-stride", min=1, help="SyncNet lip features for every k-th 5-frame window only (audio stays per frame; the mean distance per offset runs over those windows). 1 (default) is the reference; larger is an opt-in speed option, not yet shown equal with the real weights (see docs/annotate.md).")] = STRIDE_DEFAULT,
+    min_face_score: Annotated[float, typer.Option("--min-face-score", help="Detector confidence a face needs (syncnet_python: 0.9, S3FD's scale; BlazeFace scores small faces lower).")] = 0.9,
+    min_face_px: Annotated[float, typer.Option("--min-face-px", help="Smallest face (shorter box side, pixels at the 256 px clip size) worth lip-reading.")] = 50.0,
     min_track: Annotated[float, typer.Option("--min-track", help="Drop face tracks shorter than this (seconds).")] = 1.0,
-    sync_window: Annotated[float, typer.Option("--sync-window", help="SyncNet window per track (seconds); offsets and confidences are per window.")] = 5.0,
-    min_sync_window: Annotated[float, typer.Option("--min-sync-window", help="Speech-and-face runs shorter than this (seconds) are not scored (label: unscored).")] = 1.0,
-    min_confidence: Annotated[float, typer.Option("--min-confidence", help="SyncNet confidence (median minus minimum distance) a window needs for talking head.")] = 3.0,
-    max_offset: Annotated[int, typer.Option("--max-offset", min=0, help="Largest |AV offset| in frames a talking-head window may have.")] = 6,
+    min_sync_run: Annotated[float, typer.Option("--min-sync-run", help="Each speech-and-face run is scored whole, in one SyncNet evaluation; runs shorter than this (seconds) are not scored (label: unscored).")] = 2.0,
+    min_confidence: Annotated[float, typer.Option("--min-confidence", help="SyncNet confidence (median minus minimum distance) a run needs for talking head; below it the face is rejected (voice-over).")] = 3.0,
+    max_offset: Annotated[int, typer.Option("--max-offset", min=0, max=15, help="Offset window: largest |AV offset| in frames an accepted (talking-head) run may have.")] = 6,
     event_window: Annotated[float, typer.Option("--event-window", help="Event tagger window (seconds).")] = 2.0,
     event_hop: Annotated[float, typer.Option("--event-hop", help="Hop between event windows (seconds).")] = 1.0,
     event_threshold: Annotated[float, typer.Option("--event-threshold", help="Keep event labels scoring at least this.")] = 0.3,
@@ -53,15 +57,17 @@ def annotate(
     overwrite: OverwriteOpt = False,
     verify: VerifyOpt = False,
 ) -> None:
-    """Label every clip: talking head / voice-over / other, AudioSet events, source-sync QC.
+    """Label every clip: talking head / voice-over / other / unscored, AudioSet events, source-sync QC.
 
     Per clip: silero-vad speech, shot cuts, face tracks (detector at --face-fps, IoU-linked within
-    shots, interpolated to 25 fps), SyncNet offset/confidence per track window only where speech and
-    a face overlap, labels from --min-confidence / --max-offset, events over --event-window windows.
+    shots, interpolated to 25 fps, median-smoothed over 13 frames), one SyncNet evaluation per
+    speech-and-face run, labels from --min-confidence / --max-offset (speech with no usable face is
+    'other'), events over --event-window windows.
     Writes manifests/annotations.parquet, intervals.parquet, events.parquet, tracks.parquet and joins
     t_talking_head_s, t_voice_over_s, top_events into clips.parquet. Without SyncNet weights, sync is
-    recorded as skipped and speech with a face is labelled 'unscored'. Models come from
-    $REALSYNC_MODELS_DIR (see `realsync models list`).
+    recorded as skipped and speech with a face is labelled 'unscored'. Models come from --models-dir or
+    $REALSYNC_MODELS_DIR (see `realsync models list`). Threads, device and batch sizes are chosen on
+    each worker from its own cores, GPU and free GPU memory.
     """
     from realsync_build.stages.annotate.config import AnnotateConfig
     from realsync_build.stages.annotate.run import SyncRequired, run_annotate
@@ -69,9 +75,15 @@ def annotate(
     from realsync_build.models.base import ModelMissing
 
     from realsync_build.core.device import check_device
+    from realsync_build.models.factory import EVENT_TAGGERS, FACE_DETECTORS
+    from realsync_build.stages.annotate.config import ONLY_PARTS
 
+    for flag, value, allowed in (("--face-detector", face_detector, FACE_DETECTORS), ("--events", events, EVENT_TAGGERS),
+                                 ("--only", only, (None, *ONLY_PARTS))):  # fmt: skip
+        if value not in allowed:
+            fail(f"{flag} {value!r}: use {', '.join(a for a in allowed if a)}")  # a usage error: exit 2
     check_device(device)
-    ds = root_of(root)
+    ds = root_of(root, must_exist=True)
     cfg = AnnotateConfig(
         face_detector=face_detector,
         events=events,
@@ -79,10 +91,12 @@ def annotate(
         face_fps=face_fps,
         face_batch=face_batch,
         sync_batch=sync_batch,
+        gpus_per_task=gpus_per_task,
         sync_stride=sync_stride,
         min_track_s=min_track,
-        sync_window_s=sync_window,
-        min_sync_window_s=min_sync_window,
+        min_sync_run_s=min_sync_run,
+        min_face_score=min_face_score,
+        min_face_px=min_face_px,
         min_confidence=min_confidence,
         max_offset=max_offset,
         event_window_s=event_window,
@@ -92,11 +106,29 @@ def annotate(
         require_sync=require_sync,
     )
     opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
+    if ds.url is None:  # a URL root is refused by the stage itself, in one line, before any model
+        _check_models(cfg)
     try:
-        report, counts = run_annotate(ds, cfg, opts)
+        report, counts = run_annotate(ds, cfg, opts, models_dir=models_dir)
     except SyncRequired as exc:
         fail(str(exc), code=1)
     except (ModelMissing, ManifestError, ValueError, RuntimeError) as exc:
         fail(str(exc), code=1)
     console.print("  " + ", ".join(f"{kind}: {n} rows" for kind, n in counts.items()) + f" (under {ds.manifests})")
     finish(report, strict)
+
+
+def _check_models(cfg) -> None:
+    """All missing models in one line, with the one command that fetches them (SyncNet: only under --require-sync)."""
+    from realsync_build.models import factory, registry
+
+    try:
+        needed = factory.needed_for_annotate(cfg.face_detector, cfg.events, cfg.only, sync=True)
+    except KeyError:
+        return  # an unknown detector/tagger name: the stage names the valid ones
+    missing = factory.missing_models(needed)
+    blocking = [n for n in missing if n != "syncnet" or cfg.require_sync]
+    if blocking:
+        fix = f"realsync models download --for annotate --face-detector {cfg.face_detector} --events {cfg.events}"
+        also = " (and syncnet, without which sync scoring is skipped)" if "syncnet" in missing and "syncnet" not in blocking else ""
+        fail(f"missing models: {', '.join(blocking)}{also} in {registry.models_dir()}; fetch them with: {fix}", code=1)

@@ -60,7 +60,7 @@ def split(
     manifests/segments.parquet. Segments start on a grid (every 10 s from 10 s, as in the
     published RealSync list) or at random, last 5 s, and carry a fixed audio offset on the
     0.2 s grid within +/-2 s (defaults reproduce the published offset distribution) and the
-    scenario (talking_head / voice_over / other) from the annotations.
+    scenario (talking_head / voice_over / unscored / other: the majority over the span the evaluation streams through) from the annotations.
     Checks fail loudly (and nothing is written) if a video would land in two splits or a
     channel's shares drift beyond --tolerance.
 
@@ -98,7 +98,7 @@ def split(
     except ValueError as exc:  # bad option values (SplitError is a ValueError)
         fail(str(exc), code=2)
     try:
-        result = run_split(root_of(root), cfg, overwrite=overwrite)
+        result = run_split(root_of(root, must_exist=True), cfg, overwrite=overwrite)
     except (SplitError, ManifestError) as exc:
         fail(str(exc), code=1)
     print_result(result)

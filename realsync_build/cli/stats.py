@@ -12,10 +12,12 @@ def stats(
     root: RootOpt = None,
     name: Annotated[str, typer.Option("--name", help="Dataset name in Table 1.")] = "realsync",
 ) -> None:
-    """Tables 1-2 (videos, clips, hours, talking-head and voice-over hours per channel) and the figures.
+    """Tables 1-2 (videos, clips, hours per scenario per channel), the split and segment tables, figures, report.
 
-    Prints the tables and writes ROOT/report/: table1/table2 as Markdown and CSV,
-    events_top50.png (Figure 1), offset_classes.png, channel_hours.png and index.html.
+    Prints the tables and writes ROOT/report/: table1/table2/splits as Markdown and CSV,
+    segments_scenario.csv, segments_offset.csv, top_events.csv, channel_hours.png,
+    scenarios.png, offset_classes.png, events_top.png (Figure 1) and index.html. What was not
+    measured (no annotation, no SyncNet scores, no split) reads n/a, never 0.
     """
     from realsync_build.core.manifest import ManifestError
     from realsync_build.stages.stats import run_stats
@@ -23,11 +25,13 @@ def stats(
     from realsync_build.core.ui import console
 
     try:
-        res = run_stats(root_of(root), name=name)
+        res = run_stats(root_of(root, must_exist=True), name=name)
     except (ManifestError, OSError) as exc:
         fail(str(exc), code=1)
-    console.print(to_rich(res.table1, "Table 1: the dataset"))
-    console.print(to_rich(res.table2, "Table 2: per channel"))
-    if not res.annotated:
-        console.print("[yellow]note:[/yellow] not annotated: talking-head / voice-over hours are 0 (run `realsync annotate`)")
+    console.print(to_rich(res.table1, "Table 1: the dataset", res.unit))
+    console.print(to_rich(res.table2, "Table 2: per channel", res.unit))
+    if res.splits is not None:
+        console.print(to_rich(res.splits, "Splits", res.unit))
+    for note in res.notes:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     console.print(f"[green]report: {res.index}[/green]", highlight=False)

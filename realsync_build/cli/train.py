@@ -8,57 +8,78 @@ from typing import Annotated, Optional
 import typer
 
 from realsync_build.cli.common import ProgressOpt, RootOpt, app, fail, root_of
+from realsync_build.core.errors import RealsyncError
+
+# --workers means parallel worker processes everywhere; here they are the DataLoader's
+LOADER_WORKERS_HELP = (
+    "Parallel worker processes, here the DataLoader's, decoding clips for the model (default: the CPU cores of "
+    "each training process - 1, at most 8: one core feeds the model; 0 decodes in the training process)."
+)
+EVAL_WORKERS_HELP = (
+    "Parallel worker processes, here the DataLoader's, decoding segments (default: the number of CPU cores this "
+    "process may use; 0 decodes in this process)."
+)
 
 
 @app.command()
 def train(
     root: RootOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: ROOT/runs/streamsync-<config>).")] = None,
-    config: Annotated[str, typer.Option("--config", help="Model size: tiny (CPU, minutes) or base (GPU, near SparseSync).")] = "tiny",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: ROOT/runs/streamsync-<model size>).")] = None,
+    model_size: Annotated[str, typer.Option("--model-size", help="Model size: tiny (CPU, minutes) or base (GPU, near SparseSync). Was --config tiny|base (deprecated).")] = "tiny",
     stream_head: Annotated[str, typer.Option("--stream-head", help="Streaming head: trf (3-layer transformer) or lstm (3-layer LSTM).")] = "trf",
-    history: Annotated[int, typer.Option("--history", "-H", min=1, help="H: windows per training example / tokens the head sees.")] = 12,
-    backprop_iterations: Annotated[int, typer.Option("--backprop-iterations", "-K", min=1, help="K: phase-2 iterations with gradients.")] = 3,
+    history: Annotated[int, typer.Option("--history", "-H", min=1, help="H: windows per training example (evaluation history is unlimited).")] = 12,
+    backprop_iterations: Annotated[int, typer.Option("--backprop-iterations", "-K", min=1, help="K: phase-2 iterations whose snapshot features get gradients; no stream loss before iteration K.")] = 3,
+    head_dropout: Annotated[float, typer.Option("--head-dropout", min=0.0, max=0.9, help="Streaming head dropout (the StreamSync code: 0.1).")] = 0.1,
     phase1_steps: Annotated[int, typer.Option("--phase1-steps", min=0, help="Phase 1 steps (new parts only when pretrained).")] = 500,
     phase2_epochs: Annotated[int, typer.Option("--phase2-epochs", min=0, help="Phase 2 epochs over the train clips.")] = 3,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in total.")] = None,
     phase1_freeze: Annotated[str, typer.Option("--phase1-freeze", help="Freeze pretrained parts in phase 1: auto (iff --init-from), yes, no.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Examples (each H windows) per step.")] = 16,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (linear decay to 0).")] = 4e-5,
-    alpha: Annotated[float, typer.Option("--alpha", help="Weight of the snapshot loss.")] = 0.5,
-    beta: Annotated[float, typer.Option("--beta", help="Weight of the streaming loss.")] = 1.0,
+    accumulation: Annotated[int, typer.Option("--accumulation", min=1, help="Micro-batches per optimiser step (global batch = batch x processes x this).")] = 1,
+    label_smoothing: Annotated[float, typer.Option("--label-smoothing", min=0.0, max=0.5, help="Target mass on each neighbouring class (0.1: 0.1/0.8/0.1).")] = 0.1,
     hop: Annotated[float, typer.Option("--hop", help="Seconds between training windows (shrinks on short clips).")] = 1.0,
-    jitter: Annotated[float, typer.Option("--jitter", help="+/- seconds of random jitter per window.")] = 0.1,
-    workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.")] = 2,
+    jitter: Annotated[float, typer.Option("--jitter", help="+/- seconds of random jitter per window (the StreamSync code: 0).")] = 0.0,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help=LOADER_WORKERS_HELP, show_default=False)] = None,
     eval_every: Annotated[int, typer.Option("--eval-every", min=0, help="Dev evaluation every N steps (0: end of each phase).")] = 0,
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1, help="Save last.pt every N steps.")] = 100,
     init_from: Annotated[Optional[str], typer.Option("--init-from", help="Snapshot predictor to start from (strict key check): a path, or a registry name such as sparsesync-vggsound-sparse (realsync models download NAME first).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1 ...")] = "auto",
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1 ... (under torchrun: cuda = cuda:LOCAL_RANK)")] = "auto",
+    precision: Annotated[str, typer.Option("--precision", help="fp32, bf16 (autocast) or fp16 (autocast + grad scaler).")] = "fp32",
     progress: ProgressOpt = True,
 ) -> None:
     """Train StreamSync on the export's shards (shards/train-*.tar; dev segments pick best.pt).
 
-    Writes RUN/config.json, metrics.csv/.jsonl, last.pt (with optimizer state), best.pt (by dev mAP), summary.json.
+    Writes RUN/config.json, metrics.csv/.jsonl, last.pt (model, optimiser, scheduler, scaler, RNGs, data position:
+    --resume continues bit for bit), best.pt (by dev mAP), summary.json.  Several processes (one per GPU):
+    torchrun --standalone --nproc_per_node N $(which realsync) train ... (gloo on --device cpu).
     """
     from realsync_build.streamsync.checkpoint import InitError
     from realsync_build.streamsync.data import DecodeError
-    from realsync_build.streamsync.train import TrainConfig, run_train
-
     from realsync_build.core.device import check_device
     from realsync_build.stages.export.webdataset import check_train_inputs
+    from realsync_build.streamsync.train import TrainConfig, run_train
 
+    for flag, value, allowed in (("--model-size", model_size, ("tiny", "base")), ("--stream-head", stream_head, ("trf", "lstm")),
+                                 ("--phase1-freeze", phase1_freeze, ("auto", "yes", "no"))):  # fmt: skip
+        if value not in allowed:
+            fail(f"{flag} {value!r}: use {', '.join(allowed)}")  # a usage error: exit 2
     check_device(device)
-    ds = root_of(root)
+    ds = root_of(root, must_exist=True)
     check_train_inputs(ds)
     cfg = TrainConfig(
-        config=config, stream_head=stream_head, history=history, backprop_iterations=backprop_iterations, phase1_steps=phase1_steps,
-        phase2_epochs=phase2_epochs, max_steps=max_steps, phase1_freeze=phase1_freeze, batch_size=batch_size, lr=lr, alpha=alpha,
-        beta=beta, hop_s=hop, jitter_s=jitter, workers=workers, eval_every=eval_every, checkpoint_every=checkpoint_every,
+        config=model_size, stream_head=stream_head, history=history, backprop_iterations=backprop_iterations, phase1_steps=phase1_steps,
+        phase2_epochs=phase2_epochs, max_steps=max_steps, phase1_freeze=phase1_freeze, batch_size=batch_size, lr=lr,
+        accumulation=accumulation, label_smoothing=label_smoothing, hop_s=hop, jitter_s=jitter, workers=workers, precision=precision, eval_every=eval_every, checkpoint_every=checkpoint_every,
         init_from=str(init_from) if init_from else None, seed=seed, device=device, progress=progress,
+        model_overrides={"stream_dropout": head_dropout},
     )
     try:
-        run_train(ds, out or ds.runs / f"streamsync-{config}", cfg, resume=resume)
+        run_train(ds, out or ds.runs / f"streamsync-{model_size}", cfg, resume=resume)
+    except RealsyncError as exc:  # one line, with its exit code (2: a wrong option, 1: no CUDA ...)
+        fail(str(exc), code=exc.exit_code)
     except (InitError, FileNotFoundError, ValueError, DecodeError) as exc:
         fail(str(exc), code=1)
 
@@ -69,10 +90,10 @@ def evaluate(
     root: RootOpt = None,
     split: Annotated[str, typer.Option("--split", help="dev or test: whose fixed segments to evaluate.")] = "test",
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: ROOT/report/eval-<split>).")] = None,
-    iterations: Annotated[int, typer.Option("--iterations", min=1, help="Windows per segment (clamped to what fits).")] = 18,
+    iterations: Annotated[str, typer.Option("--iterations", help="Windows per segment, or several counts (2,4,12,24,32,40,48: mAP per count, Table 4); clamped to what fits.")] = "18",
     hop: Annotated[float, typer.Option("--hop", help="Seconds between a segment's windows.")] = 2.0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Segments per batch.")] = 8,
-    workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.")] = 0,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help=EVAL_WORKERS_HELP, show_default=False)] = None,
     ablation: Annotated[bool, typer.Option("--ablation/--no-ablation", help="Also evaluate with audio silenced and video blanked.")] = True,
     cost: Annotated[bool, typer.Option("--cost/--no-cost", help="Measure ms per iteration at batch 1 (snapshot vs each head).")] = True,
     max_segments: Annotated[Optional[int], typer.Option("--max-segments", min=1, help="Evaluate only the first N segments.")] = None,
@@ -91,15 +112,32 @@ def evaluate(
     if split not in ("dev", "test"):
         fail(f"--split {split!r}: use dev or test")
     from realsync_build.core.device import check_device
+    from realsync_build.streamsync.evaluate import parse_iterations
 
     check_device(device)
-    ds = root_of(root)
+    try:
+        parse_iterations(iterations)
+    except ValueError as exc:
+        fail(str(exc))
+    if checkpoint.endswith((".pt", ".pth", ".ckpt")) and not Path(checkpoint).is_file():  # a file, not a registry name
+        fail(f"checkpoint not found: {checkpoint}")
+    ds = root_of(root, must_exist=True)
+    from realsync_build.core.executors.base import default_workers
     from realsync_build.stages.export.webdataset import check_train_inputs
 
     check_train_inputs(ds, split)
+    workers = default_workers() if workers is None else workers
     opts = EvalOptions(iterations=iterations, hop_s=hop, batch_size=batch_size, workers=workers, ablation=ablation, cost=cost,
                        max_segments=max_segments, device=device, progress=progress, pretrained=pretrained)
+    out = out or ds.report / f"eval-{split}"
     try:
-        run_evaluate(ds, checkpoint, split, out or ds.report / f"eval-{split}", opts)
+        metrics = run_evaluate(ds, checkpoint, split, out, opts)
+    except RealsyncError as exc:
+        fail(str(exc), code=exc.exit_code)
     except (InitError, FileNotFoundError, RuntimeError, ValueError) as exc:
         fail(str(exc), code=1)
+    from realsync_build.core.ui import console
+
+    style = "green" if not metrics.get("n_failed") else "yellow"
+    console.print(f"[{style}]evaluate {split}: {metrics.get('n_segments')} segments done, {metrics.get('n_failed')} failed; "
+                  f"metrics in {out / 'metrics.json'}[/{style}]", highlight=False)  # fmt: skip

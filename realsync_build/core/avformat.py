@@ -9,7 +9,9 @@ Off-grid input has ONE behaviour everywhere: :func:`offset_to_class` raises
 ``ValueError`` for an offset that is not on the grid (within 1e-6 s) or lies
 outside +/-2 s.  Offsets in realsync are always drawn from the grid (a class
 first, then its offset), so an off-grid value is a bug or a tampered list,
-never something to round silently.
+never something to round silently.  The one exception is StreamSync's training
+offsets, continuous by design (U(-2, 2) s, as in the paper's code): their label is
+:func:`nearest_class`, the grid's nearest class.
 """
 
 from __future__ import annotations
@@ -37,13 +39,28 @@ def class_to_offset(cls: int) -> float:
     return round((k - NUM_CLASSES // 2) * CLASS_STEP_S, 1) + 0.0
 
 
+def nearest_class(offset_s: float) -> int:
+    """A continuous offset in seconds (within +/-2 s) -> the class of the nearest grid point.
+
+    Only for offsets that are continuous by design (StreamSync's training offsets ~ U(-2, 2) s,
+    as in the paper's code); grid offsets go through :func:`offset_to_class`, which refuses
+    off-grid values.  Raises ``ValueError`` for a non-number or beyond +/-2 s.
+    """
+    value = float(offset_s)
+    if not np.isfinite(value):
+        raise ValueError(f"offset {offset_s!r} s is not a number")
+    if abs(value) > MAX_OFFSET_S + GRID_TOLERANCE_S:
+        raise ValueError(f"offset {offset_s} s is beyond +/-{MAX_OFFSET_S:g} s")
+    return min(max(int(round(value / CLASS_STEP_S)) + NUM_CLASSES // 2, 0), NUM_CLASSES - 1)
+
+
 def offset_to_class(offset_s: float) -> int:
     """Offset in seconds -> class index; raises ``ValueError`` off the 0.2 s grid or beyond +/-2 s."""
     value = float(offset_s)
     if not np.isfinite(value):
         raise ValueError(f"offset {offset_s!r} s is not a number")
-    k = int(round(value / CLASS_STEP_S)) + NUM_CLASSES // 2
-    if not 0 <= k < NUM_CLASSES or abs(class_to_offset(k) - value) > GRID_TOLERANCE_S:
+    k = nearest_class(value) if abs(value) <= MAX_OFFSET_S + GRID_TOLERANCE_S else None
+    if k is None or abs(class_to_offset(k) - value) > GRID_TOLERANCE_S:
         raise ValueError(f"offset {offset_s} s is not on the {CLASS_STEP_S:g} s grid within +/-{MAX_OFFSET_S:g} s")
     return k
 

@@ -57,6 +57,7 @@ class RunOptions:
     save_every_s: float = 2.0
     overwrite: bool = False  # rebuild the stage from scratch (its recorded parameters may change)
     verify: bool = False  # re-check every done output (re-probe / re-hash), redo those that fail
+    devices: tuple[str, ...] | None = None  # local executor: one worker pinned per device
 
 
 @dataclass
@@ -195,7 +196,7 @@ def run_stage(
 
     own_executor = executor is None
     if executor is None:
-        executor = get_executor(options.executor, workers=options.workers, ray_address=options.ray_address)
+        executor = get_executor(options.executor, workers=options.workers, ray_address=options.ray_address, devices=options.devices)
     try:
         with stage_progress(spec.name, len(pending), enabled=options.progress, unit=spec.item_label, output_label=spec.output_label) as bar:
             for idx, rows, err in executor.imap(spec.fn, pending, spec.resources):

@@ -13,6 +13,10 @@ Per face track:
    outside the clip); mean over windows per ``k``; AV offset = ``vshift - argmin``
    (the reference's sign), min distance, confidence = median - min.
 
+:class:`RunEvaluation` is the same evaluation fed crop by crop (one evaluation of a whole
+speech-and-face run, as the reference evaluates a whole track, with memory bounded by a
+batch of crops); it gives the numbers :meth:`SyncNetScorer.score` gives on the whole run.
+
 ``video_stride=k`` (not in the reference, ``1`` is the reference): lip features only for
 windows ``0, k, 2k, ...``, audio features for every window, and the mean in step 4 over the
 sampled windows only (same offset search and definitions).
@@ -191,6 +195,31 @@ class SyncNetScorer:
             crop = cv2.resize(crop, (CROP_SIZE, CROP_SIZE))
         return crop[..., ::-1]  # the reference reads frames with cv2: BGR, 0..255
 
+    def _lip(self, frames: Mapping[int, np.ndarray], starts) -> torch.Tensor:
+        """Lip features ``(len(starts), 1024)`` of the 5-frame windows starting at ``starts``.
+
+        ``frames`` maps a frame index to its BGR 224x224 crop (:meth:`_frame`); only the frames
+        these windows read go to float on the device, each once."""
+        needed = sorted({int(t) + j for t in starts for j in range(WINDOW_FRAMES)})
+        if any(frames.get(f) is None for f in needed):
+            raise ValueError("a frame a sampled SyncNet window needs was not cropped")
+        pos = {f: p for p, f in enumerate(needed)}
+        clip = torch.from_numpy(np.ascontiguousarray(np.stack([frames[f] for f in needed]))).to(self.device)
+        clip = clip.permute(3, 0, 1, 2).float()  # (3, F, 224, 224)
+        lip = torch.stack([clip[:, pos[int(t)] : pos[int(t)] + WINDOW_FRAMES] for t in starts])  # (B, 3, 5, 224, 224)
+        self.lip_windows += len(starts)
+        return self.net.forward_lip(lip).float().cpu()
+
+    def _audio(self, audio: np.ndarray, n: int) -> np.ndarray:
+        """Audio features ``(n, 1024)`` of every window (MFCC steps ``4v .. 4v + 20``)."""
+        cc = torch.from_numpy(audio_features(audio)).to(self.device)  # (13, T)
+        a_out = []
+        for i in range(0, n, self.batch_size):
+            idx = range(i, min(n, i + self.batch_size))
+            aud = torch.stack([cc[None, :, j * MFCC_PER_FRAME : j * MFCC_PER_FRAME + 20] for j in idx])  # (B, 1, 13, 20)
+            a_out.append(self.net.forward_aud(aud).float().cpu())
+        return torch.cat(a_out).numpy()
+
     @torch.inference_mode()
     def embed_sampled(self, crops, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Lip features of the sampled windows ``(M, 1024)``, audio features of every window ``(N, 1024)``, and the sampled window indices ``(M,)``."""
@@ -200,25 +229,17 @@ class SyncNetScorer:
         if n <= 0:
             raise ValueError(f"too short for SyncNet: {len(crops)} frames, {len(audio) / SAMPLE_RATE_HZ:.2f} s audio (need > {WINDOW_FRAMES} frames)")
         ts = sampled_windows(n, self.video_stride)
-        cc = torch.from_numpy(audio_features(audio)).to(self.device)  # (13, T)
-        v_out, a_out = [], []
+        v_out = []
         for i in range(0, len(ts), self.batch_size):
             batch = ts[i : i + self.batch_size]
-            # only the frames these windows read go to float on the device, each once
-            frames = sorted({int(t) + j for t in batch for j in range(WINDOW_FRAMES)})
-            pos = {f: p for p, f in enumerate(frames)}
-            if any(crops[f] is None for f in frames):
-                raise ValueError("a frame a sampled SyncNet window needs was not cropped")
-            clip = torch.from_numpy(np.ascontiguousarray(np.stack([self._frame(crops[f]) for f in frames]))).to(self.device)
-            clip = clip.permute(3, 0, 1, 2).float()  # (3, F, 224, 224)
-            lip = torch.stack([clip[:, pos[int(t)] : pos[int(t)] + WINDOW_FRAMES] for t in batch])  # (B, 3, 5, 224, 224)
-            v_out.append(self.net.forward_lip(lip).float().cpu())
-            self.lip_windows += len(batch)
-        for i in range(0, n, self.batch_size):
-            idx = range(i, min(n, i + self.batch_size))
-            aud = torch.stack([cc[None, :, j * MFCC_PER_FRAME : j * MFCC_PER_FRAME + 20] for j in idx])  # (B, 1, 13, 20)
-            a_out.append(self.net.forward_aud(aud).float().cpu())
-        return torch.cat(v_out).numpy(), torch.cat(a_out).numpy(), ts
+            reads = {int(t) + j for t in batch for j in range(WINDOW_FRAMES)}
+            frames = {f: (None if crops[f] is None else self._frame(crops[f])) for f in reads}
+            v_out.append(self._lip(frames, batch))
+        return torch.cat(v_out).numpy(), self._audio(audio, n), ts
+
+    def open_run(self, hold_frames: int = 0) -> "RunEvaluation":
+        """A :class:`RunEvaluation`: one evaluation of a whole run, fed frame by frame."""
+        return RunEvaluation(self, hold_frames)
 
     def embed(self, crops, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-window features ``(N, 1024)`` of the lip and audio towers (reference windowing, every window)."""
@@ -234,3 +255,74 @@ class SyncNetScorer:
         self.calls += 1
         v, a, ts = self.embed_sampled(crops, audio)
         return sync_offset(v, a, self.vshift, video_index=None if self.video_stride == 1 else ts)
+
+
+class RunEvaluation:
+    """One SyncNet evaluation of a whole face run, fed crop by crop, with bounded memory.
+
+    The same numbers as :meth:`SyncNetScorer.score` on all the run's crops at once (the
+    reference scores a whole track in one evaluation), but lip features are computed as
+    soon as a batch of windows is complete and their crops are freed, so a minutes-long
+    run holds a batch of crops and one 1024-d feature per window, not every crop.
+
+    Window ``t`` (frames ``t .. t+4``) is certainly scored once frame ``t + 5`` exists: the
+    reference scores ``min(frames, samples // 640) - 5`` windows and the audio always covers
+    the run here.  ``hold_frames``: no lip work before the run is that long (shorter runs
+    are dropped unscored, so their crops are never embedded).
+    """
+
+    def __init__(self, scorer: SyncNetScorer, hold_frames: int = 0) -> None:
+        self.scorer = scorer
+        self.stride = scorer.video_stride
+        self.hold_frames = max(0, int(hold_frames))
+        self.n_frames = 0
+        self._next = 0  # first window not yet queued
+        self._ready: list[int] = []  # queued sampled windows whose lip features are not computed
+        self._crops: dict[int, np.ndarray] = {}
+        self._feats: list[torch.Tensor] = []
+        self._starts: list[int] = []
+
+    def needs(self, p: int) -> bool:
+        """Does a sampled window read frame ``p`` of the run (else it need not be cropped)?"""
+        return self.stride <= WINDOW_FRAMES or p % self.stride < WINDOW_FRAMES
+
+    def push(self, crop) -> None:
+        """The run's next 25 fps crop (``(H, W, 3)`` RGB uint8, or ``None`` where :meth:`needs` is false)."""
+        p = self.n_frames
+        self.n_frames += 1
+        if crop is not None:
+            self._crops[p] = self.scorer._frame(crop)
+        while self._next + WINDOW_FRAMES < self.n_frames:
+            if self._next % self.stride == 0:
+                self._ready.append(self._next)
+            self._next += 1
+        if self.n_frames >= self.hold_frames and len(self._ready) >= self.scorer.batch_size:
+            self._flush()
+
+    @torch.inference_mode()
+    def _flush(self) -> None:
+        """Lip features of every queued window; then free the crops no later window reads."""
+        starts, self._ready = self._ready, []
+        for i in range(0, len(starts), self.scorer.batch_size):
+            batch = starts[i : i + self.scorer.batch_size]
+            self._feats.append(self.scorer._lip(self._crops, batch))
+            self._starts.extend(batch)
+        for f in [f for f in self._crops if f < self._next]:
+            del self._crops[f]
+
+    @torch.inference_mode()
+    def finish(self, audio: np.ndarray) -> SyncResult:
+        """Score the run against its audio (16 kHz, covering the run's frames)."""
+        n = n_windows(self.n_frames, len(audio))
+        if n <= 0:
+            raise ValueError(f"too short for SyncNet: {self.n_frames} frames, {len(audio) / SAMPLE_RATE_HZ:.2f} s audio (need > {WINDOW_FRAMES} frames)")
+        self._ready = [t for t in self._ready if t < n]
+        if self._ready:
+            self._flush()
+        keep = [k for k, t in enumerate(self._starts) if t < n]
+        v = torch.cat(self._feats).numpy()[keep]
+        ts = np.asarray(self._starts, dtype=np.int64)[keep]
+        self._crops.clear()
+        self.scorer.calls += 1
+        a = self.scorer._audio(audio, n)
+        return sync_offset(v, a, self.scorer.vshift, video_index=None if self.stride == 1 else ts)

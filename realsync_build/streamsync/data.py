@@ -1,7 +1,9 @@
 """Shards -> model windows: span decoding, the training window sampler, evaluation segments.
 
-One training example = one clip, one offset, and H consecutive 5 s windows with
-a 1 s hop (+/- jitter).  Only the span those windows need is decoded, from the
+One training example = one train row (a clip and a start; a start every 10 s),
+a continuous offset ~ U(-2, 2) s labelled with its nearest class, and H
+consecutive 5 s windows with a 1 s hop (optional +/- jitter, 0 by default as in
+the StreamSync code).  Only the span those windows need is decoded, from the
 in-memory mp4, with PyAV seeking; never the whole clip.  The offset is applied
 by shifting the audio window against the video window (``audio_start =
 video_start + offset``).
@@ -24,7 +26,7 @@ from torch.utils.data import Dataset
 
 from realsync_build.streamsync.model.config import ModelConfig
 from realsync_build.streamsync.shards import ShardSample
-from realsync_build.streamsync.task import NUM_CLASSES, class_to_offset, offset_to_class
+from realsync_build.streamsync.task import MAX_OFFSET_S, nearest_class, offset_to_class
 
 
 class DecodeError(RuntimeError):
@@ -141,14 +143,24 @@ class WindowPlan:
         return video, aud
 
 
-def plan_training(duration_s: float, n: int, hop_s: float, jitter_s: float, rng: np.random.Generator, cfg: ModelConfig) -> WindowPlan:
-    """A random offset class and ``n`` consecutive windows (hop +/- jitter, on the frame grid)."""
-    offset = class_to_offset(int(rng.integers(NUM_CLASSES)))
+def plan_training(duration_s: float, n: int, hop_s: float, jitter_s: float, rng: np.random.Generator, cfg: ModelConfig,
+                  start_s: float | None = None) -> WindowPlan:
+    """A continuous offset ~ U(-2, 2) s (its label is the nearest class, :func:`nearest_class`) and ``n``
+    consecutive windows (hop +/- jitter, video starts on the frame grid).
+
+    ``start_s``: the train row's start (the first video window starts there, as in the StreamSync
+    code's ``SportsAndNews`` loader); ``None``, or a start where the windows do not fit: a uniform
+    start in what the clip allows.
+    """
+    offset = float(rng.uniform(-MAX_OFFSET_S, MAX_OFFSET_S))
     lo, hop, jit = fit_hop(duration_s, cfg.window_s, offset, n, hop_s, jitter_s)
     room = duration_s - cfg.window_s - abs(offset)
     free = room - (n - 1) * hop - 2 * jit
-    v0 = lo + jit + rng.uniform(0, max(free, 0.0))
-    starts = v0 + np.arange(n) * hop + rng.uniform(-jit, jit, size=n)
+    if start_s is not None and lo + jit <= start_s <= lo + jit + free:
+        v0 = float(start_s)
+    else:
+        v0 = lo + jit + rng.uniform(0, max(free, 0.0))
+    starts = v0 + np.arange(n) * hop + (rng.uniform(-jit, jit, size=n) if jit > 0 else 0.0)
     starts = np.clip(np.round(starts * cfg.fps) / cfg.fps, lo, lo + room)
     return WindowPlan(starts, offset)
 
@@ -162,13 +174,40 @@ def plan_segment(duration_s: float, start_s: float, offset_s: float, n: int, hop
     return WindowPlan(np.clip(starts, lo, lo + room), offset_s), hop
 
 
-class TrainWindows(Dataset):
-    """Map-style over training clips: item i = one random example drawn from clip ``i % n_clips``."""
+TRAIN_ROW_STRIDE_S = 10
 
-    def __init__(self, samples: list[ShardSample], cfg: ModelConfig, n_windows: int, hop_s: float = 1.0, jitter_s: float = 0.1,
-                 seed: int = 0, length: int = 0):
+
+def train_rows(samples: list[ShardSample], span_s: float, stride_s: int = TRAIN_ROW_STRIDE_S) -> list[tuple[int, float | None]]:
+    """Phase-2 rows: ``(sample index, start_s)``, a start every ``stride_s`` seconds of every train clip.
+
+    The starts follow the evaluation segments' grid (:func:`stages.split.segments.segment_starts`:
+    from 10 s, whole seconds, the streamed span plus the largest offset inside the clip), with the
+    span of H windows in place of one window: a 300 s clip at H=12 (16 s) gives 10, 20, ..., 280 = 28
+    rows, like the published train list.  A clip too short for any grid start gives one row whose
+    start is drawn per example (``None``).
+    """
+    from realsync_build.stages.split.segments import SegmentConfig, segment_starts
+
+    grid = SegmentConfig(start_s=stride_s, stride_s=stride_s, window_s=span_s)
+    rows: list[tuple[int, float | None]] = []
+    for i, s in enumerate(samples):
+        starts = segment_starts(s.duration_s, grid, np.random.default_rng(0))
+        rows += [(i, float(t)) for t in starts] or [(i, None)]
+    return rows
+
+
+class TrainWindows(Dataset):
+    """Map-style over train rows (:func:`train_rows`): item i = row ``i % n_rows`` with a fresh offset.
+
+    An item's randomness depends only on ``(seed, epoch, i)``, so any worker count, rank or resume
+    point gives the same example.
+    """
+
+    def __init__(self, samples: list[ShardSample], cfg: ModelConfig, n_windows: int, hop_s: float = 1.0, jitter_s: float = 0.0,
+                 seed: int = 0, length: int = 0, stride_s: int = TRAIN_ROW_STRIDE_S):
         self.samples, self.cfg, self.n, self.hop, self.jitter, self.seed = samples, cfg, n_windows, hop_s, jitter_s, seed
-        self.length = max(len(samples), length)  # small sets repeat clips (fresh draws) to fill a batch
+        self.rows = train_rows(samples, cfg.window_s + (n_windows - 1) * hop_s, stride_s)
+        self.length = max(len(self.rows), length)  # small sets repeat rows (fresh draws) to fill a batch
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -180,9 +219,10 @@ class TrainWindows(Dataset):
     def __getitem__(self, i: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, i])
         for attempt in range(4):
-            s = self.samples[(i + attempt * 7919) % len(self.samples)]
+            k, start = self.rows[(i + attempt * 7919) % len(self.rows)]
+            s = self.samples[k]
             try:
-                plan = plan_training(s.duration_s, self.n, self.hop, self.jitter, rng, self.cfg)
+                plan = plan_training(s.duration_s, self.n, self.hop, self.jitter, rng, self.cfg, start)
                 video, audio = plan.cut(s.read("mp4"), self.cfg)
             except (DecodeError, OSError) as exc:
                 err = f"{s.key}: {exc}"
@@ -190,10 +230,10 @@ class TrainWindows(Dataset):
             return {
                 "video": torch.from_numpy(video),
                 "audio": torch.from_numpy(audio),
-                "target": offset_to_class(plan.offset_s),
+                "target": nearest_class(plan.offset_s),
                 "offset_s": plan.offset_s,
             }
-        raise DecodeError(f"4 clips in a row failed to decode; last: {err}")
+        raise DecodeError(f"4 train rows in a row failed to decode; last: {err}")
 
 
 @dataclass

@@ -85,7 +85,7 @@ def predict(model: StreamSync, dataset: SegmentWindows, batch_size: int = 8, wor
                 audio = torch.zeros_like(audio)
             elif ablation == "video_blanked":
                 video = torch.zeros_like(video)
-            out = model(video, audio)
+            out = model.predict_windows(video, audio)
             idx = b["index"].numpy()
             snap[idx] = torch.softmax(out["snapshot"].float(), -1).cpu().numpy()
             stream[idx] = torch.softmax(out["stream"].float(), -1).cpu().numpy()
@@ -118,10 +118,11 @@ def _breakdown(probs: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict:
     return {str(g): summarize(probs[groups == g], y[groups == g]) for g in sorted(set(groups.tolist()))}
 
 
-def report(pred: dict, segments: list[Segment]) -> dict:
+def report(pred: dict, segments: list[Segment], scenarios: list[str] | None = None) -> dict:
     ok = pred["ok"]
     y = pred["target"][ok]
-    scen = np.array([s.scenario for s, k in zip(segments, ok) if k])
+    scenarios = scenarios if scenarios is not None else [s.scenario for s in segments]
+    scen = np.array([sc for sc, k in zip(scenarios, ok) if k])
     chan = np.array([s.channel for s, k in zip(segments, ok) if k])
     probs, extra = method_probs(pred)
     out: dict = {}
@@ -130,6 +131,43 @@ def report(pred: dict, segments: list[Segment]) -> dict:
     out["snapshot"]["iteration"] = extra["snapshot_best_iteration"]
     out["by_iteration"] = extra["by_iteration"]
     return out
+
+
+def by_window_count(pred: dict, counts: list[int]) -> list[dict]:
+    """Table 4: each method's metrics when the stream stops after ``n`` windows, for every ``n`` in ``counts``.
+
+    The streaming head at iteration n sees windows 1..n only (history is unlimited but causal), so one
+    run over max(counts) windows gives every row: APA averages the first n snapshot predictions,
+    StreamSync is its prediction at iteration n, the snapshot its best single iteration among the first n.
+    """
+    ok = pred["ok"]
+    y = pred["target"][ok]
+    rows = []
+    for n in counts:
+        sub = {"snapshot": pred["snapshot"][:, :n], "stream": pred["stream"][:, :n], "target": pred["target"], "ok": ok}
+        probs, extra = method_probs(sub)
+        row = {"iterations": int(n)}
+        for m in METHODS:
+            row[m] = summarize(probs[m], y)
+        row["snapshot"]["iteration"] = extra["snapshot_best_iteration"]
+        rows.append(row)
+    return rows
+
+
+def parse_iterations(value) -> list[int]:
+    """``18``, ``"2,4,12,24"`` or a list -> sorted distinct window counts (each >= 1)."""
+    if isinstance(value, int):
+        items = [value]
+    elif isinstance(value, str):
+        try:
+            items = [int(x) for x in value.replace(" ", "").split(",") if x]
+        except ValueError as exc:
+            raise ValueError(f"--iterations {value!r}: give window counts like 18 or 2,4,12,24") from exc
+    else:
+        items = [int(x) for x in value]
+    if not items or min(items) < 1:
+        raise ValueError(f"--iterations {value!r}: window counts must be >= 1")
+    return sorted(set(items))
 
 
 def chance_levels(y: np.ndarray) -> dict:
@@ -161,6 +199,7 @@ def plot_by_iteration(rows: list[dict], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(6, 4))
     it = [r["iteration"] for r in rows]
@@ -169,6 +208,8 @@ def plot_by_iteration(rows: list[dict], path: Path, title: str) -> None:
             ax.plot(it, [r[m] for r in rows], style, label=m)
     ax.set_xlabel("iteration (window)")
     ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)  # accuracy lives in 0..1; an autoscaled axis exaggerates small differences
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -185,7 +226,7 @@ def _by_iteration_table(rows: list[dict]) -> str:
 
 @dataclass
 class EvalOptions:
-    iterations: int = 18
+    iterations: int | str | list = 18  # one window count, or several ("2,4,12,24,32,40,48": Table 4)
     hop_s: float = 2.0
     batch_size: int = 8
     workers: int = 0
@@ -217,10 +258,14 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
     if opts.max_segments:
         segments = segments[: opts.max_segments]
     notes = []
-    n = iterations_that_fit(segments, model.cfg.window_s, opts.iterations, opts.hop_s)
-    if n < opts.iterations:
-        notes.append(f"clips too short for {opts.iterations} windows at a {opts.hop_s:g} s hop (shortest "
+    wanted = parse_iterations(opts.iterations)
+    n = iterations_that_fit(segments, model.cfg.window_s, wanted[-1], opts.hop_s)
+    if n < wanted[-1]:
+        notes.append(f"clips too short for {wanted[-1]} windows at a {opts.hop_s:g} s hop (shortest "
                      f"{min(s.sample.duration_s for s in segments):.1f} s, offsets up to {MAX_OFFSET_S:g} s): evaluated {n} iterations")
+    counts = [k for k in wanted if k <= n] or [n]
+    if len(counts) < len(wanted):
+        notes.append(f"window counts {', '.join(str(k) for k in wanted if k > n)} do not fit and are left out")
     dataset = SegmentWindows(segments, model.cfg, n, opts.hop_s)
     pred = predict(model, dataset, opts.batch_size, opts.workers, device, progress=opts.progress, label=f"evaluate {split}")
     for e in pred["errors"]:
@@ -230,6 +275,9 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
     shrunk = int((pred["hop_s"][pred["ok"]] < opts.hop_s - 1e-6).sum())
     if shrunk:
         notes.append(f"{shrunk} segments had their hop shrunk to fit the clip")
+    from realsync_build.streamsync.scenario import stream_scenarios
+
+    scenarios, scenario_rule = stream_scenarios(root, segments, n, opts.hop_s, model.cfg.window_s)
     metrics = {
         "split": split,
         "checkpoint": str(checkpoint),
@@ -238,7 +286,9 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
         "n_failed": int((~pred["ok"]).sum()),
         "iterations": n,
         "hop_s": opts.hop_s,
-        **report(pred, segments),
+        **report(pred, segments, scenarios),
+        "by_window_count": by_window_count(pred, counts),
+        "scenario_rule": scenario_rule,
         "chance": chance_levels(pred["target"][pred["ok"]]),
         "errors": pred["errors"],
         "notes": notes,
@@ -262,7 +312,7 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
         metrics["ablation"] = {}
         for kind in ("audio_silenced", "video_blanked"):
             p = predict(model, dataset, opts.batch_size, opts.workers, device, ablation=kind, progress=opts.progress, label=kind)
-            r = report(p, segments)
+            r = report(p, segments, scenarios)
             metrics["ablation"][kind] = {m: {k: r[m][k] for k in ("acc", "acc_pm1", "roc_auc", "map")} for m in METHODS}
         metrics["ablation"]["statement"] = ablation_statement(metrics)
     if opts.cost:
@@ -310,6 +360,13 @@ def print_summary(m: dict) -> None:
         r = m["pretrained"]
         t.add_row("pretrained (no fine-tuning)", f(r["acc"]), f(r["acc_pm1"]), f(r["roc_auc"]), f(r["map"]))
     console.print(t)
+    if len(m.get("by_window_count", [])) > 1:
+        w = Table(title="mAP by window count (Table 4)")
+        for c in ("windows", "snapshot (best)", "APA", "StreamSync"):
+            w.add_column(c)
+        for r in m["by_window_count"]:
+            w.add_row(str(r["iterations"]), f(r["snapshot"]["map"]), f(r["apa"]["map"]), f(r["streamsync"]["map"]))
+        console.print(w)
     for note in m["notes"]:
         console.print(f"note: {note}")
     if "ablation" in m:

@@ -20,6 +20,7 @@ from realsync_build.core.avformat import (  # noqa: F401 - the clip format and t
     OFFSETS_S,
     SAMPLE_RATE,
     class_to_offset,
+    nearest_class,
     offset_to_class,
 )
 
@@ -35,25 +36,66 @@ def window_samples(window_s: float = WINDOW_S, sample_rate: int = SAMPLE_RATE) -
     return int(round(window_s * sample_rate))
 
 
+def neighbour_targets(target: torch.Tensor, smoothing: float = LABEL_SMOOTHING, num_classes: int = NUM_CLASSES) -> torch.Tensor:
+    """Ordinal label smoothing: ``smoothing`` to each neighbouring class, the rest on the true one.
+
+    ``target`` ``(...)`` class indices -> ``(..., C)`` probabilities.  With 0.1: 0.1 / 0.8 / 0.1; at an
+    edge class (-2.0 s or +2.0 s) the one neighbour gets 0.1 and the true class 0.9, as the StreamSync
+    code's ``TemporalCropAndOffsetRandomFeasibleStreaming`` does (``dataset/transforms.py``).
+    """
+    target = target.long()
+    out = F.one_hot(target, num_classes).to(torch.float32)
+    if smoothing:
+        lo = F.one_hot((target - 1).clamp(min=0), num_classes).to(torch.float32) * (target > 0)[..., None]
+        hi = F.one_hot((target + 1).clamp(max=num_classes - 1), num_classes).to(torch.float32) * (target < num_classes - 1)[..., None]
+        out = out * (1.0 - smoothing * (lo.sum(-1, keepdim=True) + hi.sum(-1, keepdim=True))) + smoothing * (lo + hi)
+    return out
+
+
 def sync_loss(logits: torch.Tensor, target: torch.Tensor, smoothing: float = LABEL_SMOOTHING) -> torch.Tensor:
-    """Cross-entropy with label smoothing over any leading shape: logits ``(..., 21)``, target ``(...)``."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), label_smoothing=smoothing)
+    """Cross-entropy against neighbour-smoothed targets, mean over any leading shape: logits ``(..., 21)``, target ``(...)``."""
+    soft = neighbour_targets(target, smoothing, logits.shape[-1])
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), soft.reshape(-1, logits.shape[-1]))
+
+
+SNAPSHOT_WEIGHT = 1.0 / 3.0
+STREAM_WEIGHT = 2.0 / 3.0
+
+
+def iteration_weights(n_iterations: int, backprop_iterations: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-iteration weights ``(snapshot, stream)`` of the StreamSync loss, normalised to sum to 1 together.
+
+    Every iteration has ``1/3 * CE(snapshot_t)``; from iteration ``K-1`` (0-based) on it also has
+    ``2/3 * CE(stream_t)`` (the first K-1 streaming predictions, on too little history, are not trained),
+    and the sum is divided by the total weight (``train_sync.py``'s ``loss_norm_factor``).
+    """
+    t = torch.arange(n_iterations)
+    snap = torch.full((n_iterations,), SNAPSHOT_WEIGHT)
+    stream = torch.where(t >= backprop_iterations - 1, torch.tensor(STREAM_WEIGHT), torch.tensor(0.0))
+    norm = snap.sum() + stream.sum()
+    return snap / norm, stream / norm
 
 
 def streamsync_loss(
     snapshot_logits: torch.Tensor,
     stream_logits: torch.Tensor,
     target: torch.Tensor,
-    alpha: float = 0.5,
-    beta: float = 1.0,
+    backprop_iterations: int,
     smoothing: float = LABEL_SMOOTHING,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """``alpha * CE(snapshot_t) + beta * CE(streaming_t)`` averaged over iterations t.
+    """``sum_t w_snap[t] * CE(snapshot_t) + w_stream[t] * CE(stream_t)`` (see :func:`iteration_weights`).
 
     ``*_logits``: ``(B, T, 21)``; ``target``: ``(B,)`` (one offset per sample, shared by its windows).
     """
-    tgt = target[:, None].expand(snapshot_logits.shape[:2])
-    l_snap = sync_loss(snapshot_logits, tgt, smoothing)
-    l_stream = sync_loss(stream_logits, tgt, smoothing)
-    loss = alpha * l_snap + beta * l_stream
-    return loss, {"loss": float(loss.detach()), "loss_snapshot": float(l_snap.detach()), "loss_stream": float(l_stream.detach())}
+    b, t = snapshot_logits.shape[:2]
+    tgt = target[:, None].expand(b, t)
+    w_snap, w_stream = (w.to(snapshot_logits.device) for w in iteration_weights(t, backprop_iterations))
+    per_snap = torch.stack([sync_loss(snapshot_logits[:, i], tgt[:, i], smoothing) for i in range(t)])
+    per_stream = torch.stack([sync_loss(stream_logits[:, i], tgt[:, i], smoothing) for i in range(t)])
+    loss = (w_snap * per_snap).sum() + (w_stream * per_stream).sum()
+    trained = w_stream > 0
+    return loss, {
+        "loss": float(loss.detach()),
+        "loss_snapshot": float(per_snap.detach().mean()),
+        "loss_stream": float(per_stream.detach()[trained].mean()) if trained.any() else float("nan"),
+    }

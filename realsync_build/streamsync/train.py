@@ -1,57 +1,71 @@
 """``realsync train``: two-phase StreamSync training on the export's shards.
 
 Phase 1 freezes the snapshot predictor's pretrained parts and trains the new
-parts (PASS token, projection, streaming head) with gradients through all H
-iterations.  Phase 2 unfreezes everything and backpropagates through K randomly
-chosen consecutive iterations of H (the others run without autograd).
+parts (PASS token, streaming token, streaming head) with gradients through all H
+iterations.  Phase 2 unfreezes everything; the snapshot predictor's features
+backpropagate only in K randomly placed consecutive iterations of H (the
+others are detached; the streaming token and head still learn from all H).
 Without ``--init-from`` nothing is pretrained, so (``--phase1-freeze auto``)
 phase 1 trains the snapshot predictor too; say ``yes`` to freeze anyway.
+
+Loss (StreamSync code, ``scripts/train_sync.py``): per iteration ``1/3 CE(snapshot)``,
+plus ``2/3 CE(stream)`` from iteration K on, normalised by the total weight,
+against neighbour-smoothed targets (0.1 / 0.8 / 0.1).
+
+One process, or one per GPU under ``torchrun`` (:mod:`.runtime`): DDP, the rows
+sharded per rank, rank 0 alone writing.  Mixed precision (``--precision``),
+gradient accumulation, and an exact resume: model, optimiser, scheduler, grad
+scaler, every RNG and the data position are in ``last.pt``.
 """
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from realsync_build.core import atomic
+from realsync_build.core.errors import EnvironmentFault, UserError
 from realsync_build.core.root import DatasetRoot
+from realsync_build.core.ui import console
+from realsync_build.streamsync import runtime
 from realsync_build.streamsync.checkpoint import init_snapshot_from, load_checkpoint, save_checkpoint
 from realsync_build.streamsync.data import TrainWindows, fit_hop
-from realsync_build.streamsync.model import StreamSync, make_config
+from realsync_build.streamsync.model import ModelConfig, StreamSync, make_config
+from realsync_build.streamsync.runlog import RunLog
 from realsync_build.streamsync.shards import index_split
 from realsync_build.streamsync.task import MAX_OFFSET_S, streamsync_loss
-from realsync_build.core.ui import console
 
 
 @dataclass
 class TrainConfig:
     config: str = "tiny"  # model size: tiny | base
     stream_head: str = "trf"  # trf | lstm
-    history: int = 12  # H
-    backprop_iterations: int = 3  # K (phase 2)
+    history: int = 12  # H: windows per training sequence
+    backprop_iterations: int = 3  # K: phase-2 iterations whose snapshot features get gradients; no stream loss before iteration K
     phase1_steps: int = 500
-    phase2_epochs: int = 3
-    max_steps: int | None = None  # cap on the total
+    phase2_epochs: int = 3  # an epoch = every train row (a start every 10 s of every clip)
+    max_steps: int | None = None  # stop after this many steps (the schedule still spans the planned run)
     phase1_freeze: str = "auto"  # auto (freeze iff --init-from) | yes | no
-    batch_size: int = 16
+    batch_size: int = 16  # rows per micro-batch per process
+    accumulation: int = 1  # micro-batches per optimiser step
     lr: float = 4e-5
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    alpha: float = 0.5
-    beta: float = 1.0
+    label_smoothing: float = 0.1  # to each neighbouring class (0.1 / 0.8 / 0.1)
     hop_s: float = 1.0
-    jitter_s: float = 0.1
-    workers: int = 2
+    jitter_s: float = 0.0
+    row_stride_s: int = 10
+    workers: int | None = None  # DataLoader workers per process (None: runtime.default_workers)
     seed: int = 0
-    eval_every: int = 0  # steps between dev evaluations (0: at the end of each phase and of the run)
+    eval_every: int = 0  # steps between dev evaluations (0: at the end of phase 1 and of the run)
     eval_iterations: int = 0  # dev iterations (0: H)
     eval_hop_s: float = 2.0
     eval_max_segments: int = 200
@@ -59,15 +73,10 @@ class TrainConfig:
     log_every: int = 1
     init_from: str | None = None
     device: str = "auto"
+    precision: str = "fp32"  # fp32 | bf16 | fp16
     video_size: int | None = None  # override the model config's frame size
     progress: bool = True
     model_overrides: dict = field(default_factory=dict)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def set_phase(model: StreamSync, phase: int, freeze_pretrained: bool) -> None:
@@ -76,53 +85,37 @@ def set_phase(model: StreamSync, phase: int, freeze_pretrained: bool) -> None:
         p.requires_grad_(not (phase == 1 and freeze_pretrained) or model.is_new_parameter(name))
 
 
-def train_step(model, batch, optimizer, cfg: TrainConfig, phase: int, rng: np.random.Generator, device) -> dict:
-    """One optimisation step; phase 2 truncates backprop to K consecutive iterations."""
+def draw_grad_range(cfg: TrainConfig, phase: int, h: int, rng: np.random.Generator) -> tuple[int, int] | None:
+    """Phase 2: K consecutive iterations at a uniform start (the paper); phase 1: all."""
+    if phase != 2 or cfg.backprop_iterations >= h:
+        return None
+    return int(rng.integers(0, h - cfg.backprop_iterations + 1)), cfg.backprop_iterations
+
+
+def forward_loss(model, batch, cfg: TrainConfig, grad_range, device, precision: str = "fp32") -> tuple[torch.Tensor, dict, dict]:
     video = batch["video"].to(device, non_blocking=True)
     audio = batch["audio"].to(device, non_blocking=True)
     target = torch.as_tensor(batch["target"], device=device)
-    h = video.shape[1]
-    grad_range = None
-    if phase == 2 and cfg.backprop_iterations < h:
-        k0 = int(rng.integers(0, h - cfg.backprop_iterations + 1))
-        grad_range = (k0, cfg.backprop_iterations)
-    out = model(video, audio, grad_range=grad_range)
-    loss, logs = streamsync_loss(out["snapshot"], out["stream"], target, cfg.alpha, cfg.beta)
+    with runtime.autocast(torch.device(device), precision):
+        out = model(video, audio, grad_range=grad_range)
+    loss, logs = streamsync_loss(out["snapshot"].float(), out["stream"].float(), target, cfg.backprop_iterations, cfg.label_smoothing)
+    with torch.no_grad():
+        logs["acc_stream_last"] = float((out["stream"][:, -1].argmax(-1) == target).float().mean())
+        logs["acc_snapshot"] = float((out["snapshot"].argmax(-1) == target[:, None]).float().mean())
+    return loss, logs, out
+
+
+def train_step(model, batch, optimizer, cfg: TrainConfig, phase: int, rng: np.random.Generator, device) -> dict:
+    """One optimisation step on one batch (fp32, no accumulation); phase 2 truncates backprop to K iterations."""
+    grad_range = draw_grad_range(cfg, phase, batch["video"].shape[1], rng)
+    loss, logs, _ = forward_loss(model, batch, cfg, grad_range, device)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.grad_clip:
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
     optimizer.step()
-    with torch.no_grad():
-        logs["acc_stream_last"] = float((out["stream"][:, -1].argmax(-1) == target).float().mean())
-        logs["acc_snapshot"] = float((out["snapshot"].argmax(-1) == target[:, None]).float().mean())
     logs["grad_range"] = grad_range
     return logs
-
-
-class RunLog:
-    """metrics.csv + metrics.jsonl in the run folder (appended per step; truncated to the step on resume)."""
-
-    FIELDS = ["step", "phase", "epoch", "lr", "loss", "loss_snapshot", "loss_stream", "acc_snapshot", "acc_stream_last", "step_s", "dev_map", "dev_acc"]
-
-    def __init__(self, run: Path, resume_step: int) -> None:
-        self.csv, self.jsonl = run / "metrics.csv", run / "metrics.jsonl"
-        rows = []
-        if resume_step and self.jsonl.exists():
-            rows = [json.loads(x) for x in self.jsonl.read_text().splitlines() if x.strip()]
-            rows = [r for r in rows if r.get("step", 0) <= resume_step]
-        atomic.write_text(self.jsonl, "".join(json.dumps(r) + "\n" for r in rows))
-        with atomic.atomic_path(self.csv) as tmp:
-            with open(tmp, "w", newline="") as fh:
-                w = csv.DictWriter(fh, self.FIELDS, extrasaction="ignore")
-                w.writeheader()
-                w.writerows(rows)
-
-    def add(self, row: dict) -> None:
-        with open(self.jsonl, "a") as fh:
-            fh.write(json.dumps(row) + "\n")
-        with open(self.csv, "a", newline="") as fh:
-            csv.DictWriter(fh, self.FIELDS, extrasaction="ignore").writerow(row)
 
 
 def _progress(enabled: bool):
@@ -146,15 +139,23 @@ def run_train(root: DatasetRoot, out: str | Path, cfg: TrainConfig | None = None
     from realsync_build.streamsync.evaluate import dev_score
 
     cfg = cfg or TrainConfig()
-    run = Path(out)
-    run.mkdir(parents=True, exist_ok=True)
-    device = _device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    env = runtime.init_distributed(cfg.device)
+    try:
+        return _run(root, Path(out), cfg, resume, env, dev_score)
+    finally:
+        runtime.shutdown_distributed(env)
+
+
+def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runtime.DistEnv, dev_score) -> dict:
+    device, main = env.device, env.is_main
+    say = console.print if main else (lambda *a, **k: None)
+    if main:
+        run.mkdir(parents=True, exist_ok=True)
+    runtime.barrier(env)
 
     samples, problems = index_split(root, "train")
     for p in problems:
-        console.print(f"[yellow]warning:[/yellow] {p}", highlight=False)
+        say(f"[yellow]warning:[/yellow] {p}", highlight=False)
     if not samples:
         raise FileNotFoundError(f"no train samples under {root.shards} (expected shards/train-*.tar from realsync export)")
 
@@ -163,112 +164,169 @@ def run_train(root: DatasetRoot, out: str | Path, cfg: TrainConfig | None = None
         last = run / "last.pt"
         if not last.exists():
             raise FileNotFoundError(f"--resume: {last} not found")
-        ck = load_checkpoint(last, map_location=device)
+        ck = load_checkpoint(last, map_location="cpu")
+        lacking = [k for k in ("scheduler", "scaler", "rng", "micro") if k not in ck]
+        if lacking:
+            raise UserError(f"--resume: {last} lacks {', '.join(lacking)} (written by an older realsync): it cannot be resumed exactly; "
+                             "start a new run, e.g. with --init-from")
         saved = TrainConfig(**{k: v for k, v in ck["train_config"].items() if k in TrainConfig.__dataclass_fields__})
+        # what may change on resume: where it stops, how it shows progress, loader workers, the device
         saved.max_steps, saved.progress, saved.workers, saved.device = cfg.max_steps, cfg.progress, cfg.workers, cfg.device
         cfg = saved
-        from realsync_build.streamsync.model import ModelConfig
-
+        if ck.get("world_size", 1) != env.world_size:
+            raise UserError(f"--resume: {last} was written by {ck.get('world_size', 1)} processes, this run has {env.world_size}")
         mcfg = ModelConfig.from_dict(ck["model_config"])
     else:
         over = dict(cfg.model_overrides, stream_head=cfg.stream_head, history=cfg.history, video_size=cfg.video_size)
         mcfg = make_config(cfg.config, **over)
-    model = StreamSync(mcfg).to(device)
+    if cfg.precision not in runtime.PRECISIONS:
+        raise UserError(f"--precision {cfg.precision!r}: use one of {', '.join(runtime.PRECISIONS)}")
+    if cfg.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise EnvironmentFault("--precision bf16: this GPU has no bfloat16 support (use fp16)")
 
+    torch.manual_seed(cfg.seed)  # the same initial weights in every process
+    model = StreamSync(mcfg).to(device)
     freeze = {"auto": cfg.init_from is not None, "yes": True, "no": False}.get(cfg.phase1_freeze)
     if freeze is None:
         raise ValueError(f"--phase1-freeze {cfg.phase1_freeze!r}: use auto, yes or no")
     if cfg.init_from and not resume:
         keys = init_snapshot_from(model, cfg.init_from)
-        console.print(f"init: {len(keys)} snapshot-predictor tensors from {cfg.init_from}")
+        say(f"init: {len(keys)} snapshot-predictor tensors from {cfg.init_from}")
     elif not freeze and cfg.phase1_steps:
-        console.print("note: no --init-from, so the snapshot predictor starts from scratch and phase 1 trains it too")
-
-    steps_per_epoch = math.ceil(max(len(samples), cfg.batch_size) / cfg.batch_size)
-    total = cfg.phase1_steps + cfg.phase2_epochs * steps_per_epoch
-    if cfg.max_steps is not None:
-        if cfg.max_steps < total and cfg.max_steps <= cfg.phase1_steps:
-            console.print(f"note: --max-steps {cfg.max_steps} ends the run inside phase 1 (phase 1 has {cfg.phase1_steps} steps)")
-        total = min(total, cfg.max_steps)
+        say("note: no --init-from, so the snapshot predictor starts from scratch and phase 1 trains it too")
+    if env.distributed and device.type == "cuda":
+        # BatchNorm statistics over the global batch, as the StreamSync / SparseSync code does under DDP
+        # (SyncBatchNorm is CUDA-only: on CPU/gloo each process normalises its own micro-batch).
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    runtime.seed_everything(cfg.seed + env.rank)  # dropout differs per rank, as in the StreamSync code
 
     h = mcfg.history
+    dataset = TrainWindows(samples, mcfg, h, cfg.hop_s, cfg.jitter_s, cfg.seed, length=cfg.batch_size * env.world_size * cfg.accumulation,
+                           stride_s=cfg.row_stride_s)
+    sampler0 = runtime.RowBatchSampler(len(dataset), cfg.batch_size, env.world_size, env.rank, cfg.accumulation, cfg.seed, 0)
+    steps_per_epoch = sampler0.steps_per_epoch
+    planned = cfg.phase1_steps + cfg.phase2_epochs * steps_per_epoch
+    total = planned if cfg.max_steps is None else min(planned, cfg.max_steps)
+    if cfg.max_steps is not None and cfg.max_steps < planned and cfg.max_steps <= cfg.phase1_steps:
+        say(f"note: --max-steps {cfg.max_steps} ends the run inside phase 1 (phase 1 has {cfg.phase1_steps} steps)")
     min_dur = min(s.duration_s for s in samples)
     _, hop_fit, _ = fit_hop(min_dur, mcfg.window_s, MAX_OFFSET_S, h, cfg.hop_s, cfg.jitter_s)
     if hop_fit < cfg.hop_s:
-        console.print(
-            f"note: the shortest train clip is {min_dur:.1f} s, too short for {h} windows of {mcfg.window_s:g} s at a "
-            f"{cfg.hop_s:g} s hop; such clips keep {h} windows with the hop shrunk (down to {hop_fit:.2f} s)"
-        )
+        say(f"note: the shortest train clip is {min_dur:.1f} s, too short for {h} windows of {mcfg.window_s:g} s at a "
+            f"{cfg.hop_s:g} s hop; such clips keep {h} windows with the hop shrunk (down to {hop_fit:.2f} s)")
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / max(total, 1)))
-    step, epoch, best = 0, 0, {"dev_map": -1.0, "step": 0}
+    # linear decay to 0 over the planned run (not over --max-steps: a capped or resumed run keeps the same schedule)
+    sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / max(planned, 1)))
+    scaler = runtime.grad_scaler(device, cfg.precision)
+    step, epoch, micro, best = 0, 0, 0, {"dev_map": -1.0, "step": 0}
     if ck is not None:
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
-        step, epoch, best = ck["step"], ck["epoch"], ck["best"]
-        sched.last_epoch = step
-        rng = np.random.default_rng([cfg.seed, step])
-        console.print(f"resumed from {run / 'last.pt'} at step {step}")
+        sched.load_state_dict(ck["scheduler"])
+        scaler.load_state_dict(ck["scaler"])
+        step, epoch, micro, best = ck["step"], ck["epoch"], ck["micro"], ck["best"]
+        runtime.set_rng_state(ck["rng"][env.rank])
+        say(f"resumed from {run / 'last.pt'} at step {step} (epoch {epoch}, micro-batch {micro})")
 
-    resolved = {"train": asdict(cfg), "model": mcfg.to_dict(), "root": str(root.root), "n_train_clips": len(samples), "total_steps": total,
-                "steps_per_epoch": steps_per_epoch, "device": str(device)}
-    atomic.write_text(run / "config.json", json.dumps(resolved, indent=2))
-    log = RunLog(run, step)
-    dataset = TrainWindows(samples, mcfg, h, cfg.hop_s, cfg.jitter_s, cfg.seed, length=cfg.batch_size)
+    resolved = {"train": asdict(cfg), "model": mcfg.to_dict(), "root": str(root.root), "n_train_clips": len(samples),
+                "n_train_rows": len(dataset.rows), "planned_steps": planned, "total_steps": total, "steps_per_epoch": steps_per_epoch,
+                "global_batch": sampler0.global_batch, "world_size": env.world_size, "device": str(device),
+                "workers": cfg.workers if cfg.workers is not None else runtime.default_workers(env.world_size)}
+    log = None
+    if main:
+        atomic.write_text(run / "config.json", json.dumps(resolved, indent=2))
+        log = RunLog(run, step if ck is not None else None)
 
     def checkpoint(name: str) -> None:
-        save_checkpoint(run / name, model, optimizer, {"train_config": asdict(cfg), "step": step, "epoch": epoch, "best": best})
+        rngs = runtime.gather_objects(env, runtime.rng_state())
+        if main:
+            save_checkpoint(run / name, model, optimizer, {
+                "train_config": asdict(cfg), "step": step, "epoch": epoch, "micro": micro, "best": best, "world_size": env.world_size,
+                "scheduler": sched.state_dict(), "scaler": scaler.state_dict(), "rng": rngs})
 
     def evaluate_dev() -> dict:
-        score = dev_score(root, model, cfg, device)
-        if score is None:
-            return {}
-        if score["map"] is not None and score["map"] > best["dev_map"]:
-            best.update(dev_map=score["map"], step=step)
+        score, improved = None, False
+        if main:
+            state = runtime.rng_state()  # evaluation must not move the training's random streams
+            score = dev_score(root, model, cfg, device)
+            runtime.set_rng_state(state)
+            improved = score is not None and score["map"] is not None and score["map"] > best["dev_map"]
+            if improved:
+                best.update(dev_map=score["map"], step=step)
+        score, improved, shared = runtime.broadcast_object(env, (score, improved, dict(best)))
+        best.update(shared)
+        if improved:
             checkpoint("best.pt")
-        return score
+        return score or {}
 
-    phase = 0
+    phase, wrapped = 0, model
+    workers = resolved["workers"]
     t_last = time.monotonic()
-    with _progress(cfg.progress) as prog:
+    with _progress(cfg.progress and main) as prog:
         task = prog.add_task("train", total=total, completed=step, phase=1, loss=float("nan"), step_s=0.0)
         while step < total:
             dataset.set_epoch(epoch)
-            loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.workers, drop_last=False,
-                                generator=torch.Generator().manual_seed(cfg.seed + epoch), pin_memory=device.type == "cuda")
+            sampler = runtime.RowBatchSampler(len(dataset), cfg.batch_size, env.world_size, env.rank, cfg.accumulation, cfg.seed, epoch, micro)
+            loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=device.type == "cuda",
+                                generator=torch.Generator().manual_seed(cfg.seed + epoch), persistent_workers=False)
+            acc_logs: list[dict] = []
             for batch in loader:
-                want = 1 if step < cfg.phase1_steps else 2
-                if want != phase:
-                    if phase == 1 and cfg.eval_every == 0:
-                        evaluate_dev()
-                    phase = want
-                    set_phase(model, phase, freeze)
-                    model.train()
-                logs = train_step(model, batch, optimizer, cfg, phase, rng, device)
+                m = micro % cfg.accumulation
+                if m == 0:  # a new optimiser step
+                    want = 1 if step < cfg.phase1_steps else 2
+                    if want != phase:
+                        phase = want
+                        set_phase(model, phase, freeze)
+                        model.train()
+                        wrapped = model  # drop the old wrapper (and its gradient hooks) before wrapping anew
+                        wrapped = DistributedDataParallel(
+                            model, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=True) if env.distributed else model
+                    grad_range = draw_grad_range(cfg, phase, h, np.random.default_rng([cfg.seed, step]))
+                    optimizer.zero_grad(set_to_none=True)
+                    acc_logs = []
+                last_micro = m == cfg.accumulation - 1
+                sync = contextlib.nullcontext() if (last_micro or not env.distributed) else wrapped.no_sync()
+                with sync:
+                    loss, logs, _ = forward_loss(wrapped, batch, cfg, grad_range, device, cfg.precision)
+                    scaler.scale(loss / cfg.accumulation).backward()
+                acc_logs.append(logs)
+                micro += 1
+                if not last_micro:
+                    continue
+                scaler.unscale_(optimizer)
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
                 sched.step()
                 step += 1
                 now = time.monotonic()
-                row = {"step": step, "phase": phase, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **logs, "step_s": now - t_last}
+                mean = {k: float(np.mean([x[k] for x in acc_logs])) for k in acc_logs[0]}
+                mean = runtime.mean_over_ranks(env, mean)
+                row = {"step": step, "phase": phase, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **mean, "step_s": now - t_last}
                 t_last = now
-                row.pop("grad_range", None)
-                if (cfg.eval_every and step % cfg.eval_every == 0) or step == total:
+                end_of_phase1 = step == cfg.phase1_steps and cfg.eval_every == 0
+                if (cfg.eval_every and step % cfg.eval_every == 0) or step == total or end_of_phase1:
                     score = evaluate_dev()
                     row.update(dev_map=score.get("map"), dev_acc=score.get("acc"))
                     model.train()
-                if step % cfg.log_every == 0 or step == total:
+                if main and (step % cfg.log_every == 0 or step == total):
                     log.add(row)
                 prog.update(task, advance=1, phase=phase, loss=row["loss"], step_s=row["step_s"])
                 if step % cfg.checkpoint_every == 0 or step == total:
                     checkpoint("last.pt")
                 if step >= total:
                     break
-            epoch += 1
-    if not (run / "best.pt").exists():
-        console.print("note: no dev shards with segments (or no dev mAP), so best.pt is the last checkpoint")
+            if step >= total:
+                break
+            epoch, micro = epoch + 1, 0
+    if not runtime.broadcast_object(env, (run / "best.pt").exists() if main else None):
+        say("note: no dev shards with segments (or no dev mAP), so best.pt is the last checkpoint")
         checkpoint("best.pt")
     summary = {"run": str(run), "steps": step, "best_dev_map": best["dev_map"] if best["dev_map"] >= 0 else None,
-               "best_step": best["step"], "device": str(device)}
-    atomic.write_text(run / "summary.json", json.dumps(summary, indent=2))
-    console.print(f"train: {step} steps; best dev mAP {summary['best_dev_map']} at step {best['step']}; run folder {run}")
+               "best_step": best["step"], "device": str(device), "world_size": env.world_size}
+    if main:
+        atomic.write_text(run / "summary.json", json.dumps(summary, indent=2))
+    say(f"train: {step} steps; best dev mAP {summary['best_dev_map']} at step {best['step']}; run folder {run}")
     return summary

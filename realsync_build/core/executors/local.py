@@ -16,7 +16,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from realsync_build.core.executors.base import Executor, WorkerLost, call_safely, default_workers
 
@@ -63,20 +63,50 @@ class InlineExecutor(Executor):
             yield i, result, err
 
 
+def _init_worker(parent: int, slots: Any = None) -> None:
+    """Pool initializer: die with the driver, and take this worker's own device when pinning."""
+    die_with_parent(parent)
+    if slots is not None:
+        from realsync_build.core.executors.devices import pin_worker
+
+        pin_worker(slots)
+
+
 @dataclass
 class LocalExecutor(Executor):
-    """A process pool over the items, ``workers`` at a time (spawned processes)."""
+    """A process pool over the items, ``workers`` at a time (spawned processes).
+
+    With ``devices`` (e.g. ``["cuda:0", "cuda:1"]``) there is one worker per device and
+    each worker process is pinned to its own one for its whole life
+    (:func:`realsync_build.core.executors.devices.pin_worker`).
+    """
 
     workers: int = field(default_factory=default_workers)
     start_method: str = "spawn"
+    devices: Sequence[str] | None = None
     name = "local"
 
     def imap(self, fn, items, resources=None):
-        if self.workers <= 1 or len(items) <= 1:
-            yield from InlineExecutor().imap(fn, items)
+        from realsync_build.core.executors import devices as dev
+
+        n = len(self.devices) if self.devices else self.workers
+        if n <= 1 or len(items) <= 1:
+            previous = dev.pinned_device()
+            if self.devices:
+                dev.set_pinned(self.devices[0])
+            try:
+                yield from InlineExecutor().imap(fn, items)
+            finally:
+                dev.set_pinned(previous)
             return
         ctx = mp.get_context(self.start_method)
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),))
+        size = min(n, len(items))
+        slots = None
+        if self.devices:
+            slots = ctx.Queue()
+            for d in list(self.devices)[:size]:
+                slots.put(d)
+        pool = ProcessPoolExecutor(max_workers=size, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(), slots))
         try:
             futures = {pool.submit(call_safely, fn, item): i for i, item in enumerate(items)}
             pending = set(futures)
@@ -94,8 +124,8 @@ class LocalExecutor(Executor):
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_local(workers: int | None = None, **_: Any) -> Executor:
-    return LocalExecutor(workers=workers or default_workers())
+def make_local(workers: int | None = None, devices: Sequence[str] | None = None, **_: Any) -> Executor:
+    return LocalExecutor(workers=workers or default_workers(), devices=devices)
 
 
 def make_inline(**_: Any) -> Executor:

@@ -190,6 +190,8 @@ class RayExecutor(Executor):
         self._owns_ray = False
 
 
-def make_ray(workers: int | None = None, ray_address: str | None = None, **kw: Any) -> Executor:
-    """Registry factory (imports ray; a RuntimeError with an install hint when it is absent)."""
+def make_ray(workers: int | None = None, ray_address: str | None = None, devices: Any = None, **kw: Any) -> Executor:
+    """Registry factory (imports ray; a RuntimeError with an install hint when it is absent).
+
+    ``devices`` is for the local pool: Ray gives each GPU task its own CUDA_VISIBLE_DEVICES."""
     return RayExecutor(address=ray_address, workers=workers, **kw)

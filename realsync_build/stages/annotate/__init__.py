@@ -1,5 +1,6 @@
 """``realsync annotate``: per clip, speech (silero-vad), shots, face tracks, SyncNet scoring
-(VAD-gated), scenario labels (talking head / voice-over / other), AudioSet events and
+(VAD-gated, one evaluation per speech-and-face run), scenario labels (talking head /
+voice-over / unscored / other, as the paper defines them), AudioSet events and
 source-sync QC.  See ``docs/annotate.md``.
 """
 

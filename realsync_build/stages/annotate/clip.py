@@ -28,27 +28,69 @@ from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE
 
 _MODELS: dict[tuple, object] = {}
+MiB = 2**20
+# Memory one batch item needs on a GPU (weights excluded; estimates from the input and activation
+# sizes of 256 px clips, not measured on a GPU yet): a batch takes at most half the free memory.
+FACE_BYTES = {"sfd": 160 * MiB, "blazeface": 8 * MiB, "blazeface-back": 16 * MiB}
+SYNC_BYTES = 48 * MiB
+EVENT_BYTES = 32 * MiB
 
 
-def get_model(kind: str, cfg: AnnotateConfig):
-    """Detector / scorer / tagger from the models factory (weights from the registry), cached per process."""
+def resolve_batches(cfg: AnnotateConfig, device: str) -> AnnotateConfig:
+    """``cfg`` with concrete batch sizes for ``device`` (0 = by device; see ``devices.device_batch``)."""
+    from dataclasses import replace
+
+    from realsync_build.core.executors.devices import device_batch
+    from realsync_build.stages.annotate.config import EVENT_BATCH_CPU, FACE_BATCH_CPU, SYNC_BATCH_CPU
+
+    return replace(
+        cfg,
+        face_batch=device_batch(device, cfg.face_batch, FACE_BATCH_CPU, FACE_BYTES.get(cfg.face_detector, 160 * MiB), 256),
+        sync_batch=device_batch(device, cfg.sync_batch, SYNC_BATCH_CPU, SYNC_BYTES, 512),
+        event_batch=device_batch(device, cfg.event_batch, EVENT_BATCH_CPU, EVENT_BYTES, 64),
+    )
+
+
+def task_models_dir(task: dict) -> Path | None:
+    """The models folder for a task, on the node that runs it.
+
+    The driver puts its folder in the task (``models_dir``); a node that has it (local workers,
+    a shared filesystem) uses it. Otherwise ``<root>/models`` when the dataset root carries the
+    models, else None: the node's own registry folder ($REALSYNC_MODELS_DIR there, or its cache).
+    """
+    given = task.get("models_dir")
+    if given and Path(given).is_dir():
+        return Path(given)
+    at_root = Path(task["root"]) / "models" if task.get("root") else None
+    if at_root is not None and at_root.is_dir():
+        return at_root
+    return None
+
+
+def get_model(kind: str, cfg: AnnotateConfig, models_dir: Path | None = None, device: str | None = None):
+    """Detector / scorer / tagger from the models factory (weights from ``models_dir``, else the
+    registry's folder), cached per process and device.  Batch sizes are chosen for the device here,
+    on the worker, from its free memory."""
+    from realsync_build.core.executors.devices import task_device
     from realsync_build.models import factory, registry
 
-    device = factory.resolve_device(cfg.device)
-    where = str(registry.models_dir())
+    device = factory.resolve_device(device or task_device(cfg.device))
+    where = str(models_dir or registry.models_dir())
+    root = Path(where)
+    cfg = resolve_batches(cfg, device)
     if kind == "faces":
         key = (kind, where, cfg.face_detector, device, cfg.min_face_score)
     elif kind == "events":
-        key = (kind, where, cfg.events, device)
+        key = (kind, where, cfg.events, device, cfg.event_batch)
     else:
         key = (kind, where, "syncnet", device, cfg.sync_batch, cfg.sync_stride)
     if key not in _MODELS:
         if kind == "faces":
-            _MODELS[key] = factory.get_face_detector(cfg.face_detector, device, min_score=cfg.min_face_score)
+            _MODELS[key] = factory.get_face_detector(cfg.face_detector, device, root=root, min_score=cfg.min_face_score)
         elif kind == "events":
-            _MODELS[key] = factory.get_event_tagger(cfg.events, device)
+            _MODELS[key] = factory.get_event_tagger(cfg.events, device, root=root, batch=cfg.event_batch)
         else:
-            _MODELS[key] = factory.get_sync_scorer(device, cfg.sync_batch, video_stride=cfg.sync_stride)
+            _MODELS[key] = factory.get_sync_scorer(device, cfg.sync_batch, root=root, video_stride=cfg.sync_stride)
     return _MODELS[key]
 
 
@@ -151,14 +193,13 @@ def annotate_media(
         scorer,
         media.audio,
         gate,
-        window_frames=int(round(cfg.sync_window_s * FPS)),
-        min_window_frames=int(round(cfg.min_sync_window_s * FPS)),
+        min_run_frames=int(round(cfg.min_sync_run_s * FPS)),
     ) if scorer is not None else None
     min_track = int(round(cfg.min_track_s * FPS))
     if only == "sync" and stored_tracks is not None:
         tracks = stored_tracks
         if scheduler is not None:
-            replay_tracks(path, n_frames, tracks, scheduler, timings)
+            replay_tracks(path, n_frames, tracks, scheduler, timings, cfg.decode_queue)
         n_shots = row.get("n_shots")
     else:
         vr = detect_and_track(path, n_frames, detector, scheduler, cfg, timings)
@@ -193,7 +234,8 @@ def annotate_media(
         result.scorer_calls, result.scored_frames = scheduler.calls, scheduler.scored_frames
     else:
         row.update(sync_status="skipped", sync_note=sync_note or "no sync scorer")
-        row.update(t_th_s=None, clip_offset_frames=None, clip_offset_n_tracks=0, suspect_sync=None)
+        # without scores neither acceptance nor rejection was measured: both are n/a, not 0
+        row.update(t_th_s=None, t_vo_s=None, clip_offset_frames=None, clip_offset_n_tracks=0, suspect_sync=None)
     timings.add("labels", t0)
     result.timings = timings.seconds
     return result
@@ -208,9 +250,17 @@ def _set_threads(n: int) -> None:
 
 
 def annotate_clip(task: dict) -> list[dict]:
-    """Stage function: one clip -> its row of ``annotations.parquet`` (part files written first)."""
+    """Stage function: one clip -> its row of ``annotations.parquet`` (part files written first).
+
+    Runs on the worker: threads, device and batch sizes are decided here, from this node's
+    cores, pinned GPU and free GPU memory; models come from ``task_models_dir(task)``.
+    """
+    from realsync_build.core.executors.devices import task_device, worker_threads
+
     cfg = AnnotateConfig(**task["config"])
-    _set_threads(int(task.get("threads") or 0))
+    _set_threads(worker_threads(cfg.threads, int(task.get("tasks_per_machine") or 1)))
+    models = task_models_dir(task)
+    device = task_device(cfg.device)
     root = DatasetRoot(Path(task["root"]))
     cid = task["clip_id"]
     only = cfg.only
@@ -223,11 +273,14 @@ def annotate_clip(task: dict) -> list[dict]:
         elif only == "sync":
             stored = tracks_from_rows(parts["tracks"])
     cfg.only = only
-    detector = get_model("faces", cfg) if only in (None, "faces") else None
-    tagger = get_model("events", cfg) if only in (None, "events") else None
+    detector = get_model("faces", cfg, models, device) if only in (None, "faces") else None
+    tagger = get_model("events", cfg, models, device) if only in (None, "events") else None
     scorer = None
     if task.get("sync_note") is None and only != "events":
-        scorer = get_model("sync", cfg)
+        scorer = get_model("sync", cfg, models, device)
+    from realsync_build.models.factory import resolve_device
+
+    cfg = resolve_batches(cfg, resolve_device(device))
     res = annotate_media(
         cid, root.abs(task["path"]), cfg, detector, scorer, tagger, task.get("sync_note"), previous, stored
     )

@@ -121,3 +121,62 @@ def iter_frames(path: str | Path, n_frames: int | None = None) -> Iterator[tuple
             raise DecodeError("video stream decodes to no frames")
     finally:
         container.close()
+
+
+_END = object()
+
+
+def prefetch(frames: Iterator, maxsize: int = 32) -> Iterator:
+    """Run ``frames`` (a decoding generator) on a CPU thread, ``maxsize`` items ahead.
+
+    PyAV releases the GIL while it decodes and converts, so the next frames are
+    decoded while the detector / SyncNet run on the current ones; the bounded
+    queue keeps memory flat (``maxsize`` RGB frames).  Order, items and errors
+    are those of ``frames``; ``maxsize <= 0`` runs it inline.
+    """
+    if maxsize <= 0:
+        yield from frames
+        return
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=maxsize)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in frames:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None and stop.is_set():
+                close()
+
+    worker = threading.Thread(target=produce, name="realsync-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
+            worker.join(timeout=0.05)

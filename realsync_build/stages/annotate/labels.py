@@ -1,19 +1,25 @@
-"""Scenario labels per 25 fps frame, merged into intervals, plus per-clip totals and source-sync QC.
+"""Scenario labels per 25 fps frame (the paper's Table 6 scenarios), intervals, totals, source-sync QC.
 
-Per frame (``min_confidence`` = ``--min-confidence``, ``max_offset`` = ``--max-offset``):
+Per frame (``min_confidence`` = ``--min-confidence``, ``max_offset`` = ``--max-offset``);
+a "window" is one SyncNet evaluation of a whole speech-and-face run of a track:
 
-* ``other``: silero hears no speech.
-* ``talking_head``: speech, and a scored window of a face track covering the
-  frame has ``confidence >= min_confidence`` and ``|offset_frames| <= max_offset``
-  (the face visibly speaks the audible speech).  The most confident such
-  window names the interval's track, offset, min distance and confidence.
-* ``voice_over``: speech, no confident window, and every face present on the
-  frame was scored (none speaks it); or speech with no face at all.  Where a
-  face was scored, the interval carries that track's best window values.
-* ``unscored``: speech, no confident window, and a face present on the frame
-  that was not scored: SyncNet weights absent (``sync_status`` = skipped) or
-  the face's speech run was shorter than the minimum window.  Claiming
-  voice-over there would be a guess, so the label says so.
+* ``talking_head``: speech, and a scored run of a face track covering the frame
+  has ``confidence >= min_confidence`` and ``|offset_frames| <= max_offset``
+  (SyncNet accepts it: the face visibly speaks the audible speech).  The most
+  confident such run names the interval's track, offset, min distance and
+  confidence.
+* ``voice_over``: speech, a face on screen, every face on the frame scored and
+  rejected ("the visible individual is not the actual speaker").  The interval
+  carries the best-scoring rejected run's values, so the reason is visible.
+* ``unscored``: speech and a face on the frame that was not scored: SyncNet
+  weights absent (``sync_status`` = skipped) or the face's speech run shorter
+  than ``--min-sync-run``.  Either class would be a guess; it stays its own.
+* ``other``: no speech; or speech with no usable face on screen (no track:
+  nobody, or only faces below ``--min-face-px`` / ``--min-face-score``).  The
+  paper's "others" range "from people-free scenes to those with non-speaking
+  individuals", and its sports channels have only a few hours of voice-over
+  although commentary runs almost continuously: speech over a faceless wide
+  shot is not voice-over.
 
 Source-sync QC: a track's offset is the median offset of its talking-head
 windows; the clip's offset is the median over those tracks
@@ -78,12 +84,12 @@ def label_frames(
     widx = np.full(n_frames, -1, np.int64)
     th = speech & (good_idx >= 0)
     code[th], widx[th] = 1, good_idx[th]
-    rest = speech & ~th
+    rest = speech & ~th & (present > 0)  # speech with no face on screen stays other
     unscored = rest & (present > scored)
     code[unscored] = 3
     vo = rest & ~unscored
     code[vo] = 2
-    widx[vo] = any_idx[vo]  # -1 where no face at all
+    widx[vo] = any_idx[vo]
     return code, widx
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
 
 
 from realsync_build.stages.annotate.clip import annotate_clip, get_model
-from realsync_build.stages.annotate.config import AnnotateConfig
+from realsync_build.stages.annotate.config import GPUS_PER_TASK_DEFAULT, AnnotateConfig
 from realsync_build.stages.annotate.outputs import consolidate, parts_exist
-from realsync_build.core.executors.base import default_workers
+from realsync_build.core.executors.base import Resources, default_workers
+from realsync_build.core.executors.devices import gpu_devices
 from realsync_build.models.base import ModelMissing
 from realsync_build.core.errors import UserError
 from realsync_build.core.root import DatasetRoot
@@ -42,19 +43,19 @@ SPEC = StageSpec(
 )
 
 
-def preflight(cfg: AnnotateConfig) -> str | None:
+def preflight(cfg: AnnotateConfig, models_dir: Path | None = None) -> str | None:
     """Load the models this run needs (raises :class:`ModelMissing` for a missing detector or tagger).
 
     Returns the reason sync scoring is skipped, or None when SyncNet is available.
     """
     if cfg.only in (None, "faces"):
-        get_model("faces", cfg)
+        get_model("faces", cfg, models_dir, "cpu")
     if cfg.only in (None, "events"):
-        get_model("events", cfg)
+        get_model("events", cfg, models_dir, "cpu")
     if cfg.only == "events":
         return None
     try:
-        get_model("sync", cfg)
+        get_model("sync", cfg, models_dir, "cpu")
     except ModelMissing as exc:
         if cfg.require_sync:
             raise SyncRequired(f"--require-sync: {exc}") from exc
@@ -69,9 +70,10 @@ OUTPUT_PARAMS = {
     "--events": "events",
     "--face-fps": "face_fps",
     "--sync-stride": "sync_stride",
+    "--min-face-score": "min_face_score",
+    "--min-face-px": "min_face_px",
     "--min-track": "min_track_s",
-    "--sync-window": "sync_window_s",
-    "--min-sync-window": "min_sync_window_s",
+    "--min-sync-run": "min_sync_run_s",
     "--min-confidence": "min_confidence",
     "--max-offset": "max_offset",
     "--event-window": "event_window_s",
@@ -84,17 +86,23 @@ def output_params(cfg: AnnotateConfig) -> dict:
     return {flag: getattr(cfg, attr) for flag, attr in OUTPUT_PARAMS.items()}
 
 
-def build_tasks(root: DatasetRoot, cfg: AnnotateConfig, sync_note: str | None, workers: int) -> list[dict]:
+def build_tasks(
+    root: DatasetRoot, cfg: AnnotateConfig, sync_note: str | None, workers: int, models_dir: Path | None = None
+) -> list[dict]:
     clips = root.read("clips", required=True, hint="run `realsync preprocess` first")
     clips = clips[clips["status"] == DONE]
     ann = root.read("annotations")
     previous = {r["clip_id"]: r for r in ann.to_dict("records")} if len(ann) else {}
-    threads = cfg.threads or max(1, default_workers() // max(1, workers))
+    from realsync_build.models import registry
+
+    models = str(models_dir or registry.models_dir())
     tasks = []
     for c in clips.to_dict("records"):
         prev = previous.get(c["clip_id"])
         if prev is not None:
-            prev = {k: (None if (not isinstance(v, (list, str)) and pd.isna(v)) else v) for k, v in prev.items()}
+            # list<string> cells (top_events) read back as arrays: lists, not NA-tested
+            prev = {k: (list(v) if hasattr(v, "tolist") and not isinstance(v, str) and getattr(v, "ndim", 0) == 1
+                        else None if (not isinstance(v, (list, str)) and pd.isna(v)) else v) for k, v in prev.items()}  # fmt: skip
         tasks.append(
             {
                 "clip_id": c["clip_id"],
@@ -102,15 +110,48 @@ def build_tasks(root: DatasetRoot, cfg: AnnotateConfig, sync_note: str | None, w
                 **root.task_fields(),
                 "config": asdict(cfg),
                 "sync_note": sync_note,
-                "threads": threads,
+                "models_dir": models,  # explicit: workers (local or remote) never rely on the driver's environment
+                "tasks_per_machine": workers,  # the worker divides its own cores by this (Ray: its assigned CPUs)
                 "previous": prev,
             }
         )
     return tasks
 
 
-def run_annotate(root: DatasetRoot, cfg: AnnotateConfig | None = None, options: RunOptions | None = None) -> tuple[StageReport, dict]:
-    """Annotate every preprocessed clip; returns the stage report and rows per consolidated manifest."""
+def task_resources(cfg: AnnotateConfig) -> Resources:
+    """What one clip task asks a cluster for: 1 CPU and a GPU share (the Ray executor drops the GPU
+    share on a cluster without GPUs, so the default 0.25 means 0 there)."""
+    if cfg.device == "cpu":
+        return Resources(num_cpus=1.0, num_gpus=0.0)
+    share = GPUS_PER_TASK_DEFAULT if cfg.gpus_per_task is None else float(cfg.gpus_per_task)
+    return Resources(num_cpus=1.0, num_gpus=share)
+
+
+def local_devices(cfg: AnnotateConfig, options: RunOptions) -> RunOptions:
+    """The local pool on a GPU machine: one worker per visible GPU, each pinned to its own device
+    (unless --workers or an explicit --device cuda:N / cpu says otherwise)."""
+    if options.executor != "local" or options.devices or cfg.device not in ("auto", "cuda"):
+        return options
+    gpus = gpu_devices()
+    if not gpus:
+        return options
+    if options.workers and options.workers != len(gpus):
+        # more workers than GPUs: share the GPUs round robin
+        gpus = [gpus[i % len(gpus)] for i in range(options.workers)]
+    return replace(options, workers=len(gpus), devices=tuple(gpus))
+
+
+def run_annotate(
+    root: DatasetRoot,
+    cfg: AnnotateConfig | None = None,
+    options: RunOptions | None = None,
+    models_dir: Path | None = None,
+) -> tuple[StageReport, dict]:
+    """Annotate every preprocessed clip; returns the stage report and rows per consolidated manifest.
+
+    ``models_dir``: the models folder (default: the registry's, $REALSYNC_MODELS_DIR or the cache);
+    it is passed to every worker in its task.
+    """
     cfg = cfg or AnnotateConfig()
     options = options or RunOptions()
     cfg.validate()
@@ -118,10 +159,11 @@ def run_annotate(root: DatasetRoot, cfg: AnnotateConfig | None = None, options: 
         raise UserError(f"annotate runs on a local root only, not {root.url}: annotate a local copy, then publish it")
     # --only re-runs one part with the options given: it records them instead of refusing them
     root.read("clips", required=True, hint="run `realsync preprocess` first")
-    sync_note = preflight(cfg)  # a missing model is refused before the root is touched
+    sync_note = preflight(cfg, models_dir)  # a missing model is refused before the root is touched
+    options = local_devices(cfg, options)
     with stage_run(root, "annotate", output_params(cfg), overwrite=options.overwrite, guard_params=cfg.only is None) as run:
         workers = options.workers or default_workers()
-        tasks = build_tasks(root, cfg, sync_note, workers)
+        tasks = build_tasks(root, cfg, sync_note, workers, models_dir)
 
         def is_done(task: dict, rows: pd.DataFrame) -> bool:
             if cfg.only is not None or options.verify or not parts_exist(root, task["clip_id"]):
@@ -130,7 +172,7 @@ def run_annotate(root: DatasetRoot, cfg: AnnotateConfig | None = None, options: 
                 return False  # SyncNet weights arrived since: score the faces now
             return True
 
-        report = run_stage(SPEC, root, tasks, options, is_done=is_done)
+        report = run_stage(replace(SPEC, resources=task_resources(cfg)), root, tasks, options, is_done=is_done)
         counts = consolidate(root)  # the merged manifests, written before the completion record
         run.note(**report.counts())
     return report, counts

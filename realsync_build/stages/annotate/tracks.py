@@ -8,6 +8,13 @@ at a shot cut, so no track crosses a cut.  Between two detections of a track
 the box is interpolated linearly (x1, y1, x2, y2) for every 25 fps frame.
 Tracks spanning fewer than ``min_track_frames`` frames are dropped at the end.
 
+:func:`smoothed_boxes` then does what syncnet_python's ``crop_video`` does to a
+track before cropping: the box's half size ``s = max(w, h) / 2`` and its centre
+are median filtered over ``SMOOTH_FRAMES`` (13) frames of the whole track, with
+``scipy.signal.medfilt``'s zero padding at the track's ends.  The filter at frame
+``f`` reads frames ``f - 6 .. f + 6`` only, so the video pass can crop a frame as
+soon as the track's boxes 6 frames later are known (or the track has ended).
+
 :func:`crop_face` cuts the SyncNet input around a box: a square of side
 ``2 * (1 + crop_scale) * s`` (``s`` = half the box's longer side) centred
 horizontally on the box and reaching ``s * (1 + 2 * crop_scale)`` below the
@@ -23,6 +30,7 @@ import numpy as np
 
 CROP_SIZE = 224
 CROP_SCALE = 0.4
+SMOOTH_FRAMES = 13  # syncnet_python's median kernel for box size and centre
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -78,6 +86,34 @@ class Track:
         xs = np.asarray(self.det_frames, np.float64)
         b = np.stack(self.det_boxes)[:, :4].astype(np.float64)
         return np.stack([np.interp(frames, xs, b[:, k]) for k in range(4)], axis=1).astype(np.float32)
+
+
+def smoothed_boxes(track: Track, f0: int, f1: int, kernel: int = SMOOTH_FRAMES) -> np.ndarray:
+    """Median-smoothed ``(n, 4)`` square boxes for frames ``f0..f1`` (inclusive) of ``track``.
+
+    Equal to ``scipy.signal.medfilt(x, kernel)`` over the whole track of each of the half
+    size, centre x and centre y (zero padded at the track's ends, as scipy pads), evaluated
+    at ``f0..f1``; returned as boxes ``cx -+ s, cy -+ s``.  The caller guarantees that the
+    track's boxes up to ``f1 + kernel // 2`` are final (or that the track has ended).
+    """
+    from realsync_build.models.syncnet import medfilt
+
+    half = kernel // 2
+    lo, hi = f0 - half, f1 + half
+    a, b = max(track.first, lo), min(track.last, hi)
+    params = np.zeros((hi - lo + 1, 3))
+    if b >= a:
+        raw = track.boxes(a, b).astype(np.float64)
+        params[a - lo : b - lo + 1] = np.stack(
+            [
+                np.maximum(raw[:, 2] - raw[:, 0], raw[:, 3] - raw[:, 1]) / 2,
+                (raw[:, 0] + raw[:, 2]) / 2,
+                (raw[:, 1] + raw[:, 3]) / 2,
+            ],
+            axis=1,
+        )
+    s, cx, cy = (medfilt(params[:, k], kernel)[half : len(params) - half] for k in range(3))
+    return np.stack([cx - s, cy - s, cx + s, cy + s], axis=1).astype(np.float32)
 
 
 class Tracker:
@@ -175,8 +211,8 @@ def crop_face(frame: np.ndarray, box: np.ndarray, size: int = CROP_SIZE, crop_sc
     """The ``size x size`` RGB SyncNet crop of ``frame`` around ``box`` (x1, y1, x2, y2).
 
     The geometry is the models package's reference crop (:func:`realsync_build.models.syncnet.crop_track`)
-    applied to one frame: the boxes here are already smooth (linear between detections),
-    which stands in for the reference's 13-frame median smoothing.
+    applied to one frame, without smoothing there: the box comes from :func:`smoothed_boxes`,
+    already median-smoothed over 13 frames of the track as the reference does.
     """
     from realsync_build.models.syncnet import crop_track
 

@@ -2,10 +2,12 @@
 
 Frames stream from the decoder into a small buffer; sampled frames (every
 ``25 / face_fps``-th, plus the first frame of each shot) are detected in
-batches; each new detection extends its track, whose boxes for the frames since
-its previous detection are interpolated and handed, with the buffered
-pictures, to the :class:`SyncScheduler`.  Frames older than every active
-track's last detection are dropped, so memory stays at a few dozen frames.
+batches; each new detection extends its track (boxes interpolated linearly
+between detections).  A track frame goes, with its buffered picture and its
+median-smoothed box (:func:`smoothed_boxes`, 13 frames as syncnet_python), to
+the :class:`SyncScheduler` as soon as the track's boxes 6 frames later are
+known, or when the track ends.  Frames every active track has handed on are
+dropped, so memory stays at a few dozen frames.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from realsync_build.stages.annotate.decode import FPS, iter_frames
+from realsync_build.stages.annotate.decode import FPS, iter_frames, prefetch
+from realsync_build.stages.annotate.config import FACE_BATCH_CPU
 from realsync_build.stages.annotate.shots import ShotDetector
 from realsync_build.stages.annotate.sync import SyncScheduler
-from realsync_build.stages.annotate.tracks import Track, Tracker, filter_detections
+from realsync_build.stages.annotate.tracks import SMOOTH_FRAMES, Track, Tracker, filter_detections, smoothed_boxes
 
 
 @dataclass
@@ -50,24 +53,32 @@ def detect_and_track(
     timings: Timings,
 ) -> VideoResult:
     step = max(1, int(round(FPS / cfg.face_fps)))
+    # the worker sets cfg.face_batch for its device (clip.resolve_batches); 0 here: the CPU default
+    face_batch = max(1, cfg.face_batch or FACE_BATCH_CPU)
     shots = ShotDetector(threshold=cfg.shot_threshold)
     tracker = Tracker(iou_min=cfg.iou_min, max_missed=cfg.max_missed, step=step)
     buf: dict[int, np.ndarray] = {}
     pending: list[int] = []
     detected = 0
+    lag = SMOOTH_FRAMES // 2
+    handed: dict[int, int] = {}  # track id -> first frame not yet handed to the scheduler
 
-    def offer(t: Track, f0: int, f1: int) -> None:
-        """Hand frames ``f0..f1`` of track ``t`` (interpolated boxes) to the scheduler."""
-        if scheduler is None or f1 < f0:
+    def offer(t: Track, upto: int) -> None:
+        """Hand track ``t``'s frames up to ``upto`` (smoothed boxes) to the scheduler."""
+        f0 = handed.get(t.track_id, t.first)
+        if upto < f0:
             return
-        boxes = t.boxes(f0, f1)
-        for k, f in enumerate(range(f0, f1 + 1)):
+        handed[t.track_id] = upto + 1
+        if scheduler is None:
+            return
+        boxes = smoothed_boxes(t, f0, upto)
+        for k, f in enumerate(range(f0, upto + 1)):
             scheduler.add(t.track_id, f, buf[f], boxes[k])
 
     def close(ended: list[Track]) -> None:
-        if scheduler is not None:
-            for t in ended:
-                offer(t, t.last_det + 1, t.last)  # the covered frames after the last detection
+        for t in ended:
+            offer(t, t.last)  # the rest of the track, the covered frames after the last detection included
+            if scheduler is not None:
                 scheduler.close(t.track_id)
 
     def flush() -> None:
@@ -76,26 +87,26 @@ def detect_and_track(
             return
         t0 = time.process_time()
         dets_all: list[np.ndarray] = []
-        for k in range(0, len(pending), max(1, cfg.face_batch)):
-            chunk = pending[k : k + cfg.face_batch]
+        for k in range(0, len(pending), face_batch):
+            chunk = pending[k : k + face_batch]
             dets_all.extend(detector.detect(np.stack([buf[i] for i in chunk])))
         detected += len(pending)
         t0 = timings.add("faces", t0)
         for i, dets in zip(pending, dets_all):
             updates, ended = tracker.step(i, filter_detections(dets, cfg.min_face_score, cfg.min_face_px))
             close(ended)
-            for t, prev in updates:
-                offer(t, t.first if prev is None else prev + 1, i)
+            for t, _ in updates:
+                offer(t, i - lag)  # the smoothing at frame f reads the boxes up to f + lag
         timings.add("sync", t0)
         pending.clear()
         active = tracker.active
-        keep_from = min([t.last_det for t in active], default=i + 1)
+        keep_from = min([handed.get(t.track_id, t.first) for t in active], default=i + 1)
         for f in [f for f in buf if f < keep_from]:
             del buf[f]
 
     t0 = time.process_time()
     last = -1
-    for idx, img in iter_frames(path, n_frames):
+    for idx, img in prefetch(iter_frames(path, n_frames), cfg.decode_queue):
         t0 = timings.add("decode", t0)
         buf[idx] = img
         last = idx
@@ -107,7 +118,7 @@ def detect_and_track(
             t0 = time.process_time()
         if cut or idx % step == 0:
             pending.append(idx)
-        if len(pending) >= cfg.face_batch:
+        if len(pending) >= face_batch:
             flush()
             t0 = time.process_time()
     flush()
@@ -120,12 +131,14 @@ def detect_and_track(
     return VideoResult(tracks=tracker.tracks, n_shots=len(shots.shot_bounds(n)), n_frames=n, detected_frames=detected)
 
 
-def replay_tracks(path, n_frames: int, tracks: list[Track], scheduler: SyncScheduler, timings: Timings) -> int:
+def replay_tracks(
+    path, n_frames: int, tracks: list[Track], scheduler: SyncScheduler, timings: Timings, decode_queue: int = 32
+) -> int:
     """Score stored tracks again (``--only sync``): decode, crop gated track frames, score."""
     wanted: dict[int, list[tuple[int, np.ndarray]]] = {}
     ends: dict[int, list[int]] = {}
     for t in tracks:
-        boxes = t.boxes()
+        boxes = smoothed_boxes(t, t.first, t.last)
         for k, f in enumerate(range(t.first, t.last + 1)):
             if scheduler.wants(f):
                 wanted.setdefault(f, []).append((t.track_id, boxes[k]))
@@ -135,7 +148,7 @@ def replay_tracks(path, n_frames: int, tracks: list[Track], scheduler: SyncSched
     last_needed = max(wanted)
     t0 = time.process_time()
     n = 0
-    for idx, img in iter_frames(path, n_frames):
+    for idx, img in prefetch(iter_frames(path, n_frames), decode_queue):
         t0 = timings.add("decode", t0)
         n = idx + 1
         for tid, box in wanted.get(idx, ()):

@@ -10,8 +10,9 @@
 * A selected segment whose clip is not a done row of ``clips.parquet`` is
   *missing*, counted per channel with its reason (``video not fetched``, ``clip
   not cut``, ``clip failed``), and not written.
-* The scenario is ``unannotated`` until the root is annotated, then the
-  majority rule of :func:`realsync_build.stages.split.segments.scenario_of`.
+* The scenario is ``unannotated`` until the root is annotated, then the one rule
+  of :mod:`realsync_build.stages.split.scenario` (majority over the span the
+  evaluation streams through), as ``split`` applies it.
 
 The protocol, the lists (with sha256) and the skip lists used are recorded in
 ``manifests/adoption.json``; the skip lists' bytes are kept under
@@ -42,10 +43,10 @@ from realsync_build.stages.split.protocol import (
     read_skip_list,
     skip_list_candidates,
 )
+from realsync_build.stages.split.scenario import UNANNOTATED, streamed_span_s
 from realsync_build.stages.split.segments import SegmentConfig, annotations_by_clip, class_of_offset, scenario_of, top_events_of
 
 WINDOW_S = 5.0
-UNANNOTATED = "unannotated"
 REASONS = ("video not fetched", "clip not cut", "clip failed")
 ADOPTION = "adoption.json"
 
@@ -222,8 +223,10 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
                     "end_s": a + WINDOW_S,
                     "offset_sec": offset,
                     "offset_class": class_of_offset(offset),
-                    "scenario": scenario_of(ann.get(cid), a, a + WINDOW_S) if inputs.annotated else UNANNOTATED,
-                    "top_events": json.dumps(top_events_of(ann.get(cid), a, a + WINDOW_S, SegmentConfig().top_events)),
+                    "scenario": scenario_of(ann.get(cid), *streamed_span_s(a, float(clip["end_s"]) - float(clip["start_s"]), offset, SegmentConfig().stream))
+                    if inputs.annotated
+                    else UNANNOTATED,
+                    "top_events": top_events_of(ann.get(cid), a, a + WINDOW_S, SegmentConfig().top_events),
                     "tag": r.segment.tag or None,
                     "list_row": int(i),
                 }

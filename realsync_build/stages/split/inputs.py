@@ -2,7 +2,7 @@
 
 :func:`load_inputs` reads ``clips.parquet`` (required) and ``annotations.parquet``,
 ``intervals.parquet`` and ``events.parquet`` (each optional: a root that was never
-annotated gives scenario ``other`` and zero talking-head / voice-over hours), and
+annotated gives scenario ``unannotated`` and unmeasured (n/a) scenario hours), and
 refuses stale combinations with a :class:`StaleManifest` error that names the file
 and the fix:
 
@@ -29,8 +29,7 @@ from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE
 from realsync_build.core.state import check_inputs
 from realsync_build.stages.annotate.outputs import joined_clip_columns
-
-SCENARIOS = ("talking_head", "voice_over", "other")
+from realsync_build.stages.split.scenario import SCENARIOS  # noqa: F401  (the one list, re-exported)
 
 
 class StaleManifest(ManifestError):

@@ -17,9 +17,11 @@ With the defaults (0.503, sd 1.0) the 21 class shares match the published
 RealSync evaluation list within 0.2 points and the overall sd is 0.62 s
 (``tests/test_split_segments.py`` measures both against the shared list).
 
-Scenario.  The majority label of the window in ``intervals.parquet``
-(talking_head, voice_over; time covered by neither counts as other; ties go
-talking_head > voice_over > other); ``other`` for clips without annotations.
+Scenario.  :mod:`realsync_build.stages.split.scenario` (the one rule, shared
+with export, stats and evaluate): the majority label of ``intervals.parquet``
+over the span the evaluation streams through (``SegmentConfig.stream``, by
+default 18 windows of 5 s at a 2 s hop), not only the segment's first 5 s;
+``unannotated`` for clips without intervals (nothing was measured there).
 Top events: the ``top_events`` labels of ``events.parquet`` windows that
 overlap the segment, by best score.
 
@@ -30,14 +32,14 @@ clip's segments do not change when other clips are added or removed.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from realsync_build.stages.split.inputs import SCENARIOS, rows_by_clip
+from realsync_build.stages.split.inputs import rows_by_clip
+from realsync_build.stages.split.scenario import DEFAULT_STREAM, LABELLED, StreamSpan, segment_scenario, streamed_span_s
 
 from realsync_build.core.avformat import CLASS_STEP_S as STEP_S
 from realsync_build.core.avformat import MAX_OFFSET_S
@@ -58,6 +60,7 @@ class SegmentConfig:
     offset_zero_share: float = 0.503
     max_offset_s: float = MAX_OFFSET_S
     top_events: int = 3
+    stream: StreamSpan = DEFAULT_STREAM  # the span the evaluation streams through (for the scenario)
 
     def validate(self) -> None:
         if self.sampling not in ("grid", "random"):
@@ -115,28 +118,11 @@ def segment_starts(duration_s: float, cfg: SegmentConfig, rng: np.random.Generat
     return sorted(int(t) for t in picked)
 
 
-def _covered(spans: list[tuple[float, float]], a: float, b: float) -> float:
-    """Length of the union of ``spans`` inside [a, b]."""
-    clipped = sorted((max(s, a), min(e, b)) for s, e in spans if min(e, b) > max(s, a))
-    total, cur_s, cur_e = 0.0, None, None
-    for s, e in clipped:
-        if cur_e is None or s > cur_e:
-            if cur_e is not None:
-                total += cur_e - cur_s
-            cur_s, cur_e = s, e
-        else:
-            cur_e = max(cur_e, e)
-    if cur_e is not None:
-        total += cur_e - cur_s
-    return total
-
-
 @dataclass
 class ClipAnnotations:
     """One clip's intervals and events as plain arrays (fast per-segment lookups)."""
 
-    talking_head: list[tuple[float, float]]
-    voice_over: list[tuple[float, float]]
+    spans: dict[str, list[tuple[float, float]]] | None  # scenario label -> intervals (seconds); None: no intervals
     ev_start: np.ndarray
     ev_end: np.ndarray
     ev_score: np.ndarray
@@ -147,13 +133,12 @@ class ClipAnnotations:
         """From one clip's rows of ``intervals.parquet`` and ``events.parquet``."""
         iv = intervals if intervals is not None else pd.DataFrame(columns=["label", "start_s", "end_s"])
         ev = events if events is not None else pd.DataFrame(columns=["start_s", "end_s", "score", "label"])
-        spans: dict[str, list[tuple[float, float]]] = {"talking_head": [], "voice_over": []}
+        spans: dict[str, list[tuple[float, float]]] = {k: [] for k in LABELLED}
         for label, a, b in zip(iv["label"].to_numpy(object), iv["start_s"].to_numpy(float), iv["end_s"].to_numpy(float)):
             if label in spans:
                 spans[label].append((float(a), float(b)))
         return cls(
-            spans["talking_head"],
-            spans["voice_over"],
+            spans if len(iv) else None,
             ev["start_s"].to_numpy(float),
             ev["end_s"].to_numpy(float),
             ev["score"].to_numpy(float),
@@ -168,14 +153,8 @@ def annotations_by_clip(intervals: pd.DataFrame, events: pd.DataFrame, clip_ids:
 
 
 def scenario_of(ann: ClipAnnotations | None, a: float, b: float) -> str:
-    """Majority scenario of [a, b] (seconds from the clip start)."""
-    if ann is None:
-        return "other"
-    th = _covered(ann.talking_head, a, b)
-    vo = _covered(ann.voice_over, a, b)
-    other = (b - a) - _covered(ann.talking_head + ann.voice_over, a, b)
-    shares = dict(zip(SCENARIOS, (th, vo, other)))
-    return max(SCENARIOS, key=lambda s: (shares[s], -SCENARIOS.index(s)))
+    """The scenario of [a, b] (seconds from the clip start) by the shared rule (:func:`segment_scenario`)."""
+    return segment_scenario(None if ann is None else ann.spans, a, b)
 
 
 def top_events_of(ann: ClipAnnotations | None, a: float, b: float, k: int) -> list[str]:
@@ -207,8 +186,10 @@ def make_segments(
         starts = segment_starts(float(clip["end_s"]) - float(clip["start_s"]), cfg, rng)
         classes = sample_offset_classes(rng, len(starts), cfg.offset_sd, cfg.offset_zero_share)
         ann = by_clip.get(clip["clip_id"])
+        duration_s = float(clip["end_s"]) - float(clip["start_s"])
         for t, cls in zip(starts, classes):
             a, b = float(t), float(t) + float(cfg.window_s)
+            span = streamed_span_s(a, duration_s, offset_of_class(int(cls)), cfg.stream)
             rows.append(
                 {
                     "segment_id": f"{clip['clip_id']}_{t}_0",
@@ -220,8 +201,8 @@ def make_segments(
                     "end_s": b,
                     "offset_sec": offset_of_class(int(cls)),
                     "offset_class": int(cls),
-                    "scenario": scenario_of(ann, a, b),
-                    "top_events": json.dumps(top_events_of(ann, a, b, cfg.top_events)),
+                    "scenario": scenario_of(ann, *span),
+                    "top_events": top_events_of(ann, a, b, cfg.top_events),
                 }
             )
     return pd.DataFrame(rows)

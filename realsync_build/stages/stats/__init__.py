@@ -1,94 +1,125 @@
 """``realsync stats``: the dataset's tables and figures, and ``report/index.html`` embedding them.
 
 Writes under ``ROOT/report/``: ``table1.md/.csv`` (the paper's Table 1 row),
-``table2.md/.csv`` (per channel), ``events_top50.png`` (Figure 1),
-``offset_classes.png``, ``channel_hours.png`` and ``index.html``.  Every file
-is written atomically; ``index.html`` last, so it never links a missing image.
-Needs only the clips manifest; annotations, splits and segments are used when
-present.
+``table2.md/.csv`` (per channel), ``splits.md/.csv`` (per split and channel),
+``segments_scenario.csv``, ``segments_offset.csv``, ``top_events.csv``, the
+figures (``channel_hours.png``, ``scenarios.png``, ``offset_classes.png``,
+``events_top.png`` = Figure 1) and ``index.html`` (:mod:`.report`).  Every file
+is written atomically; ``index.html`` last, after checking that every file it
+links exists.  Needs only the clips manifest; annotations, splits, segments and
+evaluations are used when present, and what is absent reads ``n/a``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 
 import pandas as pd
 
 from realsync_build.core import atomic
-from realsync_build.stages.split.inputs import load_inputs
 from realsync_build.core.root import DatasetRoot
-from realsync_build.stages.stats import plots, tables
+from realsync_build.stages.split.inputs import annotation_done, load_inputs
+from realsync_build.stages.stats import plots, report, tables
+
+TOP_EVENTS = 50
+_paper_section = report.paper_section  # the name issue 13's evaluate/test use
 
 
 @dataclass
 class StatsResult:
     table1: pd.DataFrame
     table2: pd.DataFrame
+    unit: tables.Unit = tables.HOURS
+    splits: pd.DataFrame | None = None
+    by_scenario: pd.DataFrame | None = None
+    by_offset: pd.DataFrame | None = None
+    top_events: pd.DataFrame | None = None
     files: list[Path] = field(default_factory=list)
     annotated: bool = False
-    n_segments: int = 0
-    top_events: pd.Series | None = None
+    notes: list[str] = field(default_factory=list)
+    n_segments: int | None = None
+    events_size: tuple[int, int] = plots.SIZES["events_top.png"]
 
     @property
     def index(self) -> Path:
         return self.files[-1]
 
 
-def _html(res: StatsResult, root: DatasetRoot) -> str:
-    note = "" if res.annotated else "<p class=note>This root is not annotated: talking-head and voice-over hours are 0 and there are no audio events (run <code>realsync annotate</code>).</p>"
-    figs = "".join(
-        f"<figure><img src='{name}' width={w} height={h} alt='{escape(cap)}'><figcaption>{escape(cap)}</figcaption></figure>"
-        for name, cap in (
-            ("events_top50.png", "Figure 1: the 50 most frequent audio events"),
-            ("channel_hours.png", "Hours per channel: talking head, voice-over, other"),
-            ("offset_classes.png", f"Offset classes of the {res.n_segments} evaluation segments"),
-        )
-        for w, h in [plots.SIZES[name]]
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>realsync dataset report</title>"
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
-        "img{max-width:100%;height:auto;border:1px solid #eee}.note{color:#a5553b}</style></head><body>"
-        f"<h1>realsync dataset report</h1><p>Root: <code>{escape(str(root.root))}</code></p>{note}"
-        f"<h2>Table 1: the dataset</h2>{tables.to_html(res.table1)}"
-        "<p>Also as <a href='table1.md'>Markdown</a> and <a href='table1.csv'>CSV</a>.</p>"
-        f"<h2>Table 2: per channel</h2>{tables.to_html(res.table2)}"
-        "<p>Also as <a href='table2.md'>Markdown</a> and <a href='table2.csv'>CSV</a>.</p>"
-        f"<h2>Figures</h2>{figs}{_paper_section(root)}</body></html>\n"
-    )
-
-
-def _paper_section(root: DatasetRoot) -> str:
-    """The last evaluation on an adopted split beside the paper (written by ``realsync evaluate``)."""
-    md = root.report / "paper_tables.md"
-    if not md.is_file():
-        return ""
-    return ("<h2>Beside the paper (Tables 3 and 6)</h2><p>From the last <code>realsync evaluate</code> on the adopted lists; "
-            f"also as <a href='paper_tables.json'>JSON</a>.</p><pre>{escape(md.read_text(encoding='utf-8'))}</pre>")
+def _notes(inputs, segments) -> list[str]:
+    notes = []
+    if not inputs.annotated:
+        notes.append("This root is not annotated: hours per scenario and audio events are n/a (run `realsync annotate`).")
+    else:
+        ann = annotation_done(inputs)
+        skipped = int((ann.get("sync_status") == "skipped").sum()) if "sync_status" in ann else 0
+        if skipped:
+            notes.append(
+                f"SyncNet did not run on {skipped} of {len(ann)} clips (weights absent): talking-head and voice-over hours are n/a; "
+                "their speech with a face is counted as unscored."
+            )
+    if segments is None:
+        notes.append("This root is not split: the split table and the evaluation segments are n/a (run `realsync split --seed S`).")
+    return notes
 
 
 def run_stats(root: DatasetRoot, name: str = "realsync") -> StatsResult:
     inputs = load_inputs(root)
-    seg_path = root.manifest("segments")
     segments = root.read("segments") if root.has("segments") else None
     if segments is not None:
         segments = segments[segments["clip_id"].isin(set(inputs.clips["clip_id"]))]
-    res = StatsResult(tables.table1(inputs, segments, name), tables.table2(inputs), annotated=inputs.annotated)
-    res.n_segments = 0 if segments is None else len(segments)
+    t1 = tables.table1(inputs, segments, name)
+    res = StatsResult(t1, tables.table2(inputs), annotated=inputs.annotated)
+    res.unit = tables.duration_unit(float(t1["hours"].iloc[0]))
+    res.splits = tables.split_table(inputs)
+    res.by_scenario = tables.segments_by_scenario(segments)
+    res.by_offset = tables.segments_by_offset(segments)
+    res.top_events = tables.top_events(inputs.events if inputs.annotated else None, TOP_EVENTS)
+    res.n_segments = None if segments is None else len(segments)
+    res.notes = _notes(inputs, segments)
+
     out = root.report
     out.mkdir(parents=True, exist_ok=True)
     atomic.remove_stale_temps(out)
-    for stem, df in (("table1", res.table1), ("table2", res.table2)):
-        atomic.write_text(out / f"{stem}.md", tables.to_markdown(df))
-        atomic.write_text(out / f"{stem}.csv", tables.to_csv(df))
-        res.files += [out / f"{stem}.md", out / f"{stem}.csv"]
-    res.top_events = plots.plot_events(inputs.events, out / "events_top50.png")
-    plots.plot_offsets(segments, out / "offset_classes.png")
-    plots.plot_channel_hours(res.table2, out / "channel_hours.png")
-    res.files += [out / n for n in plots.SIZES]
-    atomic.write_text(out / "index.html", _html(res, root))
-    res.files.append(out / "index.html")
+    written: list[Path] = []
+
+    def text(fname: str, body: str) -> None:
+        atomic.write_text(out / fname, body)
+        written.append(out / fname)
+
+    for stem, df in (("table1", res.table1), ("table2", res.table2), ("splits", res.splits)):
+        if df is not None:
+            text(f"{stem}.md", tables.to_markdown(df, res.unit))
+            text(f"{stem}.csv", tables.to_csv(df))
+    for fname, df in (("segments_scenario.csv", res.by_scenario), ("segments_offset.csv", res.by_offset), ("top_events.csv", res.top_events)):
+        if df is not None:
+            text(fname, tables.to_csv(df))
+    counts = pd.Series(dtype="int64") if res.top_events is None else res.top_events.set_index("label")["windows"]
+    events_title = plots.plot_events(counts, out / "events_top.png")
+    res.events_size = plots.events_size(len(counts))
+    hatched = plots.plot_channel_hours(res.table2, out / "channel_hours.png", res.unit)
+    plots.plot_scenarios(res.by_scenario, out / "scenarios.png")
+    plots.plot_offsets(res.by_offset, out / "offset_classes.png")
+    written += [out / n for n in plots.SIZES]
+
+    html = report.render(
+        root,
+        name=name,
+        unit=res.unit,
+        table1=res.table1,
+        table2=res.table2,
+        splits=res.splits,
+        by_scenario=res.by_scenario,
+        by_offset=res.by_offset,
+        events=res.top_events,
+        events_title=events_title,
+        events_size=res.events_size,
+        hatched=hatched,
+        notes=res.notes,
+    )
+    missing = [p for p in report.linked_files(html) if not (out / p).is_file()]
+    if missing:  # a page that links a missing file is a bug here, not the user's problem
+        raise RuntimeError(f"report would link missing files: {', '.join(missing)}")
+    atomic.write_text(out / "index.html", html)
+    res.files = written + [out / "index.html"]
     return res

@@ -47,7 +47,8 @@ class ModelConfig:
     stream_dim: int = 128
     stream_layers: int = 3
     stream_heads: int = 4
-    history: int = 12  # H: streaming tokens the trf head looks at
+    stream_dropout: float = 0.1  # streaming head dropout (the StreamSync code's 0.1)
+    history: int = 12  # H: windows per training sequence (evaluation history is unlimited)
 
     def to_dict(self) -> dict:
         return asdict(self)
