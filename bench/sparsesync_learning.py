@@ -34,7 +34,7 @@ from realsync_build.streamsync.synthetic import event_batch
 from realsync_build.streamsync.task import NUM_CLASSES
 
 LOW_RES = dict(video_size=32, fps=10, sample_rate=8000, n_fft=128, hop_length=64)
-RECIPE = "video_anchor:150,audio_anchor:150,single:600"
+RECIPE = "single:1200,single+poisson:300"
 
 
 def batch(n: int, rng: np.random.Generator, placement: str, mean_gap_s: float = 4.0) -> dict:
