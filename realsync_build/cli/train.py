@@ -112,7 +112,9 @@ def evaluate(
     opts = EvalOptions(iterations=iterations, hop_s=hop, batch_size=batch_size, workers=workers, ablation=ablation, cost=cost,
                        max_segments=max_segments, device=device, progress=progress, pretrained=pretrained)
     try:
-        run_evaluate(ds, checkpoint, split, out or ds.report / f"eval-{split}", opts)
+        folder = out or ds.report / f"eval-{split}"
+        run_evaluate(ds, checkpoint, split, folder, opts)
+        ds.publish(folder)  # a URL root: the evaluation goes to ROOT/report at the URL (a local --out stays)
     except RealsyncError as exc:
         fail(str(exc), code=exc.exit_code)
     except (InitError, FileNotFoundError, RuntimeError, ValueError) as exc:
