@@ -153,7 +153,7 @@ def test_annotate_end_to_end_with_real_detectors_and_a_random_syncnet(prepared, 
     assert ted["clip_offset_n_tracks"] >= 1 and ted["suspect_sync"] == (abs(ted["clip_offset_frames"]) > 1)
     assert tennis["speech_s"] == 0 and tennis["t_th_s"] == 0 and tennis["t_vo_s"] == 0
     assert tennis["t_other_s"] == pytest.approx(CLIP_S)
-    assert ted["top_events"].split(";")[0] == "Speech"
+    assert list(ted["top_events"])[0] == "Speech"  # a list<string> column
 
     iv = manifest.read(root.manifest("intervals"), INTERVALS)
     ev = manifest.read(root.manifest("events"), EVENTS)
@@ -172,7 +172,7 @@ def test_annotate_end_to_end_with_real_detectors_and_a_random_syncnet(prepared, 
 
     clips = load_inputs(root).all_clips.set_index("clip_id")
     assert clips.loc[ted["clip_id"], "t_talking_head_s"] == pytest.approx(ted["t_th_s"])
-    assert clips.loc[ted["clip_id"], "top_events"] == ted["top_events"]
+    assert list(clips.loc[ted["clip_id"], "top_events"]) == list(ted["top_events"])
 
     # stricter thresholds, re-scoring sync only: the same faces are now not confident -> voice-over
     strict = AnnotateConfig(**FACES, events="yamnet", min_confidence=1e6, max_offset=0, only="sync")
@@ -181,7 +181,7 @@ def test_annotate_end_to_end_with_real_detectors_and_a_random_syncnet(prepared, 
     ann2 = manifest.read(root.manifest("annotations"), ANNOTATIONS)
     ted2 = _clip(ann2, "ted_")
     assert ted2["t_th_s"] == 0 and ted2["t_vo_s"] == pytest.approx(ted["t_th_s"])  # every accepted frame is now rejected
-    assert ted2["top_events"] == ted["top_events"]  # events were kept, not re-run
+    assert list(ted2["top_events"]) == list(ted["top_events"])  # events were kept, not re-run
     assert ted2["clip_offset_n_tracks"] == 0 and pd.isna(ted2["suspect_sync"])
     iv2 = manifest.read(root.manifest("intervals"), INTERVALS)
     _check_intervals(iv2, ann2[ann2["status"] == DONE], 1e6, 0)
@@ -236,4 +236,6 @@ def test_cli_without_syncnet_skips_sync_and_require_sync_fails(prepared, tmp_pat
     assert res.exit_code == 1
     text = res.output.strip()
     assert text.startswith("error:") and text.count("error:") == 1 and "Traceback" not in text
-    assert "realsync models download syncnet" in "".join(text.splitlines())  # one message (rich wraps it at 80 columns)
+    # one message naming every missing model and the one command that fetches them (issue 16)
+    one = "".join(text.splitlines())  # rich wraps it at 80 columns
+    assert "missing models: syncnet" in one and "realsync models download --for annotate" in one

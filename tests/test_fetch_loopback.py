@@ -227,7 +227,7 @@ def test_kill_mid_download_then_rerun_resumes_and_never_lists_a_partial_file(sit
     repo = Path(__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo), str(repo / "tests")]))
     cmd = [sys.executable, "-m", "realsync_build", "fetch", "--root", str(ds.root), "--channel", site.channel_url("kill9"),
-           "--name", "kill9", "--min-minutes", str(MIN_MINUTES), "--limit-rate", "30K", "--workers", "1", "--no-progress",
+           "--name", "kill9", "--min-minutes", str(MIN_MINUTES), "--limit-rate", "30K", "--concurrency", "1", "--no-progress",
            *[x for e in fs.EXTRACTORS for x in ("--extractor", e)]]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -267,10 +267,10 @@ def test_cli_channel_run_with_a_process_pool_and_strict(site, tmp_path):
     site.faults["c404.mp4"] = "404"
     root = tmp_path / "data"
     args = ["fetch", "--root", str(root), "--channel", site.channel_url("cnn"), "--name", "CNN", "--category", "news",
-            "--min-minutes", str(MIN_MINUTES), "--min-height", "720", "--retries", "0", "--workers", "2", "--no-progress",
+            "--min-minutes", str(MIN_MINUTES), "--min-height", "720", "--retries", "0", "--concurrency", "2", "--no-progress",
             "--strict", *[x for e in fs.EXTRACTORS for x in ("--extractor", e)]]  # fmt: skip
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 1, result.output  # --strict: one video failed
+    assert result.exit_code == 3, result.output  # --strict: one video failed -> EXIT_FAILED_ITEMS
     assert "Traceback" not in result.output
     rows = manifest.read(root / "manifests" / "videos.parquet", VIDEOS).set_index("video_id")
     assert rows.loc["c1", "status"] == "done" and rows.loc["c2", "status"] == "done"
@@ -285,7 +285,7 @@ def test_cli_rejects_bad_options_in_one_line(tmp_path):
     from realsync_build.cli import app
 
     r = CliRunner().invoke(app, ["fetch", "--root", str(tmp_path), "--channel", "http://x", "--category", "cooking"])
-    assert r.exit_code == 2 and "sports or news" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and "news, sports or unknown" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(app, ["fetch", "--root", str(tmp_path), "--channel", "http://x", "--limit-rate", "fast"])
     assert r.exit_code == 2 and "--limit-rate" in r.output
 

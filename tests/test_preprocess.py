@@ -263,4 +263,4 @@ def test_cli_preprocess_and_strict(tmp_path):
     assert out.returncode == 0
     assert "1 done" in out.stderr and "1 failed" in out.stderr and "Traceback" not in out.stderr
     strict = subprocess.run(_cli(tmp_path / "r", src, "--workers", "1", "--strict"), capture_output=True, text=True)
-    assert strict.returncode == 1
+    assert strict.returncode == 3  # EXIT_FAILED_ITEMS

@@ -187,6 +187,9 @@ def test_cli_stats(ds):
     assert res.exit_code == 0, res.output
     assert "Table 2" in res.output and "n/a" in res.output and (ds.report / "index.html").exists()
     res = CliRunner().invoke(app, ["stats", "--root", str(ds.root / "nowhere")])
+    assert res.exit_code == 2 and "no dataset here" in res.output  # not a dataset at all (issue 16)
+    (ds.root / "nowhere" / "manifests").mkdir(parents=True)
+    res = CliRunner().invoke(app, ["stats", "--root", str(ds.root / "nowhere")])
     assert res.exit_code == 1 and "run `realsync preprocess` first" in res.output.replace("\n", "")
 
 

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "status",
     "train",
     "demo",
+    "config",
     "monitor",
 )
 
@@ -30,13 +31,9 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    from realsync_build.core.errors import RealsyncError
-    from realsync_build.cli.common import fail
-
-    try:
-        app(standalone_mode=True)
-    except RealsyncError as exc:  # raised outside a command's own handling: still one line
-        fail(str(exc), code=exc.exit_code)
+    # errors from core/errors.py (RealsyncError) become one line and their exit code in
+    # RealsyncGroup.main, so `python -m realsync_build`, the script and CliRunner agree
+    app()
 
 
 __all__ = ["app", "main"]

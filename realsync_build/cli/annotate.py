@@ -75,9 +75,15 @@ def annotate(
     from realsync_build.models.base import ModelMissing
 
     from realsync_build.core.device import check_device
+    from realsync_build.models.factory import EVENT_TAGGERS, FACE_DETECTORS
+    from realsync_build.stages.annotate.config import ONLY_PARTS
 
+    for flag, value, allowed in (("--face-detector", face_detector, FACE_DETECTORS), ("--events", events, EVENT_TAGGERS),
+                                 ("--only", only, (None, *ONLY_PARTS))):  # fmt: skip
+        if value not in allowed:
+            fail(f"{flag} {value!r}: use {', '.join(a for a in allowed if a)}")  # a usage error: exit 2
     check_device(device)
-    ds = root_of(root)
+    ds = root_of(root, must_exist=True)
     cfg = AnnotateConfig(
         face_detector=face_detector,
         events=events,
@@ -100,6 +106,8 @@ def annotate(
         require_sync=require_sync,
     )
     opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
+    if ds.url is None:  # a URL root is refused by the stage itself, in one line, before any model
+        _check_models(cfg)
     try:
         report, counts = run_annotate(ds, cfg, opts, models_dir=models_dir)
     except SyncRequired as exc:
@@ -108,3 +116,19 @@ def annotate(
         fail(str(exc), code=1)
     console.print("  " + ", ".join(f"{kind}: {n} rows" for kind, n in counts.items()) + f" (under {ds.manifests})")
     finish(report, strict)
+
+
+def _check_models(cfg) -> None:
+    """All missing models in one line, with the one command that fetches them (SyncNet: only under --require-sync)."""
+    from realsync_build.models import factory, registry
+
+    try:
+        needed = factory.needed_for_annotate(cfg.face_detector, cfg.events, cfg.only, sync=True)
+    except KeyError:
+        return  # an unknown detector/tagger name: the stage names the valid ones
+    missing = factory.missing_models(needed)
+    blocking = [n for n in missing if n != "syncnet" or cfg.require_sync]
+    if blocking:
+        fix = f"realsync models download --for annotate --face-detector {cfg.face_detector} --events {cfg.events}"
+        also = " (and syncnet, without which sync scoring is skipped)" if "syncnet" in missing and "syncnet" not in blocking else ""
+        fail(f"missing models: {', '.join(blocking)}{also} in {registry.models_dir()}; fetch them with: {fix}", code=1)

@@ -8,15 +8,18 @@ from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
-from typer.core import TyperGroup
 
 from realsync_build import __version__
+from realsync_build.cli.configfile import RealsyncGroup
+from realsync_build.core.errors import UserError
+from realsync_build.core.executors.base import default_workers  # the one default of --workers
 from realsync_build.core.root import DatasetRoot, resolve_root
 from realsync_build.core.stage import RunOptions, StageReport, print_report
 from realsync_build.core.ui import console
 
-class _OneLineErrors(TyperGroup):
-    """Every command's :class:`~realsync_build.core.errors.RealsyncError` (and an environment
+class _OneLineErrors(RealsyncGroup):
+    """(On top of RealsyncGroup: --config/--no-progress everywhere, one-line usage errors.)
+    Every command's :class:`~realsync_build.core.errors.RealsyncError` (and an environment
     ``OSError``: read-only, disk full) becomes one line and its exit code, never a traceback."""
 
     def invoke(self, ctx):
@@ -38,7 +41,7 @@ ENV_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT
 
 app = typer.Typer(
     name="realsync",
-    cls=_OneLineErrors,
+    cls=_OneLineErrors,  # a RealsyncGroup: adds --config FILE.toml and --no-progress to every command
     help=(
         "Build RealSync-style audio-visual synchronisation datasets and train StreamSync on them.\n\n"
         "Pipeline: fetch -> preprocess -> annotate -> split -> export -> train / evaluate, stats.\n"
@@ -53,7 +56,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        console.print(f"realsync {__version__}")
+        typer.echo(f"realsync {__version__}")  # stdout: `realsync --version | ...` works
         raise typer.Exit()
 
 
@@ -72,7 +75,8 @@ RootOpt = Annotated[
         show_default=False,
     ),
 ]
-WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Parallel items (default: number of cores).")]
+WORKERS_HELP = "Parallel worker processes (default: the number of CPU cores this process may use)."
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help=WORKERS_HELP, show_default=False)]
 ExecutorOpt = Annotated[
     str,
     typer.Option(
@@ -89,8 +93,21 @@ RayAddressOpt = Annotated[
         "or ray://HOST:10001 (Ray Client; needs pip install 'ray\\[client]'). Default: start a private local Ray for this run and stop it after.",
     ),
 ]
+CATEGORIES = ("news", "sports", "unknown")
+
+
+def CategoryOpt(help: str):  # noqa: N802 - used like the *Opt aliases
+    """--category, the same values and default (unknown: not given) in fetch and preprocess."""
+    return typer.Option("--category", help=f"{help}: news, sports or unknown (not given).")
+
+
+def check_category(category: str) -> None:
+    if category not in CATEGORIES:
+        fail(f"--category {category!r}: use news, sports or unknown")
+
+
 RetryOpt = Annotated[bool, typer.Option("--retry-failed", help="Run again the items whose last attempt failed.")]
-StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit non-zero if any item failed.")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 3 if any item failed (default: exit 0 and list the failures).")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 OverwriteOpt = Annotated[
     bool,
@@ -105,13 +122,36 @@ VerifyOpt = Annotated[
 ]
 
 
-def root_of(root: Optional[str | Path]) -> DatasetRoot:
-    """The dataset root (created when missing); a file, or a folder that cannot be made, is one line."""
-    from realsync_build.core.errors import EnvironmentFault, UserError
+EXECUTORS = ("local", "ray", "inline")
+
+
+def is_dataset(r: DatasetRoot) -> bool:
+    """Whether ``r`` holds a dataset: its manifests/ folder exists (locally, or at the URL)."""
+    if r.store is not None:
+        try:
+            return r.store.exists("manifests") or any(r.store.exists(f"manifests/{n}.parquet") for n in ("videos", "clips"))
+        except Exception:  # noqa: BLE001 - an unreachable URL is reported by the stage itself
+            return True
+    return r.manifests.is_dir()
+
+
+def root_of(root: Optional[str | Path], *, must_exist: bool = False) -> DatasetRoot:
+    """The dataset root of ``--root`` (created when missing); a file, or a folder that cannot be
+    made, is one line. ``must_exist``: a command that reads a dataset refuses a folder that holds
+    none (a mistyped --root) and creates nothing there."""
+    from realsync_build.core.errors import EnvironmentFault
 
     r = resolve_root(root)
     if r.root.exists() and not r.root.is_dir():
         raise UserError(f"--root {r.root} is a file, not a folder: pass a folder (it is created when missing)")
+    if must_exist:
+        if not is_dataset(r):
+            where = r.url or r.root
+            raise UserError(
+                f"no dataset here: {where} has no manifests/ folder (check --root / $REALSYNC_ROOT; "
+                "a new dataset starts with `realsync fetch` or `realsync preprocess --input DIR`)"
+            )
+        return r
     try:
         r.root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -120,8 +160,8 @@ def root_of(root: Optional[str | Path]) -> DatasetRoot:
 
 
 def run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=False, verify=False) -> RunOptions:
-    if executor not in ("local", "ray", "inline"):
-        fail(f"unknown executor {executor!r}: use local or ray")
+    if executor not in EXECUTORS:
+        fail(f"unknown executor {executor!r}: use {', '.join(EXECUTORS[:-1])} or {EXECUTORS[-1]}")
     return RunOptions(
         workers=workers, executor=executor, ray_address=ray_address, retry_failed=retry_failed, strict=strict, progress=progress,
         overwrite=overwrite, verify=verify,
@@ -136,5 +176,12 @@ def fail(message: str, code: int = 2) -> None:
 
 def finish(report: StageReport, strict: bool) -> None:
     print_report(report)
-    if strict and not report.ok:
-        raise typer.Exit(1)
+    exit_if_failed(not report.ok, strict)
+
+
+def exit_if_failed(any_failed: bool, strict: bool) -> None:
+    """Under --strict, a run that finished with failed items exits 3 (EXIT_FAILED_ITEMS)."""
+    from realsync_build.core.errors import EXIT_FAILED_ITEMS
+
+    if strict and any_failed:
+        raise typer.Exit(EXIT_FAILED_ITEMS)

@@ -55,7 +55,7 @@ def webdataset_cmd(
         cfg = WebDatasetConfig(shard_bytes=parse_size(shard_size), splits=_splits(splits), seed=seed)
     except ValueError as exc:
         fail(str(exc), code=2)
-    ds = root_of(root)
+    ds = root_of(root, must_exist=True)
     try:
         report = run_export_webdataset(ds, cfg, progress=progress, overwrite=overwrite)
     except (ManifestError, ValueError, OSError) as exc:
@@ -101,7 +101,7 @@ def streamsync_cmd(
     from realsync_build.core.manifest import ManifestError
     from realsync_build.core.ui import console
 
-    ds = root_of(root)
+    ds = root_of(root, must_exist=True)
     try:
         report = run_export_streamsync(ds, out or ds.root / "streamsync", name=name, splits=_splits(splits), layout=layout)
     except (ManifestError, ValueError, OSError) as exc:

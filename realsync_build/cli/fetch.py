@@ -6,6 +6,9 @@ from typing import Annotated, Optional
 import typer
 
 from realsync_build.cli.common import (
+    CategoryOpt,
+    check_category,
+    exit_if_failed,
     ExecutorOpt,
     ProgressOpt,
     RayAddressOpt,
@@ -27,7 +30,7 @@ def fetch(
     ] = None,
     channel: Annotated[Optional[str], typer.Option("--channel", help="One channel's uploads URL instead of the list.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Label for --channel in paths and manifests (default: from its URL).")] = None,
-    category: Annotated[str, typer.Option("--category", help="Category of --channel: sports or news.")] = "news",
+    category: Annotated[str, CategoryOpt(help="Category of --channel")] = "unknown",
     from_list: Annotated[
         Optional[list[Path]],
         typer.Option(
@@ -48,12 +51,28 @@ def fetch(
         Optional[float], typer.Option("--max-kbps", min=0, help="Highest total bitrate kept; default 12000 x (height/720)^2.")
     ] = None,
     hours_per_channel: Annotated[
-        Optional[float], typer.Option("--hours-per-channel", min=0, help="Take kept videos per channel until this many hours (RealSync: ~100).")
-    ] = None,
+        float,
+        typer.Option(
+            "--hours-per-channel",
+            min=0,
+            help="Take kept videos per channel until this many hours; the default matches the paper (~100 h per "
+            "channel, ~900 h for the nine channels; sources roughly 1 GB per video-hour at 720p, an estimate). "
+            "0: every kept video.",
+        ),
+    ] = 100.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the per-channel order the hours budget follows.")] = 0,
     max_candidates: Annotated[int, typer.Option("--max-candidates", min=1, help="List at most this many newest uploads per channel.")] = 2000,
     limit_rate: Annotated[Optional[str], typer.Option("--limit-rate", help="Download rate cap per video in bytes/s, e.g. 500K or 4M.")] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", "--workers", min=1, help="Videos downloaded at the same time.")] = 2,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            help="Videos downloaded at the same time. Not --workers: downloads are bound by the network and the "
+            "site's rate limits, not by cores; 2 stays polite to YouTube.",
+        ),
+    ] = 2,
+    workers_alias: Annotated[Optional[int], typer.Option("--workers", min=1, hidden=True, help="Deprecated: --concurrency.")] = None,
     cookies: Annotated[Optional[Path], typer.Option("--cookies", help="Netscape cookies.txt for yt-dlp (members-only or age-gated videos).")] = None,
     retries: Annotated[int, typer.Option("--retries", min=0, help="Retries per request / fragment, with exponential backoff.")] = 5,
     keep_partial: Annotated[bool, typer.Option("--keep-partial", help="Keep .part files of videos given up on (default: removed).")] = False,
@@ -85,12 +104,16 @@ def fetch(
     from realsync_build.core.manifest import ManifestError
     from realsync_build.core.root import safe_name
 
+    if workers_alias is not None:
+        from realsync_build.core.ui import console
+
+        console.print("[yellow]warning:[/yellow] fetch --workers is deprecated: use --concurrency (downloads at the same time)", highlight=False)
+        concurrency = workers_alias
     from_list = list(from_list) if from_list else None
     given = [x for x in (channels, channel, from_list) if x is not None]
     if len(given) > 1:
         fail("give one of --channels, --channel or --from-list")
-    if category not in ("sports", "news"):
-        fail(f"--category {category!r}: use sports or news")
+    check_category(category)
     if min_height > max_height:
         fail(f"--min-height {min_height} is above --max-height {max_height}")
     try:
@@ -110,7 +133,7 @@ def fetch(
         max_height=max_height,
         min_kbps=min_kbps,
         max_kbps=max_kbps,
-        hours_per_channel=hours_per_channel,
+        hours_per_channel=hours_per_channel or None,  # 0: no budget (None)
         seed=seed,
         max_candidates=max_candidates,
         limit_rate=limit_rate,
@@ -142,5 +165,4 @@ def fetch(
         from realsync_build.core.ui import console
 
         console.print(f"plan written to {ds.manifest('videos')}", highlight=False)
-    if strict and not report.ok:
-        raise typer.Exit(1)
+    exit_if_failed(not report.ok, strict)

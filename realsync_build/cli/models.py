@@ -1,4 +1,4 @@
-"""``realsync models list | download [NAME] | verify``: the model registry and its folder."""
+"""``realsync models list | download [NAME...] [--for COMMAND ...] | verify``: the model registry and its folder."""
 
 from __future__ import annotations
 
@@ -21,13 +21,24 @@ models_app = typer.Typer(
 )
 app.add_typer(models_app, name="models")
 
-NameArg = Annotated[
-    Optional[str],
+NamesArg = Annotated[
+    Optional[list[str]],
     typer.Argument(
-        help="Registry name (see `realsync models list`) or a pipeline name (sfd, panns, panns-32k, ...); default: all.",
+        help="Registry names (see `realsync models list`) or pipeline names (sfd, blazeface, panns, panns-32k, yamnet, "
+        "syncnet), several at once; default: all (or what --for needs).",
         show_default=False,
     ),
 ]
+FOR_COMMANDS = ("annotate",)
+
+
+def _names_of(names: Optional[list[str]]) -> list[str]:
+    out: list[str] = []
+    for n in names or []:
+        for m in _names(n):
+            if m not in out:
+                out.append(m)
+    return out
 
 
 def _names(name: Optional[str]) -> list[str]:
@@ -86,44 +97,70 @@ def list_models(
 
 @models_app.command()
 def download(
-    name: NameArg = None,
+    names: NamesArg = None,
+    for_command: Annotated[
+        Optional[str],
+        typer.Option("--for", help="Everything this command needs with the options below: annotate.", show_default=False),
+    ] = None,
+    face_detector: Annotated[str, typer.Option("--face-detector", help="With --for annotate: its --face-detector (sfd, blazeface, blazeface-back).")] = "sfd",
+    events: Annotated[str, typer.Option("--events", help="With --for annotate: its --events (panns, panns-32k, yamnet).")] = "panns",
     force: Annotated[bool, typer.Option("--force", help="Download again even when a verified file is present (re-records a recorded hash).")] = False,
     timeout_s: Annotated[float, typer.Option("--timeout", min=1, help="Network timeout per request, seconds.")] = 60.0,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show download progress bars.")] = True,
 ) -> None:
     """Fetch model files from their official URLs into the models folder (atomic, hash-checked).
 
+    realsync models download s3fd panns syncnet      several names at once
+    realsync models download --for annotate --face-detector blazeface --events yamnet
+
     Files already present with the right hash are kept. A download whose hash does not match is discarded.
-    Without NAME, every model in the registry is fetched.
+    Without NAME or --for, every model in the registry is fetched.
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    from realsync_build.models import registry
+    from realsync_build.models import factory, registry
 
+    wanted = _names_of(names)
+    if for_command is not None:
+        if for_command not in FOR_COMMANDS:
+            fail(f"--for {for_command!r}: use {', '.join(FOR_COMMANDS)}")
+        if face_detector not in factory.FACE_DETECTORS:
+            fail(f"--face-detector {face_detector!r}: use {', '.join(factory.FACE_DETECTORS)}")
+        if events not in factory.EVENT_TAGGERS:
+            fail(f"--events {events!r}: use {', '.join(factory.EVENT_TAGGERS)}")
+        wanted += [n for n in factory.needed_for_annotate(face_detector, events) if n not in wanted]
+    elif not wanted:
+        wanted = _names(None)
     root = registry.models_dir()
-    failed = 0
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console) as progress:
-        for n in registry.with_needs(_names(name)):
+    failed = ok = 0
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console, disable=not progress
+    ) as bars:
+        for n in registry.with_needs(wanted):
             entry = registry.get_entry(n)
             for mf in entry.files:
-                task = progress.add_task(f"{n}: {mf.file}", total=None)
+                task = bars.add_task(f"{n}: {mf.file}", total=None)
 
                 def hook(done: int, total: int | None, task=task) -> None:
-                    progress.update(task, completed=done, total=total)
+                    bars.update(task, completed=done, total=total)
 
                 try:
                     path = registry.fetch_file(entry, mf, root, timeout_s=timeout_s, progress=hook, force=force)
-                    progress.update(task, description=f"[green]ok[/green] {n}: {path}")
+                    bars.update(task, description=f"[green]ok[/green] {n}: {path}")
+                    ok += 1
                 except registry.DownloadError as exc:
                     failed += 1
-                    progress.update(task, description=f"[red]failed[/red] {n}: {mf.file}")
+                    bars.update(task, description=f"[red]failed[/red] {n}: {mf.file}")
                     console.print(f"[red]error:[/red] {exc}", highlight=False)
+    style = "green" if not failed else "yellow"
+    console.print(f"[{style}]models download: {ok} files ok, {failed} failed, in {root}[/{style}]", highlight=False)
     if failed:
         raise typer.Exit(1)
 
 
 @models_app.command()
 def verify(
-    name: NameArg = None,
+    names: NamesArg = None,
     record: Annotated[bool, typer.Option("--record", help="Record the sha256 of present files that have no published hash and none recorded yet (files placed by hand).")] = False,
 ) -> None:
     """Check the hash of every present model file; exit 1 if any file has the wrong hash."""
@@ -131,7 +168,7 @@ def verify(
 
     root = registry.models_dir()
     bad = 0
-    for check in registry.check_all(_names(name), root):
+    for check in registry.check_all(_names_of(names) or None, root):
         if record and check.present and check.ok and check.note and check.mf.hash_kind == registry.RECORDED:
             if registry.record_hash(root, check.mf.rel, check.sha256):
                 check.note = f"sha256 {check.sha256[:16]}... recorded"

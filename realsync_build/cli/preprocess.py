@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 import typer
 
 from realsync_build.cli.common import (
+    CategoryOpt,
+    check_category,
     ExecutorOpt,
     OverwriteOpt,
     VerifyOpt,
@@ -24,6 +26,9 @@ from realsync_build.cli.common import (
 from realsync_build.core.manifest import ManifestError
 
 
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+
+
 @app.command()
 def preprocess(
     root: RootOpt = None,
@@ -36,7 +41,7 @@ def preprocess(
     crf: Annotated[int, typer.Option("--crf", min=0, max=51, help="x264 CRF; 18 is visually transparent at 256 px (StreamSync's scripts used 10).")] = 18,
     preset: Annotated[str, typer.Option("--preset", help="x264 preset.")] = "veryfast",
     hwaccel: Annotated[str, typer.Option("--hwaccel", help="none, or cuda: decode and scale on the GPU (NVDEC, scale_cuda) and encode with h264_nvenc where present; each part falls back to the CPU alone, with one line saying which and why.")] = "none",
-    category: Annotated[str, typer.Option("--category", help="Category for channels not in manifests/channels.toml.")] = "unknown",
+    category: Annotated[str, CategoryOpt(help="Category of --input channels that are not among the known channels (manifests/channels.toml)")] = "unknown",
     only_listed: Annotated[
         bool,
         typer.Option("--only-listed", help="Cut only the clip spans the published lists name (recorded by fetch --from-list), not every 300 s clip."),
@@ -55,17 +60,24 @@ def preprocess(
     Writes clips/{channel}/{video_id}/{video_id}_{start}_{end}.mp4 and manifests/clips.parquet.
     Re-running skips finished clips; failed videos are skipped unless --retry-failed.
     """
-    from realsync_build.stages.preprocess import PreprocessConfig, run_preprocess
+    from realsync_build.stages.preprocess import NoSources, PreprocessConfig, run_preprocess
 
     from realsync_build.media.hwaccel import HWACCELS
 
     if hwaccel not in HWACCELS:
         fail(f"--hwaccel must be one of {', '.join(HWACCELS)}, not {hwaccel!r}", code=2)
-    ds = root_of(root)
+    check_category(category)
+    if preset not in X264_PRESETS:
+        fail(f"--preset {preset!r}: use one of {', '.join(X264_PRESETS)}")
+    if input is not None and not input.is_dir():
+        fail(f"input folder not found: {input}")
+    ds = root_of(root, must_exist=input is None)
     cfg = PreprocessConfig(clip_seconds=clip_seconds, keep_tail=keep_tail, crf=crf, preset=preset, category=category, hwaccel=hwaccel)
     opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
     try:
         report = run_preprocess(ds, input_dir=input, cfg=cfg, options=opts, only_listed=only_listed)
+    except NoSources as exc:
+        fail(str(exc), code=2)
     except (ManifestError, FileNotFoundError, RuntimeError) as exc:
         fail(str(exc), code=1)
     finish(report, strict)

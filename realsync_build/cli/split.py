@@ -98,7 +98,7 @@ def split(
     except ValueError as exc:  # bad option values (SplitError is a ValueError)
         fail(str(exc), code=2)
     try:
-        result = run_split(root_of(root), cfg, overwrite=overwrite)
+        result = run_split(root_of(root, must_exist=True), cfg, overwrite=overwrite)
     except (SplitError, ManifestError) as exc:
         fail(str(exc), code=1)
     print_result(result)

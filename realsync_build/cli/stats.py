@@ -25,7 +25,7 @@ def stats(
     from realsync_build.core.ui import console
 
     try:
-        res = run_stats(root_of(root), name=name)
+        res = run_stats(root_of(root, must_exist=True), name=name)
     except (ManifestError, OSError) as exc:
         fail(str(exc), code=1)
     console.print(to_rich(res.table1, "Table 1: the dataset", res.unit))

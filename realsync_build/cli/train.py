@@ -10,12 +10,22 @@ import typer
 from realsync_build.cli.common import ProgressOpt, RootOpt, app, fail, root_of
 from realsync_build.core.errors import RealsyncError
 
+# --workers means parallel worker processes everywhere; here they are the DataLoader's
+LOADER_WORKERS_HELP = (
+    "Parallel worker processes, here the DataLoader's, decoding clips for the model (default: the CPU cores of "
+    "each training process - 1, at most 8: one core feeds the model; 0 decodes in the training process)."
+)
+EVAL_WORKERS_HELP = (
+    "Parallel worker processes, here the DataLoader's, decoding segments (default: the number of CPU cores this "
+    "process may use; 0 decodes in this process)."
+)
+
 
 @app.command()
 def train(
     root: RootOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: ROOT/runs/streamsync-<config>).")] = None,
-    config: Annotated[str, typer.Option("--config", help="Model size: tiny (CPU, minutes) or base (GPU, near SparseSync).")] = "tiny",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: ROOT/runs/streamsync-<model size>).")] = None,
+    model_size: Annotated[str, typer.Option("--model-size", help="Model size: tiny (CPU, minutes) or base (GPU, near SparseSync). Was --config tiny|base (deprecated).")] = "tiny",
     stream_head: Annotated[str, typer.Option("--stream-head", help="Streaming head: trf (3-layer transformer) or lstm (3-layer LSTM).")] = "trf",
     history: Annotated[int, typer.Option("--history", "-H", min=1, help="H: windows per training example (evaluation history is unlimited).")] = 12,
     backprop_iterations: Annotated[int, typer.Option("--backprop-iterations", "-K", min=1, help="K: phase-2 iterations whose snapshot features get gradients; no stream loss before iteration K.")] = 3,
@@ -30,7 +40,7 @@ def train(
     label_smoothing: Annotated[float, typer.Option("--label-smoothing", min=0.0, max=0.5, help="Target mass on each neighbouring class (0.1: 0.1/0.8/0.1).")] = 0.1,
     hop: Annotated[float, typer.Option("--hop", help="Seconds between training windows (shrinks on short clips).")] = 1.0,
     jitter: Annotated[float, typer.Option("--jitter", help="+/- seconds of random jitter per window (the StreamSync code: 0).")] = 0.0,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help="DataLoader workers per process (default: CPUs per process - 1, at most 8).")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help=LOADER_WORKERS_HELP, show_default=False)] = None,
     eval_every: Annotated[int, typer.Option("--eval-every", min=0, help="Dev evaluation every N steps (0: end of each phase).")] = 0,
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1, help="Save last.pt every N steps.")] = 100,
     init_from: Annotated[Optional[str], typer.Option("--init-from", help="Snapshot predictor to start from (strict key check): a path, or a registry name such as sparsesync-vggsound-sparse (realsync models download NAME first).")] = None,
@@ -52,18 +62,22 @@ def train(
     from realsync_build.stages.export.webdataset import check_train_inputs
     from realsync_build.streamsync.train import TrainConfig, run_train
 
+    for flag, value, allowed in (("--model-size", model_size, ("tiny", "base")), ("--stream-head", stream_head, ("trf", "lstm")),
+                                 ("--phase1-freeze", phase1_freeze, ("auto", "yes", "no"))):  # fmt: skip
+        if value not in allowed:
+            fail(f"{flag} {value!r}: use {', '.join(allowed)}")  # a usage error: exit 2
     check_device(device)
-    ds = root_of(root)
+    ds = root_of(root, must_exist=True)
     check_train_inputs(ds)
     cfg = TrainConfig(
-        config=config, stream_head=stream_head, history=history, backprop_iterations=backprop_iterations, phase1_steps=phase1_steps,
+        config=model_size, stream_head=stream_head, history=history, backprop_iterations=backprop_iterations, phase1_steps=phase1_steps,
         phase2_epochs=phase2_epochs, max_steps=max_steps, phase1_freeze=phase1_freeze, batch_size=batch_size, lr=lr,
         accumulation=accumulation, label_smoothing=label_smoothing, hop_s=hop, jitter_s=jitter, workers=workers, precision=precision, eval_every=eval_every, checkpoint_every=checkpoint_every,
         init_from=str(init_from) if init_from else None, seed=seed, device=device, progress=progress,
         model_overrides={"stream_dropout": head_dropout},
     )
     try:
-        run_train(ds, out or ds.runs / f"streamsync-{config}", cfg, resume=resume)
+        run_train(ds, out or ds.runs / f"streamsync-{model_size}", cfg, resume=resume)
     except RealsyncError as exc:  # one line, with its exit code (2: a wrong option, 1: no CUDA ...)
         fail(str(exc), code=exc.exit_code)
     except (InitError, FileNotFoundError, ValueError, DecodeError) as exc:
@@ -79,7 +93,7 @@ def evaluate(
     iterations: Annotated[str, typer.Option("--iterations", help="Windows per segment, or several counts (2,4,12,24,32,40,48: mAP per count, Table 4); clamped to what fits.")] = "18",
     hop: Annotated[float, typer.Option("--hop", help="Seconds between a segment's windows.")] = 2.0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Segments per batch.")] = 8,
-    workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.")] = 0,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help=EVAL_WORKERS_HELP, show_default=False)] = None,
     ablation: Annotated[bool, typer.Option("--ablation/--no-ablation", help="Also evaluate with audio silenced and video blanked.")] = True,
     cost: Annotated[bool, typer.Option("--cost/--no-cost", help="Measure ms per iteration at batch 1 (snapshot vs each head).")] = True,
     max_segments: Annotated[Optional[int], typer.Option("--max-segments", min=1, help="Evaluate only the first N segments.")] = None,
@@ -105,17 +119,26 @@ def evaluate(
         parse_iterations(iterations)
     except ValueError as exc:
         fail(str(exc))
-    ds = root_of(root)
+    if checkpoint.endswith((".pt", ".pth", ".ckpt")) and not Path(checkpoint).is_file():  # a file, not a registry name
+        fail(f"checkpoint not found: {checkpoint}")
+    ds = root_of(root, must_exist=True)
+    from realsync_build.core.executors.base import default_workers
     from realsync_build.stages.export.webdataset import check_train_inputs
 
     check_train_inputs(ds, split)
+    workers = default_workers() if workers is None else workers
     opts = EvalOptions(iterations=iterations, hop_s=hop, batch_size=batch_size, workers=workers, ablation=ablation, cost=cost,
                        max_segments=max_segments, device=device, progress=progress, pretrained=pretrained)
+    out = out or ds.report / f"eval-{split}"
     try:
-        folder = out or ds.report / f"eval-{split}"
-        run_evaluate(ds, checkpoint, split, folder, opts)
-        ds.publish(folder)  # a URL root: the evaluation goes to ROOT/report at the URL (a local --out stays)
+        metrics = run_evaluate(ds, checkpoint, split, out, opts)
+        ds.publish(out)  # a URL root: the evaluation goes to ROOT/report at the URL (a local --out stays)
     except RealsyncError as exc:
         fail(str(exc), code=exc.exit_code)
     except (InitError, FileNotFoundError, RuntimeError, ValueError) as exc:
         fail(str(exc), code=1)
+    from realsync_build.core.ui import console
+
+    style = "green" if not metrics.get("n_failed") else "yellow"
+    console.print(f"[{style}]evaluate {split}: {metrics.get('n_segments')} segments done, {metrics.get('n_failed')} failed; "
+                  f"metrics in {out / 'metrics.json'}[/{style}]", highlight=False)  # fmt: skip

@@ -7,6 +7,7 @@ the manifest's key so the same content always gives the same file.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -26,12 +27,31 @@ def empty(schema: pa.Schema) -> pd.DataFrame:
     return schema.empty_table().to_pandas()
 
 
+def as_labels(value) -> list[str] | None:
+    """A list-of-strings cell from any form a root holds: a list/array, a JSON list (old segments),
+    ``"a;b;c"`` (old clips/annotations), ``""`` (no labels) or null."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return [str(v) for v in json.loads(text)]
+        return [v for v in text.split(";") if v]
+    return [str(v) for v in value]
+
+
+def _is_labels(field: pa.Field) -> bool:
+    return pa.types.is_list(field.type) and pa.types.is_string(field.type.value_type)
+
+
 def conform(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """``df`` as a table of exactly ``schema`` (missing columns become nulls, extra ones dropped)."""
     df = df.copy()
     for field in schema:
         if field.name not in df.columns:
             df[field.name] = None
+        elif _is_labels(field):
+            df[field.name] = [as_labels(v) for v in df[field.name]]
     df = df[[f.name for f in schema]]
     return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
 
@@ -51,6 +71,10 @@ def read(path: str | Path, schema: pa.Schema | None = None, *, required: bool = 
         for f in schema:  # columns added later (schema.OPTIONAL): an older file reads as nulls
             if f.name not in table.column_names and (f.metadata or {}).get(b"optional") == b"1":
                 table = table.append_column(pa.field(f.name, f.type), pa.nulls(table.num_rows, f.type))
+        for f in schema:  # list columns an older realsync stored as strings
+            if _is_labels(f) and f.name in table.column_names and pa.types.is_string(table.schema.field(f.name).type):
+                old = table.column(f.name).to_pylist()
+                table = table.set_column(table.column_names.index(f.name), f.name, pa.array([as_labels(v) for v in old], f.type))
         missing = [f.name for f in schema if f.name not in table.column_names]
         if missing:
             raise ManifestError(

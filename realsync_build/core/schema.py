@@ -18,6 +18,11 @@ STATUSES = (PLANNED, DONE, FAILED, SKIPPED)
 
 _status = [pa.field("status", pa.string()), pa.field("error", pa.string())]
 
+# List-valued columns are native Parquet list<string>. Roots written before that stored them as
+# strings ("a;b;c" in clips/annotations, a JSON list in segments); readers convert those on the fly
+# (see :func:`realsync_build.core.manifest.read`), so old roots stay readable.
+LABELS = pa.list_(pa.string())
+
 # A column added after a manifest's first release: readers fill it with nulls when an
 # older file lacks it (see :func:`realsync_build.core.manifest.read`), so old roots stay readable.
 OPTIONAL = {b"optional": b"1"}
@@ -35,9 +40,11 @@ VIDEOS = pa.schema(
         pa.field("fps", pa.float64()),
         pa.field("tbr_kbps", pa.float64()),
         pa.field("url", pa.string()),
-        pa.field("path", pa.string()),
+        pa.field("path", pa.string()),  # root-relative (raw/...); null for an --input file outside the root
         pa.field("size_bytes", pa.int64()),
         *_status,
+        # `preprocess --input`: the absolute path of a source file outside the root, as given
+        pa.field("source_path", pa.string(), metadata=OPTIONAL),
     ]
 )
 
@@ -62,7 +69,7 @@ CLIPS = pa.schema(
         # joined in by `annotate` (null until a clip is annotated)
         pa.field("t_talking_head_s", pa.float64(), metadata=OPTIONAL),
         pa.field("t_voice_over_s", pa.float64(), metadata=OPTIONAL),
-        pa.field("top_events", pa.string(), metadata=OPTIONAL),
+        pa.field("top_events", LABELS, metadata=OPTIONAL),  # AudioSet labels, best first
         *_status,
         # train / dev / test: joined in from clip_splits.parquet (written by `realsync split`)
         # when a later stage reads the clips; null in the file itself since clips.parquet has
@@ -86,7 +93,7 @@ ANNOTATIONS = pa.schema(
         pa.field("n_windows", pa.int32()),  # SyncNet windows scored
         pa.field("face_detector", pa.string()),
         pa.field("event_tagger", pa.string()),
-        pa.field("top_events", pa.string()),
+        pa.field("top_events", LABELS),
         pa.field("sync_status", pa.string()),  # done / skipped (reason in sync_note)
         pa.field("sync_note", pa.string()),
         pa.field("clip_offset_frames", pa.float64()),
@@ -154,7 +161,7 @@ SPLITS = pa.schema(
 
 # Fixed-offset evaluation segments (dev/test). start_s/end_s are seconds from the
 # clip's start (StreamSync's v_start_i_sec); offset_sec is on the 0.2 s grid in
-# [-2, 2] and offset_class its index 0..20; top_events is a JSON list of labels.
+# [-2, 2] and offset_class its index 0..20; top_events is the list of labels.
 SEGMENTS = pa.schema(
     [
         pa.field("segment_id", pa.string(), nullable=False),
@@ -167,7 +174,7 @@ SEGMENTS = pa.schema(
         pa.field("offset_sec", pa.float64()),
         pa.field("offset_class", pa.int32()),
         pa.field("scenario", pa.string()),
-        pa.field("top_events", pa.string()),
+        pa.field("top_events", LABELS),
         # adopted from a published list (`split --from-list`): the clip-name tag of the list's
         # segment id (broken_silence, ...; null without one) and the line's 0-based position,
         # so `export streamsync --layout streamsync` writes the list back in its own order

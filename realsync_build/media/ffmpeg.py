@@ -10,7 +10,7 @@ import functools
 import os
 import shutil
 import subprocess
-from typing import Sequence
+from typing import Callable, Sequence
 
 
 class FFmpegError(RuntimeError):
@@ -56,6 +56,36 @@ def run_ffmpeg(args: Sequence[str], *, timeout: float | None = None) -> str:
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
                           preexec_fn=_die_with_caller if _PRCTL is not None else None)
     err = proc.stderr.decode("utf-8", "replace")
+    if proc.returncode != 0:
+        tail = " | ".join(line.strip() for line in err.strip().splitlines()[-3:]) or f"exit code {proc.returncode}"
+        raise FFmpegError(f"ffmpeg failed: {tail}")
+    return err
+
+
+def run_ffmpeg_lines(args: Sequence[str], on_line: Callable[[str], None], *, timeout: float | None = None) -> str:
+    """:func:`run_ffmpeg` that hands each line ffmpeg writes to stdout to ``on_line`` as it comes
+    (e.g. a ``metadata=mode=print:direct=1:file='pipe\\:1'`` filter's per-frame lines)."""
+    import tempfile
+    import time
+
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", *map(str, args)]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with tempfile.TemporaryFile() as err_file:  # a file, not a pipe: a chatty stderr cannot block ffmpeg
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err_file)
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                on_line(raw.decode("utf-8", "replace"))
+                if deadline is not None and time.monotonic() > deadline:
+                    proc.kill()
+                    raise subprocess.TimeoutExpired(cmd, timeout or 0)
+            proc.wait(timeout=None if deadline is None else max(1.0, deadline - time.monotonic()))
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        err_file.seek(0)
+        err = err_file.read().decode("utf-8", "replace")
     if proc.returncode != 0:
         tail = " | ".join(line.strip() for line in err.strip().splitlines()[-3:]) or f"exit code {proc.returncode}"
         raise FFmpegError(f"ffmpeg failed: {tail}")

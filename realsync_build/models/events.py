@@ -156,6 +156,28 @@ class PannsTagger:
         return starts, np.concatenate(out)
 
 
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence what native code writes to file descriptor 2 for the duration (e.g. TFLite's INFO
+    lines, which no Python logging setting reaches). Python-level errors still surface as exceptions."""
+    import os
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded, some test runners): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class YamnetTagger:
     """YAMNet (TFLite, 521 classes) on ai-edge-litert; window scores = mean of its 0.975 s frame scores."""
 
@@ -170,7 +192,8 @@ class YamnetTagger:
         self.labels, self.mids = read_labels(class_map)
         try:
             self.interp = Interpreter(model_path=str(model_path), num_threads=threads)
-            self.interp.allocate_tensors()
+            with quiet_native_stderr():  # TFLite prints "Created ... XNNPACK delegate" here, once per worker
+                self.interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise WeightsLayoutError(f"yamnet: {model_path} is not a loadable TFLite model ({exc})") from exc
         inp = self.interp.get_input_details()[0]

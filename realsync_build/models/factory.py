@@ -39,6 +39,27 @@ REQUIRES = {
 }
 
 
+def needed_for_annotate(face_detector: str = "sfd", events: str = "panns", only: str | None = None, sync: bool = True) -> list[str]:
+    """Registry entries ``realsync annotate`` with these options loads (with what they need), in order."""
+    names: list[str] = []
+    if only in (None, "faces"):
+        names += REQUIRES[face_detector]
+    if only in (None, "events"):
+        names += REQUIRES[events]
+    if sync and only != "events":
+        names += REQUIRES["syncnet"]
+    return registry.with_needs(names)
+
+
+def missing_models(names: list[str], root: Path | None = None) -> list[str]:
+    """Those of ``names`` whose files are absent or fail their hash check."""
+    bad: list[str] = []
+    for check in registry.check_all(names, root):
+        if not check.ok and check.entry.name not in bad:
+            bad.append(check.entry.name)
+    return bad
+
+
 @contextlib.contextmanager
 def _loading(name: str) -> Iterator[None]:
     """A file that cannot be loaded becomes ModelUnusable (a ModelMissing: one line, names the fix)."""

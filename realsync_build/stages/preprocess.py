@@ -12,12 +12,21 @@ renamed only when it passes :func:`realsync_build.media.probe.check_clip`.
 
 Long sources are processed in runs of at most ``max_clips_per_run`` clips; a
 run starts with an input seek, so each source frame is still decoded once.
+
+Progress: with ``progress=True`` the video gets one more branch, uncut: every 25th frame
+(one per source second) is tagged and printed by ffmpeg's ``metadata`` filter to stdout
+(``direct=1``: unbuffered) and dropped in a ``nullsink``; its ``pts_time`` is the position in
+the source, which the worker reports per media second and per clip
+(:mod:`realsync_build.stages.preprocess_progress`). The clips are the same with or without it.
+Why not ``-progress pipe:1``: ffmpeg sends its first progress report only after every output
+has written its header, i.e. when the run's *last* clip starts (up to 16 x 300 s of media in).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,16 +36,17 @@ import pandas as pd
 from realsync_build.core import atomic
 from realsync_build.stages.fetch.plan import read_listed_spans
 from realsync_build.core.executors.base import Resources, default_workers
-from realsync_build.media.ffmpeg import FFmpegError, run_ffmpeg
+from realsync_build.media.ffmpeg import FFmpegError, run_ffmpeg, run_ffmpeg_lines
 from realsync_build.media.hwaccel import HwPlan, hw_plan
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
-from realsync_build.core.errors import UnsafePath
+from realsync_build.core.errors import UnsafePath, UserError
 from realsync_build.core.root import DatasetRoot, safe_name
 from realsync_build.core.state import stage_run
 from realsync_build.stages.fetch.ids import is_file_safe_id
 from realsync_build.core.schema import DONE, FAILED
-from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage
+from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage, task_states
 from realsync_build.core.storage import Store, fetch_to_local, is_url
+from realsync_build.stages.preprocess_progress import MediaProgress, TaskProgress
 
 from realsync_build.core.avformat import FPS, SAMPLE_RATE, SHORT_SIDE  # noqa: E402 - the clip format, in one place
 from realsync_build.stages.sources import (  # noqa: E402, F401 - re-exported: --input sources live in their own module
@@ -45,6 +55,10 @@ from realsync_build.stages.sources import (  # noqa: E402, F401 - re-exported: -
     register_local_sources,
     source_location,
 )
+
+
+class NoSources(UserError):
+    """--input names a folder without a single media file: a mistake, not "0 done"."""
 
 
 @dataclass
@@ -104,17 +118,23 @@ def build_ffmpeg_args(
     threads: int,
     seek_s: int | None = None,
     hw: HwPlan | None = None,
+    progress: bool = False,
 ) -> list[str]:
     """One ffmpeg invocation writing every clip in ``plans`` from a single decode that starts at
     ``seek_s`` (default: the first clip's start).
 
     ``hw`` (``--hwaccel cuda``) moves decode / scale / encode to the GPU part by part; with
     every part on the CPU (or ``hw=None``) the arguments are exactly the CPU path's.
+
+    ``progress``: one more video branch prints ``pts_time`` (seconds since ``seek_s``) of every
+    25th frame to stdout, for :func:`run_ffmpeg_lines` (CPU-scaled frames only: with
+    ``scale_cuda`` the frames stay on the GPU and the branch is left out).
     """
     hw = hw or HwPlan()
+    progress = progress and hw.scale != "cuda"
     offset_s = plans[0].start_s if seek_s is None else seek_s
     n = len(plans)
-    vlabels = "".join(f"[v{i}]" for i in range(n))
+    vlabels = "".join(f"[v{i}]" for i in range(n)) + ("[vprogress]" if progress else "")
     alabels = "".join(f"[a{i}]" for i in range(n))
     if hw.scale == "cuda":  # frames stay on the GPU from NVDEC through scale_cuda
         vchain = f"fps={FPS}:start_time=0,{_scale_expr().replace('scale=', 'scale_cuda=', 1)}:format=yuv420p,setsar=1"
@@ -123,7 +143,7 @@ def build_ffmpeg_args(
     else:
         vchain = f"fps={FPS}:start_time=0,{_scale_expr()},setsar=1,format=yuv420p"
     graph = [
-        f"[0:v:0]{vchain},split={n}{vlabels}",
+        f"[0:v:0]{vchain},split={n + int(progress)}{vlabels}",
         f"[0:a:0]aresample={SAMPLE_RATE}:async=1:first_pts=0,"
         f"aformat=sample_fmts=fltp:sample_rates={SAMPLE_RATE}:channel_layouts=mono,asplit={n}{alabels}",
     ]
@@ -139,6 +159,11 @@ def build_ffmpeg_args(
             args += ["-hwaccel_output_format", "cuda"]
     if offset_s > 0:
         args += ["-ss", str(offset_s)]
+    if progress:  # one line per source second on stdout; the branch ends in a nullsink (no output file)
+        graph.append(
+            f"[vprogress]select='not(mod(n\\,{FPS}))',metadata=mode=add:key=realsync:value=1,"
+            "metadata=mode=print:direct=1:file='pipe\\:1',nullsink"
+        )
     args += ["-i", str(src), "-filter_complex", ";".join(graph), "-filter_complex_threads", str(threads)]
     if hw.encode == "h264_nvenc":
         cq = cfg.nvenc_cq or cfg.crf + 1
@@ -157,6 +182,9 @@ def build_ffmpeg_args(
             str(out),
         ]  # fmt: skip
     return args
+
+
+_PTS_TIME = re.compile(r"pts_time:([0-9.]+)")
 
 
 def clip_rel(task: dict, plan: ClipPlan) -> str:
@@ -237,13 +265,19 @@ def preprocess_video(task: dict) -> list[dict]:
     """
     cfg = PreprocessConfig(**task["config"])
     url = task.get("root_url")
-    if not url:
-        return _preprocess(task, cfg, Path(task["root"]), None)
-    with tempfile.TemporaryDirectory(prefix="realsync-preprocess-") as scratch:
-        return _preprocess(task, cfg, Path(scratch), Store(url))
+    progress = TaskProgress(task.get("progress_path"))
+    try:
+        if not url:
+            return _preprocess(task, cfg, Path(task["root"]), None, progress)
+        with tempfile.TemporaryDirectory(prefix="realsync-preprocess-") as scratch:
+            return _preprocess(task, cfg, Path(scratch), Store(url), progress)
+    finally:
+        progress.update(0.0, progress.clips, finished=True)
 
 
-def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Store | None) -> list[dict]:
+def _preprocess(
+    task: dict, cfg: PreprocessConfig, local_root: Path, store: Store | None, progress: TaskProgress | None = None
+) -> list[dict]:
     """Clips into ``local_root`` (the dataset root, or scratch when ``store`` publishes them)."""
     src_ref = task["path"]
     src = fetch_to_local(src_ref, local_root / "source") if is_url(src_ref) else Path(src_ref)
@@ -296,17 +330,35 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
         pending.append((plan, final))
 
     threads = task.get("threads") or 1
+    progress = progress or TaskProgress(None)
+    progress.clips = len(rows)  # clips already cut and still valid
+    done_s = float(sum(p.end_s - p.start_s for p in plans if clip_id_for(task["video_id"], p) in rows))
     hw = hw_plan(cfg.hwaccel)  # probed on this node, once per process
     for seek_s, run in _runs(plans, pending, max(1, cfg.max_clips_per_run)):
         temps = [atomic.temp_path_for(final) for _, final in run]
+        run_plans = [p for p, _ in run]
+
+        def report(line: str, seek_s: int = seek_s, before_s: float = done_s, plans_now=run_plans) -> None:
+            m = _PTS_TIME.search(line)
+            if m is None:
+                return
+            at_s = seek_s + float(m[1])  # the uncut branch's time: the position in the source
+            into_s = sum(max(0.0, min(p.end_s, at_s) - p.start_s) for p in plans_now)  # this run's media cut so far
+            cut = sum(1 for p in plans_now if p.end_s <= at_s)
+            progress.update(before_s + into_s, progress.clips + cut)
+
         try:
             try:
-                run_ffmpeg(build_ffmpeg_args(src, [p for p, _ in run], temps, cfg, threads, seek_s=seek_s, hw=hw))
+                if progress.path:
+                    args = build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s, hw=hw, progress=True)
+                    run_ffmpeg_lines(args, report)
+                else:
+                    run_ffmpeg(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s, hw=hw))
             except FFmpegError:
                 if hw.all_cpu:
                     raise
                 # e.g. a codec NVDEC cannot decode: this source runs on the CPU path
-                run_ffmpeg(build_ffmpeg_args(src, [p for p, _ in run], temps, cfg, threads, seek_s=seek_s))
+                run_ffmpeg(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s))
             for (plan, final), tmp in zip(run, temps):
                 cid = clip_id_for(task["video_id"], plan)
                 if not tmp.exists():
@@ -327,6 +379,9 @@ def _preprocess(task: dict, cfg: PreprocessConfig, local_root: Path, store: Stor
                     store.put_file(final, clip_rel(task, plan))
                     final.unlink()
                 rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts, digest)
+                progress.clips += 1
+            done_s += sum(p.end_s - p.start_s for p in run_plans)
+            progress.update(done_s, progress.clips, force=True)
         except Exception as exc:  # noqa: BLE001 - becomes this run's error rows
             for plan, _ in run:
                 rows.setdefault(clip_id_for(task["video_id"], plan), _failed_clip_row(task, plan, str(exc)))
@@ -373,7 +428,8 @@ def tasks_from_videos(
     threads = cfg.threads_per_job or max(1, default_workers() // max(1, workers))
     tasks = []
     for v in videos.to_dict("records"):
-        if v.get("status") not in (DONE, FAILED) or not v.get("path"):
+        where = next((p for p in (v.get("path"), v.get("source_path")) if isinstance(p, str) and p), None)
+        if v.get("status") not in (DONE, FAILED) or not where:
             continue  # planned / not yet downloaded
         if not is_file_safe_id(str(v["video_id"])):
             raise UnsafePath(
@@ -387,10 +443,15 @@ def tasks_from_videos(
                 "video_id": v["video_id"],
                 "channel": v.get("channel") or "unknown",
                 "category": v.get("category") or cfg.category,
-                "path": source_location(root, v["path"]),
+                "path": source_location(root, where),
                 **root.task_fields(),  # root_url set: workers publish clips there (they may be on other machines)
                 "config": asdict(cfg),
                 "threads": threads,
+                # for the media-hours bar: the listed spans with --only-listed, else the whole source
+                "duration_s": (
+                    float(sum(end - start for start, end in only_spans[v["video_id"]])) if only_spans is not None
+                    else float(v["duration_s"]) if pd.notna(v.get("duration_s")) else 0.0
+                ),  # fmt: skip
                 **({"only_spans": only_spans[v["video_id"]]} if only_spans is not None else {}),
             }
         )
@@ -446,9 +507,12 @@ def run_preprocess(
         for note in hw_plan(cfg.hwaccel).notes:  # one line per part that falls back (workers probe again where they run)
             console.print(note, soft_wrap=True, markup=False)
     skip = ("fetch",) if input_dir is not None else ()
+    if input_dir is not None:
+        sources = discover_sources(input_dir, cfg.category, cfg.category_map)
+        if sources.empty:  # before the run is recorded: a mistake, not "0 done"
+            raise NoSources(f"no media files under {input_dir} (expected one sub-folder per channel holding the videos)")
     with stage_run(root, "preprocess", output_params(cfg, only_listed), overwrite=options.overwrite, skip_upstream=skip) as run:
         if input_dir is not None:
-            sources = discover_sources(input_dir, cfg.category, cfg.category_map)
             sources = keep_known_ids(sources, root.read("videos"))
             videos = register_local_sources(root, sources)
             videos = videos[videos["video_id"].isin(set(sources["video_id"]))]
@@ -465,6 +529,16 @@ def run_preprocess(
                     t["expected_sha256"] = by_video.get(t["video_id"], {})
         # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
         spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
-        report = run_stage(spec, root, tasks, options, is_done=_clips_verified(root, options.verify))
+        is_done = _clips_verified(root, options.verify)
+        if options.executor in ("local", "inline") and options.progress:
+            # the bar moves per media second and per clip (the driver's per-video bar is off); its total
+            # is the media of the sources that will run: not those done, or failed before without --retry-failed
+            states = task_states(root.read("clips"), "video_id")
+            skip_states = set() if options.verify else ({DONE} if options.retry_failed else {DONE, FAILED})
+            expected = {t["video_id"] for t in tasks if states.get(t["video_id"]) not in skip_states}
+            with MediaProgress(tasks, expected):
+                report = run_stage(spec, root, tasks, replace(options, progress=False), is_done=is_done)
+        else:  # ray: workers may be on other machines, the per-video bar
+            report = run_stage(spec, root, tasks, options, is_done=is_done)
         run.note(**report.counts())
     return report

@@ -66,7 +66,7 @@ def keep_known_ids(sources: pd.DataFrame, videos: pd.DataFrame) -> pd.DataFrame:
     name under ``--input``, so the id depends on the name, never on which file arrived first."""
     if sources.empty:
         return sources
-    known = dict(zip(videos["path"], videos["video_id"])) if len(videos) else {}
+    known = dict(zip(_registered_paths(videos), videos["video_id"])) if len(videos) else {}
     taken = {vid: path for path, vid in known.items()}
     out = sources.copy()
     new_ids = out["path"].map(known)
@@ -81,12 +81,28 @@ def keep_known_ids(sources: pd.DataFrame, videos: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _registered_paths(videos: pd.DataFrame) -> list:
+    """Each row's source file as --input gave it: ``source_path`` (since issue 16), else ``path``
+    (older roots stored the absolute path there)."""
+    src = videos["source_path"] if "source_path" in videos else pd.Series([None] * len(videos), index=videos.index)
+    return [s if isinstance(s, str) and s else p for s, p in zip(src, videos["path"])]
+
+
+def _located(root: DatasetRoot, abs_path: str) -> dict:
+    """Manifest paths are root-relative: a source under the root gets ``path``; one outside it
+    (the usual --input folder) keeps its absolute location in ``source_path`` instead."""
+    try:
+        return {"path": root.rel(Path(abs_path)), "source_path": None}
+    except ValueError:
+        return {"path": None, "source_path": str(abs_path)}
+
+
 def register_local_sources(root: DatasetRoot, sources: pd.DataFrame) -> pd.DataFrame:
     """Add ``--input`` sources to ``videos.parquet`` (probed: duration, size; bad files get an error)."""
     videos = root.read("videos")
     rows = []
     for src in sources.to_dict("records"):
-        row = dict(src, url=None, status=DONE, error=None)
+        row = dict(src, url=None, status=DONE, error=None, **_located(root, src["path"]))
         try:
             info = probe_source(src["path"])
             row.update(duration_s=info.duration_s, width=info.width, height=info.height, fps=info.fps)

@@ -43,5 +43,5 @@ def event_rows(
     rows.sort(key=lambda r: (r["start_s"], -r["score"]))
     best = scores.max(axis=0)
     order = [int(c) for c in np.argsort(-best) if best[c] >= threshold][:top_k]
-    top = ";".join(str(tagger.labels[c]) for c in order) or None
+    top = [str(tagger.labels[c]) for c in order]  # a list<string> column, best first
     return rows, top

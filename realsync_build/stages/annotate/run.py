@@ -99,7 +99,9 @@ def build_tasks(
     for c in clips.to_dict("records"):
         prev = previous.get(c["clip_id"])
         if prev is not None:
-            prev = {k: (None if (not isinstance(v, (list, str)) and pd.isna(v)) else v) for k, v in prev.items()}
+            # list<string> cells (top_events) read back as arrays: lists, not NA-tested
+            prev = {k: (list(v) if hasattr(v, "tolist") and not isinstance(v, str) and getattr(v, "ndim", 0) == 1
+                        else None if (not isinstance(v, (list, str)) and pd.isna(v)) else v) for k, v in prev.items()}  # fmt: skip
         tasks.append(
             {
                 "clip_id": c["clip_id"],

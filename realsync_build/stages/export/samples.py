@@ -27,6 +27,8 @@ import math
 
 import pandas as pd
 
+from realsync_build.core import manifest
+
 SAMPLE_FORMAT_VERSION = 1
 
 _ANN_FIELDS = (
@@ -111,7 +113,7 @@ def clip_record(
                     "offset_sec": plain(s["offset_sec"]),
                     "offset_class": plain(s["offset_class"]),
                     "scenario": s["scenario"],
-                    "top_events": json.loads(s["top_events"]) if s.get("top_events") else [],
+                    "top_events": manifest.as_labels(s.get("top_events")) or [],
                 }
             )
         rec["segments"] = segs

@@ -15,7 +15,7 @@ class FetchConfig:
     max_height: int = 1080
     min_kbps: float | None = None  # None: the per-height default (see select.py)
     max_kbps: float | None = None
-    hours_per_channel: float | None = None  # None: every kept video
+    hours_per_channel: float | None = 100.0  # the paper: ~100 h per channel; None: every kept video
     seed: int = 0
     max_candidates: int | None = 2000  # newest uploads listed per channel
     # download

@@ -226,7 +226,7 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
                     "scenario": scenario_of(ann.get(cid), *streamed_span_s(a, float(clip["end_s"]) - float(clip["start_s"]), offset, SegmentConfig().stream))
                     if inputs.annotated
                     else UNANNOTATED,
-                    "top_events": json.dumps(top_events_of(ann.get(cid), a, a + WINDOW_S, SegmentConfig().top_events)),
+                    "top_events": top_events_of(ann.get(cid), a, a + WINDOW_S, SegmentConfig().top_events),
                     "tag": r.segment.tag or None,
                     "list_row": int(i),
                 }

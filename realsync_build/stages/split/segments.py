@@ -32,7 +32,6 @@ clip's segments do not change when other clips are added or removed.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass
 
@@ -203,7 +202,7 @@ def make_segments(
                     "offset_sec": offset_of_class(int(cls)),
                     "offset_class": int(cls),
                     "scenario": scenario_of(ann, *span),
-                    "top_events": json.dumps(top_events_of(ann, a, b, cfg.top_events)),
+                    "top_events": top_events_of(ann, a, b, cfg.top_events),
                 }
             )
     return pd.DataFrame(rows)

@@ -1,0 +1,140 @@
+"""Preprocess progress in media seconds, per clip, while a long source is still being cut.
+
+A worker reports, for its one source, how far ffmpeg has got (from ffmpeg's ``-progress``
+stream) and how many clips are cut, into a small JSON file the driver polls; the driver shows
+one bar over the media hours of all pending sources, with the speed as a multiple of
+realtime and an ETA computed from media hours, not from a count of videos.
+
+The files live in a temp folder on the driver's machine, so this works for the ``local``
+and ``inline`` executors; with ``ray`` (workers possibly elsewhere) the stage keeps its
+per-video bar.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from realsync_build.core.ui import console
+
+
+class TaskProgress:
+    """Worker side: ``{"media_s", "clips", "finished"}`` of one source, written atomically, throttled."""
+
+    def __init__(self, path: str | None, every_s: float = 0.5) -> None:
+        self.path = path
+        self.every_s = every_s
+        self.last = 0.0
+        self.clips = 0  # clips of this source cut so far
+
+    def update(self, media_s: float, clips: int, *, finished: bool = False, force: bool = False) -> None:
+        if not self.path:
+            return
+        now = time.monotonic()
+        if not (force or finished) and now - self.last < self.every_s:
+            return
+        self.last = now
+        tmp = f"{self.path}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "w") as fh:
+                json.dump({"media_s": float(media_s), "clips": int(clips), "finished": finished}, fh)
+            os.replace(tmp, self.path)
+        except OSError:  # progress is best effort: never fail a clip over it
+            pass
+
+
+class _Figures(ProgressColumn):
+    def __init__(self, state: dict) -> None:
+        super().__init__()
+        self.state = state
+
+    def render(self, task) -> Text:
+        s = self.state
+        elapsed = max(time.monotonic() - s["start"], 1e-6)
+        speed = task.completed / elapsed
+        left_s = max((task.total or 0) - task.completed, 0.0)
+        eta = "ETA --:--:--" if speed <= 0 else "ETA " + time.strftime("%H:%M:%S", time.gmtime(left_s / speed))
+        return Text(
+            f"{media(task.completed, task.total).split()[0]}/{media(task.total, task.total)}, {s['clips']} clips, "
+            f"{s['videos']}/{s['n']} videos, {speed:.1f}x realtime, {eta} ({media(left_s, task.total)} left)",
+            style="cyan",
+        )
+
+
+def media(seconds: float, scale: float | None) -> str:
+    """Media time in hours (minutes when the whole run is under an hour)."""
+    if (scale or 0) < 3600:
+        return f"{seconds / 60:.1f} media min"
+    return f"{seconds / 3600:.2f} media h"
+
+
+class MediaProgress:
+    """Driver side: give each task a progress file, poll them, show one bar over media seconds."""
+
+    def __init__(self, tasks: list[dict], expected: set[str], enabled: bool = True, poll_s: float = 0.5) -> None:
+        """``expected``: the tasks the driver will run (the bar's total); a task outside it that
+        runs anyway (done before, but its clips are gone) is added to the total when it starts."""
+        self.tasks = tasks
+        self.expected = set(expected)
+        self.enabled = enabled and bool(expected)
+        self.poll_s = poll_s
+        self.dir: Path | None = None
+        self.durations = {t["video_id"]: float(t.get("duration_s") or 0.0) for t in tasks}
+        self.state = {"clips": 0, "videos": 0, "n": len(self.expected), "start": time.monotonic()}
+        self._stop = threading.Event()
+
+    def __enter__(self) -> "MediaProgress":
+        if not self.enabled:
+            return self
+        self.dir = Path(tempfile.mkdtemp(prefix="realsync-progress-"))
+        for t in self.tasks:
+            t["progress_path"] = str(self.dir / f"{t['video_id']}.json")
+        self.bar = Progress(TextColumn("[bold]preprocess[/bold]"), BarColumn(), _Figures(self.state), TimeElapsedColumn(), console=console)
+        self.bar.start()
+        self.task_id = self.bar.add_task("preprocess", total=self._total(self.expected))
+        self.thread = threading.Thread(target=self._loop, name="preprocess-progress", daemon=True)
+        self.thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            self.poll()
+
+    def _total(self, ids) -> float:
+        return max(sum(self.durations[i] for i in ids), 1e-9)
+
+    def poll(self) -> None:
+        media = clips = videos = 0
+        for vid, dur in self.durations.items():
+            try:
+                data = json.loads((self.dir / f"{vid}.json").read_text())  # type: ignore[operator]
+            except (OSError, ValueError):
+                continue
+            if vid not in self.expected:
+                self.expected.add(vid)
+                self.state["n"] = len(self.expected)
+                self.bar.update(self.task_id, total=self._total(self.expected))
+            media += dur if data.get("finished") else min(float(data.get("media_s") or 0.0), dur or float("inf"))
+            clips += int(data.get("clips") or 0)
+            videos += bool(data.get("finished"))
+        self.state.update(clips=clips, videos=videos)
+        self.bar.update(self.task_id, completed=media)
+
+    def __exit__(self, *exc) -> None:
+        if not self.enabled:
+            return
+        self._stop.set()
+        self.thread.join()
+        self.poll()
+        self.bar.stop()
+        for t in self.tasks:
+            t.pop("progress_path", None)
+        shutil.rmtree(self.dir, ignore_errors=True)  # type: ignore[arg-type]
