@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import shutil
@@ -49,23 +48,6 @@ def machine() -> str:
     return f"{platform.node()} | {os.cpu_count()} CPUs | GPU: {gpu} | load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
 
 
-def random_syncnet(path: Path, layout_json: Path) -> None:
-    import torch
-
-    layout = json.loads(layout_json.read_text())["shapes"]
-    g = torch.Generator().manual_seed(0)
-    state = {}
-    for k, shape in layout.items():
-        if k.endswith("running_var"):
-            state[k] = torch.rand(shape, generator=g) + 0.5
-        elif k.endswith("running_mean"):
-            state[k] = torch.zeros(shape)
-        else:
-            state[k] = torch.randn(shape, generator=g) * 0.05
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-
-
 def models_folder(work: Path) -> tuple[Path, str]:
     from realsync_build import testdata
 
@@ -84,7 +66,9 @@ def models_folder(work: Path) -> tuple[Path, str]:
         if not (models / "syncnet" / "syncnet_v2.model").exists():
             (models / "syncnet" / "syncnet_v2.model").symlink_to(real)
     else:
-        random_syncnet(models / "syncnet" / "syncnet_v2.model", base / "models" / "syncnet" / "syncnet_v2_layout.json")
+        from realsync_build.testdata import random_syncnet_checkpoint
+
+        random_syncnet_checkpoint(models / "syncnet" / "syncnet_v2.model", base / "models" / "syncnet" / "syncnet_v2_layout.json")
         note = "SyncNet: official layout, random values (timing only)"
     return models, note
 

@@ -40,3 +40,30 @@ def testdata_file(rel: str) -> Path | None:
 def shared_media() -> list[Path]:
     """The real clips in testdata/media that the demo and tests use (those present)."""
     return [p for p in (testdata_file(TED), testdata_file(TENNIS)) if p is not None]
+
+
+def random_syncnet_checkpoint(path: Path, layout_json: Path, seed: int = 0) -> Path:
+    """Write a SyncNet v2 checkpoint of the official layout (``syncnet_v2_layout.json``) with random values.
+
+    The real weights cannot be downloaded offline; tests and benchmarks exercise the
+    loader and the scoring arithmetic with this file instead (BatchNorm running
+    statistics are kept sane: mean 0, variance around 1).
+    """
+    import json
+
+    import torch
+
+    layout = json.loads(Path(layout_json).read_text())["shapes"]
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for k, shape in layout.items():
+        if k.endswith("running_var"):
+            state[k] = torch.rand(shape, generator=g) + 0.5
+        elif k.endswith("running_mean"):
+            state[k] = torch.zeros(shape)
+        else:
+            state[k] = torch.randn(shape, generator=g) * 0.05
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path

@@ -4,7 +4,6 @@ random values (built here), plus the CLI's acceptance surface without SyncNet we
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import numpy as np
@@ -48,21 +47,6 @@ def test_silero_hears_the_ted_talk_and_not_the_tennis(ted_clip, tennis_clip):
 # ---------------------------------------------------------------- fixtures
 
 
-def _random_syncnet(path, layout_json):
-    layout = json.loads(layout_json.read_text())["shapes"]
-    g = torch.Generator().manual_seed(0)
-    state = {}
-    for k, shape in layout.items():
-        if k.endswith("running_var"):
-            state[k] = torch.rand(shape, generator=g) + 0.5
-        elif k.endswith("running_mean"):
-            state[k] = torch.zeros(shape)
-        else:
-            state[k] = torch.randn(shape, generator=g) * 0.05
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-
-
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     """A dataset root with preprocessed 6 s clips of the shared TED and tennis media, and two bad clips."""
@@ -94,7 +78,7 @@ def prepared(tmp_path_factory):
     models.mkdir()
     for sub in SHARED_MODELS:
         (models / sub).symlink_to(shared(f"models/{sub}"))
-    _random_syncnet(models / "syncnet" / "syncnet_v2.model", shared("models/syncnet/syncnet_v2_layout.json"))
+    testdata.random_syncnet_checkpoint(models / "syncnet" / "syncnet_v2.model", shared("models/syncnet/syncnet_v2_layout.json"))
     return base, root, models
 
 
