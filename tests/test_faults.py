@@ -475,17 +475,21 @@ def test_a_full_disk_stops_the_run_in_one_line_with_nothing_partial(tmp_path, so
         subprocess.run(["umount", str(full)], check=False)
 
 
-def test_stages_that_need_a_local_root_refuse_a_url_root_in_one_line(monkeypatch, tmp_path):
-    from realsync_build.core.errors import UserError
-    from realsync_build.core.root import resolve_root
+def test_an_empty_url_root_fails_like_an_empty_local_root(monkeypatch, tmp_path):
+    """Every stage runs on URL roots (tests/test_url_roots.py); one whose inputs are missing there
+    fails with the same one-line error as on an empty local root."""
+    from realsync_build.core.root import DatasetRoot, resolve_root
     from realsync_build.stages.annotate import AnnotateConfig, run_annotate
     from realsync_build.stages.export.webdataset import run_export_webdataset
-    from realsync_build.stages.fetch import run_fetch
 
     monkeypatch.setenv("REALSYNC_CACHE", str(tmp_path / "cache"))
-    ds = resolve_root("memory://realsync-faults/root")
-    for call in (lambda: run_export_webdataset(ds, progress=False), lambda: run_annotate(ds, AnnotateConfig()),
-                 lambda: run_fetch(ds, channels=[])):  # fmt: skip
-        with pytest.raises(UserError, match=r"local root only, not memory://realsync-faults/root") as err:
-            call()
-        assert "\n" not in str(err.value)
+    url_root = resolve_root("memory://realsync-faults/root")
+    local = DatasetRoot(tmp_path / "local")
+    for call in (lambda ds: run_export_webdataset(ds, progress=False), lambda ds: run_annotate(ds, AnnotateConfig())):
+        errors = []
+        for ds in (url_root, local):
+            with pytest.raises(Exception) as err:
+                call(ds)
+            errors.append(err)
+        assert type(errors[0].value) is type(errors[1].value)
+        assert "\n" not in str(errors[0].value) and "local root only" not in str(errors[0].value)

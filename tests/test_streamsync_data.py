@@ -123,10 +123,15 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
     from realsync_build.cli import app
 
     runner = CliRunner()
+    # a --root that is not a dataset is the user's mistake (exit 2), and nothing is left behind in it
+    r = runner.invoke(app, ["train", "--root", str(tmp_path / "typo"), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert r.exit_code == 2 and "no dataset here" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "typo").exists() and not (tmp_path / "run").exists()
+    (tmp_path / "empty" / "manifests").mkdir(parents=True)  # a dataset with nothing exported yet
     r = runner.invoke(app, ["train", "--root", str(tmp_path / "empty"), "--out", str(tmp_path / "run"), "--no-progress"])
     assert r.exit_code == 1 and "no train samples" in r.output and "Traceback" not in r.output
     r = runner.invoke(app, ["evaluate", "--root", str(tmp_path / "empty"), "--checkpoint", str(tmp_path / "nope.pt")])
-    assert r.exit_code == 1 and "nope.pt not found" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and "nope.pt" in r.output and "not found" in r.output and "Traceback" not in r.output
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     r = runner.invoke(app, ["evaluate", "--root", str(tmp_path / "empty"), "--checkpoint", str(tmp_path / "junk.pt")])
     assert r.exit_code == 1 and "unreadable" in r.output

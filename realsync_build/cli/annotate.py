@@ -106,8 +106,7 @@ def annotate(
         require_sync=require_sync,
     )
     opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
-    if ds.url is None:  # a URL root is refused by the stage itself, in one line, before any model
-        _check_models(cfg)
+    _check_models(cfg, models_dir)
     try:
         report, counts = run_annotate(ds, cfg, opts, models_dir=models_dir)
     except SyncRequired as exc:
@@ -118,7 +117,7 @@ def annotate(
     finish(report, strict)
 
 
-def _check_models(cfg) -> None:
+def _check_models(cfg, models_dir: Path | None = None) -> None:
     """All missing models in one line, with the one command that fetches them (SyncNet: only under --require-sync)."""
     from realsync_build.models import factory, registry
 
@@ -126,9 +125,9 @@ def _check_models(cfg) -> None:
         needed = factory.needed_for_annotate(cfg.face_detector, cfg.events, cfg.only, sync=True)
     except KeyError:
         return  # an unknown detector/tagger name: the stage names the valid ones
-    missing = factory.missing_models(needed)
+    missing = factory.missing_models(needed, models_dir)  # --models-dir when given, else the registry's
     blocking = [n for n in missing if n != "syncnet" or cfg.require_sync]
     if blocking:
         fix = f"realsync models download --for annotate --face-detector {cfg.face_detector} --events {cfg.events}"
         also = " (and syncnet, without which sync scoring is skipped)" if "syncnet" in missing and "syncnet" not in blocking else ""
-        fail(f"missing models: {', '.join(blocking)}{also} in {registry.models_dir()}; fetch them with: {fix}", code=1)
+        fail(f"missing models: {', '.join(blocking)}{also} in {models_dir or registry.models_dir()}; fetch them with: {fix}", code=1)

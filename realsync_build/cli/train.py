@@ -132,6 +132,7 @@ def evaluate(
     out = out or ds.report / f"eval-{split}"
     try:
         metrics = run_evaluate(ds, checkpoint, split, out, opts)
+        ds.publish(out)  # a URL root: the evaluation goes to ROOT/report at the URL (a local --out stays)
     except RealsyncError as exc:
         fail(str(exc), code=exc.exit_code)
     except (InitError, FileNotFoundError, RuntimeError, ValueError) as exc:

@@ -12,11 +12,13 @@ Layout under ``--root`` (default ``$REALSYNC_ROOT``, else ``./realsync-data``)::
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Iterator
 
 ROOT_ENV = "REALSYNC_ROOT"
 DEFAULT_ROOT = "realsync-data"
@@ -164,6 +166,85 @@ class DatasetRoot:
 
             shutil.copyfile(local, tmp)
         return str(final)
+
+    @contextlib.contextmanager
+    def local_file(self, rel_path: str) -> Iterator[Path]:
+        """A local path to the root-relative file (for tools that need one, such as ffmpeg or
+        PyAV): the file itself under a local root; a URL root's copy downloaded to a temp folder
+        that is deleted when the block ends."""
+        rel = check_rel(rel_path)
+        if self.store is None:
+            yield self.root / rel
+            return
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="realsync-in-") as tmpdir:
+            yield self.store.get_file(rel, Path(tmpdir) / PurePosixPath(rel).name)
+
+    def ls(self, rel_dir: str, pattern: str = "*") -> list[str]:
+        """Root-relative paths of the files directly under ``rel_dir`` whose names match
+        ``pattern`` (at the URL for a URL root), sorted."""
+        import fnmatch
+
+        rel = check_rel(rel_dir)
+        if self.store is not None:
+            names = self.store.ls(rel)
+        else:
+            folder = self.root / rel
+            names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+        return [f"{rel}/{n}" for n in names if fnmatch.fnmatchcase(n, pattern)]
+
+    def cache(self, rel_path: str) -> Path:
+        """A local path to the root-relative file: under a local root the file itself; under a URL
+        root the mirror's copy, downloaded when missing or of another size than the URL's.  A file
+        missing at the URL raises FileNotFoundError."""
+        rel = check_rel(rel_path)
+        local = self.root / rel
+        if self.store is not None:
+            size = self.size(rel)
+            if size is None:
+                local.unlink(missing_ok=True)
+                raise FileNotFoundError(f"{self.store.url(rel)} does not exist")
+            if not (local.is_file() and local.stat().st_size == size):
+                self.store.get_file(rel, local)
+        return local
+
+    def mirror(self, rel_dir: str, pattern: str = "*") -> list[Path]:
+        """URL root: download the files under ``rel_dir`` matching ``pattern`` into the local
+        mirror (a file already there with the same size is kept) and remove mirror files of that
+        pattern the URL lacks, so readers of the mirror (webdataset, training) see what the URL
+        holds.  Local root: no-op.  Returns the local paths."""
+        rels = self.ls(rel_dir, pattern)
+        if self.store is None:
+            return [self.root / r for r in rels]
+        out = [self.cache(rel) for rel in rels]
+        folder = self.root / check_rel(rel_dir)
+        keep = {p.name for p in out}
+        if folder.is_dir():
+            import fnmatch
+
+            for p in folder.iterdir():
+                if p.is_file() and fnmatch.fnmatchcase(p.name, pattern) and p.name not in keep:
+                    p.unlink()
+        return out
+
+    def publish(self, local: str | os.PathLike) -> str | None:
+        """URL root: publish the mirror's file ``local`` (a path under :attr:`root`) at the same
+        root-relative place, atomically; a folder is published file by file.  A path outside the
+        mirror (an explicit local ``--out``) stays where it is.  Local root: no-op (already in place)."""
+        if self.store is None:
+            return None
+        local = Path(local)
+        try:
+            rel = self.rel(local)
+        except ValueError:
+            return None
+        if local.is_dir():
+            for p in sorted(local.rglob("*")):
+                if p.is_file() and not p.name.startswith("."):
+                    self.store.put_file(p, self.rel(p))
+            return self.store.url(rel)
+        return self.store.put_file(local, rel)
 
     def remove(self, rel_path: str) -> None:
         """Delete a root-relative file or folder (recursively); missing is fine."""

@@ -24,7 +24,7 @@ from realsync_build.stages.annotate.speech import frame_mask, speech_intervals
 from realsync_build.stages.annotate.sync import SyncScheduler, Window
 from realsync_build.stages.annotate.tracks import Track
 from realsync_build.stages.annotate.video import Timings, detect_and_track, replay_tracks
-from realsync_build.core.root import DatasetRoot
+from realsync_build.core.root import from_task
 from realsync_build.core.schema import DONE
 
 _MODELS: dict[tuple, object] = {}
@@ -261,7 +261,7 @@ def annotate_clip(task: dict) -> list[dict]:
     _set_threads(worker_threads(cfg.threads, int(task.get("tasks_per_machine") or 1)))
     models = task_models_dir(task)
     device = task_device(cfg.device)
-    root = DatasetRoot(Path(task["root"]))
+    root = from_task(task)  # a URL root: the clip is read from a local copy, parts are published
     cid = task["clip_id"]
     only = cfg.only
     previous = task.get("previous")
@@ -281,9 +281,8 @@ def annotate_clip(task: dict) -> list[dict]:
     from realsync_build.models.factory import resolve_device
 
     cfg = resolve_batches(cfg, resolve_device(device))
-    res = annotate_media(
-        cid, root.abs(task["path"]), cfg, detector, scorer, tagger, task.get("sync_note"), previous, stored
-    )
+    with root.local_file(task["path"]) as media:
+        res = annotate_media(cid, media, cfg, detector, scorer, tagger, task.get("sync_note"), previous, stored)
     if res.events is not None:
         write_part(root, "events", cid, res.events)
     if only != "events":

@@ -10,6 +10,7 @@ when a later stage reads it (:func:`realsync_build.stages.split.inputs.load_inpu
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -28,28 +29,50 @@ SORT: dict[str, list[str]] = {
 }
 
 
+def part_rel(kind: str, clip_id: str) -> str:
+    """A part file's root-relative path."""
+    return f"annotations/{kind}/{safe_name(clip_id, max_len=200)}.parquet"
+
+
 def part_path(root: DatasetRoot, kind: str, clip_id: str) -> Path:
-    return root.root / "annotations" / kind / f"{safe_name(clip_id, max_len=200)}.parquet"
+    """A part file's local path (the mirror's, for a URL root)."""
+    return root.root / part_rel(kind, clip_id)
 
 
 def write_part(root: DatasetRoot, kind: str, clip_id: str, rows: list[dict]) -> Path:
-    path = part_path(root, kind, clip_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return manifest.write(pd.DataFrame(rows), path, KINDS[kind], SORT[kind])
+    """Write a part atomically; a URL root's part is built in a temp folder, then published."""
+    if root.url is None:
+        path = part_path(root, kind, clip_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return manifest.write(pd.DataFrame(rows), path, KINDS[kind], SORT[kind])
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="realsync-part-") as tmpdir:
+        local = manifest.write(pd.DataFrame(rows), Path(tmpdir) / "part.parquet", KINDS[kind], SORT[kind])
+        root.put(local, part_rel(kind, clip_id))
+    return part_path(root, kind, clip_id)
+
+
+def _read_table(root: DatasetRoot, rel: str) -> pa.Table | None:
+    if not root.exists(rel):
+        return None
+    with root.open(rel) as fh:
+        return pq.read_table(io.BytesIO(fh.read()))
 
 
 def read_part(root: DatasetRoot, kind: str, clip_id: str) -> pd.DataFrame | None:
-    path = part_path(root, kind, clip_id)
-    if not path.exists():
+    rel = part_rel(kind, clip_id)
+    if not root.exists(rel):
         return None
     try:
-        return manifest.read(path, KINDS[kind])
-    except manifest.ManifestError:
+        with root.local_file(rel) as path:
+            return manifest.read(path, KINDS[kind])
+    except (manifest.ManifestError, FileNotFoundError):
         return None
 
 
 def parts_exist(root: DatasetRoot, clip_id: str) -> bool:
-    return all(part_path(root, k, clip_id).exists() for k in KINDS)
+    return all(root.exists(part_rel(k, clip_id)) for k in KINDS)
 
 
 def consolidate(root: DatasetRoot) -> dict[str, int]:
@@ -61,9 +84,8 @@ def consolidate(root: DatasetRoot) -> dict[str, int]:
     for kind, schema in KINDS.items():
         tables = []
         for cid in done:
-            path = part_path(root, kind, cid)
-            if path.exists():
-                t = pq.read_table(path)
+            t = _read_table(root, part_rel(kind, cid))
+            if t is not None:
                 tables.append(t.select([f.name for f in schema]).cast(schema))
         table = pa.concat_tables(tables) if tables else schema.empty_table()
         if table.num_rows:
@@ -72,6 +94,7 @@ def consolidate(root: DatasetRoot) -> dict[str, int]:
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic.atomic_path(out) as tmp:
             pq.write_table(table, tmp, compression="zstd")
+        root.push(out)  # a URL root: publish it (no-op for a folder)
         counts[kind] = table.num_rows
     return counts
 

@@ -14,7 +14,6 @@ from realsync_build.stages.annotate.outputs import consolidate, parts_exist
 from realsync_build.core.executors.base import Resources, default_workers
 from realsync_build.core.executors.devices import gpu_devices
 from realsync_build.models.base import ModelMissing
-from realsync_build.core.errors import UserError
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.state import stage_run
 from realsync_build.core.schema import DONE, FAILED
@@ -155,8 +154,6 @@ def run_annotate(
     cfg = cfg or AnnotateConfig()
     options = options or RunOptions()
     cfg.validate()
-    if root.url is not None:
-        raise UserError(f"annotate runs on a local root only, not {root.url}: annotate a local copy, then publish it")
     # --only re-runs one part with the options given: it records them instead of refusing them
     root.read("clips", required=True, hint="run `realsync preprocess` first")
     sync_note = preflight(cfg, models_dir)  # a missing model is refused before the root is touched

@@ -132,5 +132,6 @@ def run_export_streamsync(
         report.per_split[split] = len(seg)
     for path, text in texts.items():  # everything was formatted and checked first
         atomic.write_text(path, text)
+        root.publish(path)  # a URL root: the lists go to the URL too (when --out is in the root)
         report.files.append(path)
     return report

@@ -88,5 +88,6 @@ def export_layout(root: DatasetRoot, out: Path, name: str = "sports_and_news_nor
         texts.setdefault(path, data)  # a loader name already written keeps the loader's content
     for path, data in texts.items():  # everything formatted and checked first
         atomic.write_bytes(path, data)
+        root.publish(path)  # a URL root: to the URL too (when --out is in the root)
         report.files.append(path)
     return report

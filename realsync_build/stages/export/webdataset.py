@@ -29,7 +29,6 @@ import pandas as pd
 from realsync_build.core import atomic, manifest
 from realsync_build.stages.export.samples import clip_record, record_bytes, sample_key
 from realsync_build.stages.split.inputs import load_split_inputs, rows_by_clip
-from realsync_build.core.errors import UserError
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.state import stage_run
 from realsync_build.core.schema import DONE, FAILED
@@ -116,6 +115,8 @@ def build_samples(root: DatasetRoot, cfg: WebDatasetConfig) -> tuple[list[Sample
         try:
             if path is None:
                 raise FileNotFoundError("the clips manifest has no path for it")
+            if root.url is not None:
+                path = root.cache(clip["path"])  # a URL root: the clip's copy in the local mirror
             st = path.stat()
             if st.st_size == 0:
                 raise OSError(f"{path} is empty")
@@ -195,8 +196,6 @@ def run_export_webdataset(
     unknown = [s for s in cfg.splits if s not in SPLITS]
     if unknown:
         raise ValueError(f"unknown split(s) {unknown}: use train, dev, test")
-    if root.url is not None:
-        raise UserError(f"export webdataset writes shards to a local root only, not {root.url}: export a local copy")
     with stage_run(root, "export", output_params(cfg), overwrite=overwrite) as run:
         report = _export(root, cfg, progress)
         run.note(samples=report.samples, failed=report.failed, shards=len(report.shard_paths))
@@ -221,7 +220,7 @@ def verify_shards(root: DatasetRoot, split: str) -> list[Path]:
             problems.append(f"{rel} is {actual} bytes, shards.parquet says {int(size)}")
         paths.append(root.abs(rel))
     names = {p.name for p in paths}
-    extra = [p.name for p in sorted(root.shards.glob(f"{split}-*.tar")) if p.name not in names]
+    extra = [r.rsplit("/", 1)[-1] for r in root.ls("shards", f"{split}-*.tar") if r.rsplit("/", 1)[-1] not in names]
     if extra:
         problems.append(f"{len(extra)} shard(s) not in shards.parquet ({', '.join(extra[:3])})")
     if problems:
@@ -238,6 +237,8 @@ def check_train_inputs(root: DatasetRoot, split: str = "train") -> None:
     from realsync_build.core.state import check_inputs
 
     check_inputs(root, "train")
+    if root.url is not None:
+        root.mirror("shards", "*.tar")  # a URL root: train/evaluate read the shards from the local mirror
     if root.has("shards"):
         verify_shards(root, split)
 
@@ -264,11 +265,12 @@ def _export(root: DatasetRoot, cfg: WebDatasetConfig, progress: bool) -> ExportR
             rel = root.rel(path)
             fp = plan.fingerprint
             rec = recorded.get(rel)
-            if rec and rec[0] == fp and path.exists() and path.stat().st_size == rec[1]:
+            if rec and rec[0] == fp and root.size(rel) == rec[1]:  # at the URL for a URL root
                 nbytes = rec[1]
                 report.shards_kept += 1
             else:
                 nbytes = write_shard(path, plan)
+                root.publish(path)  # a URL root: publish the shard atomically (no-op for a folder)
                 report.shards_written += 1
                 report.bytes_written += nbytes
             report.shard_paths.append(path)
@@ -283,10 +285,11 @@ def _export(root: DatasetRoot, cfg: WebDatasetConfig, progress: bool) -> ExportR
                 )  # fmt: skip
                 bar.advance()
     planned = {p.name for p in plans}
-    for p in sorted(shards_dir.glob("*.tar")):
-        m = SHARD_RE.match(p.name)
-        if m and m["split"] in cfg.splits and p.name not in planned:
-            p.unlink()
+    for rel in root.ls("shards", "*.tar"):  # at the URL for a URL root
+        name = rel.rsplit("/", 1)[-1]
+        m = SHARD_RE.match(name)
+        if m and m["split"] in cfg.splits and name not in planned:
+            root.remove(rel)
             report.shards_removed += 1
     if len(old):  # keep rows of splits this run did not export
         rows += old[~old["split"].isin(cfg.splits)].to_dict("records")

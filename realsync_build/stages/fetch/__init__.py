@@ -92,7 +92,6 @@ def run_fetch(
     options = options or RunOptions()
     if (channels is None) == (from_list is None):
         raise ValueError("give either channels or a list to fetch from")
-    from realsync_build.core.errors import UserError
     from realsync_build.core.state import stage_run
 
     params = {
@@ -100,8 +99,6 @@ def run_fetch(
         "--min-kbps": cfg.min_kbps, "--max-kbps": cfg.max_kbps, "--hours-per-channel": cfg.hours_per_channel,
         "--seed": cfg.seed,
     }  # fmt: skip
-    if root.url is not None:
-        raise UserError(f"fetch downloads into a local root only, not {root.url}: fetch locally, then publish the root")
     with stage_run(root, "fetch", params, guard_params=False) as run:
         report = _run_fetch(root, cfg, channels, from_list, dry_run, options)
         if report.stage is not None:
@@ -149,7 +146,7 @@ def _run_fetch(root, cfg, channels, from_list, dry_run, options) -> FetchReport:
     for row in planned:
         current = known.get(row["video_id"]) or row
         task = {k: current.get(k, row.get(k)) for k in row if k not in PLAN_ONLY}
-        task.update(root=str(root.root), config=cfg.to_dict(), apply_rules=apply_rules)
+        task.update(**root.task_fields(), config=cfg.to_dict(), apply_rules=apply_rules)
         tasks.append(task)
     states = _pending_count(videos, tasks, options, root)
     cross = options.executor != "inline"
@@ -181,7 +178,7 @@ def _pending_count(videos: pd.DataFrame, tasks: list[dict], options: RunOptions,
     n = 0
     for t in tasks:
         s = status.get(t["video_id"], PLANNED)
-        if s == SKIPPED or (s == DONE and paths.get(t["video_id"]) and root.abs(paths[t["video_id"]]).is_file()):
+        if s == SKIPPED or (s == DONE and paths.get(t["video_id"]) and root.exists(paths[t["video_id"]])):
             continue
         if s == FAILED and not options.retry_failed:
             continue

@@ -25,7 +25,7 @@ from realsync_build.stages.fetch.ids import is_file_safe_id
 from realsync_build.stages.fetch.select import MatchFilter, total_kbps
 from realsync_build.stages.fetch.ydl import YdlLog, base_params, clean_message, format_selector, make_ydl, parse_rate
 from realsync_build.media.probe import ProbeError, SourceInfo, probe_source
-from realsync_build.core.root import DatasetRoot, safe_name
+from realsync_build.core.root import DatasetRoot, from_task, safe_name
 from realsync_build.core.schema import DONE, FAILED, SKIPPED
 
 MEDIA_EXTS = ("mp4", "mkv", "webm", "mov", "m4v", "flv", "ts")
@@ -173,7 +173,7 @@ def _write_meta(ydl, info: dict, path: Path, final: Path) -> None:
 def fetch_video(task: dict) -> list[dict]:
     """Stage function: download ``task`` (a planned row plus config) and return its videos row."""
     cfg = FetchConfig.from_dict(task["config"])
-    root = DatasetRoot(Path(task["root"]))
+    root = from_task(task)  # a URL root: downloaded into the local mirror, then published
     vid = task["video_id"]
     if not is_file_safe_id(vid):
         raise FetchError(f"video id {vid!r} is not file-safe")  # the planner never produces this
@@ -183,10 +183,23 @@ def fetch_video(task: dict) -> list[dict]:
     status = FAILED
     try:
         rows = _fetch(task, cfg, root, folder, vid, reporter)
+        if root.url is not None and rows[0]["status"] == DONE:
+            _publish(root, folder, vid, rows[0])
         status = rows[0]["status"]
         return rows
     finally:
         reporter.end(status)
+
+
+def _publish(root: DatasetRoot, folder: Path, vid: str, row: dict) -> None:
+    """URL root: publish the checked download and its metadata (each one atomic put), then drop the
+    local media copy (the URL holds it; the driver checks it there)."""
+    meta = info_json_path(folder, vid)
+    if meta.is_file():
+        root.publish(meta)
+    media = root.abs(row["path"])
+    root.publish(media)
+    media.unlink(missing_ok=True)
 
 
 def _fetch(task: dict, cfg: FetchConfig, root: DatasetRoot, folder: Path, vid: str, reporter: Reporter) -> list[dict]:

@@ -80,6 +80,8 @@ def run_stats(root: DatasetRoot, name: str = "realsync") -> StatsResult:
 
     out = root.report
     out.mkdir(parents=True, exist_ok=True)
+    if root.url is not None:
+        _pull_evaluations(root)
     atomic.remove_stale_temps(out)
     written: list[Path] = []
 
@@ -122,4 +124,17 @@ def run_stats(root: DatasetRoot, name: str = "realsync") -> StatsResult:
         raise RuntimeError(f"report would link missing files: {', '.join(missing)}")
     atomic.write_text(out / "index.html", html)
     res.files = written + [out / "index.html"]
+    for path in res.files:  # a URL root: the report goes to ROOT/report at the URL (each file atomic)
+        root.publish(path)
     return res
+
+
+def _pull_evaluations(root: DatasetRoot) -> None:
+    """URL root: the evaluations published under ``report/eval-*/`` at the URL, into the mirror
+    (the report links their figures and reads their metrics)."""
+    for name in root.store.ls("report"):
+        if name.startswith("eval-"):
+            for fname in ("metrics.json", "by_iteration.png", "by_iteration.csv"):
+                rel = f"report/{name}/{fname}"
+                if root.exists(rel):
+                    root.cache(rel)
