@@ -33,8 +33,25 @@ def event_batch(
     mean_gap_s: float = 4.0,
     rng: np.random.Generator | None = None,
     classes: np.ndarray | None = None,
+    placement: str = "poisson",
+    margin_s: float = 0.4,
 ) -> dict:
-    """One batch of H-window streams. Events: Poisson with ``mean_gap_s`` (at least 1.2 s apart)."""
+    """One batch of H-window streams.
+
+    ``placement`` says where the flash/click events are (the offset and its label are the same in every case):
+
+    * ``"poisson"`` (the standard task): Poisson events with ``mean_gap_s`` (at least 1.2 s apart), so a
+      window may hold none, one or several, some seen in one modality only;
+    * ``"single"``: exactly one event, inside both the first video window and its audio window (at least
+      ``margin_s`` from their edges), at a uniform random position;
+    * ``"video_anchor"`` / ``"audio_anchor"``: one event at the centre of the video (or audio) window,
+      so the offset shows in the other modality's event time alone (curriculum stages);
+    * several joined with ``+`` (``"video_anchor+audio_anchor"``): sample ``b`` uses the ``b % n``-th.
+    """
+    placements = placement.split("+")
+    for p in placements:
+        if p not in ("poisson", "single", "video_anchor", "audio_anchor"):
+            raise ValueError(f"unknown event placement {p!r}")
     rng = rng or np.random.default_rng()
     nf, ns = int(round(window_s * fps)), int(round(window_s * sample_rate))
     total_s = window_s + (n_windows - 1) * hop_s + 4.0
@@ -46,10 +63,7 @@ def event_batch(
     for b in range(batch):
         off = class_to_offset(int(cls[b]))
         # source timeline [0, total_s); video windows start at 2 + i*hop, audio at that + off
-        events, t = [], rng.uniform(0, mean_gap_s)
-        while t < total_s:
-            events.append(t)
-            t += 1.2 + rng.exponential(max(mean_gap_s - 1.2, 0.1))
+        events = _events(placements[b % len(placements)], off, total_s, window_s, mean_gap_s, margin_s, rng)
         n_src_f, n_src_s = int(total_s * fps) + 1, int(total_s * sample_rate) + 1
         vbright = np.zeros(n_src_f, np.float32)
         a_src = (0.02 * rng.standard_normal(n_src_s)).astype(np.float32)
@@ -68,6 +82,23 @@ def event_batch(
             video[b, i] = frames[fi : fi + nf]
             audio[b, i] = a_src[ai : ai + ns]
     return {"video": torch.from_numpy(video), "audio": torch.from_numpy(audio), "target": torch.as_tensor(cls, dtype=torch.long)}
+
+
+def _events(placement: str, off: float, total_s: float, window_s: float, mean_gap_s: float, margin_s: float,
+            rng: np.random.Generator) -> list[float]:
+    """Event times on the source timeline, where the first video window starts at 2 s and its audio at 2 s + off."""
+    if placement == "poisson":
+        events, t = [], rng.uniform(0, mean_gap_s)
+        while t < total_s:
+            events.append(t)
+            t += 1.2 + rng.exponential(max(mean_gap_s - 1.2, 0.1))
+        return events
+    if placement == "video_anchor":
+        return [2.0 + window_s / 2]
+    if placement == "audio_anchor":
+        return [2.0 + off + window_s / 2]
+    lo, hi = max(margin_s, margin_s + off), min(window_s - margin_s, window_s - margin_s + off)  # video time in both windows
+    return [2.0 + rng.uniform(lo, hi)]
 
 
 def _add(tf: tarfile.TarFile, name: str, data: bytes) -> None:

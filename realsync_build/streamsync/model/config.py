@@ -38,6 +38,10 @@ class ModelConfig:
     selector_layers: int = 1
     encoder_layers: int = 1  # global transformer
     dropout: float = 0.0  # embd / resid / attn dropout (0.1 in the published config)
+    # training from scratch (docs/sparsesync.md "Training tiny from scratch"): the std of the transformer's linear
+    # layers at initialisation (0.02 published, for 512-d) and S3D's BatchNorm momentum (0.001 published)
+    init_std: float = 0.125
+    s3d_bn_momentum: float = 0.1
     # streaming part
     stream_head: str = "trf"  # trf | lstm
     stream_dim: int = 128
@@ -86,6 +90,8 @@ def base_config(**overrides) -> ModelConfig:
         selector_layers=3,
         encoder_layers=3,
         dropout=0.1,
+        init_std=0.02,
+        s3d_bn_momentum=0.001,
         stream_dim=512,
         stream_layers=3,
         stream_heads=8,

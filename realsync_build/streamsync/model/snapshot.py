@@ -77,6 +77,7 @@ def sparsesync_sizes(cfg: ModelConfig) -> SparseSyncSizes:
         n_embd=cfg.d_model, n_head=cfg.n_heads, selector_layers=cfg.selector_layers, global_layers=cfg.encoder_layers,
         num_selectors=cfg.n_queries, visual_block_shape=(t, h, w), audio_block_shape=(f, ta), num_offset_cls=NUM_CLASSES,
         width_div=cfg.width_div, embd_pdrop=cfg.dropout, resid_pdrop=cfg.dropout, attn_pdrop=cfg.dropout, pass_token=True,
+        init_std=cfg.init_std, s3d_bn_momentum=cfg.s3d_bn_momentum,
     )
 
 

@@ -47,6 +47,10 @@ class SparseSyncSizes:
     resid_pdrop: float = 0.1
     attn_pdrop: float = 0.1
     pass_token: bool = False
+    # training-from-scratch settings (no effect on loading a checkpoint): the reference's N(0, 0.02) init of the
+    # transformer's linears and S3D's BatchNorm momentum 0.001 (the Kinetics port's); ``tiny`` changes both
+    init_std: float = 0.02
+    s3d_bn_momentum: float = 0.001
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -208,7 +212,7 @@ class SparseSyncTransformer(nn.Module):
         self.v_selector, self.a_selector = FeatureSelector(s), FeatureSelector(s)
         self.global_transformer = GlobalTransformer(s)
         self.off_head = nn.Linear(d, s.num_offset_cls, bias=False)
-        self.apply(_init_linear_and_norm)
+        self.apply(lambda m: _init_linear_and_norm(m, s.init_std))
 
     def forward(self, vis: torch.Tensor, aud: torch.Tensor) -> torch.Tensor:
         """``vis (B, T, D, H, W)``, ``aud (B, D, F, Ta)`` -> the global transformer's outputs ``(B, L, D)``."""
@@ -217,10 +221,10 @@ class SparseSyncTransformer(nn.Module):
         return self.global_transformer(self.v_selector(vis), self.a_selector(aud))
 
 
-def _init_linear_and_norm(m: nn.Module) -> None:
-    """The reference's init for its transformer parts: N(0, 0.02) linears, zero bias, unit LayerNorm."""
+def _init_linear_and_norm(m: nn.Module, std: float = 0.02) -> None:
+    """The reference's init for its transformer parts: N(0, std) linears (0.02 published), zero bias, unit LayerNorm."""
     if isinstance(m, nn.Linear):
-        nn.init.normal_(m.weight, std=0.02)
+        nn.init.normal_(m.weight, std=std)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
     elif isinstance(m, nn.LayerNorm):
@@ -238,6 +242,9 @@ class SparseSyncNet(nn.Module):
         super().__init__()
         s = self.sizes = sizes or SparseSyncSizes()
         self.vfeat_extractor = S3DFeatures(s.width_div)
+        for m in self.vfeat_extractor.modules():
+            if isinstance(m, nn.BatchNorm3d):
+                m.momentum = s.s3d_bn_momentum
         self.afeat_extractor = ResNet18AudioFeatures(s.width_div)
         if self.afeat_extractor.out_channels != s.n_embd:
             raise ValueError(f"audio features have {self.afeat_extractor.out_channels} channels, n_embd is {s.n_embd} (the audio bridge is the identity)")
