@@ -119,10 +119,15 @@ def write_shard_dataset(
     pattern: str = "testsrc2",
     audio: str = "speech",
 ) -> DatasetRoot:
-    """Write ``shards/{split}-000000.tar`` with generated clips and their json (segments for dev/test)."""
+    """Write ``shards/{split}-000000.tar`` with generated clips and their json (segments for dev/test).
+
+    The root gets its ``manifests/`` folder too, so the commands accept it as a dataset root
+    (there is no ``shards.parquet``: hand-made shard folders are read as they are).
+    """
     from realsync_build.media.synth import make_source
 
     rng = np.random.default_rng(seed)
+    root.manifests.mkdir(parents=True, exist_ok=True)
     root.shards.mkdir(parents=True, exist_ok=True)
     tmp = root.root / "synthetic_src"
     tmp.mkdir(parents=True, exist_ok=True)
