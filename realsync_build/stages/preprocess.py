@@ -200,7 +200,8 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha256: str | None = None) -> dict:
+def _clip_identity(task: dict, plan: ClipPlan) -> dict:
+    """The columns every clip row carries, done or failed: which clip of which video."""
     return {
         "clip_id": clip_id_for(task["video_id"], plan),
         "video_id": task["video_id"],
@@ -208,6 +209,12 @@ def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha2
         "category": task["category"],
         "start_s": float(plan.start_s),
         "end_s": float(plan.end_s),
+    }
+
+
+def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha256: str | None = None) -> dict:
+    return {
+        **_clip_identity(task, plan),
         "path": rel,
         "n_frames": facts.n_frames,
         "width": facts.width,
@@ -225,12 +232,7 @@ def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha2
 
 def _failed_clip_row(task: dict, plan: ClipPlan, error: str) -> dict:
     return {
-        "clip_id": clip_id_for(task["video_id"], plan),
-        "video_id": task["video_id"],
-        "channel": task["channel"],
-        "category": task["category"],
-        "start_s": float(plan.start_s),
-        "end_s": float(plan.end_s),
+        **_clip_identity(task, plan),
         "status": FAILED,
         "error": error,
     }
