@@ -35,6 +35,8 @@ def event_batch(
     classes: np.ndarray | None = None,
     placement: str = "poisson",
     margin_s: float = 0.4,
+    event_window: str = "first",
+    unpaired_distractors: bool = False,
 ) -> dict:
     """One batch of H-window streams.
 
@@ -47,7 +49,16 @@ def event_batch(
     * ``"video_anchor"`` / ``"audio_anchor"``: one event at the centre of the video (or audio) window,
       so the offset shows in the other modality's event time alone (curriculum stages);
     * several joined with ``+`` (``"video_anchor+audio_anchor"``): sample ``b`` uses the ``b % n``-th.
+
+    ``event_window`` (one-event placements only): which of the ``n_windows`` windows holds the event,
+    ``"first"`` or ``"random"`` (uniform per sample; with ``hop_s >= window_s + 2`` no other window sees
+    any of it, so only one window of the stream is informative, at a place the stream does not know).
+    ``unpaired_distractors`` (one-event placements): every other window gets one unpaired event, a flash
+    without a click or a click without a flash (an off-screen sound, a cut), at a random place in its own
+    window: such a window looks like an anchored one but says nothing about the offset.
     """
+    if event_window not in ("first", "random"):
+        raise ValueError(f"unknown event window {event_window!r}: use first or random")
     placements = placement.split("+")
     for p in placements:
         if p not in ("poisson", "single", "video_anchor", "audio_anchor"):
@@ -56,6 +67,7 @@ def event_batch(
     nf, ns = int(round(window_s * fps)), int(round(window_s * sample_rate))
     total_s = window_s + (n_windows - 1) * hop_s + 4.0
     cls = rng.integers(NUM_CLASSES, size=batch) if classes is None else np.asarray(classes)
+    holder = np.zeros(batch, np.int64)  # the window holding the one-event placements' event
     video = np.empty((batch, n_windows, nf, size, size, 3), np.uint8)
     audio = np.empty((batch, n_windows, ns), np.float32)
     freq = min(2000.0, sample_rate / 4)  # make_source's click is 2 kHz
@@ -63,13 +75,21 @@ def event_batch(
     for b in range(batch):
         off = class_to_offset(int(cls[b]))
         # source timeline [0, total_s); video windows start at 2 + i*hop, audio at that + off
-        events = _events(placements[b % len(placements)], off, total_s, window_s, mean_gap_s, margin_s, rng)
+        j = holder[b] = int(rng.integers(n_windows)) if event_window == "random" else 0
+        events = _events(placements[b % len(placements)], off, total_s, window_s, mean_gap_s, margin_s, rng, 2.0 + j * hop_s)
         n_src_f, n_src_s = int(total_s * fps) + 1, int(total_s * sample_rate) + 1
         vbright = np.zeros(n_src_f, np.float32)
         a_src = (0.02 * rng.standard_normal(n_src_s)).astype(np.float32)
-        for e in events:
+        flashes, clicks = list(events), list(events)
+        if unpaired_distractors and placements[b % len(placements)] != "poisson":
+            for i in range(n_windows):
+                if i != j:
+                    t = 2.0 + i * hop_s + rng.uniform(margin_s, window_s - margin_s)
+                    (flashes.append(t) if rng.random() < 0.5 else clicks.append(t + off))
+        for e in flashes:
             f = int(round(e * fps))
             vbright[f : f + 2] = 1.0
+        for e in clicks:
             s = int(round(e * sample_rate))
             seg = a_src[s : s + len(tone)]
             seg += tone[: len(seg)]
@@ -81,12 +101,14 @@ def event_batch(
             ai = int(round((v0 + off) * sample_rate))
             video[b, i] = frames[fi : fi + nf]
             audio[b, i] = a_src[ai : ai + ns]
-    return {"video": torch.from_numpy(video), "audio": torch.from_numpy(audio), "target": torch.as_tensor(cls, dtype=torch.long)}
+    return {"video": torch.from_numpy(video), "audio": torch.from_numpy(audio), "target": torch.as_tensor(cls, dtype=torch.long),
+            "event_window": torch.from_numpy(holder)}
 
 
 def _events(placement: str, off: float, total_s: float, window_s: float, mean_gap_s: float, margin_s: float,
-            rng: np.random.Generator) -> list[float]:
-    """Event times on the source timeline, where the first video window starts at 2 s and its audio at 2 s + off."""
+            rng: np.random.Generator, v0: float = 2.0) -> list[float]:
+    """Event times on the source timeline, where the first video window starts at 2 s and its audio at 2 s + off;
+    one-event placements put it in the windows whose video starts at ``v0``."""
     if placement == "poisson":
         events, t = [], rng.uniform(0, mean_gap_s)
         while t < total_s:
@@ -94,11 +116,11 @@ def _events(placement: str, off: float, total_s: float, window_s: float, mean_ga
             t += 1.2 + rng.exponential(max(mean_gap_s - 1.2, 0.1))
         return events
     if placement == "video_anchor":
-        return [2.0 + window_s / 2]
+        return [v0 + window_s / 2]
     if placement == "audio_anchor":
-        return [2.0 + off + window_s / 2]
+        return [v0 + off + window_s / 2]
     lo, hi = max(margin_s, margin_s + off), min(window_s - margin_s, window_s - margin_s + off)  # video time in both windows
-    return [2.0 + rng.uniform(lo, hi)]
+    return [v0 + rng.uniform(lo, hi)]
 
 
 def _add(tf: tarfile.TarFile, name: str, data: bytes) -> None:
