@@ -13,7 +13,6 @@ lagging by 600 ms from 20 s, then in sync again from 44 s.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import http.server
 import json
