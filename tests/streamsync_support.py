@@ -44,3 +44,28 @@ def probe_registered(name: str = "_probe"):
         yield name
     finally:
         SNAPSHOT_PREDICTORS.pop(name)
+
+
+def train_two_stage(model, pretrain_batch, stream_batch, *, history: int, pretrain_steps: int, stream_steps: int,
+                    lr: float, warmup: int, rng) -> None:
+    """The CPU recipe that teaches a tiny StreamSync from scratch (docs/streamsync.md, "Learning").
+
+    1. the snapshot predictor alone, one window at a time (plain cross-entropy, linear warm-up);
+    2. StreamSync's phase 1: snapshot frozen except its new parts, streaming token and head trained
+       on ``history``-window streams.
+    ``pretrain_batch(rng)`` and ``stream_batch(rng)`` make the batches; the optimiser is AdamW.
+    """
+    from realsync_build.streamsync.train import TrainConfig, set_phase, train_step
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    model.train()
+    set_phase(model, 1, freeze_pretrained=False)
+    pretrain = TrainConfig(history=1, backprop_iterations=1, grad_clip=1.0, label_smoothing=0.0)
+    for step in range(pretrain_steps):
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / warmup)
+        train_step(model, pretrain_batch(rng), opt, pretrain, 1, rng, "cpu")
+    set_phase(model, 1, freeze_pretrained=True)
+    stream = TrainConfig(history=history, backprop_iterations=2, grad_clip=1.0)
+    for _ in range(stream_steps):
+        train_step(model, stream_batch(rng), opt, stream, 1, rng, "cpu")

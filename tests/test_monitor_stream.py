@@ -31,7 +31,7 @@ from realsync_build.streamsync.checkpoint import save_checkpoint
 from realsync_build.streamsync.model import StreamSync, tiny_config
 from realsync_build.streamsync.synthetic import event_batch
 from realsync_build.streamsync.task import offset_to_class
-from realsync_build.streamsync.train import TrainConfig, set_phase, train_step
+from tests.streamsync_support import train_two_stage
 from tests.monitor_support import realsync
 
 H = 2
@@ -93,21 +93,10 @@ def checkpoint(tmp_path_factory):
     try:
         torch.manual_seed(0)
         model = StreamSync(_config(history=H, **LOW_RES))
-        opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01)
-        rng = np.random.default_rng(0)
-        model.train()
-        # 1. the snapshot predictor from scratch, one window at a time
-        set_phase(model, 1, freeze_pretrained=False)
-        pretrain = TrainConfig(history=1, backprop_iterations=1, grad_clip=1.0, label_smoothing=0.0)
-        for step in range(PRETRAIN_STEPS):
-            for g in opt.param_groups:
-                g["lr"] = LR * min(1.0, (step + 1) / WARMUP)
-            train_step(model, _batch(PRETRAIN_BATCH, 1, rng), opt, pretrain, 1, rng, "cpu")
-        # 2. StreamSync phase 1: snapshot frozen, streaming token and head trained on H-window streams
-        set_phase(model, 1, freeze_pretrained=True)
-        stream_cfg = TrainConfig(history=H, backprop_iterations=2, grad_clip=1.0)
-        for _ in range(STREAM_STEPS):
-            train_step(model, _changing_streams(STREAM_BATCH, rng), opt, stream_cfg, 1, rng, "cpu")
+        # the snapshot predictor from scratch, then StreamSync's phase 1 on streams whose offset changes
+        train_two_stage(model, lambda rng: _batch(PRETRAIN_BATCH, 1, rng), lambda rng: _changing_streams(STREAM_BATCH, rng),
+                        history=H, pretrain_steps=PRETRAIN_STEPS, stream_steps=STREAM_STEPS, lr=LR, warmup=WARMUP,
+                        rng=np.random.default_rng(0))
         model.eval()
         # held out: what the alert test needs is offset 0 told from +0.6 s, on streams of such windows
         zero, lag = offset_to_class(0.0), offset_to_class(DELAY_S)

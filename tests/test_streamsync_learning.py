@@ -35,7 +35,7 @@ from realsync_build.streamsync.evaluate import EvalOptions, run_evaluate
 from realsync_build.streamsync.model import StreamSync, tiny_config
 from realsync_build.streamsync.synthetic import event_batch, write_shard_dataset
 from realsync_build.streamsync.task import NUM_CLASSES
-from realsync_build.streamsync.train import TrainConfig, set_phase, train_step
+from tests.streamsync_support import train_two_stage
 
 H = 4
 HOP_S = 7.0  # > window (5 s) + the largest offset (2 s): no window sees another window's events
@@ -63,22 +63,11 @@ def trained():
 def _train() -> StreamSync:
     torch.manual_seed(0)
     model = StreamSync(tiny_config(history=H, **LOW_RES))
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01)
-    rng = np.random.default_rng(0)
-    model.train()
-    # 1. the snapshot predictor from scratch, one window at a time (plain cross-entropy, as the SparseSync test)
-    set_phase(model, 1, freeze_pretrained=False)
-    pretrain = TrainConfig(history=1, backprop_iterations=1, grad_clip=1.0, label_smoothing=0.0)
-    for step in range(PRETRAIN_STEPS):
-        for g in opt.param_groups:
-            g["lr"] = LR * min(1.0, (step + 1) / WARMUP)
-        train_step(model, _streams(PRETRAIN_BATCH, 1, rng, stream=False), opt, pretrain, 1, rng, "cpu")
-    # 2. StreamSync's phase 1: snapshot predictor frozen, streaming token and head trained on H-window streams
-    set_phase(model, 1, freeze_pretrained=True)
+    train_two_stage(model, lambda rng: _streams(PRETRAIN_BATCH, 1, rng, stream=False),
+                    lambda rng: _streams(STREAM_BATCH, H, rng, stream=True), history=H, pretrain_steps=PRETRAIN_STEPS,
+                    stream_steps=STREAM_STEPS, lr=LR, warmup=WARMUP, rng=np.random.default_rng(0))
+    # StreamSync's phase 1 left the snapshot predictor frozen
     assert not any(p.requires_grad for n, p in model.named_parameters() if n.startswith("snapshot.") and not model.is_new_parameter(n))
-    stream = TrainConfig(history=H, backprop_iterations=2, grad_clip=1.0)
-    for _ in range(STREAM_STEPS):
-        train_step(model, _streams(STREAM_BATCH, H, rng, stream=True), opt, stream, 1, rng, "cpu")
     return model.eval()
 
 
