@@ -21,7 +21,7 @@ from splitdata import clip_rows, write_clips  # noqa: E402
 from realsync_build import testdata  # noqa: E402
 from realsync_build.core.root import DatasetRoot  # noqa: E402
 from realsync_build.stages.export.streamsync import run_export_streamsync  # noqa: E402
-from realsync_build.stages.split import lists  # noqa: E402
+from realsync_build.core import lists  # noqa: E402
 from realsync_build.stages.split.adopt import AdoptConfig, run_adopt  # noqa: E402
 
 

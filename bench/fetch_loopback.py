@@ -22,7 +22,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import fetch_support as fs  # noqa: E402
 
-from realsync_build.stages.fetch.channels import Channel  # noqa: E402
+from realsync_build.core.channels import Channel  # noqa: E402
 from realsync_build.stages.fetch import FetchConfig, run_fetch  # noqa: E402
 from realsync_build.stages.fetch.select import Rules, seeded_order  # noqa: E402
 from realsync_build.core.root import DatasetRoot  # noqa: E402

@@ -32,7 +32,7 @@ from realsync_build.core import manifest  # noqa: E402
 from realsync_build.stages.export.streamsync import run_export_streamsync  # noqa: E402
 from realsync_build.stages.export.webdataset import WebDatasetConfig, run_export_webdataset  # noqa: E402
 from realsync_build.core.root import DatasetRoot  # noqa: E402
-from realsync_build.stages.split.inputs import read_clips  # noqa: E402
+from realsync_build.core.clipview import read_clips  # noqa: E402
 from realsync_build.stages.split.run import SplitConfig, run_split  # noqa: E402
 from realsync_build.stages.stats import run_stats  # noqa: E402
 

@@ -117,7 +117,7 @@ DEMO_SEGMENT_STRIDE_S = 1
 
 
 def step_split(ctx: DemoContext) -> None:
-    from realsync_build.stages.split.segments import SegmentConfig
+    from realsync_build.core.segments import SegmentConfig
     from realsync_build.stages.split.run import SplitConfig, print_result, run_split
 
     cfg = SplitConfig(seed=0, segments=SegmentConfig(start_s=DEMO_SEGMENT_START_S, stride_s=DEMO_SEGMENT_STRIDE_S))

@@ -152,7 +152,7 @@ def test_annotate_end_to_end_with_real_detectors_and_a_random_syncnet(prepared, 
     assert ted_tracks["talking"].any() and (ted_tracks["end_s"] - ted_tracks["start_s"]).max() > 4.0
     # clips.parquet has one writer (preprocess); readers get annotate's totals joined in
     assert manifest.read(root.manifest("clips"), CLIPS)["t_talking_head_s"].isna().all()
-    from realsync_build.stages.split.inputs import load_inputs
+    from realsync_build.core.clipview import load_inputs
 
     clips = load_inputs(root).all_clips.set_index("clip_id")
     assert clips.loc[ted["clip_id"], "t_talking_head_s"] == pytest.approx(ted["t_th_s"])

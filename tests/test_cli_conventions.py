@@ -287,7 +287,7 @@ def test_preprocess_progress_moves_per_media_second_and_clip(tmp_path):
 
     from realsync_build.media.ffmpeg import run_ffmpeg, run_ffmpeg_lines
     from realsync_build.media.synth import make_source
-    from realsync_build.stages.preprocess import PreprocessConfig, build_ffmpeg_args, plan_clips
+    from realsync_build.stages.preprocess.run import PreprocessConfig, build_ffmpeg_args, plan_clips
 
     src = make_source(tmp_path / "src" / "chan" / "a.mp4", 6.5, width=320, height=240, fps="25", preset="ultrafast")
     plans, cfg = plan_clips(6.5, 2, False), PreprocessConfig(preset="ultrafast")

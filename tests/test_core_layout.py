@@ -1,7 +1,9 @@
-"""core/: the executor registry has no import cycle, the clip format and the offset grid live in one place."""
+"""The package's shape, read from its code: layers that import only downwards, stages that stand
+alone, no import circle; the executor registry, the one clip format and offset grid, the root."""
 
 from __future__ import annotations
 
+import ast
 import pickle
 import subprocess
 import sys
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import realsync_build
 from realsync_build.core import avformat
 from realsync_build.core.errors import UnsafePath
 from realsync_build.core.executors.base import EXECUTORS, get_executor
@@ -30,14 +33,14 @@ def test_the_base_executor_module_imports_no_plugin():
 
 
 def test_every_module_uses_the_one_clip_format_and_offset_grid():
-    from realsync_build.stages import preprocess
+    from realsync_build.core import segments
     from realsync_build.stages.annotate import decode
-    from realsync_build.stages.split import segments
+    from realsync_build.stages.preprocess import run as preprocess
     from realsync_build.streamsync import task
 
     assert (preprocess.FPS, preprocess.SAMPLE_RATE, preprocess.SHORT_SIDE) == (25, 16000, 256)
     assert decode.FPS is avformat.FPS and task.SAMPLE_RATE is avformat.SAMPLE_RATE
-    assert segments.class_of_offset is task.offset_to_class is avformat.offset_to_class
+    assert segments.class_to_offset is avformat.class_to_offset and task.offset_to_class is avformat.offset_to_class
     assert [avformat.class_to_offset(c) for c in (0, 10, 20)] == [-2.0, 0.0, 2.0]
     assert all(avformat.offset_to_class(avformat.class_to_offset(c)) == c for c in range(avformat.NUM_CLASSES))
     for off_grid in (0.1, -2.2, 2.0000001 + 1e-3):
@@ -59,3 +62,127 @@ def test_the_root_is_a_small_picklable_reference_that_refuses_escaping_paths(tmp
             check_rel(bad)
     with pytest.raises(UnsafePath):
         DatasetRoot(Path(tmp_path)).abs("../../etc/passwd")
+
+
+
+# ------------------------------------------------------------------ the import graph, from the code
+
+PACKAGE = Path(realsync_build.__file__).parent
+# core -> media, models -> stages -> streamsync -> monitor -> cli: an import may only point to a lower
+# rank or stay in its own layer (media and models sit side by side and do not import each other).
+RANK = {"core": 0, "media": 1, "models": 1, "stages": 2, "streamsync": 3, "monitor": 4, "cli": 5}
+# the loose top-level modules and the layer they belong to
+TOP_LEVEL = {"realsync_build": "core", "realsync_build.testdata": "core", "realsync_build.demo": "cli", "realsync_build.__main__": "cli"}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def _imports(mods: dict[str, Path]) -> list[tuple[str, str, int]]:
+    """``(importer, imported module, line)`` for every import of the package's own modules, at the top
+    or inside a function; ``from pkg import sub`` counts as importing the submodule ``pkg.sub``."""
+    edges = []
+    for name, path in mods.items():
+        is_pkg = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = name.split(".") if is_pkg else name.split(".")[:-1]
+                    base = base[: len(base) - (node.level - 1)]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                subs = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in mods]
+                targets = subs or [target]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            for target in targets:
+                if target.split(".")[0] != "realsync_build":
+                    continue
+                while target not in mods:
+                    target = target.rsplit(".", 1)[0]
+                if target != name:
+                    edges.append((name, target, node.lineno))
+    return edges
+
+
+def _layer(module: str) -> str:
+    if module in TOP_LEVEL:
+        return TOP_LEVEL[module]
+    return module.split(".")[1]
+
+
+MODULES = _modules()
+EDGES = _imports(MODULES)
+
+
+def test_the_graph_reader_sees_imports_inside_functions_and_submodules_imported_by_name():
+    edges = {(a, b) for a, b, _ in EDGES}
+    assert ("realsync_build.demo", "realsync_build.stages.split.run") in edges  # inside step_split()
+    assert ("realsync_build.stages.annotate.clip", "realsync_build.stages.annotate.labels") in edges  # from ... import labels
+    assert all(_layer(m) in RANK for m in MODULES), sorted(m for m in MODULES if _layer(m) not in RANK)
+
+
+def test_no_stage_imports_another_stage():
+    def stage(module: str) -> str | None:
+        parts = module.split(".")
+        return parts[2] if len(parts) > 2 and parts[1] == "stages" else None
+
+    crossing = [f"{a}:{n} imports {b}" for a, b, n in EDGES if stage(a) and stage(b) and stage(a) != stage(b)]
+    assert crossing == [], "\n".join(crossing)
+
+
+def test_imports_point_only_down_the_layers():
+    upward = [
+        f"{a}:{n} ({_layer(a)}) imports {b} ({_layer(b)})"
+        for a, b, n in EDGES
+        if _layer(a) != _layer(b) and RANK[_layer(b)] >= RANK[_layer(a)]
+    ]
+    assert upward == [], "\n".join(upward)
+
+
+def test_there_is_no_import_circle():
+    graph: dict[str, set[str]] = {m: set() for m in MODULES}
+    for a, b, _ in EDGES:
+        graph[a].add(b)
+    # Tarjan's strongly connected components; any component of two or more modules is a circle
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                circles.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    assert circles == [], circles

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from realsync_build.stages.split import lists
+from realsync_build.core import lists
 
 from realsync_build.core import manifest
 from realsync_build.cli import app

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from realsync_build.core.errors import StaleInput
-from realsync_build.stages.split.inputs import read_clips
+from realsync_build.core.clipview import read_clips
 import webdataset as wds
 from typer.testing import CliRunner
 
@@ -17,11 +17,11 @@ from realsync_build.core import manifest
 from realsync_build.cli import app
 from realsync_build.cli.export import parse_size
 from realsync_build.stages.export.webdataset import WebDatasetConfig, run_export_webdataset, shard_urls
-from realsync_build.stages.split.inputs import StaleManifest
+from realsync_build.core.clipview import StaleManifest
 from realsync_build.media.synth import make_source
 from realsync_build.core.root import DatasetRoot
 from realsync_build.stages.preprocess import PreprocessConfig, run_preprocess
-from realsync_build.stages.split.segments import SegmentConfig
+from realsync_build.core.segments import SegmentConfig
 from realsync_build.stages.split.run import SplitConfig, run_split
 from realsync_build.core.stage import RunOptions
 from splitdata import annotate

@@ -361,7 +361,7 @@ def test_tampered_manifests_cannot_reach_outside_the_root(root, sources, tmp_pat
     ],
 )
 def test_a_bad_channel_list_is_one_clear_error(tmp_path, text, problem):
-    from realsync_build.stages.fetch.channels import ChannelListError, load_channels
+    from realsync_build.core.channels import ChannelListError, load_channels
 
     path = tmp_path / "channels.toml"
     path.write_text(text)
@@ -373,7 +373,7 @@ def test_a_bad_channel_list_is_one_clear_error(tmp_path, text, problem):
 def test_the_default_channel_list_ships_in_the_wheel(tmp_path):
     import zipfile
 
-    from realsync_build.stages.fetch.channels import load_channels
+    from realsync_build.core.channels import load_channels
 
     assert [c.name for c in load_channels()][:2] == ["golfshome", "NFL"] and len(load_channels()) == 9
     repo = Path(__file__).resolve().parents[1]
@@ -394,7 +394,7 @@ def test_the_default_channel_list_ships_in_the_wheel(tmp_path):
         zf.extractall(tmp_path / "site")
     assert shipped == (repo / "manifests" / "channels.toml").read_bytes()
     # imported from the unpacked wheel (no checkout around it), the package finds its own copy
-    code = "from realsync_build.stages.fetch.channels import default_channels_file as f, load_channels as l; print(f()); print(len(l()))"
+    code = "from realsync_build.core.channels import default_channels_file as f, load_channels as l; print(f()); print(len(l()))"
     env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr

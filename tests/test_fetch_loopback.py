@@ -26,10 +26,10 @@ import pytest
 from typer.testing import CliRunner
 
 import fetch_support as fs
-from realsync_build.stages.fetch.channels import Channel
+from realsync_build.core.channels import Channel
 from realsync_build.stages.fetch import FetchConfig, run_fetch
 from realsync_build.stages.fetch.download import archive_path
-from realsync_build.stages.fetch.ids import file_id
+from realsync_build.core.ids import file_id
 from realsync_build.stages.fetch.select import seeded_order
 from realsync_build.media.probe import probe_source
 from realsync_build.core.schema import VIDEOS

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from conftest import shared
 from realsync_build.cli import app
-from realsync_build.stages.fetch.ids import file_id, is_file_safe_id
+from realsync_build.core.ids import file_id, is_file_safe_id
 from realsync_build.stages.fetch.plan import plan_from_list
 from realsync_build.stages.fetch.select import (
     BITRATE,
@@ -24,7 +24,7 @@ from realsync_build.stages.fetch.select import (
     total_kbps,
 )
 from realsync_build.stages.fetch.ydl import backoff, clean_message, format_selector, parse_rate
-from realsync_build.stages.split.lists import ListFormatError, read_list
+from realsync_build.core.lists import ListFormatError, read_list
 
 LIST = "realsync_lists/sports_and_news_normal.evaluation.csv"
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from realsync_build.core import atomic, manifest, schema
-from realsync_build.core.executors.base import InlineExecutor, LocalExecutor, error_message
+from realsync_build.core.executors.base import error_message
+from realsync_build.core.executors.local import InlineExecutor, LocalExecutor
 from realsync_build.core.root import DatasetRoot, safe_name
 from realsync_build.core.stage import RunOptions, StageSpec, run_stage, task_states
 

@@ -252,7 +252,7 @@ def test_hwaccel_plan_on_an_h200_like_gpu(monkeypatch):
     assert (plan.decode, plan.scale, plan.encode) == ("cuda", "cuda", "libx264")
     assert len(plan.notes) == 1 and "encode falls back to libx264" in plan.notes[0] and "NVENC" in plan.notes[0]
 
-    from realsync_build.stages.preprocess import ClipPlan, PreprocessConfig, build_ffmpeg_args
+    from realsync_build.stages.preprocess.run import ClipPlan, PreprocessConfig, build_ffmpeg_args
 
     args = build_ffmpeg_args(Path("s.mp4"), [ClipPlan(0, 2)], [Path("o.mp4")], PreprocessConfig(), 2, hw=plan)
     graph = args[args.index("-filter_complex") + 1]

@@ -19,7 +19,7 @@ from realsync_build.media.ffmpeg import run_ffmpeg
 from realsync_build.media.probe import check_clip, probe_clip
 from realsync_build.media.synth import make_source
 from realsync_build.core.root import DatasetRoot
-from realsync_build.stages.preprocess import PreprocessConfig, plan_clips, run_preprocess
+from realsync_build.stages.preprocess.run import PreprocessConfig, plan_clips, run_preprocess
 from realsync_build.core.stage import RunOptions
 
 FAST = dict(width=320, height=240, preset="ultrafast")

@@ -27,7 +27,7 @@ from realsync_build.core.executors.base import Resources  # noqa: E402
 from realsync_build.core.executors.ray import RayExecutor  # noqa: E402
 from realsync_build.media.synth import make_source  # noqa: E402
 from realsync_build.core.root import DatasetRoot, safe_name  # noqa: E402
-from realsync_build.stages.preprocess import SPEC, PreprocessConfig, preprocess_video, run_preprocess, tasks_from_videos  # noqa: E402
+from realsync_build.stages.preprocess.run import SPEC, PreprocessConfig, preprocess_video, run_preprocess, tasks_from_videos  # noqa: E402
 from realsync_build.core.schema import CLIPS, DONE, FAILED  # noqa: E402
 from realsync_build.core.stage import RunOptions, run_stage  # noqa: E402
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from realsync_build.stages.split.scenario import (
+from realsync_build.core.scenario import (
     DEFAULT_STREAM,
     SCENARIOS,
     StreamSpan,
@@ -13,7 +13,7 @@ from realsync_build.stages.split.scenario import (
     segment_scenario,
     streamed_span_s,
 )
-from realsync_build.stages.split.segments import SegmentConfig, make_segments
+from realsync_build.core.segments import SegmentConfig, make_segments
 from tests.splitdata import clip_rows
 
 

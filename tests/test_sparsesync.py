@@ -160,7 +160,8 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
 
 def test_init_from_a_public_file_then_phase_1_trains_only_streamsyncs_own_parts(public_file):
     from realsync_build.streamsync.model import StreamSync
-    from realsync_build.streamsync.table3 import SNAPSHOT_ONLY, model_for_evaluation, table3_rows
+    from realsync_build.streamsync.checkpoint import SNAPSHOT_ONLY, model_for_evaluation
+    from realsync_build.streamsync.paper import table3_rows
     from realsync_build.streamsync.train import set_phase
 
     path, net = public_file

@@ -8,14 +8,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from realsync_build.core.errors import ParamsChanged
-from realsync_build.stages.split.inputs import read_clips  # clips with split's assignment joined in
+from realsync_build.core.clipview import read_clips  # clips with split's assignment joined in
 from typer.testing import CliRunner
 
 from realsync_build.core import manifest
 from realsync_build.cli import app
-from realsync_build.stages.split.inputs import StaleManifest
+from realsync_build.core.clipview import StaleManifest
 from realsync_build.core.manifest import ManifestError
-from realsync_build.stages.split.segments import SegmentConfig
+from realsync_build.core.segments import SegmentConfig
 from realsync_build.stages.split.run import (
     SplitCheckError,
     SplitConfig,

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from realsync_build.cli import app
 from realsync_build.core import manifest
-from realsync_build.stages.split import lists
-from realsync_build.stages.split.protocol import loader_selection, read_skip_list
+from realsync_build.core import lists
+from realsync_build.core.protocol import loader_selection, read_skip_list
 from conftest import shared
 from splitdata import clip_rows, write_clips
 
@@ -231,7 +231,7 @@ def test_streamsync_layout_of_a_drawn_split_has_a_train_start_every_10_s(ds, tmp
     assert names == sorted([f"{stem}.{k}.{e}" for k in ("evaluation", "test", "train") for e in ("csv", "json")]
                            + [f"{stem}.{s}.skip_id_list.txt" for s in ("test", "valid", "train")])
     train = lists.read_csv(out / f"{stem}.train.csv")
-    from realsync_build.stages.split.inputs import read_clips
+    from realsync_build.core.clipview import read_clips
 
     clips = read_clips(ds)  # split's assignment joined in (clips.parquet has one writer)
     n_train_clips = int((clips["split"] == "train").sum())

@@ -7,20 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from realsync_build.stages.split import lists
-from realsync_build.stages.split.segments import (
-    N_CLASSES,
-    ClipAnnotations,
-    SegmentConfig,
-    class_of_offset,
-    clip_rng,
-    make_segments,
-    offset_of_class,
-    sample_offset_classes,
-    scenario_of,
-    segment_starts,
-    top_events_of,
-)
+from realsync_build.core import lists
+from realsync_build.core.avformat import NUM_CLASSES, class_to_offset, offset_to_class
+from realsync_build.core.scenario import ClipAnnotations, scenario_of, top_events_of
+from realsync_build.core.segments import SegmentConfig, clip_rng, make_segments, sample_offset_classes, segment_starts
 from conftest import shared
 from splitdata import clip_rows
 
@@ -29,13 +19,13 @@ PUBLISHED_CSV = "realsync_lists/sports_and_news_normal.evaluation.csv"
 
 
 def _shares(classes: np.ndarray) -> np.ndarray:
-    return np.bincount(classes, minlength=N_CLASSES) / len(classes)
+    return np.bincount(classes, minlength=NUM_CLASSES) / len(classes)
 
 
 def test_default_offsets_match_the_published_list_within_2_points():
     published = lists.read_json(shared(PUBLISHED_JSON))
     offsets = np.array([v["offset_sec"] for v in published.values()])
-    pub_classes = np.array([class_of_offset(o) for o in offsets])
+    pub_classes = np.array([offset_to_class(o) for o in offsets])
     pub = _shares(pub_classes)
     # the facts in shared/README.md, measured here
     assert pub[10] == pytest.approx(0.503, abs=0.0005)
@@ -48,7 +38,7 @@ def test_default_offsets_match_the_published_list_within_2_points():
     print("defaults  %:", np.round(100 * ours, 2))
     assert abs(ours[10] - pub[10]) < 0.02  # the share of exactly-0 offsets
     assert np.abs(ours - pub).max() < 0.02  # every one of the 21 classes
-    ours_s = np.array([offset_of_class(c) for c in ours_classes])
+    ours_s = np.array([class_to_offset(c) for c in ours_classes])
     assert ours_s.std() == pytest.approx(offsets.std(), abs=0.02)
     assert ours_s.min() == -2.0 and ours_s.max() == 2.0
 
@@ -56,21 +46,21 @@ def test_default_offsets_match_the_published_list_within_2_points():
 def test_offset_options_change_the_distribution():
     rng = np.random.default_rng(1)
     none_zero = sample_offset_classes(rng, 5000, sd=1.0, zero_share=0.0)
-    assert (none_zero != 10).all() and set(np.unique(none_zero)) <= set(range(N_CLASSES))
+    assert (none_zero != 10).all() and set(np.unique(none_zero)) <= set(range(NUM_CLASSES))
     assert (sample_offset_classes(rng, 500, zero_share=1.0) == 10).all()
-    narrow = np.array([offset_of_class(c) for c in sample_offset_classes(rng, 5000, sd=0.3, zero_share=0.0)])
-    wide = np.array([offset_of_class(c) for c in sample_offset_classes(rng, 5000, sd=3.0, zero_share=0.0)])
+    narrow = np.array([class_to_offset(c) for c in sample_offset_classes(rng, 5000, sd=0.3, zero_share=0.0)])
+    wide = np.array([class_to_offset(c) for c in sample_offset_classes(rng, 5000, sd=3.0, zero_share=0.0)])
     assert narrow.std() < 0.45 < wide.std()
     assert np.abs(wide).max() <= 2.0
 
 
 def test_offsets_and_classes_on_the_0_2_s_grid():
-    assert [offset_of_class(c) for c in (0, 1, 9, 10, 11, 20)] == [-2.0, -1.8, -0.2, 0.0, 0.2, 2.0]
-    assert str(offset_of_class(10)) == "0.0"  # never -0.0 in a list
-    assert all(class_of_offset(offset_of_class(c)) == c for c in range(N_CLASSES))
+    assert [class_to_offset(c) for c in (0, 1, 9, 10, 11, 20)] == [-2.0, -1.8, -0.2, 0.0, 0.2, 2.0]
+    assert str(class_to_offset(10)) == "0.0"  # never -0.0 in a list
+    assert all(offset_to_class(class_to_offset(c)) == c for c in range(NUM_CLASSES))
     for bad in (0.1, 2.2, -2.4):
         with pytest.raises(ValueError):
-            class_of_offset(bad)
+            offset_to_class(bad)
 
 
 def test_grid_of_a_300_s_clip_is_the_published_grid():
@@ -134,7 +124,7 @@ def test_make_segments_only_for_dev_and_test_and_stable_per_clip():
     assert len(seg) == 3 * 29 and (seg["scenario"] == "unannotated").all() and seg["top_events"].map(len).eq(0).all()
     assert seg["segment_id"].iloc[0] == "a_0_300_10_0"
     assert (seg["end_s"] - seg["start_s"] == 5.0).all()
-    assert all(offset_of_class(c) == o for c, o in zip(seg["offset_class"], seg["offset_sec"]))
+    assert all(class_to_offset(c) == o for c, o in zip(seg["offset_class"], seg["offset_sec"]))
     # a clip's segments do not change when another clip leaves the set
     fewer = make_segments(clips.iloc[[0, 3]], empty_iv, empty_ev, SegmentConfig(), seed=3)
     keep = seg[seg["clip_id"].isin(fewer["clip_id"])].reset_index(drop=True)

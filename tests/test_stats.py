@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from realsync_build.cli import app
 from realsync_build.core import manifest
-from realsync_build.stages.split.inputs import StaleManifest
+from realsync_build.core.clipview import StaleManifest
 from realsync_build.stages.split.run import SplitConfig, run_split
 from realsync_build.stages.stats import plots, report, run_stats
 from realsync_build.stages.stats.tables import HOURS, MINUTES, duration_unit, fmt

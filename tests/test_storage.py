@@ -13,7 +13,7 @@ from realsync_build.core import manifest
 from realsync_build.core.atomic import TMP_MARK
 from realsync_build.cli import app
 from realsync_build.media.synth import make_source
-from realsync_build.core.root import DatasetRoot, resolve_root
+from realsync_build.core.root import DatasetRoot, from_task, resolve_root
 from realsync_build.stages.preprocess import PreprocessConfig, run_preprocess
 from realsync_build.core.schema import CLIPS, DONE
 from realsync_build.core.stage import RunOptions
@@ -153,20 +153,15 @@ def test_cli_url_root(sources, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["local", "url"])
-def test_task_helpers_same_for_local_and_url(kind, tmp_path):
-    from realsync_build.core.storage import input_file, output_file, root_fields, task_exists
-
-    root = resolve_root(tmp_path / "d" if kind == "local" else (tmp_path / "remote").as_uri())
-    task = root_fields(root)
-    assert not task_exists(task, "annotations/a.json")
-    with output_file(task, "annotations/a.json") as tmp:
-        tmp.write_text('{"ok": 1}')
-    with pytest.raises(ValueError):
-        with output_file(task, "annotations/b.json") as tmp:
-            tmp.write_text("partial")
-            raise ValueError("stage failed half way")
-    assert task_exists(task, "annotations/a.json") and not task_exists(task, "annotations/b.json")
-    with input_file(task, "annotations/a.json") as local:
-        assert local.read_text() == '{"ok": 1}'
+def test_a_worker_publishes_and_reads_back_through_the_root_the_same_way_for_local_and_url(kind, tmp_path):
+    root = from_task(resolve_root(tmp_path / "d" if kind == "local" else (tmp_path / "remote").as_uri()).task_fields())
+    assert not root.exists("annotations/a.json")
+    local = tmp_path / "scratch" / "a.json"
+    local.parent.mkdir()
+    local.write_text('{"ok": 1}')
+    root.put(local, "annotations/a.json")
+    assert root.exists("annotations/a.json") and not root.exists("annotations/b.json")
+    with root.local_file("annotations/a.json") as path:
+        assert path.read_text() == '{"ok": 1}'
     where = tmp_path / "d" if kind == "local" else tmp_path / "remote"
     assert sorted(p.name for p in (where / "annotations").iterdir()) == ["a.json"]

@@ -215,7 +215,7 @@ def test_fetch_into_a_url_root(kind, tmp_path, request, monkeypatch, tmp_path_fa
     from realsync_build.core.root import resolve_root
     from realsync_build.core.stage import RunOptions
     from realsync_build.stages.fetch import FetchConfig, run_fetch
-    from realsync_build.stages.fetch.channels import Channel
+    from realsync_build.core.channels import Channel
 
     if kind == "s3":
         request.getfixturevalue("s3_env")

@@ -96,11 +96,11 @@ def fetch(
     archive raw/download-archive.txt); a failed video gets an error row and the run
     goes on; --retry-failed re-attempts only those.
     """
-    from realsync_build.stages.fetch.channels import Channel, load_channels
+    from realsync_build.core.channels import Channel, load_channels
     from realsync_build.stages.fetch import FetchConfig, print_fetch_report, run_fetch
     from realsync_build.stages.fetch.discover import channel_name_from_url
     from realsync_build.stages.fetch.ydl import parse_rate
-    from realsync_build.stages.split.lists import ListFormatError
+    from realsync_build.core.lists import ListFormatError
     from realsync_build.core.manifest import ManifestError
     from realsync_build.core.root import safe_name
 

@@ -74,7 +74,7 @@ def split(
     if from_list:
         _adopt(root, from_list, as_split, protocol, cap, loader_seed, skip_list, strict)
         return
-    from realsync_build.stages.split.segments import SegmentConfig
+    from realsync_build.core.segments import SegmentConfig
     from realsync_build.stages.split.run import SplitConfig, SplitError, parse_ratios, parse_seed, print_result, run_split
 
     try:
@@ -108,7 +108,7 @@ def _adopt(root, paths, as_split, protocol, cap, seed, skip_lists, strict) -> No
     from realsync_build.core.errors import EXIT_FAILED_ITEMS
     from realsync_build.core.manifest import ManifestError
     from realsync_build.stages.split.adopt import AdoptConfig, AdoptError, print_adoption, run_adopt
-    from realsync_build.stages.split.protocol import PROTOCOLS
+    from realsync_build.core.protocol import PROTOCOLS
 
     if protocol not in PROTOCOLS:
         fail(f"--protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}", code=2)

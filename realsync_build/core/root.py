@@ -30,7 +30,7 @@ MANIFEST_NAMES = ("videos", "clips", "intervals", "events", "tracks", "clip_sync
 class DatasetRoot:
     """A dataset root.  ``url`` set: the dataset lives at that fsspec URL and ``root`` is the
     driver's local working mirror (manifests are read from / published to the URL; stage
-    functions publish their outputs through :mod:`realsync_build.core.storage`)."""
+    functions publish their outputs with :meth:`put`)."""
 
     root: Path
     url: str | None = None
@@ -147,7 +147,7 @@ class DatasetRoot:
     def open(self, rel_path: str, mode: str = "rb"):
         """Open a root-relative file for reading (``rb``); URL roots stream it from the store."""
         if "r" not in mode or "+" in mode:
-            raise ValueError("DatasetRoot.open reads; write with put() or storage.output_file()")
+            raise ValueError("DatasetRoot.open reads; write with put()")
         rel = check_rel(rel_path)
         if self.store is not None:
             return self.store.fs.open(self.store._path(rel), mode)

@@ -5,6 +5,10 @@ Every file is read with :func:`realsync_build.models.safe_load.safe_load`
 ``--init-from`` takes a realsync checkpoint, a bare state dict, a public SparseSync file
 (``{'args': <OmegaConf config>, 'model': ...}``) or a registry name
 (``sparsesync-vggsound-sparse``...).
+
+For ``realsync evaluate`` (:func:`model_for_evaluation`): a realsync checkpoint gives its
+StreamSync model; a public SparseSync file (or registry name) becomes the snapshot predictor of
+a base StreamSync, and has no streaming head.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import torch
 
 from realsync_build.core.atomic import atomic_path
 from realsync_build.models.safe_load import UnsafeCheckpointError, plain, safe_load
-from realsync_build.streamsync.model import ModelConfig, StreamSync
+from realsync_build.streamsync.model import ModelConfig, StreamSync, base_config
 
 
 class InitError(RuntimeError):
@@ -119,3 +123,39 @@ def init_snapshot_from(model: StreamSync, path: str | Path) -> list[str]:
         raise InitError("; ".join(parts))
     model.snapshot.load_state_dict(state, strict=False)
     return sorted(state)
+
+
+# ------------------------------------------------------ what evaluate loads
+
+SNAPSHOT_ONLY = "sparsesync"  # kind of a checkpoint without a streaming head
+STREAMSYNC = "streamsync"
+
+
+def is_public_sparsesync(path: str | Path) -> bool:
+    """A public SparseSync file: ``args`` + ``model``, no realsync ``model_config``."""
+    from realsync_build.models.registry import REGISTRY
+
+    if str(path) in REGISTRY:
+        return REGISTRY[str(path)].kind == "sync-predictor"
+    try:
+        ck = safe_load(path, "checkpoint")
+    except Exception:  # noqa: BLE001 - unreadable files are reported by the regular loader
+        return False
+    return isinstance(ck, dict) and "args" in ck and "model" in ck and "model_config" not in ck
+
+
+def model_for_evaluation(checkpoint: str | Path) -> tuple[StreamSync, dict, str]:
+    """-> (model, checkpoint dict, kind); a public SparseSync file becomes the snapshot predictor of a base StreamSync."""
+    from realsync_build.streamsync.sparsesync.load import resolve, sizes_from_reference_config
+
+    if not is_public_sparsesync(checkpoint):
+        model, ck = model_from_checkpoint(checkpoint, map_location="cpu")
+        return model, ck, STREAMSYNC
+    path = resolve(checkpoint)
+    cfg = public_config(path) or {}
+    sizes = sizes_from_reference_config(cfg)
+    mcfg = base_config(d_model=sizes.n_embd, n_heads=sizes.n_head, n_queries=sizes.num_selectors,
+                       selector_layers=sizes.selector_layers, encoder_layers=sizes.global_layers)
+    model = StreamSync(mcfg)
+    init_snapshot_from(model, path)
+    return model, {"source": str(checkpoint), "kind": SNAPSHOT_ONLY}, SNAPSHOT_ONLY

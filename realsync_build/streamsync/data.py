@@ -180,13 +180,13 @@ TRAIN_ROW_STRIDE_S = 10
 def train_rows(samples: list[ShardSample], span_s: float, stride_s: int = TRAIN_ROW_STRIDE_S) -> list[tuple[int, float | None]]:
     """Phase-2 rows: ``(sample index, start_s)``, a start every ``stride_s`` seconds of every train clip.
 
-    The starts follow the evaluation segments' grid (:func:`stages.split.segments.segment_starts`:
+    The starts follow the evaluation segments' grid (:func:`realsync_build.core.segments.segment_starts`:
     from 10 s, whole seconds, the streamed span plus the largest offset inside the clip), with the
     span of H windows in place of one window: a 300 s clip at H=12 (16 s) gives 10, 20, ..., 280 = 28
     rows, like the published train list.  A clip too short for any grid start gives one row whose
     start is drawn per example (``None``).
     """
-    from realsync_build.stages.split.segments import SegmentConfig, segment_starts
+    from realsync_build.core.segments import SegmentConfig, segment_starts
 
     grid = SegmentConfig(start_s=stride_s, stride_s=stride_s, window_s=span_s)
     rows: list[tuple[int, float | None]] = []

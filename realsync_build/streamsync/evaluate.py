@@ -242,7 +242,8 @@ class EvalOptions:
 def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test", out: str | Path = "eval", opts: EvalOptions | None = None) -> dict:
     """Evaluate a checkpoint on ``split``'s fixed segments; write ``out``/metrics.json, by_iteration.csv/.png."""
     from realsync_build.streamsync.cost import inference_cost
-    from realsync_build.streamsync.table3 import SNAPSHOT_ONLY, model_for_evaluation, table3_rows
+    from realsync_build.streamsync.checkpoint import SNAPSHOT_ONLY, model_for_evaluation
+    from realsync_build.streamsync.paper import table3_rows
 
     opts = opts or EvalOptions()
     out = Path(out)

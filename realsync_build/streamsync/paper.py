@@ -16,6 +16,23 @@ accuracies below are the ones quoted in this project's issue tracker (issue 11:
 "Pt SparseSync 0.207 acc, Ft SparseSync 0.381, APA over 18 windows 0.580");
 the rest of Table 3 and all of Table 6 were not available offline when this was
 written and are left ``None`` -- fill them from the paper (one place, this dict).
+
+Table 3 from ``realsync evaluate`` (:func:`table3_rows`): which rows a checkpoint can fill.
+
+Rows (accuracy etc. on the same fixed segments), from evaluate's method keys:
+
+- ``pretrained_sparsesync`` <- ``pretrained``: a public SparseSync checkpoint without
+  fine-tuning, its best iteration (the paper's "Pt SparseSync", 0.207 acc on RealSync);
+  filled by ``evaluate --checkpoint <public file or name>`` or ``--pretrained NAME``;
+- ``finetuned_snapshot`` <- ``snapshot``: a fine-tuned snapshot predictor (a StreamSync
+  run's), best iteration ("Ft SparseSync", 0.381);
+- ``apa`` <- ``apa``: average of the snapshot probabilities over the iterations ("APA
+  SparseSync", 0.580 over 18 windows), for whichever snapshot predictor was evaluated;
+- ``streamsync`` <- ``streamsync``: the streaming head at the last iteration.
+
+A bare SparseSync checkpoint has no streaming head: only its pretrained and APA rows are
+filled, and ``streamsync`` is absent from metrics.json rather than reported from an
+untrained head.
 """
 
 from __future__ import annotations
@@ -49,6 +66,23 @@ PAPER: dict = {
     },
     "table6": {label: {row: dict(_NA) for row in ("APA SparseSync", "StreamSync")} for label in SCENARIO_LABEL.values()},
 }
+
+
+def table3_rows(metrics: dict) -> dict:
+    """Table 3's rows from evaluate's metrics (``None``: not measured by this run).
+
+    ``pretrained`` (a bare SparseSync checkpoint, or ``--pretrained``), ``snapshot`` (a
+    fine-tuned run's predictor), ``apa`` and ``streamsync`` are evaluate's method keys
+    (the same keys :mod:`realsync_build.streamsync.paper` sets beside the paper's rows).
+    """
+    keys = ("acc", "acc_pm1", "roc_auc", "map", "iteration", "n")
+    pick = lambda m: {k: m[k] for k in keys if k in m} if isinstance(m, dict) else None  # noqa: E731
+    return {
+        "pretrained_sparsesync": pick(metrics.get("pretrained")),
+        "finetuned_snapshot": pick(metrics.get("snapshot")),
+        "apa": pick(metrics.get("apa")),
+        "streamsync": pick(metrics.get("streamsync")),
+    }
 
 
 def _num(v) -> float | None:
@@ -148,7 +182,7 @@ def write_paper_tables(metrics: dict, adoption: dict | None, out: str | Path, co
 
 def write_beside(root, metrics: dict, out: str | Path) -> list[Path]:
     """The evaluate hook: on an adopted root, the tables beside metrics.json and in ROOT/report."""
-    from realsync_build.stages.split.adopt import read_adoption
+    from realsync_build.core.adoption import read_adoption
 
     adoption = read_adoption(root)
     if adoption is None:

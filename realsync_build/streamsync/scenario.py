@@ -2,11 +2,11 @@
 
 A segment evaluated over ``n`` windows with a ``hop_s`` hop covers every one of
 those windows, not only its first.  Both the span and the rule come from
-:mod:`realsync_build.stages.split.scenario` (the one implementation that split,
-export and stats share): :func:`~realsync_build.stages.split.scenario.streamed_span_s`
+:mod:`realsync_build.core.scenario` (the one implementation that split,
+export and stats share): :func:`~realsync_build.core.scenario.streamed_span_s`
 places the windows as :func:`realsync_build.streamsync.data.plan_segment` does
 (shifted back at a clip's end), and the majority rule with its ties is
-:func:`~realsync_build.stages.split.segments.scenario_of`.  Without annotations
+:func:`~realsync_build.core.scenario.scenario_of`.  Without annotations
 for a clip, the segment keeps the scenario its row carries.
 """
 
@@ -20,14 +20,14 @@ from realsync_build.core.root import DatasetRoot
 def stream_span_s(start_s: float, iterations: int, hop_s: float, window_s: float, duration_s: float = float("inf"),
                   offset_s: float = 0.0) -> tuple[float, float]:
     """``(a, b)`` seconds from the clip start: every window of an ``iterations``-window stream."""
-    from realsync_build.stages.split.scenario import StreamSpan, streamed_span_s
+    from realsync_build.core.scenario import StreamSpan, streamed_span_s
 
     return streamed_span_s(start_s, duration_s, offset_s, StreamSpan(window_s=window_s, iterations=iterations, hop_s=hop_s))
 
 
 def stream_scenarios(root: DatasetRoot, segments: list, iterations: int, hop_s: float, window_s: float) -> tuple[list[str], str]:
     """Scenario per segment over its streamed span, and a one-line note saying which rule applied."""
-    from realsync_build.stages.split.segments import annotations_by_clip, scenario_of
+    from realsync_build.core.scenario import annotations_by_clip, scenario_of
 
     path = root.manifest("intervals")
     if not path.exists():

@@ -82,11 +82,3 @@ def get_executor(name: str = "local", **kwargs: Any) -> Executor:
         raise ValueError(f"unknown executor {name!r}; choose from {', '.join(sorted(EXECUTORS))}") from None
     module, _, func = target.partition(":")
     return getattr(importlib.import_module(module), func)(**kwargs)
-
-
-def __getattr__(name: str):  # old import path: ``from ...executors.base import LocalExecutor``
-    if name in ("LocalExecutor", "InlineExecutor"):
-        from realsync_build.core.executors import local
-
-        return getattr(local, name)
-    raise AttributeError(name)

@@ -5,7 +5,7 @@ A worker writes each clip's detail rows atomically to
 before it reports the clip done; after a run the driver concatenates the part
 files of every done clip into ``manifests/{kind}.parquet`` (atomic).  The
 clips manifest has one writer (preprocess): each clip's totals are joined in
-when a later stage reads it (:func:`realsync_build.stages.split.inputs.load_inputs`).
+when a later stage reads it (:func:`realsync_build.core.clipview.load_inputs`).
 """
 
 from __future__ import annotations
@@ -97,13 +97,3 @@ def consolidate(root: DatasetRoot) -> dict[str, int]:
         root.push(out)  # a URL root: publish it (no-op for a folder)
         counts[kind] = table.num_rows
     return counts
-
-
-def joined_clip_columns(clips: pd.DataFrame, ann: pd.DataFrame | None) -> pd.DataFrame:
-    """``clips`` with annotate's per-clip totals joined in (``t_talking_head_s``, ``t_voice_over_s``,
-    ``top_events``; null for clips without a done annotation)."""
-    clips = clips.copy()
-    done = ann[ann["status"] == DONE].set_index("clip_id") if ann is not None and len(ann) else None
-    for col, src in (("t_talking_head_s", "t_th_s"), ("t_voice_over_s", "t_vo_s"), ("top_events", "top_events")):
-        clips[col] = clips["clip_id"].map(done[src]) if done is not None else None
-    return clips

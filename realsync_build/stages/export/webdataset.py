@@ -28,7 +28,7 @@ import pandas as pd
 
 from realsync_build.core import atomic, manifest
 from realsync_build.stages.export.samples import clip_record, record_bytes, sample_key
-from realsync_build.stages.split.inputs import load_split_inputs, rows_by_clip
+from realsync_build.core.clipview import load_split_inputs, rows_by_clip
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.state import stage_run
 from realsync_build.core.schema import DONE, FAILED

@@ -23,11 +23,12 @@ from pathlib import Path
 import pandas as pd
 
 from realsync_build.core import manifest
-from realsync_build.stages.fetch.channels import Channel
+from realsync_build.core.channels import Channel
+from realsync_build.core.listed_spans import record_spans
 from realsync_build.stages.fetch.config import FetchConfig
 from realsync_build.stages.fetch.discover import ChannelTally, Decision, select_channel
 from realsync_build.stages.fetch.download import fetch_video
-from realsync_build.stages.fetch.plan import PLAN_ONLY, plan_from_list, record_spans
+from realsync_build.stages.fetch.plan import PLAN_ONLY, plan_from_list
 from realsync_build.stages.fetch.progress import fetch_progress
 from realsync_build.stages.fetch.report import print_plan, print_tallies
 from realsync_build.core.root import DatasetRoot

@@ -20,9 +20,9 @@ from urllib.parse import urlparse
 
 from yt_dlp.utils import DownloadError
 
-from realsync_build.stages.fetch.channels import Channel, load_channels
+from realsync_build.core.channels import Channel, load_channels
 from realsync_build.stages.fetch.config import FetchConfig
-from realsync_build.stages.fetch.ids import file_id
+from realsync_build.core.ids import file_id
 from realsync_build.stages.fetch.select import UNAVAILABLE, Budget, MatchFilter, Rejection, seeded_order, total_kbps
 from realsync_build.stages.fetch.ydl import YdlLog, base_params, clean_message, format_selector, make_ydl
 from realsync_build.core.root import safe_name

@@ -21,7 +21,7 @@ from yt_dlp.utils import DownloadError
 
 from realsync_build.core import atomic
 from realsync_build.stages.fetch.config import FetchConfig
-from realsync_build.stages.fetch.ids import is_file_safe_id
+from realsync_build.core.ids import is_file_safe_id
 from realsync_build.stages.fetch.select import MatchFilter, total_kbps
 from realsync_build.stages.fetch.ydl import YdlLog, base_params, clean_message, format_selector, make_ydl, parse_rate
 from realsync_build.media.probe import ProbeError, SourceInfo, probe_source

@@ -1,7 +1,7 @@
 """Planning from a published list (``--from-list``): exactly the videos it names.
 
 The StreamSync authors' CSV lists name segments ``{video_id}_{start}_{end}..._{n}``
-with each segment's channel; :mod:`realsync_build.stages.split.lists` parses them strictly
+with each segment's channel; :mod:`realsync_build.core.lists` parses them strictly
 (a malformed line is an error naming its line).  Each distinct video becomes one
 planned row with its channel (and the channel's category from
 ``manifests/channels.toml``).  No selection rule applies: reproduction fetches
@@ -10,14 +10,11 @@ what the list names, in the list's order.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from realsync_build.core import atomic
-
-from realsync_build.stages.fetch.channels import category_of
-from realsync_build.stages.fetch.ids import file_id
-from realsync_build.stages.split.lists import ListFormatError, read_list
+from realsync_build.core.channels import category_of
+from realsync_build.core.ids import file_id
+from realsync_build.core.lists import ListFormatError, read_list
 from realsync_build.core.schema import PLANNED
 
 YOUTUBE_WATCH = "https://www.youtube.com/watch?v={id}"
@@ -77,26 +74,3 @@ def _union_s(intervals: set[tuple[int, int]]) -> int:
             total += b - end
             end = b
     return total
-
-
-LISTED_SPANS = "listed_spans.json"
-
-
-def record_spans(root, planned: list[dict]) -> Path:
-    """``manifests/listed_spans.json``: ``{video_id: [[start_s, end_s], ...]}``, the clip spans each listed
-    video needs; ``preprocess --only-listed`` cuts exactly these."""
-    path = root.manifests / LISTED_SPANS
-    spans = {r["video_id"]: r["listed_spans"] for r in planned}
-    atomic.write_text(path, json.dumps(spans, sort_keys=True, separators=(",", ":")) + "\n")
-    root.push(path)
-    return path
-
-
-def read_listed_spans(root) -> dict[str, list[list[int]]]:
-    """What :func:`record_spans` wrote; a clear error when ``fetch --from-list`` never ran."""
-    path = root.pull(root.manifests / LISTED_SPANS)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found: --only-listed cuts the spans `realsync fetch --from-list` records; run it first (--dry-run is enough)"
-        )
-    return {str(k): [[int(a), int(b)] for a, b in v] for k, v in json.loads(path.read_text(encoding="utf-8")).items()}

@@ -1,1 +1,1 @@
-"""The split stage: video-level splits, evaluation segments, its input reader and the published lists."""
+"""The split stage: video-level splits and evaluation segments (:mod:`.run`), adopting published lists (:mod:`.adopt`)."""

@@ -5,13 +5,13 @@
 * Each selected segment keeps its id, start and offset; the clip-name tag
   (``broken_silence`` ...) goes to the ``tag`` column and ``list_row`` keeps the
   line's position so the export writes the list back in its own order.
-* Which lines are selected is the protocol (:mod:`.protocol`): ``paper`` is what
+* Which lines are selected is the protocol (:mod:`realsync_build.core.protocol`): ``paper`` is what
   the StreamSync loader evaluated, ``all`` every line.
 * A selected segment whose clip is not a done row of ``clips.parquet`` is
   *missing*, counted per channel with its reason (``video not fetched``, ``clip
   not cut``, ``clip failed``), and not written.
 * The scenario is ``unannotated`` until the root is annotated, then the one rule
-  of :mod:`realsync_build.stages.split.scenario` (majority over the span the
+  of :mod:`realsync_build.core.scenario` (majority over the span the
   evaluation streams through), as ``split`` applies it.
 
 The protocol, the lists (with sha256) and the skip lists used are recorded in
@@ -28,12 +28,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from realsync_build.core import atomic, manifest
-from realsync_build.core.root import DatasetRoot
-from realsync_build.core.schema import DONE, FAILED
-from realsync_build.stages.split import lists
-from realsync_build.stages.split.inputs import load_inputs
-from realsync_build.stages.split.protocol import (
+from realsync_build.core import atomic, lists, manifest
+from realsync_build.core.adoption import ADOPTION, AdoptError
+from realsync_build.core.avformat import offset_to_class
+from realsync_build.core.clipview import load_inputs
+from realsync_build.core.protocol import (
     DEFAULT_SPLIT,
     LOADER_SEED,
     LOADER_SPLIT,
@@ -43,16 +42,13 @@ from realsync_build.stages.split.protocol import (
     read_skip_list,
     skip_list_candidates,
 )
-from realsync_build.stages.split.scenario import UNANNOTATED, streamed_span_s
-from realsync_build.stages.split.segments import SegmentConfig, annotations_by_clip, class_of_offset, scenario_of, top_events_of
+from realsync_build.core.root import DatasetRoot
+from realsync_build.core.scenario import UNANNOTATED, annotations_by_clip, scenario_of, streamed_span_s, top_events_of
+from realsync_build.core.schema import DONE, FAILED
+from realsync_build.core.segments import SegmentConfig
 
 WINDOW_S = 5.0
 REASONS = ("video not fetched", "clip not cut", "clip failed")
-ADOPTION = "adoption.json"
-
-
-class AdoptError(ValueError):
-    pass
 
 
 @dataclass
@@ -222,7 +218,7 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
                     "start_s": a,
                     "end_s": a + WINDOW_S,
                     "offset_sec": offset,
-                    "offset_class": class_of_offset(offset),
+                    "offset_class": offset_to_class(offset),
                     "scenario": scenario_of(ann.get(cid), *streamed_span_s(a, float(clip["end_s"]) - float(clip["start_s"]), offset, SegmentConfig().stream))
                     if inputs.annotated
                     else UNANNOTATED,
@@ -304,17 +300,6 @@ def write_adoption(root: DatasetRoot, result: AdoptResult) -> None:
     # clips.parquet has one writer (preprocess): the assignment is joined in on read
     placed = result.clips[result.clips["split"].notna()]
     root.write("clip_splits", placed[["clip_id", "video_id", "split"]])
-
-
-def read_adoption(root: DatasetRoot) -> dict | None:
-    """The record ``split --from-list`` left in the root, or None (a root split by ``split --seed``)."""
-    path = root.pull(root.manifests / ADOPTION)
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise AdoptError(f"{path} is not valid JSON ({exc.msg}): rerun `realsync split --from-list`") from None
 
 
 def clear_adoption(root: DatasetRoot) -> None:

@@ -19,7 +19,7 @@ that is larger (a channel of 3 videos cannot be split 90/5/5).
 
 Outputs: ``splits.parquet`` (video_id, channel, split), the ``split`` column of
 ``clips.parquet`` (null for clips left out), and ``segments.parquet`` for the
-dev/test clips (:mod:`realsync_build.stages.split.segments`).  Same inputs and seed give
+dev/test clips (:mod:`realsync_build.core.segments`).  Same inputs and seed give
 byte-identical files.
 """
 
@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 
-from realsync_build.stages.split.inputs import load_inputs, suspect_clips
+from realsync_build.core.clipview import load_inputs, suspect_clips
 from realsync_build.core.manifest import ManifestError
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE
-from realsync_build.stages.split.segments import SegmentConfig, make_segments
+from realsync_build.core.segments import SegmentConfig, make_segments
 
 SPLIT_NAMES = ("train", "dev", "test")
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from realsync_build.core import atomic
 from realsync_build.core.root import DatasetRoot
-from realsync_build.stages.split.inputs import annotation_done, load_inputs
+from realsync_build.core.clipview import annotation_done, load_inputs
 from realsync_build.stages.stats import plots, report, tables
 
 TOP_EVENTS = 50

@@ -27,7 +27,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from realsync_build.core import atomic  # noqa: E402
-from realsync_build.stages.split.segments import N_CLASSES, offset_of_class  # noqa: E402
+from realsync_build.core.avformat import NUM_CLASSES, class_to_offset  # noqa: E402
 from realsync_build.stages.stats.tables import HOURS, SCENARIO_HOURS, SCENARIO_NAMES, Unit  # noqa: E402
 
 DPI = 100
@@ -157,11 +157,11 @@ def plot_offsets(by_offset: pd.DataFrame | None, path) -> None:
     ax = fig.add_axes([0.08, 0.15, 0.9, 0.75])
     if by_offset is not None and int(by_offset["total"].sum()):
         splits = [c for c in by_offset.columns if c not in ("offset_s", "total")]
-        bottom = np.zeros(N_CLASSES)
+        bottom = np.zeros(NUM_CLASSES)
         for s in splits:
-            ax.bar(range(N_CLASSES), by_offset[s], bottom=bottom, label=s, color=SPLIT_COLOURS.get(s, "#777777"))
+            ax.bar(range(NUM_CLASSES), by_offset[s], bottom=bottom, label=s, color=SPLIT_COLOURS.get(s, "#777777"))
             bottom += by_offset[s].to_numpy()
-        ax.set_xticks(range(N_CLASSES), [f"{offset_of_class(c):+.1f}" for c in range(N_CLASSES)], rotation=60)
+        ax.set_xticks(range(NUM_CLASSES), [f"{class_to_offset(c):+.1f}" for c in range(NUM_CLASSES)], rotation=60)
         ax.set_xlabel("audio offset (s)")
         ax.set_ylabel("segments")
         _integer_counts(ax.yaxis)

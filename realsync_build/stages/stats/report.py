@@ -26,7 +26,7 @@ from importlib import metadata
 
 from realsync_build import __version__
 from realsync_build.core.root import DatasetRoot
-from realsync_build.stages.split.scenario import DEFAULT_STREAM, RULE
+from realsync_build.core.scenario import DEFAULT_STREAM, RULE
 from realsync_build.stages.stats import tables
 from realsync_build.stages.stats.tables import NA, Unit
 

@@ -28,9 +28,10 @@ from html import escape
 import pandas as pd
 from rich.table import Table
 
-from realsync_build.stages.split.inputs import Inputs, annotation_done
-from realsync_build.stages.split.scenario import SCENARIOS
-from realsync_build.stages.split.segments import EVAL_SPLITS, N_CLASSES, offset_of_class
+from realsync_build.core.clipview import Inputs, annotation_done
+from realsync_build.core.scenario import SCENARIOS
+from realsync_build.core.avformat import NUM_CLASSES, class_to_offset
+from realsync_build.core.segments import EVAL_SPLITS
 
 NA = "n/a"
 SCENARIO_HOURS = {"talking_head": "talking_head_hours", "voice_over": "voice_over_hours", "unscored": "unscored_hours", "other": "other_hours"}
@@ -182,9 +183,9 @@ def segments_by_offset(segments: pd.DataFrame | None) -> pd.DataFrame | None:
         return None
     splits = _eval_splits(segments)
     rows = []
-    for cls in range(N_CLASSES):
+    for cls in range(NUM_CLASSES):
         m = segments["offset_class"] == cls
-        rows.append({"offset_s": f"{offset_of_class(cls):+.1f}", **{s: int((m & (segments["split"] == s)).sum()) for s in splits}, "total": int(m.sum())})
+        rows.append({"offset_s": f"{class_to_offset(cls):+.1f}", **{s: int((m & (segments["split"] == s)).sum()) for s in splits}, "total": int(m.sum())})
     return pd.DataFrame(rows, columns=["offset_s", *splits, "total"])
 
 

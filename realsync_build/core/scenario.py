@@ -22,7 +22,7 @@ dominates the span is the one the prediction is mostly about; "any talking
 head" would file a 39 s wide shot of a crowd with one 2 s close-up under
 talking heads.  Callers:
 
-* ``split`` (:func:`realsync_build.stages.split.segments.make_segments`) writes
+* ``split`` (:func:`realsync_build.core.segments.make_segments`) writes
   the ``scenario`` column of ``segments.parquet`` with the default stream
   (:data:`DEFAULT_STREAM`); ``export`` copies that column into the shards and
   lists, and ``stats`` counts it;
@@ -35,6 +35,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from realsync_build.core.clipview import rows_by_clip
 
 TALKING_HEAD, VOICE_OVER, UNSCORED, OTHER = "talking_head", "voice_over", "unscored", "other"
 SCENARIOS = (TALKING_HEAD, VOICE_OVER, UNSCORED, OTHER)  # also the tie order
@@ -106,3 +111,54 @@ def segment_scenario(spans: Mapping[str, Sequence[tuple[float, float]]] | None, 
         return UNANNOTATED
     secs = label_seconds(spans, a, b)
     return max(SCENARIOS, key=lambda s: (secs[s], -SCENARIOS.index(s)))
+
+
+@dataclass
+class ClipAnnotations:
+    """One clip's intervals and events as plain arrays (fast per-segment lookups)."""
+
+    spans: dict[str, list[tuple[float, float]]] | None  # scenario label -> intervals (seconds); None: no intervals
+    ev_start: np.ndarray
+    ev_end: np.ndarray
+    ev_score: np.ndarray
+    ev_label: np.ndarray
+
+    @classmethod
+    def from_frames(cls, intervals: pd.DataFrame | None, events: pd.DataFrame | None) -> "ClipAnnotations":
+        """From one clip's rows of ``intervals.parquet`` and ``events.parquet``."""
+        iv = intervals if intervals is not None else pd.DataFrame(columns=["label", "start_s", "end_s"])
+        ev = events if events is not None else pd.DataFrame(columns=["start_s", "end_s", "score", "label"])
+        spans: dict[str, list[tuple[float, float]]] = {k: [] for k in LABELLED}
+        for label, a, b in zip(iv["label"].to_numpy(object), iv["start_s"].to_numpy(float), iv["end_s"].to_numpy(float)):
+            if label in spans:
+                spans[label].append((float(a), float(b)))
+        return cls(
+            spans if len(iv) else None,
+            ev["start_s"].to_numpy(float),
+            ev["end_s"].to_numpy(float),
+            ev["score"].to_numpy(float),
+            ev["label"].to_numpy(object),
+        )
+
+
+def annotations_by_clip(intervals: pd.DataFrame, events: pd.DataFrame, clip_ids: set[str]) -> dict[str, ClipAnnotations]:
+    """:class:`ClipAnnotations` for every clip in ``clip_ids`` that has intervals or events."""
+    iv, ev = rows_by_clip(intervals, clip_ids), rows_by_clip(events, clip_ids)
+    return {cid: ClipAnnotations.from_frames(iv.get(cid), ev.get(cid)) for cid in sorted(set(iv) | set(ev))}
+
+
+def scenario_of(ann: ClipAnnotations | None, a: float, b: float) -> str:
+    """The scenario of [a, b] (seconds from the clip start) by the shared rule (:func:`segment_scenario`)."""
+    return segment_scenario(None if ann is None else ann.spans, a, b)
+
+
+def top_events_of(ann: ClipAnnotations | None, a: float, b: float, k: int) -> list[str]:
+    """The ``k`` best-scoring event labels among the event windows overlapping [a, b]."""
+    if ann is None or k <= 0 or not len(ann.ev_start):
+        return []
+    hit = (ann.ev_end > a) & (ann.ev_start < b)
+    best: dict[str, float] = {}
+    for label, score in zip(ann.ev_label[hit], ann.ev_score[hit]):
+        if label is not None and (label not in best or score > best[label]):
+            best[label] = float(score)
+    return [lab for lab, _ in sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]

@@ -23,8 +23,8 @@ from realsync_build.core.errors import UserError
 
 CATEGORIES = ("sports", "news")
 _KEYS = {"name", "url", "category", "topic"}
-# The project's own copy in a source checkout (realsync_build/stages/fetch/ -> repository root).
-SOURCE_CHANNELS_FILE = Path(__file__).resolve().parents[3] / "manifests" / "channels.toml"
+# The project's own copy in a source checkout (realsync_build/core/ -> repository root).
+SOURCE_CHANNELS_FILE = Path(__file__).resolve().parents[2] / "manifests" / "channels.toml"
 
 
 class ChannelListError(UserError, ValueError):

@@ -28,8 +28,6 @@ from realsync_build.core.manifest import ManifestError
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE
 from realsync_build.core.state import check_inputs
-from realsync_build.stages.annotate.outputs import joined_clip_columns
-from realsync_build.stages.split.scenario import SCENARIOS  # noqa: F401  (the one list, re-exported)
 
 
 class StaleManifest(ManifestError):
@@ -56,6 +54,16 @@ def join_split(clips: pd.DataFrame, clip_splits: pd.DataFrame | None) -> pd.Data
         return clips
     clips = clips.copy()
     clips["split"] = clips["clip_id"].map(dict(zip(clip_splits["clip_id"], clip_splits["split"])))
+    return clips
+
+
+def joined_clip_columns(clips: pd.DataFrame, ann: pd.DataFrame | None) -> pd.DataFrame:
+    """``clips`` with annotate's per-clip totals joined in (``t_talking_head_s``, ``t_voice_over_s``,
+    ``top_events``; null for clips without a done annotation)."""
+    clips = clips.copy()
+    done = ann[ann["status"] == DONE].set_index("clip_id") if ann is not None and len(ann) else None
+    for col, src in (("t_talking_head_s", "t_th_s"), ("t_voice_over_s", "t_vo_s"), ("top_events", "top_events")):
+        clips[col] = clips["clip_id"].map(done[src]) if done is not None else None
     return clips
 
 

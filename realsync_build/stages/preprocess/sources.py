@@ -17,7 +17,7 @@ from realsync_build.core.root import DatasetRoot, check_rel, safe_name
 from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.storage import is_url
 from realsync_build.media.probe import ProbeError, probe_source
-from realsync_build.stages.fetch.channels import category_of
+from realsync_build.core.channels import category_of
 
 MEDIA_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".ts", ".flv", ".mpg", ".mpeg", ".wmv", ".3gp"}
 IGNORED_SUFFIXES = {".json", ".part", ".ytdl", ".txt", ".md", ".csv", ".parquet", ".toml", ".log", ".jpg", ".png", ".webp", ".vtt", ".srt"}

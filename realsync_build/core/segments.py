@@ -17,7 +17,7 @@ With the defaults (0.503, sd 1.0) the 21 class shares match the published
 RealSync evaluation list within 0.2 points and the overall sd is 0.62 s
 (``tests/test_split_segments.py`` measures both against the shared list).
 
-Scenario.  :mod:`realsync_build.stages.split.scenario` (the one rule, shared
+Scenario.  :mod:`realsync_build.core.scenario` (the one rule, shared
 with export, stats and evaluate): the majority label of ``intervals.parquet``
 over the span the evaluation streams through (``SegmentConfig.stream``, by
 default 18 windows of 5 s at a 2 s hop), not only the segment's first 5 s;
@@ -38,14 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from realsync_build.stages.split.inputs import rows_by_clip
-from realsync_build.stages.split.scenario import DEFAULT_STREAM, LABELLED, StreamSpan, segment_scenario, streamed_span_s
-
-from realsync_build.core.avformat import CLASS_STEP_S as STEP_S
-from realsync_build.core.avformat import MAX_OFFSET_S
-from realsync_build.core.avformat import NUM_CLASSES as N_CLASSES
-from realsync_build.core.avformat import class_to_offset as offset_of_class
-from realsync_build.core.avformat import offset_to_class as class_of_offset
+from realsync_build.core.avformat import CLASS_STEP_S, MAX_OFFSET_S, NUM_CLASSES, class_to_offset
+from realsync_build.core.scenario import DEFAULT_STREAM, StreamSpan, annotations_by_clip, scenario_of, streamed_span_s, top_events_of
 
 EVAL_SPLITS = ("dev", "test")
 
@@ -79,7 +73,7 @@ class SegmentConfig:
 
 def sample_offset_classes(rng: np.random.Generator, n: int, sd: float = 1.0, zero_share: float = 0.503) -> np.ndarray:
     """``n`` offset classes (0..20) from the zero-inflated truncated, quantised normal."""
-    half = N_CLASSES // 2
+    half = NUM_CLASSES // 2
     zero = rng.random(n) < zero_share
     steps = np.zeros(n, dtype=np.int64)
     need = int((~zero).sum())
@@ -92,7 +86,7 @@ def sample_offset_classes(rng: np.random.Generator, n: int, sd: float = 1.0, zer
         got += len(x)
     if need:
         x = np.concatenate(draws)[:need]
-        k = np.rint(x / STEP_S).astype(np.int64)
+        k = np.rint(x / CLASS_STEP_S).astype(np.int64)
         k = np.where(k == 0, np.where(x < 0, -1, 1), k)  # never 0: exact zeros come from zero_share
         steps[~zero] = np.clip(k, -half, half)
     return steps + half
@@ -118,57 +112,6 @@ def segment_starts(duration_s: float, cfg: SegmentConfig, rng: np.random.Generat
     return sorted(int(t) for t in picked)
 
 
-@dataclass
-class ClipAnnotations:
-    """One clip's intervals and events as plain arrays (fast per-segment lookups)."""
-
-    spans: dict[str, list[tuple[float, float]]] | None  # scenario label -> intervals (seconds); None: no intervals
-    ev_start: np.ndarray
-    ev_end: np.ndarray
-    ev_score: np.ndarray
-    ev_label: np.ndarray
-
-    @classmethod
-    def from_frames(cls, intervals: pd.DataFrame | None, events: pd.DataFrame | None) -> "ClipAnnotations":
-        """From one clip's rows of ``intervals.parquet`` and ``events.parquet``."""
-        iv = intervals if intervals is not None else pd.DataFrame(columns=["label", "start_s", "end_s"])
-        ev = events if events is not None else pd.DataFrame(columns=["start_s", "end_s", "score", "label"])
-        spans: dict[str, list[tuple[float, float]]] = {k: [] for k in LABELLED}
-        for label, a, b in zip(iv["label"].to_numpy(object), iv["start_s"].to_numpy(float), iv["end_s"].to_numpy(float)):
-            if label in spans:
-                spans[label].append((float(a), float(b)))
-        return cls(
-            spans if len(iv) else None,
-            ev["start_s"].to_numpy(float),
-            ev["end_s"].to_numpy(float),
-            ev["score"].to_numpy(float),
-            ev["label"].to_numpy(object),
-        )
-
-
-def annotations_by_clip(intervals: pd.DataFrame, events: pd.DataFrame, clip_ids: set[str]) -> dict[str, ClipAnnotations]:
-    """:class:`ClipAnnotations` for every clip in ``clip_ids`` that has intervals or events."""
-    iv, ev = rows_by_clip(intervals, clip_ids), rows_by_clip(events, clip_ids)
-    return {cid: ClipAnnotations.from_frames(iv.get(cid), ev.get(cid)) for cid in sorted(set(iv) | set(ev))}
-
-
-def scenario_of(ann: ClipAnnotations | None, a: float, b: float) -> str:
-    """The scenario of [a, b] (seconds from the clip start) by the shared rule (:func:`segment_scenario`)."""
-    return segment_scenario(None if ann is None else ann.spans, a, b)
-
-
-def top_events_of(ann: ClipAnnotations | None, a: float, b: float, k: int) -> list[str]:
-    """The ``k`` best-scoring event labels among the event windows overlapping [a, b]."""
-    if ann is None or k <= 0 or not len(ann.ev_start):
-        return []
-    hit = (ann.ev_end > a) & (ann.ev_start < b)
-    best: dict[str, float] = {}
-    for label, score in zip(ann.ev_label[hit], ann.ev_score[hit]):
-        if label is not None and (label not in best or score > best[label]):
-            best[label] = float(score)
-    return [lab for lab, _ in sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
-
-
 def make_segments(
     clips: pd.DataFrame,
     intervals: pd.DataFrame,
@@ -189,7 +132,7 @@ def make_segments(
         duration_s = float(clip["end_s"]) - float(clip["start_s"])
         for t, cls in zip(starts, classes):
             a, b = float(t), float(t) + float(cfg.window_s)
-            span = streamed_span_s(a, duration_s, offset_of_class(int(cls)), cfg.stream)
+            span = streamed_span_s(a, duration_s, class_to_offset(int(cls)), cfg.stream)
             rows.append(
                 {
                     "segment_id": f"{clip['clip_id']}_{t}_0",
@@ -199,7 +142,7 @@ def make_segments(
                     "split": clip["split"],
                     "start_s": a,
                     "end_s": b,
-                    "offset_sec": offset_of_class(int(cls)),
+                    "offset_sec": class_to_offset(int(cls)),
                     "offset_class": int(cls),
                     "scenario": scenario_of(ann, *span),
                     "top_events": top_events_of(ann, a, b, cfg.top_events),

@@ -17,7 +17,7 @@ Progress: with ``progress=True`` the video gets one more branch, uncut: every 25
 (one per source second) is tagged and printed by ffmpeg's ``metadata`` filter to stdout
 (``direct=1``: unbuffered) and dropped in a ``nullsink``; its ``pts_time`` is the position in
 the source, which the worker reports per media second and per clip
-(:mod:`realsync_build.stages.preprocess_progress`). The clips are the same with or without it.
+(:mod:`realsync_build.stages.preprocess.progress`). The clips are the same with or without it.
 Why not ``-progress pipe:1``: ffmpeg sends its first progress report only after every output
 has written its header, i.e. when the run's *last* clip starts (up to 16 x 300 s of media in).
 """
@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from realsync_build.core import atomic
-from realsync_build.stages.fetch.plan import read_listed_spans
+from realsync_build.core.listed_spans import read_listed_spans
 from realsync_build.core.executors.base import Resources, default_workers
 from realsync_build.media.ffmpeg import FFmpegError, run_ffmpeg, run_ffmpeg_lines
 from realsync_build.media.hwaccel import HwPlan, hw_plan
@@ -42,14 +42,14 @@ from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe
 from realsync_build.core.errors import UnsafePath, UserError
 from realsync_build.core.root import DatasetRoot, safe_name
 from realsync_build.core.state import stage_run
-from realsync_build.stages.fetch.ids import is_file_safe_id
+from realsync_build.core.ids import is_file_safe_id
 from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage, task_states
 from realsync_build.core.storage import Store, fetch_to_local, is_url
-from realsync_build.stages.preprocess_progress import MediaProgress, TaskProgress
+from realsync_build.stages.preprocess.progress import MediaProgress, TaskProgress
 
 from realsync_build.core.avformat import FPS, SAMPLE_RATE, SHORT_SIDE  # noqa: E402 - the clip format, in one place
-from realsync_build.stages.sources import (  # noqa: E402, F401 - re-exported: --input sources live in their own module
+from realsync_build.stages.preprocess.sources import (  # noqa: E402, F401 - re-exported: --input sources live in their own module
     discover_sources,
     keep_known_ids,
     register_local_sources,
