@@ -16,7 +16,7 @@ from realsync_build.stages.split.run import SplitConfig, run_split
 from realsync_build.stages.stats import run_stats
 from splitdata import annotate, clip_rows, write_clips
 
-pytestmark = pytest.mark.skipif(find_browser() is None, reason="no chromium on PATH: .ci/run installs Debian's chromium")
+pytestmark = pytest.mark.skipif(find_browser() is None, reason="no chromium on PATH: install Debian's package (sudo apt-get install chromium); .ci/run does")
 
 
 def _full_root(ds):
