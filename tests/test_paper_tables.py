@@ -168,7 +168,7 @@ def test_evaluate_writes_floors_and_the_paper_beside_metrics_and_the_report_show
                                segments_per_clip=3, seed=1)
     run_train(root, tmp_path / "run", TrainConfig(history=3, batch_size=2, phase1_steps=1, phase2_epochs=1, workers=0, progress=False, max_steps=1))
     opts = EvalOptions(iterations=3, ablation=False, cost=False, progress=False)
-    m = run_evaluate(root, tmp_path / "run" / "last.pt", "test", tmp_path / "plain", opts)
+    m = run_evaluate(root, tmp_path / "run" / "last.pt", "test", root.report / "eval-test", opts)
     # the floors, on the very segments evaluated, with the same metrics
     from realsync_build.core.avformat import offset_to_class
     from realsync_build.streamsync.evaluate import load_segments
@@ -179,7 +179,11 @@ def test_evaluate_writes_floors_and_the_paper_beside_metrics_and_the_report_show
     assert "evaluated segments" in m["baselines"]["most_common"]["source"]
     assert m["model"]["backprop_iterations"] == 3 and m["paper"]["tables"]["table5"]["rows"][0]["row"] == "Base (H=12, K=3)"
     assert "not the published lists" in m["paper"]["statement"]  # not adopted: said in words
-    assert (tmp_path / "plain" / "paper_tables.md").is_file() and "floor: always offset 0" in _paper_section(root)
+    assert (root.report / "eval-test" / "paper_tables.md").is_file() and "floor: always offset 0" in _paper_section(root)
+    from realsync_build.stages.stats.report import _evaluation_section
+
+    shown = _evaluation_section(root)  # the report's evaluation table: the floors under the methods
+    assert "floor: always offset 0 (+0.0 s)" in shown and "floor: most common class" in shown
     root.manifests.mkdir(parents=True, exist_ok=True)
     (root.manifests / "adoption.json").write_text(json.dumps(ADOPTION))
     m = run_evaluate(root, tmp_path / "run" / "last.pt", "test", tmp_path / "eval", opts)

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from realsync_build.cli.common import OverwriteOpt, ProgressOpt, RootOpt, app, fail, root_of
+from realsync_build.cli.common import DistributionOpt, OverwriteOpt, ProgressOpt, RootOpt, app, fail, root_of
 
 export_app = typer.Typer(
     name="export",
@@ -89,13 +89,7 @@ def streamsync_cmd(
         ),
     ] = "realsync",
     distribution: Annotated[
-        Optional[str],
-        typer.Option(
-            "--distribution",
-            metavar="normal|uniform",
-            help="With --layout streamsync: name the files sports_and_news_{normal,uniform}.* (the loader's "
-            "distribution_type; its default is uniform). Default: the adopted lists' distribution, else normal.",
-        ),
+        Optional[str], DistributionOpt("With --layout streamsync: the files' names. Default: the adopted lists' distribution, else normal.")
     ] = None,
 ) -> None:
     """Write the evaluation lists in StreamSync's format.

@@ -7,6 +7,7 @@ import typer
 
 from realsync_build.cli.common import (
     CategoryOpt,
+    DistributionOpt,
     check_category,
     exit_if_failed,
     ExecutorOpt,
@@ -42,14 +43,7 @@ def fetch(
         ),
     ] = None,
     distribution: Annotated[
-        Optional[str],
-        typer.Option(
-            "--distribution",
-            metavar="normal|uniform",
-            help="With --from-list: which published lists, sports_and_news_normal.* (offsets on the 0.2 s grid) or "
-            "sports_and_news_uniform.* (continuous offsets; the StreamSync loader's default). A folder needs it when it "
-            "holds both; a file's name must agree with it.",
-        ),
+        Optional[str], DistributionOpt("With --from-list: which lists a folder stands for (needed when it holds both); a file's name must agree.")
     ] = None,
     min_minutes: Annotated[float, typer.Option("--min-minutes", min=0, help="Keep videos at least this long (RealSync: 20).")] = 20.0,
     min_height: Annotated[int, typer.Option("--min-height", min=1, help="Keep videos available at least this tall (RealSync: 720).")] = 720,

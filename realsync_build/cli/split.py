@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from realsync_build.cli.common import OverwriteOpt, RootOpt, app, fail, root_of
+from realsync_build.cli.common import DistributionOpt, OverwriteOpt, RootOpt, app, fail, root_of
 
 
 @app.command()
@@ -51,13 +51,8 @@ def split(
     ] = None,
     distribution: Annotated[
         Optional[str],
-        typer.Option(
-            "--distribution",
-            metavar="normal|uniform",
-            help="Offset distribution of the lists: normal (offsets on the 0.2 s grid, half of them 0) or uniform (continuous "
-            "offsets over +/-2 s, labelled as the StreamSync code labels them). Default: from the list's name "
-            "(sports_and_news_{normal,uniform}.*), else normal.",
-        ),
+        DistributionOpt("With --from-list: uniform offsets are labelled as the StreamSync code labels them; a folder stands for "
+                        "that set's lists. Default: from the list's name, else normal (off-grid offsets are then an error)."),
     ] = None,
     protocol: Annotated[
         str,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realsync_build.core.avformat import NUM_CLASSES, class_to_offset, list_offset_class, offset_to_class
+from realsync_build.core.avformat import NUM_CLASSES, class_to_offset, offset_to_class
 from realsync_build.streamsync.metrics import summarize
 
 ZERO_CLASS = offset_to_class(0.0)
@@ -95,26 +95,26 @@ def listed_labels(csv_path: str | Path, *, protocol: str = "paper", cap: int | N
                   distribution: str | None = None, skip_list: str | Path | None = None) -> tuple[np.ndarray, dict]:
     """The classes of the segments a published list's protocol selects (no media needed), and what was selected.
 
-    The same selection as ``split --from-list`` (:func:`realsync_build.core.protocol.loader_selection`,
-    the skip list found beside the list unless given) and the same labels (the grid class for a
-    normal list, the StreamSync code's class for a uniform one).
+    The list is read as ``split --from-list`` reads it (:func:`realsync_build.stages.split.listed.list_inputs`:
+    its skip list, its distribution and the label of each offset), and selected by the same
+    :func:`realsync_build.core.protocol.loader_selection`.
     """
     from realsync_build.core import lists
-    from realsync_build.core.protocol import LOADER_SEED, list_distribution, list_kind, loader_selection, read_skip_list, skip_list_candidates
+    from realsync_build.core.protocol import LOADER_SEED, loader_selection, read_skip_list
+    from realsync_build.stages.split.listed import list_inputs, listed_class
 
     csv_path = Path(csv_path)
+    li = list_inputs([csv_path], roles=["test"], skip_lists=[Path(skip_list)] if skip_list else None, distribution=distribution)[0]
+    skip_path = Path(skip_list) if skip_list else li.skip_list
     text = csv_path.read_text(encoding="utf-8")
     rows = lists.parse_csv_text(text, str(csv_path))
     entries = lists.read_json(csv_path.with_suffix(".json"))
-    dist = distribution or list_distribution(csv_path) or "normal"
-    label = list_offset_class if dist == "uniform" else offset_to_class
-    if skip_list is None:
-        skip_list = next((c for c in skip_list_candidates(csv_path, list_kind(csv_path)) if c.is_file()), None)
-    skip = read_skip_list(skip_list) if skip_list else []
-    sel = loader_selection(text.splitlines(keepends=True), skip, protocol=protocol, cap=cap, seed=LOADER_SEED if seed is None else seed)
-    y = np.array([label(entries[str(rows[i].segment)]["offset_sec"]) for i in sel.kept], np.int64)
-    info = {"list": csv_path.name, "distribution": dist, "protocol": protocol, "cap": cap, "lines": len(rows),
-            "skip_list": Path(skip_list).name if skip_list else None, "n": len(y)}
+    sel = loader_selection(text.splitlines(keepends=True), read_skip_list(skip_path) if skip_path else [], protocol=protocol, cap=cap,
+                           seed=LOADER_SEED if seed is None else seed)
+    y = np.array([listed_class(entries[str(rows[i].segment)]["offset_sec"], li.distribution, str(rows[i].segment), csv_path) for i in sel.kept],
+                 np.int64)
+    info = {"list": csv_path.name, "distribution": li.distribution, "protocol": protocol, "cap": cap, "lines": len(rows),
+            "skip_list": skip_path.name if skip_path else None, "n": len(y)}
     return y, info
 
 

@@ -47,9 +47,6 @@ from realsync_build.streamsync.paper import (
     paper_value,
 )
 
-SCENARIO_LABEL = {"talking_head": "Talking heads", "voice_over": "Voiceovers", "other": "Others"}
-
-
 def _num(v) -> float | None:
     if v is None or isinstance(v, bool):
         return None
