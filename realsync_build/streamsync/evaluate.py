@@ -6,12 +6,14 @@
 * StreamSync: the streaming head's prediction at the last iteration.
 
 Each segment gets ``iterations`` windows with a ``hop_s`` hop from its start, all at
-the segment's offset.  Beside the methods, the floors of two constant predictors on the
-same segments (``baselines``: always offset 0, the most common class;
-:mod:`realsync_build.streamsync.baselines`), and every figure of the paper's Tables 3-6
-beside the measured one (``paper``; :mod:`realsync_build.streamsync.beside`).  When the shortest clip cannot hold that many windows at
+the segment's offset.  When the shortest clip cannot hold that many windows at
 that hop (the demo's 10 s clips), the iteration count is clamped to what fits
 and ``notes`` in metrics.json says so.
+
+Beside the methods: the floors of two constant predictors on the same segments
+(``baselines``: always offset 0, the most common class;
+:mod:`realsync_build.streamsync.baselines`), and every figure of the paper's Tables 3-6
+beside the measured one (``paper``; :mod:`realsync_build.streamsync.beside`).
 """
 
 from __future__ import annotations
@@ -134,7 +136,7 @@ def train_labels(root: DatasetRoot) -> np.ndarray | None:
     """Fixed offset classes of a ``train`` split in segments.parquet, when the root has them (rare: the trainer draws its own)."""
     if not root.manifest("segments").exists():
         return None
-    table = pd.read_parquet(root.manifest("segments"), columns=None)
+    table = pd.read_parquet(root.manifest("segments"))
     if "split" not in table or "offset_class" not in table:
         return None
     train = table.loc[table["split"] == "train", "offset_class"].dropna()
@@ -142,10 +144,17 @@ def train_labels(root: DatasetRoot) -> np.ndarray | None:
 
 
 def off_grid(segments: list[Segment]) -> list[Segment]:
-    """Segments whose offset is not on the 0.2 s grid (a uniform list's continuous offsets)."""
-    from realsync_build.core.avformat import class_to_offset, nearest_class
+    """Segments whose offset the evaluation windows cannot label (off the 0.2 s grid: a uniform list's continuous offsets)."""
+    from realsync_build.core.avformat import offset_to_class
 
-    return [s for s in segments if abs(class_to_offset(nearest_class(s.offset_s)) - s.offset_s) > 1e-6]
+    def bad(s: Segment) -> bool:
+        try:
+            offset_to_class(s.offset_s)  # the label SegmentWindows gives
+        except ValueError:
+            return True
+        return False
+
+    return [s for s in segments if bad(s)]
 
 
 def report(pred: dict, segments: list[Segment], scenarios: list[str] | None = None) -> dict:
