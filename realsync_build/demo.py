@@ -179,6 +179,9 @@ def step_evaluate(ctx: DemoContext) -> None:
     for method in ("snapshot", "apa", "streamsync"):
         m = metrics[method]
         console.print(f"  {method:<10} acc {m['acc']:.2f}  acc+-1 {m['acc_pm1']:.2f}  (a demo-sized run: the numbers mean nothing)")
+    zero = (metrics.get("baselines") or {}).get("always_zero")
+    if zero:  # the floor beside every figure
+        console.print(f"  {'floor':<10} acc {zero['acc']:.2f}  acc+-1 {zero['acc_pm1']:.2f}  (always answering offset 0, same segments)")
     ctx.results["metrics"] = str(out / "metrics.json")
 
 

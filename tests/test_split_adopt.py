@@ -100,7 +100,7 @@ def test_adoption_keeps_ids_starts_offsets_and_reports_missing_per_channel(ds, t
     for r in expect:
         s = by_id.loc[str(r.segment)]
         assert s["start_s"] == r.seg_start_s and s["offset_sec"] == entries[str(r.segment)]["offset_sec"]
-        assert s["split"] == "dev" and s["scenario"] == "unannotated" and (s["tag"] if isinstance(s["tag"], str) else "") == r.segment.tag
+        assert s["split"] == "test" and s["scenario"] == "unannotated" and (s["tag"] if isinstance(s["tag"], str) else "") == r.segment.tag
     # missing: counted per channel with reasons
     n_missing = len(rows) - len(expect)
     assert f"missing: {n_missing} of {len(rows)} listed segments" in " ".join(res.output.split())
@@ -112,7 +112,8 @@ def test_adoption_keeps_ids_starts_offsets_and_reports_missing_per_channel(ds, t
     assert golf["missing"]["video not fetched"] == sum(1 for r in rows if r.channel == "golfshome" and r.segment.video_id != "HOu1OnAwpTY")
     assert rec["protocol"] == "all" and rec["n_missing"] == n_missing
     splits = manifest.read_named(ds, "splits").set_index("video_id")["split"].to_dict()
-    assert splits == {"HOu1OnAwpTY": "dev", "2YPty5dsAyw": "dev", "zz-train-1": "train"}
+    assert splits == {"HOu1OnAwpTY": "test", "2YPty5dsAyw": "test", "zz-train-1": "train"}  # the evaluation list is the test
+    assert rec["lists"][0]["role"] == "test" and rec["lists"][0]["distribution"] == "normal" and rec["distribution"] == "normal"
     # --strict: the same run exits 3 (finished, items missing)
     res = CliRunner().invoke(app, ["split", "--root", str(ds.root), "--from-list", str(csv_path), "--strict"])
     assert res.exit_code == 3, res.output
@@ -238,5 +239,52 @@ def test_streamsync_layout_of_a_drawn_split_has_a_train_start_every_10_s(ds, tmp
     assert len(train) == report.per_split["train"] == 29 * n_train_clips  # 10, 20, ..., 290 s in each 300 s clip
     assert sorted({r.seg_start_s for r in train}) == [float(t) for t in range(10, 300, 10)]
     assert set(lists.read_json(out / f"{stem}.train.json")) == {str(r.segment) for r in train}
-    dev = lists.read_csv(out / f"{stem}.evaluation.csv")
-    assert len(dev) == report.per_split["dev"] > 0 and (out / f"{stem}.test.skip_id_list.txt").read_text() == ""
+    # roles as in the StreamSync code: the evaluation files hold the test split (its test), the test files dev (its valid)
+    test = lists.read_csv(out / f"{stem}.evaluation.csv")
+    dev = lists.read_csv(out / f"{stem}.test.csv")
+    assert len(test) == report.per_split["test"] > 0 and len(dev) == report.per_split["dev"] > 0
+    assert (out / f"{stem}.test.skip_id_list.txt").read_text() == ""
+
+
+def test_list_roles_default_to_the_reference_and_a_flag_swaps_them(ds, tmp_path):
+    """The StreamSync code picks its best checkpoint on the test list (its valid split) and reports the
+    evaluation list (its test split): evaluation -> realsync test, test -> dev, unless --role says otherwise."""
+    csv_path, _, base = _eval_files()
+    rows = _listed(csv_path)
+    channel_of = {r.segment.video_id: r.channel for r in rows}
+    channel_of["zz_Vid-1"] = "CNN"
+    _root_with_clips(ds, {"HOu1OnAwpTY": [(0, 300)], "zz_Vid-1": [(0, 300)]}, channel_of)
+    listdir = tmp_path / "published"
+    listdir.mkdir()
+    for name in (f"{EVAL}.csv", f"{EVAL}.json", f"{EVAL}.skip_id_list.txt"):
+        shutil.copy(base / name, listdir / name)
+    test_csv = listdir / "sports_and_news_normal.test.csv"
+    test_csv.write_text("zz_Vid-1_0_300_10_0,10.0,CNN\nzz_Vid-1_0_300_20_0,20.0,CNN\n")
+    (listdir / "sports_and_news_normal.test.json").write_text(json.dumps(
+        {"zz_Vid-1_0_300_10_0": {"offset_sec": 0.4, "v_start_i_sec": 10.0}, "zz_Vid-1_0_300_20_0": {"offset_sec": -1.2, "v_start_i_sec": 20.0}}))
+    both = ["--from-list", str(listdir / f"{EVAL}.csv"), "--from-list", str(test_csv)]
+    run = CliRunner()
+
+    def roles():
+        splits = manifest.read_named(ds, "splits").set_index("video_id")["split"].to_dict()
+        return splits["HOu1OnAwpTY"], splits["zz_Vid-1"]
+
+    r = run.invoke(app, ["split", "--root", str(ds.root), *both])
+    assert r.exit_code == 0, r.output
+    assert roles() == ("test", "dev")
+    rec = json.loads((ds.manifests / "adoption.json").read_text())
+    assert [(li["kind"], li["loader_split"], li["split"], li["role"]) for li in rec["lists"]] == [
+        ("evaluation", "test", "test", "test"), ("test", "valid", "dev", "selection")]
+    r = run.invoke(app, ["split", "--root", str(ds.root), *both, "--role", "selection", "--role", "test"])
+    assert r.exit_code == 0, r.output
+    assert roles() == ("dev", "test")
+    # each list goes back to its own file whatever its role
+    out = tmp_path / "out"
+    r = run.invoke(app, ["export", "streamsync", "--root", str(ds.root), "--layout", "streamsync", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert {x.segment.video_id for x in lists.read_csv(out / f"{EVAL}.csv")} == {"HOu1OnAwpTY"}
+    assert (out / "sports_and_news_normal.test.csv").read_bytes() == test_csv.read_bytes()
+    for bad, msg in ((["--role", "selection"], "two lists go to the same split"), (["--as", "dev", "--role", "test"], "give --as or --role, not both"),
+                     (["--role", "judge"], "--role must be selection or test")):
+        r = run.invoke(app, ["split", "--root", str(ds.root), *both, *bad])
+        assert r.exit_code == 2 and msg in " ".join(r.output.split()), (bad, r.output)

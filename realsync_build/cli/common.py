@@ -101,6 +101,17 @@ def CategoryOpt(help: str):  # noqa: N802 - used like the *Opt aliases
     return typer.Option("--category", help=f"{help}: news, sports or unknown (not given).")
 
 
+def DistributionOpt(what: str):  # noqa: N802 - used like the *Opt aliases
+    """--distribution, the published lists' offset distribution (fetch, split, export streamsync)."""
+    return typer.Option(
+        "--distribution",
+        metavar="normal|uniform",
+        help="Offset distribution of the published StreamSync lists: normal (sports_and_news_normal.*, offsets on the "
+        "0.2 s grid, half of them 0) or uniform (sports_and_news_uniform.*, continuous offsets; the StreamSync loader's "
+        f"default). {what}",
+    )
+
+
 def check_category(category: str) -> None:
     if category not in CATEGORIES:
         fail(f"--category {category!r}: use news, sports or unknown")

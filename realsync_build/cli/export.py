@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from realsync_build.cli.common import OverwriteOpt, ProgressOpt, RootOpt, app, fail, root_of
+from realsync_build.cli.common import DistributionOpt, OverwriteOpt, ProgressOpt, RootOpt, app, fail, root_of
 
 export_app = typer.Typer(
     name="export",
@@ -88,25 +88,42 @@ def streamsync_cmd(
             "{name}.{evaluation,test,train}.csv/.json and its per-split skip lists.",
         ),
     ] = "realsync",
+    distribution: Annotated[
+        Optional[str], DistributionOpt("With --layout streamsync: the files' names. Default: the adopted lists' distribution, else normal.")
+    ] = None,
 ) -> None:
     """Write the evaluation lists in StreamSync's format.
 
     {name}.{split}.csv lines are {clip_id}_{seg_start}_0,{seg_start},{channel};
     {name}.{split}.json maps each segment id to {offset_sec, v_start_i_sec}.
-    With --layout streamsync: dev -> {name}.evaluation.*, test -> {name}.test.*, a train
+    With --layout streamsync: test -> {name}.evaluation.* (the loader's test split, whose figures
+    are reported), dev -> {name}.test.* (its valid split, which picks the best checkpoint), a train
     list with a start every 10 s, and {name}.{test,valid,train}.skip_id_list.txt; an adopted
-    split (split --from-list) is written back in the list's own order.
+    split (split --from-list) is written back to its list's file, in the list's own order.
+    The StreamSync code opens the lists under its data/ folder and the skip lists in its
+    working directory (the repository root).
     """
     from realsync_build.stages.export.streamsync import run_export_streamsync
     from realsync_build.core.manifest import ManifestError
     from realsync_build.core.ui import console
 
+    from realsync_build.core.protocol import DISTRIBUTIONS
+
+    if distribution is not None and distribution not in DISTRIBUTIONS:
+        fail(f"--distribution must be one of {', '.join(DISTRIBUTIONS)}, not {distribution!r}")
+    if distribution is not None and layout != "streamsync":
+        fail("--distribution names the files of --layout streamsync")
+    if distribution is not None and name is not None:
+        fail("give --name or --distribution, not both (--distribution D names the files sports_and_news_D.*)")
     ds = root_of(root, must_exist=True)
     try:
-        report = run_export_streamsync(ds, out or ds.root / "streamsync", name=name, splits=_splits(splits), layout=layout)
+        report = run_export_streamsync(ds, out or ds.root / "streamsync", name=name, splits=_splits(splits), layout=layout,
+                                       distribution=distribution)
     except (ManifestError, ValueError, OSError) as exc:
         fail(str(exc), code=1)
     per = ", ".join(f"{k} {v}" for k, v in report.per_split.items())
     console.print(f"[green]export streamsync: {per} segments[/green]")
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False)
     for p in report.files:
         console.print(f"  {p}", highlight=False)

@@ -7,6 +7,7 @@ import typer
 
 from realsync_build.cli.common import (
     CategoryOpt,
+    DistributionOpt,
     check_category,
     exit_if_failed,
     ExecutorOpt,
@@ -35,10 +36,14 @@ def fetch(
         Optional[list[Path]],
         typer.Option(
             "--from-list",
-            metavar="LIST.csv",
+            metavar="LIST.csv|DIR",
             help="Fetch exactly the videos published StreamSync lists (.csv) name, with their channels; no selection rules. "
-            "Repeatable (e.g. the evaluation and the test list); records the clip spans they need for preprocess --only-listed.",
+            "Repeatable (e.g. the evaluation and the test list); a folder (the repository's data/) stands for its evaluation "
+            "and test lists of --distribution. Records the clip spans they need for preprocess --only-listed.",
         ),
+    ] = None,
+    distribution: Annotated[
+        Optional[str], DistributionOpt("With --from-list: which lists a folder stands for (needed when it holds both); a file's name must agree.")
     ] = None,
     min_minutes: Annotated[float, typer.Option("--min-minutes", min=0, help="Keep videos at least this long (RealSync: 20).")] = 20.0,
     min_height: Annotated[int, typer.Option("--min-height", min=1, help="Keep videos available at least this tall (RealSync: 720).")] = 720,
@@ -113,6 +118,15 @@ def fetch(
     given = [x for x in (channels, channel, from_list) if x is not None]
     if len(given) > 1:
         fail("give one of --channels, --channel or --from-list")
+    if distribution is not None and from_list is None:
+        fail("--distribution goes with --from-list (it picks which published lists)")
+    if from_list is not None:
+        from realsync_build.core.protocol import ProtocolError, resolve_lists
+
+        try:
+            from_list = resolve_lists(from_list, distribution)
+        except ProtocolError as exc:
+            fail(str(exc))
     check_category(category)
     if min_height > max_height:
         fail(f"--min-height {min_height} is above --max-height {max_height}")

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from realsync_build.cli.common import OverwriteOpt, RootOpt, app, fail, root_of
+from realsync_build.cli.common import DistributionOpt, OverwriteOpt, RootOpt, app, fail, root_of
 
 
 @app.command()
@@ -29,14 +29,30 @@ def split(
         Optional[list[Path]],
         typer.Option(
             "--from-list",
-            metavar="LIST.csv",
+            metavar="LIST.csv|DIR",
             help="Adopt a published StreamSync list (.csv, its .json beside it) exactly instead of drawing a split; repeatable "
-            "(e.g. the evaluation and the test list). Its videos go to its split, all others to train.",
+            "(e.g. the evaluation and the test list). A folder (the repository's data/) stands for its evaluation and test "
+            "lists of --distribution. Its videos go to the split of its role, all others to train.",
+        ),
+    ] = None,
+    role: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--role",
+            metavar="selection|test",
+            help="Role of the --from-list lists: selection (realsync's dev split, where train picks best.pt) or test "
+            "(the split whose figures are reported). Default, as the StreamSync code uses them: the evaluation list is "
+            "the test, the test list selects the model. One for all lists or one per list.",
         ),
     ] = None,
     as_split: Annotated[
         Optional[list[str]],
-        typer.Option("--as", metavar="dev|test", help="Split of the --from-list videos: dev or test (default: evaluation list -> dev, test list -> test); one for all lists or one per list."),
+        typer.Option("--as", metavar="dev|test", help="The realsync split of the --from-list videos (dev = --role selection, test = --role test); one for all lists or one per list."),
+    ] = None,
+    distribution: Annotated[
+        Optional[str],
+        DistributionOpt("With --from-list: uniform offsets are labelled as the StreamSync code labels them; a folder stands for "
+                        "that set's lists. Default: from the list's name, else normal (off-grid offsets are then an error)."),
     ] = None,
     protocol: Annotated[
         str,
@@ -65,14 +81,16 @@ def split(
     channel's shares drift beyond --tolerance.
 
     --from-list LIST.csv adopts a published StreamSync list instead: segment ids, starts and
-    offsets exactly as listed (--protocol paper|all, --cap 2000 for the loader's cap); listed
+    offsets exactly as listed (--protocol paper|all, --cap 2000 for the loader's cap). As in the
+    StreamSync code, the evaluation list is the test (realsync test) and the test list selects
+    the model (realsync dev), unless --role says otherwise; listed
     segments whose clip is not in the root are reported as missing per channel (video not
     fetched / clip not cut / clip failed). The protocol and skip lists go to manifests/adoption.json.
     """
     from realsync_build.core.manifest import ManifestError
 
     if from_list:
-        _adopt(root, from_list, as_split, protocol, cap, loader_seed, skip_list, strict)
+        _adopt(root, from_list, as_split, role, distribution, protocol, cap, loader_seed, skip_list, strict)
         return
     from realsync_build.core.segments import SegmentConfig
     from realsync_build.stages.split.run import SplitConfig, SplitError, parse_ratios, parse_seed, print_result, run_split
@@ -104,20 +122,24 @@ def split(
     print_result(result)
 
 
-def _adopt(root, paths, as_split, protocol, cap, seed, skip_lists, strict) -> None:
+def _adopt(root, paths, as_split, roles, distribution, protocol, cap, seed, skip_lists, strict) -> None:
     from realsync_build.core.errors import EXIT_FAILED_ITEMS
     from realsync_build.core.manifest import ManifestError
     from realsync_build.stages.split.adopt import AdoptConfig, AdoptError, print_adoption, run_adopt
-    from realsync_build.core.protocol import PROTOCOLS
+    from realsync_build.core.protocol import PROTOCOLS, ProtocolError, resolve_lists
 
     if protocol not in PROTOCOLS:
         fail(f"--protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}", code=2)
+    try:
+        paths = resolve_lists(paths, distribution)
+    except ProtocolError as exc:
+        fail(str(exc), code=2)
     for p in skip_lists or ():
         if not p.is_file():
             fail(f"skip list not found: {p}", code=2)
-    cfg = AdoptConfig(protocol=protocol, cap=cap, seed=seed, skip_lists=tuple(skip_lists) if skip_lists else None)
+    cfg = AdoptConfig(protocol=protocol, cap=cap, seed=seed, skip_lists=tuple(skip_lists) if skip_lists else None, distribution=distribution)
     try:
-        result = run_adopt(root_of(root), list(paths), cfg, as_split)
+        result = run_adopt(root_of(root), list(paths), cfg, as_split, roles)
     except AdoptError as exc:
         fail(str(exc), code=2)
     except ManifestError as exc:

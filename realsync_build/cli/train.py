@@ -105,6 +105,9 @@ def evaluate(
 
     Writes OUT/metrics.json (acc, acc_pm1, roc_auc, map per method, per scenario and channel; accuracy by
     iteration; modality ablation; inference cost), OUT/by_iteration.csv and OUT/by_iteration.png.
+    Beside every figure: the floors of two constant predictors on the same segments (always offset
+    0, the most common class; "baselines"), and OUT/paper_tables.md/.json with every figure of the
+    paper's Tables 3-6 beside the measured one (also in ROOT/report).
     """
     from realsync_build.streamsync.checkpoint import InitError
     from realsync_build.streamsync.evaluate import EvalOptions, run_evaluate

@@ -161,7 +161,8 @@ SPLITS = pa.schema(
 
 # Fixed-offset evaluation segments (dev/test). start_s/end_s are seconds from the
 # clip's start (StreamSync's v_start_i_sec); offset_sec is on the 0.2 s grid in
-# [-2, 2] and offset_class its index 0..20; top_events is the list of labels.
+# [-2, 2] and offset_class its index 0..20 (an adopted uniform list keeps its listed,
+# continuous offset_sec and the class the StreamSync code gives it); top_events is the list of labels.
 SEGMENTS = pa.schema(
     [
         pa.field("segment_id", pa.string(), nullable=False),

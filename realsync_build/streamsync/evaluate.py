@@ -9,6 +9,11 @@ Each segment gets ``iterations`` windows with a ``hop_s`` hop from its start, al
 the segment's offset.  When the shortest clip cannot hold that many windows at
 that hop (the demo's 10 s clips), the iteration count is clamped to what fits
 and ``notes`` in metrics.json says so.
+
+Beside the methods: the floors of two constant predictors on the same segments
+(``baselines``: always offset 0, the most common class;
+:mod:`realsync_build.streamsync.baselines`), and every figure of the paper's Tables 3-6
+beside the measured one (``paper``; :mod:`realsync_build.streamsync.beside`).
 """
 
 from __future__ import annotations
@@ -24,15 +29,16 @@ import torch
 from torch.utils.data import DataLoader
 
 from realsync_build.core import atomic
+from realsync_build.core.errors import UserError
 from realsync_build.core.root import DatasetRoot
+from realsync_build.streamsync.baselines import floors
 from realsync_build.streamsync.data import Segment, SegmentWindows
+from realsync_build.streamsync.evaluate_output import METHODS, ablation_statement, by_iteration_table, plot_by_iteration, print_summary  # noqa: F401
 from realsync_build.streamsync.metrics import summarize
 from realsync_build.streamsync.model import StreamSync
 from realsync_build.streamsync.shards import index_split
 from realsync_build.streamsync.task import MAX_OFFSET_S, NUM_CLASSES
 from realsync_build.core.ui import console
-
-METHODS = ("snapshot", "apa", "streamsync")
 
 
 def load_segments(root: DatasetRoot, split: str) -> tuple[list[Segment], list[str]]:
@@ -118,12 +124,43 @@ def _breakdown(probs: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict:
     return {str(g): summarize(probs[groups == g], y[groups == g]) for g in sorted(set(groups.tolist()))}
 
 
-def report(pred: dict, segments: list[Segment], scenarios: list[str] | None = None) -> dict:
+def segment_groups(pred: dict, segments: list[Segment], scenarios: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Each evaluated (decoded) segment's scenario and channel, in ``pred``'s order."""
     ok = pred["ok"]
-    y = pred["target"][ok]
     scenarios = scenarios if scenarios is not None else [s.scenario for s in segments]
-    scen = np.array([sc for sc, k in zip(scenarios, ok) if k])
-    chan = np.array([s.channel for s, k in zip(segments, ok) if k])
+    return {"per_scenario": np.array([sc for sc, k in zip(scenarios, ok) if k]),
+            "per_channel": np.array([s.channel for s, k in zip(segments, ok) if k])}
+
+
+def train_labels(root: DatasetRoot) -> np.ndarray | None:
+    """Fixed offset classes of a ``train`` split in segments.parquet, when the root has them (rare: the trainer draws its own)."""
+    if not root.manifest("segments").exists():
+        return None
+    table = pd.read_parquet(root.manifest("segments"))
+    if "split" not in table or "offset_class" not in table:
+        return None
+    train = table.loc[table["split"] == "train", "offset_class"].dropna()
+    return train.to_numpy(np.int64) if len(train) else None
+
+
+def off_grid(segments: list[Segment]) -> list[Segment]:
+    """Segments whose offset the evaluation windows cannot label (off the 0.2 s grid: a uniform list's continuous offsets)."""
+    from realsync_build.core.avformat import offset_to_class
+
+    def bad(s: Segment) -> bool:
+        try:
+            offset_to_class(s.offset_s)  # the label SegmentWindows gives
+        except ValueError:
+            return True
+        return False
+
+    return [s for s in segments if bad(s)]
+
+
+def report(pred: dict, segments: list[Segment], scenarios: list[str] | None = None) -> dict:
+    y = pred["target"][pred["ok"]]
+    groups = segment_groups(pred, segments, scenarios)
+    scen, chan = groups["per_scenario"], groups["per_channel"]
     probs, extra = method_probs(pred)
     out: dict = {}
     for m in METHODS:
@@ -194,36 +231,6 @@ def dev_score(root: DatasetRoot, model: StreamSync, cfg, device) -> dict | None:
     return summarize(probs["streamsync"], pred["target"][pred["ok"]])
 
 
-def plot_by_iteration(rows: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    it = [r["iteration"] for r in rows]
-    for m, style in zip(METHODS, ("o-", "s-", "^-")):
-        if rows and m in rows[0]:
-            ax.plot(it, [r[m] for r in rows], style, label=m)
-    ax.set_xlabel("iteration (window)")
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(0, 1)  # accuracy lives in 0..1; an autoscaled axis exaggerates small differences
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
-
-def _by_iteration_table(rows: list[dict]) -> str:
-    cols = [m for m in METHODS if rows and m in rows[0]]
-    lines = [",".join(["iteration", *cols])] + [",".join([str(r["iteration"]), *(f"{r[m]:.4f}" for m in cols)]) for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 @dataclass
 class EvalOptions:
     iterations: int | str | list = 18  # one window count, or several ("2,4,12,24,32,40,48": Table 4)
@@ -267,6 +274,13 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
     counts = [k for k in wanted if k <= n] or [n]
     if len(counts) < len(wanted):
         notes.append(f"window counts {', '.join(str(k) for k in wanted if k > n)} do not fit and are left out")
+    odd = off_grid(segments)
+    if odd:
+        raise UserError(
+            f"{len(odd)} of {len(segments)} {split} segments have offsets off the 0.2 s grid (e.g. {odd[0].segment_id}: {odd[0].offset_s} s), "
+            "as a uniform list's are: the evaluation windows take grid offsets only for now; adopt a normal list, or see "
+            "docs/benchmark.md (offset distributions)"
+        )
     dataset = SegmentWindows(segments, model.cfg, n, opts.hop_s)
     pred = predict(model, dataset, opts.batch_size, opts.workers, device, progress=opts.progress, label=f"evaluate {split}")
     for e in pred["errors"]:
@@ -282,7 +296,8 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
     metrics = {
         "split": split,
         "checkpoint": str(checkpoint),
-        "model": {"config": model.cfg.name, "predictor": model.cfg.predictor, "stream_head": model.cfg.stream_head, "history": model.cfg.history},
+        "model": {"config": model.cfg.name, "predictor": model.cfg.predictor, "stream_head": model.cfg.stream_head, "history": model.cfg.history,
+                  "backprop_iterations": (ck.get("train_config") or {}).get("backprop_iterations") if isinstance(ck, dict) else None},
         "n_segments": int(pred["ok"].sum()),
         "n_failed": int((~pred["ok"]).sum()),
         "iterations": n,
@@ -291,6 +306,7 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
         "by_window_count": by_window_count(pred, counts),
         "scenario_rule": scenario_rule,
         "chance": chance_levels(pred["target"][pred["ok"]]),
+        "baselines": floors(pred["target"][pred["ok"]], segment_groups(pred, segments, scenarios), train_labels(root), "train split's segment labels"),
         "errors": pred["errors"],
         "notes": notes,
     }
@@ -318,61 +334,13 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
         metrics["ablation"]["statement"] = ablation_statement(metrics)
     if opts.cost:
         metrics["cost"] = inference_cost(model, device, repeats=opts.cost_repeats)
-    atomic.write_text(out / "metrics.json", json.dumps(metrics, indent=2))
-    atomic.write_text(out / "by_iteration.csv", _by_iteration_table(metrics["by_iteration"]))
-    plot_by_iteration(metrics["by_iteration"], out / "by_iteration.png", f"{split}: accuracy by iteration ({metrics['n_segments']} segments)")
-    from realsync_build.streamsync.paper import write_beside
+    from realsync_build.core.adoption import read_adoption
+    from realsync_build.streamsync.beside import compare, write_beside
 
-    write_beside(root, metrics, out)  # adopted root (split --from-list): Tables 3 and 6 beside the paper's
+    metrics["paper"] = compare(metrics, read_adoption(root))  # Tables 3-6: the paper's figures beside ours, floors under each
+    atomic.write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    atomic.write_text(out / "by_iteration.csv", by_iteration_table(metrics["by_iteration"]))
+    plot_by_iteration(metrics["by_iteration"], out / "by_iteration.png", f"{split}: accuracy by iteration ({metrics['n_segments']} segments)")
+    write_beside(root, metrics, out)  # paper_tables.md/.json beside metrics.json and in ROOT/report
     print_summary(metrics)
     return metrics
-
-
-def ablation_statement(m: dict) -> str:
-    chance = m["chance"].get("acc_majority", 1 / NUM_CLASSES)
-    near = lambda acc: acc <= max(1.5 * chance, chance + 0.05)  # noqa: E731
-    clean = m["streamsync"]["acc"] or 0.0
-    parts = []
-    for kind, label in (("audio_silenced", "audio silenced"), ("video_blanked", "video blanked")):
-        acc = m["ablation"][kind]["streamsync"]["acc"] or 0.0
-        parts.append(f"with {label} StreamSync accuracy is {acc:.3f} ({'near' if near(acc) else 'ABOVE'} chance {chance:.3f})")
-    if near(clean):
-        verdict = f"the model itself is near chance ({clean:.3f}), so the ablation shows nothing yet"
-    elif all("(near" in p for p in parts):
-        verdict = f"from {clean:.3f} with both, it falls to near chance without either: it uses both modalities, as a sound sync model must"
-    else:
-        verdict = "it does not fall to chance on every ablation: it may exploit a single-modality cue"
-    return "; ".join(parts) + f"; {verdict}."
-
-
-def print_summary(m: dict) -> None:
-    from rich.table import Table
-
-    t = Table(title=f"{m['split']}: {m['n_segments']} segments, {m['iterations']} iterations")
-    for c in ("method", "acc", "acc +/-1", "ROC-AUC", "mAP"):
-        t.add_column(c)
-    f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-    for meth in METHODS:
-        if meth not in m:
-            continue
-        r = m[meth]
-        t.add_row(meth, f(r["acc"]), f(r["acc_pm1"]), f(r["roc_auc"]), f(r["map"]))
-    if "pretrained" in m:
-        r = m["pretrained"]
-        t.add_row("pretrained (no fine-tuning)", f(r["acc"]), f(r["acc_pm1"]), f(r["roc_auc"]), f(r["map"]))
-    console.print(t)
-    if len(m.get("by_window_count", [])) > 1:
-        w = Table(title="mAP by window count (Table 4)")
-        for c in ("windows", "snapshot (best)", "APA", "StreamSync"):
-            w.add_column(c)
-        for r in m["by_window_count"]:
-            w.add_row(str(r["iterations"]), f(r["snapshot"]["map"]), f(r["apa"]["map"]), f(r["streamsync"]["map"]))
-        console.print(w)
-    for note in m["notes"]:
-        console.print(f"note: {note}")
-    if "ablation" in m:
-        console.print(m["ablation"]["statement"])
-    if "cost" in m:
-        c = m["cost"]
-        console.print(f"cost at batch 1: snapshot {c['snapshot_ms']:.2f} ms/iteration; "
-                      + "; ".join(f"+{k} head {v['head_ms']:.2f} ms ({v['overhead_pct']:.1f}%)" for k, v in c["heads"].items()))

@@ -1,79 +1,118 @@
-"""The paper's Tables 3 and 6 beside the measured values (``paper_tables.md`` / ``.json``).
+"""The paper's figures: every number of its Tables 3-6, as the paper prints them.
 
-``realsync evaluate`` on a root adopted from the published lists (``split
---from-list``; ``manifests/adoption.json`` exists) calls :func:`write_paper_tables`,
-which writes beside ``metrics.json``:
+:data:`PAPER` is the project's own copy (a Python literal, so it ships with the code); nothing
+reads ``../shared`` at run time.  ``tests/test_paper_tables.py`` counts it (85 figures: 78
+metrics and Table 3's 7 inference times) and compares every figure with the transcription in
+``../shared/paper/realsync_paper_tables.json`` when that file is there.
 
-* Table 3: one row per evaluated method (acc, acc +/-1, ROC-AUC, mAP), the
-  paper's value next to each measured one and the difference (measured - paper);
-* Table 6: per scenario (talking heads, voice-overs, others), the same;
-* a plain statement of what was compared: protocol, cap, the lists, how many
-  listed segments were selected, adopted, missing, evaluated and failed.
+* Table 3 (main results, 18 iterations at a 2 s hop): acc, acc +/-1, ROC-AUC, mAP and the
+  inference time per check (ms, one L4 GPU, batch 1) of seven methods.  Rows marked ``*``
+  are not streaming: their figure is the best of the 18 iterations.
+* Table 4: mAP by the number of windows (2, 4, 12, 24, 32, 40, 48) for the fine-tuned
+  SparseSync averaged over the windows (APA) and StreamSync-Trf.
+* Table 5: the ablation of the history H and the back-propagation cap K; its base row equals
+  Table 3's StreamSync-Trf row, so it is the Trf head.
+* Table 6: StreamSync per scenario; its Overall row equals Table 3's StreamSync-LSTM row, so
+  it is the LSTM head.  The paper has no APA rows in Table 6 (an earlier copy here did).
 
-Published values.  :data:`PAPER` holds only values transcribed with their source;
-every other cell is ``None`` and prints ``n/a``, never 0.  The three Table 3
-accuracies below are the ones quoted in this project's issue tracker (issue 11:
-"Pt SparseSync 0.207 acc, Ft SparseSync 0.381, APA over 18 windows 0.580");
-the rest of Table 3 and all of Table 6 were not available offline when this was
-written and are left ``None`` -- fill them from the paper (one place, this dict).
-
-Table 3 from ``realsync evaluate`` (:func:`table3_rows`): which rows a checkpoint can fill.
-
-Rows (accuracy etc. on the same fixed segments), from evaluate's method keys:
-
-- ``pretrained_sparsesync`` <- ``pretrained``: a public SparseSync checkpoint without
-  fine-tuning, its best iteration (the paper's "Pt SparseSync", 0.207 acc on RealSync);
-  filled by ``evaluate --checkpoint <public file or name>`` or ``--pretrained NAME``;
-- ``finetuned_snapshot`` <- ``snapshot``: a fine-tuned snapshot predictor (a StreamSync
-  run's), best iteration ("Ft SparseSync", 0.381);
-- ``apa`` <- ``apa``: average of the snapshot probabilities over the iterations ("APA
-  SparseSync", 0.580 over 18 windows), for whichever snapshot predictor was evaluated;
-- ``streamsync`` <- ``streamsync``: the streaming head at the last iteration.
-
-A bare SparseSync checkpoint has no streaming head: only its pretrained and APA rows are
-filled, and ``streamsync`` is absent from metrics.json rather than reported from an
-untrained head.
+:func:`table3_rows` names which of ``realsync evaluate``'s methods fill Table 3;
+:mod:`realsync_build.streamsync.beside` puts measured figures and the constant-predictor
+floors beside these.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from pathlib import Path
-
-from realsync_build.core import atomic
-
 METRICS = ("acc", "acc_pm1", "roc_auc", "map")
-METRIC_LABEL = {"acc": "acc", "acc_pm1": "acc +/-1", "roc_auc": "ROC-AUC", "map": "mAP"}
-SCENARIO_LABEL = {"talking_head": "Talking heads", "voice_over": "Voiceovers", "other": "Others"}
+METRIC_LABEL = {"acc": "acc", "acc_pm1": "acc +/-1", "roc_auc": "ROC-AUC", "map": "mAP", "ms": "ms"}
+WINDOW_COUNTS = (2, 4, 12, 24, 32, 40, 48)
 
-# metrics.json method key -> the paper's Table 3 row
-METHOD_ROW = {
-    "pretrained": "Pt SparseSync",
-    "snapshot": "Ft SparseSync",
-    "apa": "APA SparseSync",
-    "streamsync": "StreamSync",
-}
-
-_NA = {m: None for m in METRICS}
 PAPER: dict = {
-    "source": "RealSync/StreamSync paper, Tables 3 and 6 (acc values of Table 3 as quoted in issue 11; other cells not transcribed)",
+    "source": "RealSync / StreamSync paper, Tables 3-6 as printed (ms: per check on one L4 GPU, batch 1)",
     "table3": {
-        "Pt SparseSync": {**_NA, "acc": 0.207},
-        "Ft SparseSync": {**_NA, "acc": 0.381},
-        "APA SparseSync": {**_NA, "acc": 0.580},
-        "StreamSync": dict(_NA),
+        "title": "Table 3: RealSync test set, 18 iterations at a 2 s hop",
+        "columns": ("acc", "acc_pm1", "roc_auc", "map", "ms"),
+        "rows": {
+            "Pretrained SparseSync*": (0.207, 0.381, 0.717, 0.177, 18.5),
+            "Finetuned SparseSync*": (0.381, 0.598, 0.872, 0.430, 18.5),
+            "Pretrained Synchformer*": (0.369, 0.594, 0.865, 0.410, 171),
+            "APA SparseSync": (0.580, 0.847, 0.953, 0.585, 18.4),
+            "StreamSync-Trf": (0.566, 0.841, 0.959, 0.621, 20.6),
+            "StreamSync-LSTM": (0.567, 0.845, 0.961, 0.632, 19.2),
+            "APA Synchformer": (0.520, 0.795, 0.938, 0.564, 171),
+        },
+        "note": "* not streaming: the best prediction among the 18 iterations. APA SparseSync is fine-tuned, APA Synchformer is not.",
     },
-    "table6": {label: {row: dict(_NA) for row in ("APA SparseSync", "StreamSync")} for label in SCENARIO_LABEL.values()},
+    "table4": {
+        "title": "Table 4: mAP by the number of windows",
+        "metric": "map",
+        "columns": WINDOW_COUNTS,
+        "rows": {
+            "Finetuned SparseSync (APA, as the text reads it)": (0.48, 0.51, 0.56, 0.59, 0.61, 0.60, 0.62),
+            "StreamSync-Trf": (0.46, 0.52, 0.60, 0.64, 0.65, 0.67, 0.68),
+        },
+        "note": "the fine-tuned SparseSync row averages the windows (APA), as the paper's text reads it.",
+    },
+    "table5": {
+        "title": "Table 5: history H and backprop cap K (StreamSync-Trf)",
+        "columns": METRICS,
+        "rows": {
+            "Base (H=12, K=3)": (0.566, 0.841, 0.959, 0.621),
+            "K=2": (0.547, 0.831, 0.959, 0.613),
+            "K=4": (0.548, 0.832, 0.955, 0.597),
+            "H=6": (0.564, 0.834, 0.958, 0.623),
+            "H=18": (0.550, 0.833, 0.958, 0.611),
+        },
+        "note": "the base row equals Table 3's StreamSync-Trf row.",
+    },
+    "table6": {
+        "title": "Table 6: StreamSync per scenario (2 s hops, 18 iterations)",
+        "columns": METRICS,
+        "rows": {
+            "Talking-heads": (0.706, 0.980, 0.986, 0.750),
+            "Voiceovers": (0.538, 0.859, 0.957, 0.568),
+            "Others": (0.358, 0.610, 0.876, 0.411),
+            "Overall": (0.567, 0.845, 0.961, 0.632),
+        },
+        "note": "the Overall row equals Table 3's StreamSync-LSTM row.",
+    },
 }
+
+TABLES = ("table3", "table4", "table5", "table6")
+
+# Table 5's rows by (H, K)
+TABLE5_ROW = {(12, 3): "Base (H=12, K=3)", (12, 2): "K=2", (12, 4): "K=4", (6, 3): "H=6", (18, 3): "H=18"}
+# Table 6's rows by realsync's scenario names (None: all segments)
+TABLE6_ROW = {"Talking-heads": "talking_head", "Voiceovers": "voice_over", "Others": "other", "Overall": None}
+# the streaming head each table reports (Table 3 has both)
+TABLE_HEAD = {"table4": "trf", "table5": "trf", "table6": "lstm"}
+HEAD_ROW = {"trf": "StreamSync-Trf", "lstm": "StreamSync-LSTM"}
+
+
+def figures(paper: dict = PAPER) -> list[tuple[str, str, str, float]]:
+    """Every figure as ``(table, row, column, value)``; columns are strings (``"2"`` for Table 4's 2 windows)."""
+    out = []
+    for t in TABLES:
+        cols = [str(c) for c in paper[t]["columns"]]
+        for row, values in paper[t]["rows"].items():
+            if len(values) != len(cols):
+                raise ValueError(f"{t} {row}: {len(values)} figures for {len(cols)} columns")
+            out += [(t, row, c, float(v)) for c, v in zip(cols, values)]
+    return out
+
+
+def paper_value(table: str, row: str, column, paper: dict = PAPER) -> float | None:
+    t = paper[table]
+    values = t["rows"].get(row)
+    cols = [str(c) for c in t["columns"]]
+    return None if values is None or str(column) not in cols else float(values[cols.index(str(column))])
 
 
 def table3_rows(metrics: dict) -> dict:
     """Table 3's rows from evaluate's metrics (``None``: not measured by this run).
 
     ``pretrained`` (a bare SparseSync checkpoint, or ``--pretrained``), ``snapshot`` (a
-    fine-tuned run's predictor), ``apa`` and ``streamsync`` are evaluate's method keys
-    (the same keys :mod:`realsync_build.streamsync.paper` sets beside the paper's rows).
+    fine-tuned run's predictor, best iteration), ``apa`` and ``streamsync`` are evaluate's
+    method keys; :mod:`realsync_build.streamsync.beside` sets them beside the paper's rows.
     """
     keys = ("acc", "acc_pm1", "roc_auc", "map", "iteration", "n")
     pick = lambda m: {k: m[k] for k in keys if k in m} if isinstance(m, dict) else None  # noqa: E731
@@ -83,108 +122,3 @@ def table3_rows(metrics: dict) -> dict:
         "apa": pick(metrics.get("apa")),
         "streamsync": pick(metrics.get("streamsync")),
     }
-
-
-def _num(v) -> float | None:
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
-
-
-def _cell(measured, paper) -> dict:
-    m, p = _num(measured), _num(paper)
-    return {"measured": m, "paper": p, "diff": None if m is None or p is None else round(m - p, 6)}
-
-
-def _fmt(v: float | None, sign: bool = False) -> str:
-    if v is None:
-        return "n/a"
-    return f"{v:+.3f}" if sign else f"{v:.3f}"
-
-
-def compare(metrics: dict, adoption: dict | None, paper: dict = PAPER) -> dict:
-    """The side-by-side tables as data (what the ``.json`` holds)."""
-    t3 = []
-    for key, row in METHOD_ROW.items():
-        if key not in metrics or not isinstance(metrics[key], dict):
-            continue
-        ref = paper["table3"].get(row, _NA)
-        t3.append({"method": key, "row": row, "n": metrics[key].get("n"), **{m: _cell(metrics[key].get(m), ref.get(m)) for m in METRICS}})
-    t6 = []
-    for scen, label in SCENARIO_LABEL.items():
-        for key, row in METHOD_ROW.items():
-            per = (metrics.get(key) or {}).get("per_scenario") if isinstance(metrics.get(key), dict) else None
-            if per is None:
-                continue
-            got = per.get(scen) or {}
-            ref = paper["table6"].get(label, {}).get(row, _NA)
-            t6.append({"scenario": scen, "label": label, "method": key, "row": row, "n": got.get("n", 0),
-                       **{m: _cell(got.get(m), ref.get(m)) for m in METRICS}})
-    return {"table3": t3, "table6": t6, "statement": statement(metrics, adoption), "paper_source": paper["source"]}
-
-
-def statement(metrics: dict, adoption: dict | None) -> str:
-    """Plain words on what the measured numbers are compared with."""
-    n_eval, n_failed = metrics.get("n_segments"), metrics.get("n_failed", 0)
-    if not adoption:
-        return (f"Evaluated {n_eval} segments of split {metrics.get('split')} drawn by this project's own split, "
-                "not the published lists: the sets differ from the paper's.")
-    cap = f", capped at {adoption['cap']} lines after the loader's seeded shuffle (seed {adoption['seed']})" if adoption.get("cap") else ""
-    lists = "; ".join(
-        f"{li['name']} -> {li['split']}: {li['lines']} lines, {li['selected']} selected, {li['adopted']} adopted, {li['missing']} missing"
-        for li in adoption.get("lists", [])
-    )
-    missing = adoption.get("n_missing", 0)
-    proto = ("paper (what the StreamSync loader evaluated: no broken variants, skip lists applied)"
-             if adoption.get("protocol") == "paper" else adoption.get("protocol"))
-    parts = [f"Protocol {proto}{cap}.", f"Lists: {lists}."]
-    if missing:
-        parts.append(f"{missing} of {adoption.get('n_selected')} selected segments are missing from this root (their videos or clips are "
-                     "not here), so the compared sets differ from the paper's.")
-    else:
-        parts.append("No selected segment is missing.")
-    parts.append(f"Evaluated {n_eval} segments of split {metrics.get('split')}" + (f"; {n_failed} failed to decode." if n_failed else "."))
-    if not adoption.get("annotated", True):
-        parts.append("The root was not annotated when split ran: every segment's scenario is 'unannotated', so Table 6 is empty.")
-    return " ".join(parts)
-
-
-def to_markdown(cmp: dict) -> str:
-    head = "| row | n | " + " | ".join(f"{METRIC_LABEL[m]} (ours / paper / diff)" for m in METRICS) + " |"
-    sep = "|" + "---|" * (2 + len(METRICS))
-
-    def line(r, first):
-        cells = " | ".join(f"{_fmt(r[m]['measured'])} / {_fmt(r[m]['paper'])} / {_fmt(r[m]['diff'], True)}" for m in METRICS)
-        return f"| {first} | {r['n'] if r['n'] is not None else 'n/a'} | {cells} |"
-
-    out = ["# Measured beside the paper", "", cmp["statement"], "", "## Table 3", "", head, sep]
-    out += [line(r, f"{r['row']} ({r['method']})") for r in cmp["table3"]]
-    out += ["", "## Table 6 (per scenario)", "", head, sep]
-    out += [line(r, f"{r['label']}: {r['row']}") for r in cmp["table6"]]
-    out += ["", f"Paper values: {cmp['paper_source']}. n/a: not measured, or not transcribed from the paper.", ""]
-    return "\n".join(out)
-
-
-def write_paper_tables(metrics: dict, adoption: dict | None, out: str | Path, copy_to: str | Path | None = None) -> list[Path]:
-    """``paper_tables.json`` and ``paper_tables.md`` in ``out`` (and in ``copy_to``, the report folder)."""
-    cmp = compare(metrics, adoption)
-    files = []
-    for folder in [Path(out)] + ([Path(copy_to)] if copy_to else []):
-        atomic.write_text(folder / "paper_tables.json", json.dumps(cmp, indent=1) + "\n")
-        atomic.write_text(folder / "paper_tables.md", to_markdown(cmp))
-        files += [folder / "paper_tables.json", folder / "paper_tables.md"]
-    return files
-
-
-def write_beside(root, metrics: dict, out: str | Path) -> list[Path]:
-    """The evaluate hook: on an adopted root, the tables beside metrics.json and in ROOT/report."""
-    from realsync_build.core.adoption import read_adoption
-
-    adoption = read_adoption(root)
-    if adoption is None:
-        return []
-    return write_paper_tables(metrics, adoption, out, copy_to=root.report)

@@ -15,10 +15,14 @@ published list round-trips byte for byte (tested).
 
 ``--layout streamsync``: the files StreamSync's loader opens.
 
-Under ``--out`` (default ``ROOT/streamsync``), with ``{name}`` = ``sports_and_news_normal``:
+Under ``--out`` (default ``ROOT/streamsync``), with ``{name}`` = ``sports_and_news_{distribution}``
+(``--distribution``; default: the adopted lists' distribution, else ``normal``):
 
-* ``{name}.evaluation.{csv,json}``: the dev segments (the loader's ``test`` split reads them);
-* ``{name}.test.{csv,json}``: the test segments (the loader's ``valid`` split reads them);
+* ``{name}.evaluation.{csv,json}``: the test segments (the loader's ``test`` split reads them and
+  reports its figures on them);
+* ``{name}.test.{csv,json}``: the dev segments (the loader's ``valid`` split reads them and picks the
+  best checkpoint on them: the roles of :data:`realsync_build.core.protocol.LIST_ROLE`).  An adopted
+  split goes back to the file of the list it came from, whatever its role (``split --role``);
 * ``{name}.train.{csv,json}``: one line per train clip start, every 10 s from 10 s as in the
   published lists (the grid of :func:`realsync_build.core.segments.segment_starts`),
   with offsets drawn as the split stage draws them (the loader draws a fresh random offset
@@ -42,9 +46,9 @@ import pandas as pd
 
 from realsync_build.core import atomic, lists
 from realsync_build.core.adoption import read_adoption
-from realsync_build.core.avformat import offset_to_class
+from realsync_build.core.avformat import list_offset_class, offset_to_class
 from realsync_build.core.clipview import load_split_inputs
-from realsync_build.core.protocol import LOADER_SPLIT
+from realsync_build.core.protocol import DISTRIBUTIONS, LIST_STEM, LOADER_SPLIT, SPLIT_KIND
 from realsync_build.core.root import DatasetRoot, safe_name
 from realsync_build.core.segments import EVAL_SPLITS, SegmentConfig, make_segments
 
@@ -57,6 +61,7 @@ class StreamSyncExportError(ValueError):
 class StreamSyncReport:
     files: list[Path] = field(default_factory=list)
     per_split: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def segments_to_list(segments: pd.DataFrame) -> tuple[list[lists.ListRow], dict[str, dict[str, float]]]:
@@ -92,8 +97,11 @@ def format_lists(segments: pd.DataFrame) -> tuple[str, str]:
     return lists.format_csv(rows), lists.format_json(entries)
 
 
-def segments_from_lists(rows: list[lists.ListRow], entries: dict[str, dict[str, float]], window_s: float = 5.0) -> pd.DataFrame:
-    """A published list as segment rows (order kept); the JSON must hold every CSV id.
+def segments_from_lists(rows: list[lists.ListRow], entries: dict[str, dict[str, float]], window_s: float = 5.0,
+                        distribution: str = "normal") -> pd.DataFrame:
+    """A published list as segment rows (order kept); the JSON must hold every CSV id.  ``offset_class``:
+    the grid's class (``normal``: an off-grid offset is an error), or the StreamSync code's label of a
+    continuous offset (``uniform``: :func:`~realsync_build.core.avformat.list_offset_class`).
 
     ``clip_id`` is realsync's clip id (``{video_id}_{start}_{end}``); a clip-name tag
     (``broken_silence`` ...) goes to ``tag``."""
@@ -114,7 +122,7 @@ def segments_from_lists(rows: list[lists.ListRow], entries: dict[str, dict[str, 
                 "start_s": float(r.seg_start_s),
                 "end_s": float(r.seg_start_s) + window_s,
                 "offset_sec": float(e["offset_sec"]),
-                "offset_class": offset_to_class(float(e["offset_sec"])),
+                "offset_class": (list_offset_class if distribution == "uniform" else offset_to_class)(float(e["offset_sec"])),
                 "tag": r.segment.tag or None,
             }
         )
@@ -124,14 +132,20 @@ def segments_from_lists(rows: list[lists.ListRow], entries: dict[str, dict[str, 
 
 
 def run_export_streamsync(
-    root: DatasetRoot, out: Path, name: str | None = None, splits=EVAL_SPLITS, layout: str = "realsync"
+    root: DatasetRoot, out: Path, name: str | None = None, splits=EVAL_SPLITS, layout: str = "realsync", distribution: str | None = None
 ) -> StreamSyncReport:
     """``layout="realsync"``: ``{name}.{dev,test}.{csv,json}``.  ``layout="streamsync"``: the files the
     StreamSync code opens (:func:`export_layout`)."""
+    if distribution is not None and distribution not in DISTRIBUTIONS:
+        raise StreamSyncExportError(f"--distribution must be one of {', '.join(DISTRIBUTIONS)}, not {distribution!r}")
     if layout == "streamsync":
-        return export_layout(root, Path(out), name or "sports_and_news_normal")
+        if name and distribution:
+            raise StreamSyncExportError("give --name or --distribution, not both (--distribution D names the files sports_and_news_D.*)")
+        return export_layout(root, Path(out), name, distribution)
     if layout != "realsync":
         raise StreamSyncExportError(f"--layout must be realsync or streamsync, not {layout!r}")
+    if distribution:
+        raise StreamSyncExportError("--distribution names the files of --layout streamsync; --layout realsync writes {name}.{dev,test}.*")
     name = name or "realsync"
     unknown = [s for s in splits if s not in EVAL_SPLITS]
     if unknown:
@@ -153,7 +167,6 @@ def run_export_streamsync(
     return report
 
 
-FILE_KIND = {"dev": "evaluation", "test": "test", "train": "train"}
 TRAIN_SEED = 0
 
 
@@ -173,13 +186,32 @@ def train_rows(clips: pd.DataFrame, seed: int = TRAIN_SEED) -> pd.DataFrame:
     return rows.assign(split="train").sort_values(["channel", "clip_id", "start_s"], kind="mergesort")
 
 
-def export_layout(root: DatasetRoot, out: Path, name: str = "sports_and_news_normal"):
-    name = safe_name(name)
+def file_kinds(record: dict) -> dict[str, str]:
+    """realsync split -> the list kind its file is named after: an adopted split goes back to its
+    list's kind; the others play their role (dev selects: ``test``; test: ``evaluation``)."""
+    kinds = {li["split"]: li["kind"] for li in record.get("lists", []) if li.get("kind") in ("evaluation", "test")}
+    for split, kind in SPLIT_KIND.items():
+        if split not in kinds:
+            kinds[split] = kind if kind not in kinds.values() else next(k for k in ("evaluation", "test") if k not in kinds.values())
+    return {**kinds, "train": "train"}
+
+
+def export_layout(root: DatasetRoot, out: Path, name: str | None = None, distribution: str | None = None) -> StreamSyncReport:
     inputs, segments = load_split_inputs(root)
     record = read_adoption(root) or {}
-    texts: dict[Path, bytes] = {}
+    adopted = record.get("distribution") if record.get("distribution") in DISTRIBUTIONS else None
     report = StreamSyncReport()
-    for split, kind in FILE_KIND.items():
+    if name is None:
+        distribution = distribution or adopted or "normal"
+        name = f"{LIST_STEM}_{distribution}"
+        content = adopted or ("normal" if not record else None)
+        if content and content != distribution:
+            what = "drawn on the 0.2 s grid (the normal lists' kind)" if not record else f"from {content} lists"
+            report.notes.append(f"the offsets are {what}; the files are named {distribution} as asked")
+    name = safe_name(name)
+    kinds = file_kinds(record)
+    texts: dict[Path, bytes] = {}
+    for split, kind in kinds.items():
         seg = train_rows(inputs.clips) if split == "train" else _ordered(segments[segments["split"] == split])
         csv_text, json_text = format_lists(seg)
         texts[out / f"{name}.{kind}.csv"] = csv_text.encode()
@@ -188,7 +220,7 @@ def export_layout(root: DatasetRoot, out: Path, name: str = "sports_and_news_nor
     # skip lists: the loader's names first, then the names they were published under
     lists_dir = root.manifests / "lists"
     own: dict[str, bytes] = {}
-    for split, kind in FILE_KIND.items():
+    for split, kind in kinds.items():
         data = b""
         for li in record.get("lists", []):
             if li.get("split") != split:

@@ -1,7 +1,14 @@
 """``realsync split --from-list``: adopt published StreamSync lists exactly.
 
-* The videos a list names go to its split (evaluation list -> dev, test list ->
-  test, or ``--as``); every other video in the root goes to train.
+* The videos a list names go to the split of its role, as the StreamSync code uses
+  them (:data:`realsync_build.core.protocol.LIST_ROLE`): the evaluation list is the
+  *test* (realsync ``test``), the test list *selects the model* (realsync ``dev``, where
+  ``train`` picks ``best.pt``); ``--role selection|test`` or ``--as dev|test`` say
+  otherwise.  Every other video in the root goes to train.
+* Offsets: a ``normal`` list's are on the 0.2 s grid (an off-grid one is an error); a
+  ``uniform`` list's are continuous and keep their listed value, labelled with the class
+  the StreamSync code gives them (:func:`realsync_build.core.avformat.list_offset_class`).
+  The distribution is ``--distribution``, else the list's name, else ``normal``.
 * Each selected segment keeps its id, start and offset; the clip-name tag
   (``broken_silence`` ...) goes to the ``tag`` column and ``list_row`` keeps the
   line's position so the export writes the list back in its own order.
@@ -30,33 +37,16 @@ import pandas as pd
 
 from realsync_build.core import atomic, lists, manifest
 from realsync_build.core.adoption import ADOPTION, AdoptError
-from realsync_build.core.avformat import offset_to_class
 from realsync_build.core.clipview import load_inputs
-from realsync_build.core.protocol import (
-    DEFAULT_SPLIT,
-    LOADER_SEED,
-    LOADER_SPLIT,
-    ProtocolError,
-    loader_selection,
-    list_kind,
-    read_skip_list,
-    skip_list_candidates,
-)
+from realsync_build.core.protocol import LOADER_SEED, LOADER_SPLIT, SPLIT_ROLE, ProtocolError, loader_selection, read_skip_list
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.scenario import UNANNOTATED, annotations_by_clip, scenario_of, streamed_span_s, top_events_of
 from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.segments import SegmentConfig
+from realsync_build.stages.split.listed import ListInput, list_inputs, listed_class
 
 WINDOW_S = 5.0
 REASONS = ("video not fetched", "clip not cut", "clip failed")
-
-
-@dataclass
-class ListInput:
-    csv: Path
-    split: str  # dev | test
-    kind: str | None  # evaluation | test | train | None (name says neither)
-    skip_list: Path | None = None
 
 
 @dataclass
@@ -65,6 +55,7 @@ class AdoptConfig:
     cap: int | None = None
     seed: int = LOADER_SEED
     skip_lists: tuple[Path, ...] | None = None  # None: look beside each list
+    distribution: str | None = None  # None: from each list's name, else normal
 
 
 @dataclass
@@ -97,35 +88,6 @@ class AdoptResult:
     @property
     def n_selected(self) -> int:
         return sum(c.selected for c in self.channels.values())
-
-
-def list_inputs(paths: list[Path], as_splits: list[str] | None = None, skip_lists: list[Path] | None = None) -> list[ListInput]:
-    """Each ``--from-list`` with its split (``--as``: one for all, or one per list) and skip list."""
-    as_splits = list(as_splits or [])
-    if as_splits and len(as_splits) not in (1, len(paths)):
-        raise AdoptError(f"--as: give one value for all lists or one per --from-list ({len(paths)}), not {len(as_splits)}")
-    for s in as_splits:
-        if s not in ("dev", "test"):
-            raise AdoptError(f"--as must be dev or test, not {s!r}")
-    out = []
-    for i, p in enumerate(paths):
-        p = Path(p)
-        if not p.is_file():
-            raise AdoptError(f"list not found: {p}")
-        if p.suffix.lower() != ".csv":
-            raise AdoptError(f"{p}: pass the .csv list (its .json must sit beside it)")
-        kind = list_kind(p)
-        split = as_splits[i if len(as_splits) > 1 else 0] if as_splits else DEFAULT_SPLIT.get(kind or "")
-        if split is None:
-            raise AdoptError(f"{p}: the name says neither evaluation nor test: pass --as dev or --as test")
-        skip = None
-        if skip_lists is None:
-            skip = next((c for c in skip_list_candidates(p, kind) if c.is_file()), None)
-        out.append(ListInput(p, split, kind, skip))
-    splits = [li.split for li in out]
-    if len(set(splits)) != len(splits):
-        raise AdoptError(f"two lists go to the same split ({', '.join(splits)}): use --as to give each its own")
-    return out
 
 
 def _sha256(data: bytes) -> str:
@@ -218,7 +180,7 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
                     "start_s": a,
                     "end_s": a + WINDOW_S,
                     "offset_sec": offset,
-                    "offset_class": offset_to_class(offset),
+                    "offset_class": listed_class(offset, li.distribution, sid, json_path),
                     "scenario": scenario_of(ann.get(cid), *streamed_span_s(a, float(clip["end_s"]) - float(clip["start_s"]), offset, SegmentConfig().stream))
                     if inputs.annotated
                     else UNANNOTATED,
@@ -244,6 +206,8 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
                 "kind": li.kind,
                 "loader_split": LOADER_SPLIT.get(li.kind or ""),
                 "split": li.split,
+                "role": SPLIT_ROLE[li.split],
+                "distribution": li.distribution,
                 "lines": len(rows),
                 "selected": len(sel.kept),
                 "adopted": n_adopted,
@@ -275,6 +239,7 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
     }
     record = {
         "protocol": cfg.protocol,
+        "distribution": "+".join(sorted({li.distribution for li in inputs_})) or None,
         "cap": cfg.cap,
         "seed": cfg.seed if cfg.cap is not None else None,
         "annotated": bool(inputs.annotated),
@@ -310,18 +275,19 @@ def clear_adoption(root: DatasetRoot) -> None:
     path.unlink(missing_ok=True)
 
 
-def run_adopt(root: DatasetRoot, paths: list[Path], cfg: AdoptConfig, as_splits: list[str] | None = None) -> AdoptResult:
+def run_adopt(root: DatasetRoot, paths: list[Path], cfg: AdoptConfig, as_splits: list[str] | None = None,
+              roles: list[str] | None = None) -> AdoptResult:
     from realsync_build.core.state import stage_run
 
     params = {
         "--from-list": sorted(Path(p).name for p in paths), "--as": list(as_splits) if as_splits else None,
-        "--protocol": cfg.protocol, "--cap": cfg.cap, "--loader-seed": cfg.seed,
+        "--role": list(roles) if roles else None, "--distribution": cfg.distribution, "--protocol": cfg.protocol, "--cap": cfg.cap, "--loader-seed": cfg.seed,
         "--skip-list": sorted(Path(p).name for p in cfg.skip_lists) if cfg.skip_lists else None,
     }  # fmt: skip
     # recorded as split's parameters; adopting again (other lists) replaces the split, as a plain split does
     with stage_run(root, "split", params, guard_params=False) as run:
         try:
-            ins = list_inputs(paths, as_splits, list(cfg.skip_lists) if cfg.skip_lists else None)
+            ins = list_inputs(paths, as_splits, list(cfg.skip_lists) if cfg.skip_lists else None, roles, cfg.distribution)
             result = compute_adoption(root, ins, cfg)
         except (ProtocolError, lists.ListFormatError) as exc:
             raise AdoptError(str(exc)) from None
@@ -347,7 +313,7 @@ def print_adoption(result: AdoptResult) -> None:
     for li in rec["lists"]:
         skips = ", ".join(s["name"] for s in li["skip_lists"]) or "none"
         console.print(
-            f"{li['name']} -> {li['split']}: {li['lines']} lines, {li['selected']} selected "
+            f"{li['name']} -> {li['split']} (role: {li.get('role', '?')}; {li.get('distribution', 'normal')} offsets): {li['lines']} lines, {li['selected']} selected "
             f"(dropped: {li['dropped_broken']} broken, {li['dropped_skip']} skip list [{skips}], {li['dropped_cap']} over the cap), "
             f"{li['adopted']} adopted, {li['missing']} missing",
             highlight=False,

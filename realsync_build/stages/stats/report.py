@@ -9,7 +9,7 @@
 5. evaluation results, when ``realsync evaluate`` wrote ``report/eval-*/metrics.json`` or
    ``runs/*/eval-*/metrics.json``;
 6. the comparison with the paper (``#paper-comparison``): filled from
-   ``report/paper_tables.md`` when an evaluation on adopted lists wrote it;
+   ``report/paper_tables.md`` when an evaluation wrote it (Tables 3-6, floors under each);
 7. the run: date, versions, the recorded parameters of each stage.
 
 Every value nobody measured reads ``n/a`` (CSS class ``na``).  Every linked
@@ -42,6 +42,7 @@ CSS = (
 VERSIONED = ("numpy", "pandas", "pyarrow", "torch", "matplotlib", "silero-vad", "face-alignment", "ai-edge-litert")
 METHOD_NAMES = {"pretrained": "Pretrained SparseSync", "snapshot": "Snapshot (fine-tuned)", "apa": "APA", "streamsync": "StreamSync"}
 METRICS = (("acc", "acc"), ("acc_pm1", "acc +/-1"), ("roc_auc", "ROC-AUC"), ("map", "mAP"))
+FLOOR_NAMES = {"always_zero": "floor: always offset 0", "most_common": "floor: most common class"}
 
 
 def _num(v, digits: int = 3) -> str:
@@ -116,7 +117,15 @@ def _evaluation_section(root: DatasetRoot) -> str:
         rows = "".join(
             f"<tr><td>{escape(METHOD_NAMES[k])}</td>" + "".join(_num(m[k].get(key)) for key, _ in METRICS) + "</tr>" for k in methods
         )
+        floors = {k: f for k, f in (m.get("baselines") or {}).items() if k in FLOOR_NAMES and isinstance(f, dict)}
+        rows += "".join(  # the floor beside every figure: constant predictors on the same segments
+            f"<tr class=note><td>{escape(FLOOR_NAMES[k])} ({f.get('offset_s', 0):+.1f} s)</td>" + "".join(_num(f.get(key)) for key, _ in METRICS) + "</tr>"
+            for k, f in floors.items()
+        )
         parts.append(f"<table><thead><tr><th>Method</th>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        if "most_common" in floors:
+            parts.append(f"<p class=note>Floors: constant predictors on the same segments; the most common class is that of "
+                         f"{escape(str(floors['most_common'].get('source')))}. {escape(str((m.get('baselines') or {}).get('note', '')))}</p>")
         found = {s for k in methods for s in (m[k].get("per_scenario") or {})}
         scen = [s for s in tables.SCENARIO_NAMES if s in found] + sorted(found - set(tables.SCENARIO_NAMES))
         if scen:
@@ -141,20 +150,22 @@ def _evaluation_section(root: DatasetRoot) -> str:
 
 PAPER_PLACEHOLDER = (
     "<h2 id=paper-comparison>Beside the paper</h2><p>No comparison yet: it appears after "
-    "<code>realsync evaluate</code> on a root adopted from the published lists (<code>realsync split --from-list</code>).</p>"
+    "<code>realsync evaluate</code> (on a root adopted from the published lists, <code>realsync split --from-list</code>, "
+    "the segments are the paper's).</p>"
 )
 
 
 def paper_section(root: DatasetRoot) -> str:
-    """The comparison with the paper's Tables 3 and 6 (``report/paper_tables.md``, written by
-    ``realsync evaluate`` on adopted lists), or ``""`` when there is none (the page then shows
-    :data:`PAPER_PLACEHOLDER` in its place, ``#paper-comparison``)."""
+    """The comparison with the paper's Tables 3-6 and the floors under each (``report/paper_tables.md``,
+    written by ``realsync evaluate``; its statement says whether the segments are the published
+    lists'), or ``""`` when there is none (the page then shows :data:`PAPER_PLACEHOLDER` in its
+    place, ``#paper-comparison``)."""
     md = root.report / "paper_tables.md"
     if not md.is_file():
         return ""
     link = " also as <a href='paper_tables.json'>JSON</a>." if (root.report / "paper_tables.json").is_file() else ""
     return (
-        "<h2 id=paper-comparison>Beside the paper (Tables 3 and 6)</h2><p>From the last <code>realsync evaluate</code> on the adopted lists;"
+        "<h2 id=paper-comparison>Beside the paper (Tables 3-6, with the floors)</h2><p>From the last <code>realsync evaluate</code>;"
         f"{link}</p><pre>{escape(md.read_text(encoding='utf-8'))}</pre>"
     )
 
