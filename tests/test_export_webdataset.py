@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from realsync_build.core import manifest
 from realsync_build.cli import app
-from realsync_build.cli.export import parse_size
+from realsync_build.core.values import parse_size
 from realsync_build.stages.export.webdataset import WebDatasetConfig, run_export_webdataset, shard_urls
 from realsync_build.core.clipview import StaleManifest
 from realsync_build.media.synth import make_source

@@ -135,7 +135,7 @@ def test_a_malformed_list_is_reported_with_its_line_number(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("abc_0_300_10_0,10.0,CNN\nabc_0_300_20,20.0,CNN\n")
     r = CliRunner().invoke(app, ["fetch", "--root", str(tmp_path / "d"), "--from-list", str(bad), "--dry-run"])
-    assert r.exit_code == 1 and "bad.csv:2" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and "bad.csv:2" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "d" / "manifests" / "videos.parquet").exists()
     clash = tmp_path / "clash.csv"
     clash.write_text("abc_0_300_10_0,10.0,CNN\nabc_0_300_20_0,20.0,NBCNews\n")

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from realsync_build.cli import configfile
-from realsync_build.cli.configfile import Command, Context, ParameterSource, UsageError
+from realsync_build.cli.configfile import Command, Context, MissingParameter, ParameterSource, UsageError
 from realsync_build.cli.common import app, fail
 from realsync_build.core.ui import console
 
@@ -54,6 +54,10 @@ def show(
     root_cmd = root_ctx.command
     args = list(command or []) + list(ctx.args)
     config_file = ctx.meta.get(configfile.META_FILE) or _own_config(args)
+    legacy = {v for _, values in configfile.LEGACY_CONFIG.values() for v in values}  # train --config tiny
+    if config_file and not (config_file in legacy and not Path(config_file).is_file()):
+        # read it here: the contexts below parse resiliently and would swallow its errors
+        configfile.build_default_map(root_cmd, configfile.load_toml(config_file), config_file)
     leaves = configfile.leaves(root_cmd)
     if not args or args[0].startswith("-"):
         targets = [(p, []) for p in leaves if p[0] != "config"]
@@ -108,6 +112,11 @@ def _context_for(root_ctx: Context, path: tuple[str, ...], args: list[str], conf
         parent = Context(cmd, info_name=name, parent=parent, resilient_parsing=True)
     if config_file and "--config" not in args and not any(a.startswith("--config=") for a in args):
         args = ["--config", config_file, *args]
+    try:  # a strict parse first: a value the command would refuse (--crf nan, a bad file value) is refused here too
+        cmd.make_context(path[-1], list(args), parent=parent.parent)
+    except UsageError as exc:
+        if not isinstance(exc, MissingParameter):  # a required option of the command: show it as (unset)
+            fail(exc.format_message())
     try:
         return cmd.make_context(path[-1], list(args), parent=parent.parent, resilient_parsing=True)
     except UsageError as exc:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Optional
 
@@ -35,11 +34,12 @@ from typer.core import TyperGroup
 
 try:  # typer >= 0.20 carries its own copy of click's core; older typer uses click itself
     from typer._click.core import Command, Context, ParameterSource
-    from typer._click.exceptions import UsageError
+    from typer._click.exceptions import BadParameter, MissingParameter, UsageError
 except ImportError:  # pragma: no cover
     from click.core import Command, Context, ParameterSource
-    from click.exceptions import UsageError
+    from click.exceptions import BadParameter, MissingParameter, UsageError
 
+from realsync_build.cli import values
 from realsync_build.core.errors import UserError
 
 CONFIG_ENV = "REALSYNC_CONFIG"
@@ -82,14 +82,14 @@ def _norm(key: str) -> str:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
+    """The config file's table; not found, unreadable, not UTF-8, nested too deep or not TOML: one line, exit 2."""
+    from realsync_build.core.textfiles import load_toml as load_checked
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config file not found: {path} (write a template with `realsync config init {path}`)")
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path} is not valid TOML: {exc}") from None
+        return load_checked(path)  # a TextFileError is a UserError already
     except OSError as exc:
         raise UserError(f"cannot read config file {path}: {exc}") from None
 
@@ -127,6 +127,7 @@ def build_default_map(root: TyperGroup, data: dict[str, Any], label: str) -> tup
         keys = file_keys(cmd)
         for k, value in shared.items():
             if k in keys:
+                _check_file_value(label, keys[k], k, value)
                 node(path)[k] = value
                 origin[(path, k)] = f"file {label}, top level"
 
@@ -144,6 +145,7 @@ def build_default_map(root: TyperGroup, data: dict[str, Any], label: str) -> tup
             if k not in keys:
                 where = ".".join(path)
                 raise UserError(f"{label}: [{where}] has no option {key!r}; known: {', '.join(sorted(keys)) or '(none)'}")
+            _check_file_value(label, keys[k], key, value)
             node(path)[k] = value
             origin[(path, k)] = f"file {label} [{'.'.join(path)}]"
 
@@ -151,6 +153,14 @@ def build_default_map(root: TyperGroup, data: dict[str, Any], label: str) -> tup
         if isinstance(value, dict):
             visit(value, (key,))
     return default_map, origin
+
+
+def _check_file_value(label: str, param, key: str, value: Any) -> None:
+    """A numeric option's value in a file is a number or a string (``"1GB"``): TOML's true/false
+    would be read as 1/0 and an array or table is no number.  The value itself is checked by the
+    option's rule when the command reads it (:mod:`realsync_build.cli.values`)."""
+    if values.rule_of(param) is not None and (isinstance(value, (bool, list, dict)) or value is None):
+        raise UserError(f"{label}: {key} = {value!r} is not a number (the option {values.flag_of(param)} takes one)")
 
 
 def _path_of(ctx: Context) -> tuple[str, ...]:
@@ -254,6 +264,7 @@ def decorate(group: TyperGroup) -> None:
             cmd.params.append(shared["config"])
         if "progress" not in names:
             cmd.params.append(shared["progress"])
+        values.install(path, cmd)  # every numeric option: finite, in range (one line, exit 2)
         for p in cmd.params:
             if getattr(p, "is_flag", False):
                 p.metavar = ""  # a flag takes no value: show none (typer shows <bool> otherwise)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,19 +13,6 @@ export_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(export_app, name="export")
-
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12, "tb": 10**12}
-
-
-def parse_size(text: str) -> int:
-    """``1GB``, ``500MB``, ``2e9`` -> bytes (decimal units)."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", str(text))
-    if not m or m[2].lower() not in _UNITS:
-        raise ValueError(f"--shard-size must be a size like 1GB, 500MB or 2000000, got {text!r}")
-    value = int(float(m[1]) * _UNITS[m[2].lower()])
-    if value < 1:
-        raise ValueError(f"--shard-size must be positive, got {text!r}")
-    return value
 
 
 def _splits(text: str) -> tuple[str, ...]:
@@ -48,6 +34,7 @@ def webdataset_cmd(
     rewrites only shards whose content changed. Read them with webdataset.WebDataset.
     """
     from realsync_build.stages.export.webdataset import WebDatasetConfig, run_export_webdataset
+    from realsync_build.core.values import parse_size  # the same parser cli/values.py checked the option with
     from realsync_build.core.manifest import ManifestError
     from realsync_build.core.ui import console
 

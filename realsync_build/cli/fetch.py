@@ -128,6 +128,10 @@ def fetch(
         except ProtocolError as exc:
             fail(str(exc))
     check_category(category)
+    if name is not None:
+        from realsync_build.core.names import check_channel
+
+        check_channel(name, "--name")  # a label that reads as an option or a path (-rf, ../x): one line, exit 2
     if min_height > max_height:
         fail(f"--min-height {min_height} is above --max-height {max_height}")
     try:
@@ -173,7 +177,7 @@ def fetch(
     try:
         report = run_fetch(ds, cfg, channels=chans, from_list=from_list, dry_run=dry_run, options=opts)
     except (ListFormatError, FileNotFoundError, ManifestError, RuntimeError, ValueError) as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=getattr(exc, "exit_code", 1))  # a bad list (ListFormatError) is the user's: 2
     print_fetch_report(report)
     if dry_run:
         from realsync_build.core.ui import console

@@ -7,19 +7,22 @@ a source checkout reads ``manifests/channels.toml`` directly.
 A list is validated as a whole before anything is fetched: every entry is a
 table with string ``name``, ``url`` and ``category`` (and optional string
 ``topic``), no other keys; ``category`` is one of :data:`CATEGORIES`; ``url``
-is ``http(s)://`` with a host; names are unique (case-insensitive).  Any
-problem is one :class:`ChannelListError` naming the file and the entry.
+is ``http(s)://`` with a host; names are unique (case-insensitive) and could not read
+as an option or a path (:func:`realsync_build.core.names.channel_problem`: ``-rf``,
+``../../x`` and 4,000-character names are refused).  The file is UTF-8 with bounded nesting
+(:mod:`realsync_build.core.textfiles`).  Any problem is one :class:`ChannelListError`
+naming the file and the entry.
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlparse
 
 from realsync_build.core.errors import UserError
+from realsync_build.core.names import channel_problem
 
 CATEGORIES = ("sports", "news")
 _KEYS = {"name", "url", "category", "topic"}
@@ -55,7 +58,7 @@ def _check_entry(path: Path, i: int, entry) -> Channel:
     if not isinstance(entry, dict):
         raise ChannelListError(f"{where} is not a table ([[channel]] with name, url, category)")
     if isinstance(entry.get("name"), str) and entry["name"].strip():
-        where += f" ({entry['name']!r})"
+        where += f" ({entry['name'][:40]!r})"
     for key in ("name", "url", "category"):
         if key not in entry:
             raise ChannelListError(f"{where} lacks {key!r}")
@@ -67,6 +70,9 @@ def _check_entry(path: Path, i: int, entry) -> Channel:
             raise ChannelListError(f"{where}: {key} must be a string, got {type(entry[key]).__name__} {entry[key]!r}")
     if not entry["name"].strip():
         raise ChannelListError(f"{where}: name is empty")
+    problem = channel_problem(entry["name"].strip())
+    if problem:
+        raise ChannelListError(f"{path}: channel #{i + 1}: {problem}")
     if entry["category"] not in CATEGORIES:
         raise ChannelListError(f"{where}: category {entry['category']!r} is not one of {', '.join(CATEGORIES)}")
     url = urlparse(entry["url"])
@@ -79,11 +85,12 @@ def load_channels(path: str | Path | None = None) -> list[Channel]:
     path = Path(path) if path else default_channels_file()
     if not path.exists():
         raise FileNotFoundError(f"channel list not found: {path}")
+    from realsync_build.core.textfiles import TextFileError, load_toml
+
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ChannelListError(f"{path} is not valid TOML: {exc}") from None
+        data = load_toml(path)
+    except TextFileError as exc:
+        raise ChannelListError(str(exc)) from None
     extra = sorted(set(data) - {"channel"})
     if extra:
         raise ChannelListError(f"{path}: unknown top-level key(s) {extra}: the list is [[channel]] tables")

@@ -10,7 +10,11 @@ Video ids may contain ``_`` and ``-``, so segment ids are parsed from the right.
 Some clip names carry a suffix after the span (``_broken_silence``, ``_broken_short``,
 ``_broken``: 14,421 of the 32,065 published segments); the clip *name*, suffix
 included, identifies a clip (1,137 names, 621 distinct spans, 65 videos).
-Parsing is strict: a malformed line raises :class:`ListFormatError` naming it.
+Parsing is strict: a malformed line raises :class:`ListFormatError` naming it, and so do
+invalid UTF-8 (with its line), an id or channel that could read as an option or a path
+(:mod:`realsync_build.core.names`), and a JSON offset that is not a number on the 0.2 s grid
+within +/-2 s (:func:`realsync_build.core.values.check_offset_s`).  JSON nesting is bounded
+(:mod:`realsync_build.core.textfiles`).
 Writing reproduces the published files byte for byte.
 """
 
@@ -24,12 +28,12 @@ from pathlib import Path
 from typing import Iterable
 
 from realsync_build.core import atomic
+from realsync_build.core.errors import UserError
+from realsync_build.core.names import channel_problem, id_problem
 
-_ID_VALID = re.compile(r"^[A-Za-z0-9_-]+$")
 
-
-class ListFormatError(ValueError):
-    pass
+class ListFormatError(UserError, ValueError):
+    """A list file that breaks the format: one line naming the file (and line), exit 2."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,9 @@ def parse_segment_id(text: str) -> SegmentId:
     m = _CLIP_NAME.match(parts[0])
     if not m:
         raise ValueError(f"segment id {text!r}: clip name {parts[0]!r} is not {{video_id}}_{{start}}_{{end}}")
+    problem = id_problem(m["vid"])
+    if problem:
+        raise ValueError(f"segment id {text[:60]!r}{'...' if len(text) > 60 else ''}: {problem}")
     a, b = int(m["a"]), int(m["b"])
     if not a < b:
         raise ValueError(f"segment id {text!r}: clip span {a}..{b} is empty")
@@ -97,15 +104,18 @@ def parse_csv_text(text: str, source: str = "<list>") -> list[ListRow]:
             raise ListFormatError(f"{source}:{lineno}: {exc}") from None
         if not math.isfinite(start_s) or abs(start_s - seg.seg_start_s) > 1e-6:
             raise ListFormatError(f"{source}:{lineno}: start {start!r} does not match the segment id {sid!r}")
-        if not channel or not _ID_VALID.match(channel):
-            raise ListFormatError(f"{source}:{lineno}: bad channel {channel!r}")
+        problem = channel_problem(channel)
+        if problem:
+            raise ListFormatError(f"{source}:{lineno}: {problem}")
         rows.append(ListRow(seg, start_s, channel))
     return rows
 
 
 def read_csv(path: str | Path) -> list[ListRow]:
+    from realsync_build.core.textfiles import read_utf8
+
     path = Path(path)
-    return parse_csv_text(path.read_text(encoding="utf-8"), str(path))
+    return parse_csv_text(read_utf8(path), str(path))
 
 
 def format_csv(rows: Iterable[ListRow]) -> str:
@@ -117,11 +127,17 @@ def write_csv(rows: Iterable[ListRow], path: str | Path) -> None:
 
 
 def read_json(path: str | Path) -> dict[str, dict[str, float]]:
+    """``{segment_id: {"offset_sec", "v_start_i_sec"}}``, every offset a number on the 0.2 s grid within
+    +/-2 s and every start a finite number; anything else is one :class:`ListFormatError` naming the
+    file and the segment."""
+    from realsync_build.core.textfiles import TextFileError, load_json
+    from realsync_build.core.values import BadValue, check_offset_s
+
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ListFormatError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+        data = load_json(path)
+    except TextFileError as exc:
+        raise ListFormatError(str(exc)) from None
     if not isinstance(data, dict):
         raise ListFormatError(f"{path}: expected an object of segment ids")
     for sid, entry in data.items():
@@ -131,6 +147,13 @@ def read_json(path: str | Path) -> dict[str, dict[str, float]]:
             raise ListFormatError(f"{path}: {exc}") from None
         if not isinstance(entry, dict) or set(entry) != {"offset_sec", "v_start_i_sec"}:
             raise ListFormatError(f"{path}: {sid}: expected keys offset_sec and v_start_i_sec")
+        try:
+            check_offset_s(entry["offset_sec"], f"{path}: segment {sid}")
+        except BadValue as exc:
+            raise ListFormatError(str(exc)) from None
+        start = entry["v_start_i_sec"]
+        if isinstance(start, bool) or not isinstance(start, (int, float)) or not math.isfinite(start):
+            raise ListFormatError(f"{path}: segment {sid}: v_start_i_sec {start!r} is not a finite number")
     return data
 
 

@@ -94,7 +94,9 @@ def parse_skip_entry(text: str) -> SkipEntry:
 def read_skip_list(path: str | Path) -> list[SkipEntry]:
     path = Path(path)
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    from realsync_build.core.textfiles import read_utf8  # a bad byte: one line with the file and line
+
+    for lineno, line in enumerate(read_utf8(path).splitlines(), 1):
         if not line.strip():
             continue
         try:

@@ -37,6 +37,7 @@ import pandas as pd
 
 from realsync_build.core import atomic, lists, manifest
 from realsync_build.core.adoption import ADOPTION, AdoptError
+from realsync_build.core.textfiles import TextFileError, decode_utf8
 from realsync_build.core.clipview import load_inputs
 from realsync_build.core.protocol import LOADER_SEED, LOADER_SPLIT, SPLIT_ROLE, ProtocolError, loader_selection, read_skip_list
 from realsync_build.core.root import DatasetRoot
@@ -125,7 +126,7 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
 
     for li in inputs_:
         raw = li.csv.read_bytes()
-        text = raw.decode("utf-8")
+        text = decode_utf8(raw, li.csv)  # a bad byte: one line with the file and line
         rows = lists.parse_csv_text(text, str(li.csv))
         json_path = li.csv.with_suffix(".json")
         if not json_path.is_file():
@@ -289,7 +290,7 @@ def run_adopt(root: DatasetRoot, paths: list[Path], cfg: AdoptConfig, as_splits:
         try:
             ins = list_inputs(paths, as_splits, list(cfg.skip_lists) if cfg.skip_lists else None, roles, cfg.distribution)
             result = compute_adoption(root, ins, cfg)
-        except (ProtocolError, lists.ListFormatError) as exc:
+        except (ProtocolError, lists.ListFormatError, TextFileError) as exc:
             raise AdoptError(str(exc)) from None
         write_adoption(root, result)
         run.note(videos=len(result.splits), segments=len(result.segments))
