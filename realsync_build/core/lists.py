@@ -12,8 +12,9 @@ Some clip names carry a suffix after the span (``_broken_silence``, ``_broken_sh
 included, identifies a clip (1,137 names, 621 distinct spans, 65 videos).
 Parsing is strict: a malformed line raises :class:`ListFormatError` naming it, and so do
 invalid UTF-8 (with its line), an id or channel that could read as an option or a path
-(:mod:`realsync_build.core.names`), and a JSON offset that is not a number on the 0.2 s grid
-within +/-2 s (:func:`realsync_build.core.values.check_offset_s`).  JSON nesting is bounded
+(:mod:`realsync_build.core.names`), and a JSON offset that is not a finite number within +/-2 s
+(:func:`realsync_build.core.values.check_offset_s`; a normal list's 0.2 s grid is checked by
+adoption, which knows the list's distribution).  JSON nesting is bounded
 (:mod:`realsync_build.core.textfiles`).
 Writing reproduces the published files byte for byte.
 """
@@ -127,8 +128,8 @@ def write_csv(rows: Iterable[ListRow], path: str | Path) -> None:
 
 
 def read_json(path: str | Path) -> dict[str, dict[str, float]]:
-    """``{segment_id: {"offset_sec", "v_start_i_sec"}}``, every offset a number on the 0.2 s grid within
-    +/-2 s and every start a finite number; anything else is one :class:`ListFormatError` naming the
+    """``{segment_id: {"offset_sec", "v_start_i_sec"}}``, every offset a finite number within +/-2 s
+    (the grid is the list's distribution's business) and every start a finite number; anything else is one :class:`ListFormatError` naming the
     file and the segment."""
     from realsync_build.core.textfiles import TextFileError, load_json
     from realsync_build.core.values import BadValue, check_offset_s

@@ -168,15 +168,16 @@ def parse_int_text(text: str) -> int:
 
 
 def check_offset_s(value: Any, where: str) -> float:
-    """A listed offset in seconds: a finite JSON number on the 0.2 s grid within +/-2 s
-    (:func:`realsync_build.core.avformat.offset_to_class` is the grid); else :class:`BadValue`
-    naming ``where`` (the file and the segment)."""
-    from realsync_build.core.avformat import offset_to_class
+    """A listed offset in seconds: a finite JSON number within +/-2 s (a normal list's offsets are
+    on the 0.2 s grid, a uniform list's are continuous: the grid is checked where the list's
+    distribution is known, ``stages/split/listed.listed_class``); else :class:`BadValue` naming
+    ``where`` (the file and the segment)."""
+    from realsync_build.core.avformat import list_offset_class
 
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BadValue(f"{where}: offset_sec {value!r} is not a number")
     try:
-        offset_to_class(value)
+        list_offset_class(value)
     except (ValueError, OverflowError) as exc:
         raise BadValue(f"{where}: {exc}") from None
     return float(value)
