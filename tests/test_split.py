@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from realsync_build.core import manifest
 from realsync_build.cli import app
 from realsync_build.core.clipview import StaleManifest
-from realsync_build.core.manifest import ManifestError
+from realsync_build.core.manifest import ManifestError, MissingInput
 from realsync_build.core.segments import SegmentConfig
 from realsync_build.stages.split.run import (
     SplitCheckError,
@@ -125,7 +125,7 @@ def test_exclude_suspect_sync_leaves_flagged_clips_out_and_reports_them(ds):
 
 def test_exclude_suspect_sync_without_annotations_says_what_to_run(ds):
     many_videos(ds, n_videos=3)
-    with pytest.raises(SplitError, match="annotations.parquet: run `realsync annotate`"):
+    with pytest.raises(MissingInput, match="annotations.parquet: run `realsync annotate`"):
         run_split(ds, SplitConfig(exclude_suspect_sync=True))
     assert not ds.manifest("splits").exists()
 

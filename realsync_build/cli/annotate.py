@@ -16,6 +16,7 @@ from realsync_build.cli.common import (
     StrictOpt,
     WorkersOpt,
     app,
+    code_of,
     fail,
     finish,
     root_of,
@@ -110,9 +111,9 @@ def annotate(
     try:
         report, counts = run_annotate(ds, cfg, opts, models_dir=models_dir)
     except SyncRequired as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     except (ModelMissing, ManifestError, ValueError, RuntimeError) as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     console.print("  " + ", ".join(f"{kind}: {n} rows" for kind, n in counts.items()) + f" (under {ds.manifests})")
     finish(report, strict)
 

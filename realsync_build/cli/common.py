@@ -168,6 +168,13 @@ def run_options(workers, executor, ray_address, retry_failed, strict, progress, 
     )
 
 
+def code_of(exc: BaseException, default: int = 1) -> int:
+    """The exit code an error carries (``exit_code``: 2 for "run X first" and other usage errors),
+    else ``default`` (1: an environment or runtime failure)."""
+    code = getattr(exc, "exit_code", None)
+    return code if isinstance(code, int) else default
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error and exit (no traceback)."""
     console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)

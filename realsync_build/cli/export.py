@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from realsync_build.cli.common import OverwriteOpt, ProgressOpt, RootOpt, app, fail, root_of
+from realsync_build.cli.common import OverwriteOpt, ProgressOpt, RootOpt, app, fail, root_of, code_of
 
 export_app = typer.Typer(
     name="export",
@@ -59,7 +59,7 @@ def webdataset_cmd(
     try:
         report = run_export_webdataset(ds, cfg, progress=progress, overwrite=overwrite)
     except (ManifestError, ValueError, OSError) as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     style = "green" if not report.failed else "yellow"
     per = ", ".join(f"{k} {v}" for k, v in sorted(report.per_split.items()))
     console.print(
@@ -105,7 +105,7 @@ def streamsync_cmd(
     try:
         report = run_export_streamsync(ds, out or ds.root / "streamsync", name=name, splits=_splits(splits), layout=layout)
     except (ManifestError, ValueError, OSError) as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     per = ", ".join(f"{k} {v}" for k, v in report.per_split.items())
     console.print(f"[green]export streamsync: {per} segments[/green]")
     for p in report.files:

@@ -16,6 +16,7 @@ from realsync_build.cli.common import (
     RootOpt,
     StrictOpt,
     app,
+    code_of,
     fail,
     root_of,
     run_options,
@@ -159,7 +160,7 @@ def fetch(
     try:
         report = run_fetch(ds, cfg, channels=chans, from_list=from_list, dry_run=dry_run, options=opts)
     except (ListFormatError, FileNotFoundError, ManifestError, RuntimeError, ValueError) as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     print_fetch_report(report)
     if dry_run:
         from realsync_build.core.ui import console

@@ -18,6 +18,7 @@ from realsync_build.cli.common import (
     StrictOpt,
     WorkersOpt,
     app,
+    code_of,
     fail,
     finish,
     root_of,
@@ -79,5 +80,5 @@ def preprocess(
     except NoSources as exc:
         fail(str(exc), code=2)
     except (ManifestError, FileNotFoundError, RuntimeError) as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     finish(report, strict)

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from realsync_build.cli.common import OverwriteOpt, RootOpt, app, fail, root_of
+from realsync_build.cli.common import OverwriteOpt, RootOpt, app, fail, root_of, code_of
 
 
 @app.command()
@@ -100,7 +100,7 @@ def split(
     try:
         result = run_split(root_of(root, must_exist=True), cfg, overwrite=overwrite)
     except (SplitError, ManifestError) as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     print_result(result)
 
 
@@ -121,7 +121,7 @@ def _adopt(root, paths, as_split, protocol, cap, seed, skip_lists, strict) -> No
     except AdoptError as exc:
         fail(str(exc), code=2)
     except ManifestError as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     print_adoption(result)
     if strict and result.n_missing:
         raise typer.Exit(EXIT_FAILED_ITEMS)

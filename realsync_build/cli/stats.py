@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from realsync_build.cli.common import RootOpt, app, fail, root_of
+from realsync_build.cli.common import RootOpt, app, fail, root_of, code_of
 
 
 @app.command()
@@ -27,7 +27,7 @@ def stats(
     try:
         res = run_stats(root_of(root, must_exist=True), name=name)
     except (ManifestError, OSError) as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     console.print(to_rich(res.table1, "Table 1: the dataset", res.unit))
     console.print(to_rich(res.table2, "Table 2: per channel", res.unit))
     if res.splits is not None:

@@ -255,7 +255,12 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
     for p in problems:
         console.print(f"[yellow]warning:[/yellow] {p}", highlight=False)
     if not segments:
-        raise FileNotFoundError(f"no {split} segments under {root.shards} (shards/{split}-*.tar with segments in their json)")
+        from realsync_build.core.manifest import MissingInput
+
+        raise MissingInput(
+            f"no {split} segments under {root.shards} (shards/{split}-*.tar with segments in their json): "
+            "run `realsync split` and `realsync export webdataset` first"
+        )
     if opts.max_segments:
         segments = segments[: opts.max_segments]
     notes = []
