@@ -49,7 +49,7 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_another_split(ds,
     run_split(other, SplitConfig(seed=1))
     assert manifest.read_named(other, "splits").equals(manifest.read_named(ds, "splits"))
     s1 = manifest.read_named(ds, "splits").set_index("video_id")["split"]
-    with pytest.raises(ParamsChanged, match=r"--seed 1 -> 2.*--overwrite"):  # recorded parameters guard the root
+    with pytest.raises(ParamsChanged, match=r"--seed 1 -> --seed 2.*--overwrite"):  # recorded parameters guard the root
         run_split(ds, SplitConfig(seed=2))
     run_split(ds, SplitConfig(seed=2), overwrite=True)
     s2 = manifest.read_named(ds, "splits").set_index("video_id")["split"]

@@ -48,7 +48,7 @@ app = typer.Typer(
         "Every stage reads and writes under one dataset root (--root, $REALSYNC_ROOT, default ./realsync-data)."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
@@ -62,9 +62,22 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root_callback(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Errors only on stderr: no progress bars, notes or warnings. Results still go to stdout.")
+    ] = False,
+    verbose: Annotated[
+        int, typer.Option("-v", "--verbose", count=True, help="Debug lines on stderr too (each item's outcome and time, the plan of a run).", show_default=False)
+    ] = 0,
 ) -> None:
-    pass
+    """Results (tables, plans, JSON) go to stdout; logs, progress and errors to stderr."""
+    from realsync_build.core.ui import NORMAL, QUIET, VERBOSE, set_verbosity
+
+    if quiet and verbose:
+        fail("give -q/--quiet or -v/--verbose, not both")
+    set_verbosity(QUIET if quiet else VERBOSE if verbose else NORMAL)
+    ctx.call_on_close(lambda: set_verbosity(NORMAL))  # an in-process caller (tests, notebooks) gets the default back
 
 
 RootOpt = Annotated[
@@ -176,8 +189,10 @@ def code_of(exc: BaseException, default: int = 1) -> int:
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print a one-line error and exit (no traceback)."""
-    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    """Print a one-line error and exit (no traceback); shown under -q too."""
+    from realsync_build.core.ui import error
+
+    error(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 

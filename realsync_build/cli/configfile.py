@@ -257,6 +257,8 @@ def decorate(group: TyperGroup) -> None:
         for p in cmd.params:
             if getattr(p, "is_flag", False):
                 p.metavar = ""  # a flag takes no value: show none (typer shows <bool> otherwise)
+            elif getattr(p, "count", False):
+                p.metavar = ""  # -v, -vv: no value either
         cmd.get_help_option = _flag_help_option(cmd.get_help_option)
 
 
@@ -296,9 +298,9 @@ class RealsyncGroup(TyperGroup):
                 raise
             from rich.markup import escape
 
-            from realsync_build.core.ui import console
+            from realsync_build.core.ui import error
 
-            console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            error(f"[red]error:[/red] {escape(str(exc))}")
             sys.exit(exc.exit_code)
 
 
@@ -313,12 +315,12 @@ def _usage_errors_in_one_line():
             raise
         from rich.markup import escape
 
-        from realsync_build.core.ui import console
+        from realsync_build.core.ui import error
 
         where = exc.ctx.command_path if exc.ctx is not None else "realsync"
         message = exc.format_message()
         param = getattr(exc, "param", None)
         if exc.ctx is not None and param is not None and exc.ctx.get_parameter_source(param.name) == ParameterSource.DEFAULT_MAP:
             message += f" (the value comes from the config file {exc.ctx.meta.get(META_FILE, '')}, key {param.name})"
-        console.print(f"[red]error:[/red] {escape(message)} (see `{escape(where)} --help`)", highlight=False, soft_wrap=True)
+        error(f"[red]error:[/red] {escape(message)} (see `{escape(where)} --help`)")
         raise typer.Exit(exc.exit_code) from None

@@ -14,10 +14,10 @@ def split(
     seed: Annotated[str, typer.Option("--seed", metavar="INT", help="Random seed (an integer): same inputs and seed give byte-identical outputs.")] = "0",
     ratios: Annotated[str, typer.Option("--ratios", help="train/dev/test shares of each channel's duration.")] = "90/5/5",
     exclude_suspect_sync: Annotated[
-        bool, typer.Option("--exclude-suspect-sync", help="Leave out clips that annotate flagged as out of sync at the source.")
+        bool, typer.Option("--exclude-suspect-sync/--no-exclude-suspect-sync", help="Leave out clips that annotate flagged as out of sync at the source.")
     ] = False,
     tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, max=1.0, help="Allowed drift of a channel's shares from the ratios (at least its largest video's share).")] = 0.05,
-    skip_empty_channels: Annotated[bool, typer.Option("--skip-empty-channels", help="Split without channels that have no usable clip instead of failing.")] = False,
+    skip_empty_channels: Annotated[bool, typer.Option("--skip-empty-channels/--no-skip-empty-channels", help="Split without channels that have no usable clip instead of failing.")] = False,
     segment_sampling: Annotated[str, typer.Option("--segment-sampling", help="Evaluation segment starts: grid or random.")] = "grid",
     segment_start: Annotated[int, typer.Option("--segment-start", min=0, help="First grid start (s from the clip start).")] = 10,
     segment_stride: Annotated[int, typer.Option("--segment-stride", min=1, help="Grid step (s).")] = 10,

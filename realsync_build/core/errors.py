@@ -44,5 +44,10 @@ class ParamsChanged(UserError):
     """A rerun asks for output-shaping parameters that differ from those the stage recorded."""
 
 
+class NothingToDo(UserError):
+    """A stage found zero items to work on ("0 videos downloaded; nothing to cut"): one line, exit 2,
+    and the root is left as it was."""
+
+
 class StaleInput(UserError):
     """An upstream stage did not complete, or was rebuilt after this stage's inputs were made."""

@@ -71,6 +71,9 @@ class StageReport:
     media_s: float = 0.0
     elapsed_s: float = 0.0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (task id, message)
+    # --verify: what was re-checked and what was redone, e.g. {"unit": "clips", "checked": 8, "intact": 8,
+    # "redone": 0, "failed": 0, "how": "re-probed and sha256 re-hashed"}; None: not a verify run
+    verify: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -86,6 +89,16 @@ class StageReport:
         }
 
     def summary(self) -> str:
+        if self.verify is not None:
+            v = self.verify
+            parts = [
+                f"{self.stage} --verify: {v['checked']} {v['unit']} of {self.done + self.failed} {v.get('items', 'items')} {v['how']}",
+                f"{v['intact']} intact (kept)", f"{v['redone']} redone", f"{v['failed']} failed",
+            ]  # fmt: skip
+            if self.media_s:
+                speed = self.media_s / self.elapsed_s if self.elapsed_s > 0 else 0.0
+                parts.append(f"{self.media_s / 3600:.3f} h of media redone at {speed:.1f}x realtime")
+            return ", ".join(parts)
         parts = [f"{self.stage}: {self.done} done", f"{self.failed} failed"]
         if self.skipped_done:
             parts.append(f"{self.skipped_done} already done")
@@ -218,7 +231,8 @@ def run_stage(
                     report.errors.append((tid, str(failed_rows[0].get("error") or err or "failed")))
                 else:
                     report.done += 1
-                media = spec.media_seconds(rows) if not failed_rows else 0.0
+                media = spec.media_seconds(rows)  # called for every task (a stage may count its outcomes there)
+                media = 0.0 if failed_rows else media
                 report.media_s += media
                 finished[tid] = rows
                 dirty = True

@@ -1,8 +1,19 @@
-"""Terminal output: one ``rich`` console (stderr) and the stage progress bar."""
+"""Terminal output: where each kind of line goes, the verbosity, and the stage progress bar.
+
+* :data:`results`: a command's result (status, stats tables, a plan, JSON): **stdout**, so it
+  can be piped; never silenced.
+* :data:`console`: logs for a person (progress bars, notes, warnings, summaries): **stderr**;
+  silenced by ``realsync -q``.
+* :func:`error`: the one-line errors: stderr, never silenced.
+* :data:`log` (``logging.getLogger("realsync")``): debug lines (each item's outcome, ...), shown
+  with ``realsync -v``; its level follows the same flags (-q: ERROR, default: INFO, -v: DEBUG).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import sys
 import time
 from typing import Iterator
 
@@ -11,6 +22,41 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 console = Console(stderr=True)
+results = Console()  # stdout
+_errors = Console(stderr=True)
+log = logging.getLogger("realsync")
+
+QUIET, NORMAL, VERBOSE = -1, 0, 1
+LEVELS = {QUIET: logging.ERROR, NORMAL: logging.INFO, VERBOSE: logging.DEBUG}
+
+
+def error(markup: str) -> None:
+    """A one-line error on stderr, also under ``-q``."""
+    _errors.print(markup, highlight=False, soft_wrap=True)
+
+
+def set_verbosity(verbosity: int) -> None:
+    """-1 (``-q``): errors only; 0: logs and progress; 1 (``-v``): and debug lines. Results on stdout are never affected."""
+    verbosity = max(QUIET, min(VERBOSE, verbosity))
+    console.quiet = verbosity == QUIET
+    log.setLevel(LEVELS[verbosity])
+    if not any(getattr(h, "_realsync", False) for h in log.handlers):
+        handler = _StderrHandler()
+        handler._realsync = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to the *current* sys.stderr (a test runner swaps it), never to a stale one."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 class _MediaColumn(ProgressColumn):

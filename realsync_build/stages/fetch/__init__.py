@@ -97,7 +97,7 @@ def run_fetch(
 
     params = {
         "--min-minutes": cfg.min_minutes, "--min-height": cfg.min_height, "--max-height": cfg.max_height,
-        "--min-kbps": cfg.min_kbps, "--max-kbps": cfg.max_kbps, "--hours-per-channel": cfg.hours_per_channel,
+        "--min-kbps": cfg.min_kbps, "--max-kbps": cfg.max_kbps, "--hours-per-channel": cfg.hours_per_channel or 0,  # 0: no budget, as the flag says it
         "--seed": cfg.seed,
     }  # fmt: skip
     with stage_run(root, "fetch", params, guard_params=False) as run:

@@ -39,7 +39,7 @@ from realsync_build.core.executors.base import Resources, default_workers
 from realsync_build.media.ffmpeg import FFmpegError, run_ffmpeg, run_ffmpeg_lines
 from realsync_build.media.hwaccel import HwPlan, hw_plan
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
-from realsync_build.core.errors import UnsafePath, UserError
+from realsync_build.core.errors import NothingToDo, UnsafePath, UserError
 from realsync_build.core.root import DatasetRoot, safe_name
 from realsync_build.core.state import stage_run
 from realsync_build.core.ids import is_file_safe_id
@@ -320,7 +320,8 @@ def _preprocess(
                 digest = file_sha256(final)
                 expected = (task.get("expected_sha256") or {}).get(clip_id_for(task["video_id"], plan))
                 if not check_clip(facts, plan.end_s - plan.start_s) and (expected is None or expected == digest):
-                    rows[clip_id_for(task["video_id"], plan)] = _clip_row(task, plan, rel, final.stat().st_size, facts, digest)
+                    row = _clip_row(task, plan, rel, final.stat().st_size, facts, digest)
+                    rows[clip_id_for(task["video_id"], plan)] = dict(row, **{KEPT: True})  # checked, not rewritten
                     if store is not None:
                         final.unlink()
                     continue
@@ -409,7 +410,37 @@ def _error_rows(task: dict, error: str) -> list[dict]:
 
 
 def _media_seconds(rows: list[dict]) -> float:
-    return float(sum((r.get("end_s") or 0) - (r.get("start_s") or 0) for r in rows if r.get("status") == DONE))
+    """Media cut in this run: clips written now, not those found intact and kept."""
+    return float(sum((r.get("end_s") or 0) - (r.get("start_s") or 0) for r in rows if r.get("status") == DONE and not r.get(KEPT)))
+
+
+KEPT = "_kept"  # a row's mark (never stored): its clip file was already there, passed the checks and was kept
+
+
+@dataclass
+class ClipOutcomes:
+    """Driver side: what happened to each clip of the videos that ran (for ``--verify``'s account)."""
+
+    kept: int = 0  # found, re-probed and re-hashed, intact: not rewritten
+    written: int = 0  # cut in this run (missing, or redone because a check failed)
+    failed: int = 0
+
+    def media_seconds(self, rows: list[dict]) -> float:
+        media = _media_seconds(rows)
+        for r in rows:
+            kept = r.pop(KEPT, False)
+            if r.get("status") == DONE:
+                if kept:
+                    self.kept += 1
+                else:
+                    self.written += 1
+            elif r.get("status") == FAILED:
+                self.failed += 1
+        return media
+
+    def as_verify(self) -> dict:
+        return {"unit": "clips", "items": "videos", "checked": self.kept + self.written + self.failed, "intact": self.kept, "redone": self.written,
+                "failed": self.failed, "how": "re-probed and sha256 re-hashed"}  # fmt: skip
 
 
 SPEC = StageSpec(
@@ -477,6 +508,17 @@ def _clips_verified(root: DatasetRoot, verify: bool):
     return check
 
 
+def nothing_to_cut(videos: pd.DataFrame, only_spans: dict | None = None) -> str:
+    """The one line for a run with no source to cut: how many videos are in which state."""
+    if only_spans is not None:
+        videos = videos[videos["video_id"].isin(set(only_spans))]
+    counts = videos["status"].value_counts().to_dict() if len(videos) else {}
+    listed = " listed" if only_spans is not None else ""
+    others = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s != DONE)
+    hint = " (`realsync status` shows them; `realsync fetch --retry-failed` tries the failed ones again)" if counts.get(FAILED) else ""
+    return f"0{listed} videos downloaded{f' ({others})' if others else ''}; nothing to cut{hint}"
+
+
 def output_params(cfg: PreprocessConfig, only_listed: bool = False) -> dict:
     """The options that shape preprocess's outputs, under their CLI names (recorded in the root)."""
     return {
@@ -522,6 +564,8 @@ def run_preprocess(
             videos = root.read("videos", required=True, hint="run `realsync fetch` first, or pass --input DIR")
         workers = options.workers or default_workers()
         tasks = tasks_from_videos(root, videos, cfg, workers, only_spans)
+        if not tasks:
+            raise NothingToDo(nothing_to_cut(videos, only_spans))
         if tasks:
             clips = root.read("clips")
             if len(clips) and "sha256" in clips:
@@ -530,7 +574,8 @@ def run_preprocess(
                 for t in tasks:
                     t["expected_sha256"] = by_video.get(t["video_id"], {})
         # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
-        spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
+        outcomes = ClipOutcomes()
+        spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0), media_seconds=outcomes.media_seconds)
         is_done = _clips_verified(root, options.verify)
         if options.executor in ("local", "inline") and options.progress:
             # the bar moves per media second and per clip (the driver's per-video bar is off); its total
@@ -542,5 +587,7 @@ def run_preprocess(
                 report = run_stage(spec, root, tasks, replace(options, progress=False), is_done=is_done)
         else:  # ray: workers may be on other machines, the per-video bar
             report = run_stage(spec, root, tasks, options, is_done=is_done)
+        if options.verify:
+            report.verify = outcomes.as_verify()
         run.note(**report.counts())
     return report
