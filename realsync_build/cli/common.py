@@ -23,10 +23,18 @@ class _OneLineErrors(RealsyncGroup):
     ``OSError``: read-only, disk full) becomes one line and its exit code, never a traceback."""
 
     def invoke(self, ctx):
-        from realsync_build.core.errors import RealsyncError
+        from realsync_build.core.errors import EXIT_INTERRUPTED, Interrupted, RealsyncError
 
         try:
             return super().invoke(ctx)
+        except Interrupted as exc:  # Ctrl-C in a stage: its summary, then one line; exit 130
+            if exc.report is not None:
+                print_report(exc.report)
+            console.print(f"[yellow]{escape(str(exc))}[/yellow]", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt:  # Ctrl-C anywhere else (listing a channel, a model download)
+            console.print("[yellow]stopped by Ctrl-C[/yellow]; rerun the same command to go on", highlight=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except RealsyncError as exc:
             fail(str(exc), code=exc.exit_code)
         except OSError as exc:

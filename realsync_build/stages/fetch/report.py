@@ -9,7 +9,9 @@ from realsync_build.core.stage import print_report
 from realsync_build.core.ui import console
 
 
-def _hours(seconds: float) -> str:
+def _hours(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:  # unknown: n/a, never "nan"
+        return "n/a"
     return f"{seconds / 3600:.2f}" if seconds else "-"
 
 
