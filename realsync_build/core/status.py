@@ -221,6 +221,9 @@ def render(root: DatasetRoot, stages: list[StageStatus], runs: Runs | None = Non
     e_last = runs.evaluations[-1] if runs.evaluations else None
     table.add_row("evaluate", "complete" if e_last else "not run", str(len(runs.evaluations)), "n/a", "n/a", "n/a",
                   _short(e_last.finished_at) if e_last and e_last.finished_at else "never")  # fmt: skip
+    from realsync_build.core.ui import fit_table
+
+    fit_table(table, console.width, {"last run UTC": "UTC", "pending": "todo"})
     console.print(table)
     for s in stages:
         rec = s.record or {}

@@ -109,3 +109,55 @@ def stage_progress(name: str, total: int, enabled: bool = True, unit: str = "ite
     with progress:
         task_id = progress.add_task(name, total=total)
         yield _Bar(progress, task_id, state)
+
+
+def fit_table(table, width: int, short: dict[str, str] | None = None) -> list[str]:
+    """Make a rich ``table`` readable at ``width`` columns without cutting a word ("Chann…").
+
+    Each column is made at least as wide as its longest cell and the longest word of its header
+    (headers wrap between words).  When that is still too wide, the headers named in ``short``
+    take their short form, and a legend goes under the table (its caption; also returned):
+    "TH h: Talking-head h".  Whatever still does not fit folds onto a second line; it is
+    never replaced by an ellipsis.
+    """
+    from rich.text import Text
+
+    def plain(x) -> str:
+        return x.plain if isinstance(x, Text) else Text.from_markup(str(x)).plain
+
+    def needs(columns, whole_header: bool = False) -> list[int]:
+        out = []
+        for col in columns:
+            cells = [len(line) for c in col._cells for line in plain(c).splitlines() or [""]]
+            head = plain(col.header)
+            words = [len(head)] if whole_header else ([len(w) for w in head.split()] or [0])
+            out.append(max([*cells, *words, 1]))
+        return out
+
+    cols = table.columns
+
+    def frame() -> int:
+        return 2 * len(cols) + (len(cols) + 1 if table.box else 0) - (0 if table.pad_edge else 2)
+
+    def over() -> bool:
+        return sum(needs(cols)) + frame() > width
+
+    if sum(needs(cols, whole_header=True)) + frame() <= width:
+        return []  # fits as it is
+    legend: list[str] = []
+    if over():
+        table.pad_edge = False
+    if over() and short:
+        for col in cols:
+            name = plain(col.header)
+            if name in short:
+                legend.append(f"{short[name]}: {name}")
+                col.header = short[name]
+    fits = not over()
+    for col, w in zip(cols, needs(cols)):
+        col.width = w if fits else None  # headers wrap between words inside it
+        col.overflow = "fold"
+    if legend:
+        table.caption = "; ".join(x for x in (table.caption, ", ".join(legend)) if x)
+        table.caption_justify = "left"
+    return legend
