@@ -6,6 +6,9 @@ from typing import Annotated, Optional
 import typer
 
 from realsync_build.cli.common import (
+    DryRunOpt,
+    dry_root,
+    print_plan,
     ExecutorOpt,
     OverwriteOpt,
     VerifyOpt,
@@ -57,6 +60,7 @@ def annotate(
     progress: ProgressOpt = True,
     overwrite: OverwriteOpt = False,
     verify: VerifyOpt = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Label every clip: talking head / voice-over / other / unscored, AudioSet events, source-sync QC.
 
@@ -84,7 +88,14 @@ def annotate(
         if value not in allowed:
             fail(f"{flag} {value!r}: use {', '.join(a for a in allowed if a)}")  # a usage error: exit 2
     check_device(device)
-    ds = root_of(root, must_exist=True)
+    ds = dry_root(root) if dry_run else root_of(root, must_exist=True)
+    from realsync_build.stages.annotate.plan import done_clips, plan_annotate
+
+    if dry_run:
+        opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
+        print_plan(plan_annotate(ds, face_detector, events, device, only, opts, models_dir))
+        return
+    done_clips(ds)  # zero clips: one line, exit 2 (before any model check)
     cfg = AnnotateConfig(
         face_detector=face_detector,
         events=events,

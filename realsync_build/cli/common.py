@@ -180,6 +180,32 @@ def root_of(root: Optional[str | Path], *, must_exist: bool = False) -> DatasetR
     return r
 
 
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Print the plan and write nothing: the items that would run, their media hours and an estimated time "
+        "from the figures measured in docs/benchmarks.md (an estimate, and said to be one).",
+    ),
+]
+
+
+def print_plan(plan) -> None:
+    """A stage's ``--dry-run`` plan: the command's result, on stdout."""
+    from realsync_build.core.ui import results
+
+    for line in plan.lines():
+        results.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def dry_root(root: Optional[str | Path], must_exist: bool = True) -> DatasetRoot:
+    """The root of a ``--dry-run``: resolved and checked like :func:`root_of`, but never created."""
+    r = resolve_root(root)
+    if must_exist and not is_dataset(r):
+        return root_of(root, must_exist=True)  # the same one-line refusal
+    return r
+
+
 def run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=False, verify=False) -> RunOptions:
     if executor not in EXECUTORS:
         fail(f"unknown executor {executor!r}: use {', '.join(EXECUTORS[:-1])} or {EXECUTORS[-1]}")

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from realsync_build.cli.common import OverwriteOpt, ProgressOpt, RootOpt, app, fail, root_of, code_of
+from realsync_build.cli.common import DryRunOpt, OverwriteOpt, ProgressOpt, RootOpt, app, code_of, dry_root, fail, print_plan, root_of
 
 export_app = typer.Typer(
     name="export",
@@ -41,6 +41,7 @@ def webdataset_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fixed sample order inside each split.")] = 0,
     progress: ProgressOpt = True,
     overwrite: OverwriteOpt = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Write shards/{split}-{shard:06d}.tar: per clip {key}.mp4 + {key}.json (metadata, annotations, dev/test segments).
 
@@ -55,7 +56,15 @@ def webdataset_cmd(
         cfg = WebDatasetConfig(shard_bytes=parse_size(shard_size), splits=_splits(splits), seed=seed)
     except ValueError as exc:
         fail(str(exc), code=2)
-    ds = root_of(root, must_exist=True)
+    ds = dry_root(root) if dry_run else root_of(root, must_exist=True)
+    if dry_run:
+        from realsync_build.stages.export.plan import plan_export
+
+        try:
+            print_plan(plan_export(ds, cfg, overwrite=overwrite))
+        except (ManifestError, ValueError) as exc:
+            fail(str(exc), code=code_of(exc, default=2 if isinstance(exc, ValueError) else 1))
+        return
     try:
         report = run_export_webdataset(ds, cfg, progress=progress, overwrite=overwrite)
     except (ManifestError, ValueError, OSError) as exc:

@@ -185,4 +185,8 @@ def fetch(
         from realsync_build.core.ui import console
 
         console.print(f"plan written to {ds.manifest('videos')}", highlight=False)
+    elif not report.planned:  # zero items: one line, exit 2
+        found = sum(t.found for t in report.tallies.values())
+        why = f"{found} listed, none kept by the selection rules (see the table)" if found else "nothing listed"
+        fail(f"0 videos selected ({why}); nothing to download")
     exit_if_failed(not report.ok, strict)

@@ -7,6 +7,9 @@ import typer
 
 from realsync_build.cli.common import (
     CategoryOpt,
+    DryRunOpt,
+    dry_root,
+    print_plan,
     check_category,
     ExecutorOpt,
     OverwriteOpt,
@@ -56,6 +59,7 @@ def preprocess(
     progress: ProgressOpt = True,
     overwrite: OverwriteOpt = False,
     verify: VerifyOpt = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Transcode sources to H.264 25 fps (shorter side 256 px) + AAC-LC mono 16 kHz, cut into clips.
 
@@ -75,11 +79,21 @@ def preprocess(
         fail(f"--audio-bitrate {audio_bitrate!r}: use kbit/s like 64k (16k to 320k)")
     if input is not None and not input.is_dir():
         fail(f"input folder not found: {input}")
-    ds = root_of(root, must_exist=input is None)
+    ds = dry_root(root, must_exist=input is None) if dry_run else root_of(root, must_exist=input is None)
     cfg = PreprocessConfig(
         clip_seconds=clip_seconds, keep_tail=keep_tail, crf=crf, preset=preset, audio_bitrate=audio_bitrate, category=category, hwaccel=hwaccel
     )
     opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
+    if dry_run:
+        from realsync_build.stages.preprocess.plan import plan_preprocess
+
+        try:
+            print_plan(plan_preprocess(ds, input_dir=input, cfg=cfg, options=opts, only_listed=only_listed))
+        except NoSources as exc:
+            fail(str(exc), code=2)
+        except (ManifestError, FileNotFoundError) as exc:
+            fail(str(exc), code=code_of(exc))
+        return
     try:
         report = run_preprocess(ds, input_dir=input, cfg=cfg, options=opts, only_listed=only_listed)
     except NoSources as exc:
