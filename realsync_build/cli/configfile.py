@@ -45,7 +45,7 @@ from realsync_build.core.errors import UserError
 CONFIG_ENV = "REALSYNC_CONFIG"
 META_FILE = "realsync.config_file"  # ctx.meta: the config file in effect
 META_ORIGIN = "realsync.config_origin"  # ctx.meta: {(command path, key): "FILE [table]"}
-NOT_KEYS = {"config", "help", "version"}  # options that make no sense in a file
+NOT_KEYS = {"config", "help", "version", "dry_run", "json_out"}  # options that make no sense in a file (one-off actions)
 
 # Commands whose --config once meant something else; kept for one release with a warning.
 # {command path: (parameter it fills, values that mean the old thing)}

@@ -215,6 +215,7 @@ def _clip_identity(task: dict, plan: ClipPlan) -> dict:
 def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha256: str | None = None) -> dict:
     return {
         **_clip_identity(task, plan),
+        "duration_s": float(plan.end_s - plan.start_s),  # the probe checked frames and samples against it
         "path": rel,
         "n_frames": facts.n_frames,
         "width": facts.width,
