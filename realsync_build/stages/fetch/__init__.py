@@ -105,16 +105,20 @@ def run_fetch(
         raise ValueError("give either channels or a list to fetch from")
     from realsync_build.core.state import stage_run
 
-    params = {
-        "--min-minutes": cfg.min_minutes, "--min-height": cfg.min_height, "--max-height": cfg.max_height,
-        "--min-kbps": cfg.min_kbps, "--max-kbps": cfg.max_kbps, "--hours-per-channel": cfg.hours_per_channel or 0,  # 0: no budget, as the flag says it
-        "--seed": cfg.seed,
-    }  # fmt: skip
-    with stage_run(root, "fetch", params, guard_params=False) as run:
+    with stage_run(root, "fetch", output_params(cfg), guard_params=False) as run:
         report = _run_fetch(root, cfg, channels, from_list, dry_run, options)
         if report.stage is not None:
             run.note(**report.stage.counts())
     return report
+
+
+def output_params(cfg: FetchConfig) -> dict:
+    """The selection rules fetch records, under their CLI names."""
+    return {
+        "--min-minutes": cfg.min_minutes, "--min-height": cfg.min_height, "--max-height": cfg.max_height,
+        "--min-kbps": cfg.min_kbps, "--max-kbps": cfg.max_kbps, "--seed": cfg.seed,
+        "--hours-per-channel": cfg.hours_per_channel or 0,  # None (no budget) is what the flag calls 0
+    }  # fmt: skip
 
 
 def _run_fetch(root, cfg, channels, from_list, dry_run, options) -> FetchReport:
