@@ -218,7 +218,7 @@ def test_a_killed_annotate_is_refused_downstream_and_train_checks_shards(root):
         run_export_webdataset(root, progress=False)
     # status names it too
     status = _cli("status", "--root", str(root.root))
-    assert status.returncode == 0 and "running" in status.stderr and "next: realsync annotate" in " ".join(status.stderr.split())
+    assert status.returncode == 0 and "running" in status.stdout and "next: realsync annotate" in " ".join(status.stdout.split())  # stdout: issue 24
 
 
 # ------------------------------------------------------------------ stable ids

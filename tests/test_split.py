@@ -178,7 +178,7 @@ def test_cli_split_and_its_errors(ds):
     assert "evaluation segments" in out
     ds.manifest("clips").unlink()
     code, out = _run("split", "--root", str(ds.root), "--seed", "5")
-    assert code == 1 and "clips.parquet does not exist: run `realsync preprocess` first" in out and "Traceback" not in out
+    assert code == 2 and "clips.parquet does not exist: run `realsync preprocess` first" in out and "Traceback" not in out  # issue 24: exit 2 everywhere
 
 
 def test_clips_written_before_the_split_column_existed_still_read(ds):

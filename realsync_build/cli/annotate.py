@@ -95,7 +95,6 @@ def annotate(
         opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
         print_plan(plan_annotate(ds, face_detector, events, device, only, opts, models_dir))
         return
-    done_clips(ds)  # zero clips: one line, exit 2 (before any model check)
     cfg = AnnotateConfig(
         face_detector=face_detector,
         events=events,
@@ -119,6 +118,7 @@ def annotate(
     )
     opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
     _check_models(cfg, models_dir)
+    done_clips(ds)  # zero clips: one line, exit 2
     try:
         report, counts = run_annotate(ds, cfg, opts, models_dir=models_dir)
     except SyncRequired as exc:
