@@ -84,7 +84,7 @@ def list_models(
         return
     table = Table(title=f"models in {root}", title_justify="left")
     for col in ("name", "kind", "file", "hash", "sha256 / digest", "licence", "present"):
-        table.add_column(col, overflow="fold", no_wrap=col != "licence")
+        table.add_column(col, overflow="fold")
     if full:
         table.add_column("url", overflow="fold")
     for check in registry.check_all(root=root):
@@ -105,6 +105,9 @@ def list_models(
     out = Console()
     if not out.is_terminal:
         out = Console(width=220 if full else 160)
+    from realsync_build.core.ui import fit_table
+
+    fit_table(table, out.width, {"sha256 / digest": "digest", "licence": "lic.", "present": "here"})  # a narrow terminal: fold, never crop
     out.print(table)
 
 
