@@ -284,6 +284,13 @@ class RealsyncGroup(TyperGroup):
         with _usage_errors_in_one_line():
             return super().make_context(*args, **kwargs)
 
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for p in params:  # typer appends --install-completion / --show-completion after the tree is built
+            if getattr(p, "is_flag", False):
+                p.metavar = ""
+        return params
+
     def invoke(self, ctx):
         with _usage_errors_in_one_line():
             return super().invoke(ctx)

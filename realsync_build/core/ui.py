@@ -147,12 +147,15 @@ def fit_table(table, width: int, short: dict[str, str] | None = None) -> list[st
     legend: list[str] = []
     if over():
         table.pad_edge = False
-    if over() and short:
-        for col in cols:
-            name = plain(col.header)
-            if name in short:
-                legend.append(f"{short[name]}: {name}")
-                col.header = short[name]
+    if over() and short:  # shorten as few headers as it takes, those that save the most first
+        named = [(col, plain(col.header)) for col in cols if plain(col.header) in short]
+        for col, name in sorted(named, key=lambda cn: -(max(map(len, cn[1].split())) - max(map(len, short[cn[1]].split())))):
+            if not over():
+                break
+            legend.append(f"{short[name]}: {name}")
+            col.header = short[name]
+        order = {short[n]: i for i, (_, n) in enumerate(named)}
+        legend.sort(key=lambda entry: order[entry.split(": ", 1)[0]])  # in column order
     fits = not over()
     for col, w in zip(cols, needs(cols)):
         col.width = w if fits else None  # headers wrap between words inside it
