@@ -117,8 +117,8 @@ def annotate(
         require_sync=require_sync,
     )
     opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
+    done_clips(ds)  # no clips (run preprocess first) or zero done clips: one line, exit 2, before any model check
     _check_models(cfg, models_dir)
-    done_clips(ds)  # zero clips: one line, exit 2
     try:
         report, counts = run_annotate(ds, cfg, opts, models_dir=models_dir)
     except SyncRequired as exc:

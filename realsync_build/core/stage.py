@@ -306,7 +306,7 @@ def run_stage(
             save()  # every finished item; items in flight stay pending and run again next time
         report.elapsed_s = time.monotonic() - start
         raise Interrupted(
-            f"{spec.name} stopped by Ctrl-C: the {report.done + report.failed} items finished in this run are saved; "
+            f"{spec.name} stopped by Ctrl-C: the {report.done + report.failed} {spec.item_label} finished in this run are saved; "
             "rerun the same command to go on", report
         ) from None
     except RealsyncError:

@@ -58,7 +58,9 @@ def _media_seconds(rows: list[dict]) -> float:
     return float(sum(r.get("duration_s") or 0.0 for r in rows if r.get("status") == DONE))
 
 
-SPEC = StageSpec(name="fetch", manifest="videos", task_key="video_id", fn=fetch_video, error_rows=_error_rows, media_seconds=_media_seconds)
+SPEC = StageSpec(
+    name="fetch", manifest="videos", task_key="video_id", fn=fetch_video, error_rows=_error_rows, media_seconds=_media_seconds, item_label="videos"
+)
 
 
 @dataclass

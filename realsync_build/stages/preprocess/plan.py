@@ -16,7 +16,8 @@ from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.stage import RunOptions, task_states
 from realsync_build.media.probe import ProbeError, probe_source
-from realsync_build.stages.preprocess.run import NoSources, PreprocessConfig, nothing_to_cut, plan_clips, tasks_from_videos
+from realsync_build.stages.preprocess.outcomes import nothing_to_cut
+from realsync_build.stages.preprocess.run import NoSources, PreprocessConfig, plan_clips, tasks_from_videos
 from realsync_build.stages.preprocess.sources import discover_sources, keep_known_ids
 
 HIGHER_THAN = 720  # sources above this height are estimated at about twice the work

@@ -44,6 +44,7 @@ from realsync_build.core.root import DatasetRoot, safe_name
 from realsync_build.core.state import stage_run
 from realsync_build.core.ids import is_file_safe_id
 from realsync_build.core.schema import DONE, FAILED
+from realsync_build.stages.preprocess.outcomes import KEPT, ClipOutcomes, media_seconds, nothing_to_cut
 from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage, task_states
 from realsync_build.core.storage import Store, fetch_to_local, is_url
 from realsync_build.stages.preprocess.progress import MediaProgress, TaskProgress
@@ -410,47 +411,13 @@ def _error_rows(task: dict, error: str) -> list[dict]:
     ]
 
 
-def _media_seconds(rows: list[dict]) -> float:
-    """Media cut in this run: clips written now, not those found intact and kept."""
-    return float(sum((r.get("end_s") or 0) - (r.get("start_s") or 0) for r in rows if r.get("status") == DONE and not r.get(KEPT)))
-
-
-KEPT = "_kept"  # a row's mark (never stored): its clip file was already there, passed the checks and was kept
-
-
-@dataclass
-class ClipOutcomes:
-    """Driver side: what happened to each clip of the videos that ran (for ``--verify``'s account)."""
-
-    kept: int = 0  # found, re-probed and re-hashed, intact: not rewritten
-    written: int = 0  # cut in this run (missing, or redone because a check failed)
-    failed: int = 0
-
-    def media_seconds(self, rows: list[dict]) -> float:
-        media = _media_seconds(rows)
-        for r in rows:
-            kept = r.pop(KEPT, False)
-            if r.get("status") == DONE:
-                if kept:
-                    self.kept += 1
-                else:
-                    self.written += 1
-            elif r.get("status") == FAILED:
-                self.failed += 1
-        return media
-
-    def as_verify(self) -> dict:
-        return {"unit": "clips", "items": "videos", "checked": self.kept + self.written + self.failed, "intact": self.kept, "redone": self.written,
-                "failed": self.failed, "how": "re-probed and sha256 re-hashed"}  # fmt: skip
-
-
 SPEC = StageSpec(
     name="preprocess",
     manifest="clips",
     task_key="video_id",
     fn=preprocess_video,
     error_rows=_error_rows,
-    media_seconds=_media_seconds,
+    media_seconds=media_seconds,
     item_label="videos",
     output_label="clips",
 )
@@ -507,17 +474,6 @@ def _clips_verified(root: DatasetRoot, verify: bool):
         return True
 
     return check
-
-
-def nothing_to_cut(videos: pd.DataFrame, only_spans: dict | None = None) -> str:
-    """The one line for a run with no source to cut: how many videos are in which state."""
-    if only_spans is not None:
-        videos = videos[videos["video_id"].isin(set(only_spans))]
-    counts = videos["status"].value_counts().to_dict() if len(videos) else {}
-    listed = " listed" if only_spans is not None else ""
-    others = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s != DONE)
-    hint = " (`realsync status` shows them; `realsync fetch --retry-failed` tries the failed ones again)" if counts.get(FAILED) else ""
-    return f"0{listed} videos downloaded{f' ({others})' if others else ''}; nothing to cut{hint}"
 
 
 def output_params(cfg: PreprocessConfig, only_listed: bool = False) -> dict:
