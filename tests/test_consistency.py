@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 import typer
 from rich.console import Console
 from typer.testing import CliRunner
