@@ -103,6 +103,7 @@ def test_booleans_lists_and_unset_values_print_as_typed():
     assert flags_text({"--from-list": ["a.csv", "b c.csv"]}) == "--from-list a.csv --from-list 'b c.csv'"
 
 
+@pytest.mark.slow
 def test_status_the_report_and_a_refused_rerun_print_the_same_record(root):
     rec = state.load(root, "preprocess")
     flags = flags_text(rec["params"])
@@ -152,6 +153,7 @@ def test_status_covers_training_runs_and_evaluations(root):
     assert "train" not in after.split("(")[0] and after.startswith("realsync stats")
 
 
+@pytest.mark.slow
 def test_verify_says_what_it_checked_and_what_it_redid(root):
     out = tiny_root.cli("preprocess", "--root", str(root.root), "--clip-seconds", "2", "--verify", "--no-progress", "--workers", "1")
     line = " ".join(out.stderr.split())

@@ -63,6 +63,7 @@ def test_models_list_json(tmp_path):
     assert all(m["status"] == "no" and m["present"] is False for m in doc["models"])
 
 
+@pytest.mark.slow
 def test_fetch_dry_run_json_and_json_needs_dry_run(tmp_path):
     import fetch_support as fs
 
@@ -84,6 +85,7 @@ def test_fetch_dry_run_json_and_json_needs_dry_run(tmp_path):
         site.close()
 
 
+@pytest.mark.slow
 def test_quiet_and_verbose_map_to_log_levels_and_results_stay_on_stdout(root):
     quiet = tiny_root.cli("-q", "preprocess", "--root", str(root.root), "--clip-seconds", "2", "--workers", "1")
     assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""  # no bar, no summary
