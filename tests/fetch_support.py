@@ -7,8 +7,10 @@ The server (threaded ``http.server``, port 0) serves
 * ``/api/video/{id}``     - one video's metadata with its formats (height, tbr, ...),
 * ``/media/{file}``       - the media files, with HTTP Range support (so yt-dlp can resume),
 
-and can be told to misbehave per media file: answer 404 or 500, or drop the
-connection half-way through the body once.  Every request is logged with its
+and can be told to misbehave per media file: answer 404 or 500, drop the connection
+half-way through the body once, or stall there (a trickle of bytes that keeps the transfer
+in flight for minutes, for Ctrl-C tests).  A channel's entries may point their watch pages
+at another address (``watch_base``, e.g. a port where nothing listens: an offline site).  Every request is logged with its
 ``Range`` header.
 
 Two extractors read it: :class:`LoopbackChannelIE` (``http://127.0.0.1:PORT/channel/NAME``,
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -56,7 +59,8 @@ class LoopbackSite:
         self.files: dict[str, bytes] = {}
         self.channels: dict[str, list[dict]] = {}
         self.videos: dict[str, dict] = {}
-        self.faults: dict[str, str] = {}  # media file name -> "404" | "500" | "drop_once"
+        self.faults: dict[str, str] = {}  # media file name -> "404" | "500" | "drop_once" | "stall"
+        self.watch_base: dict[str, str] = {}  # channel -> base URL its entries' watch pages are at (default: this site)
         self.requests: list[tuple[str, str | None]] = []
         self.cookies: list[str] = []  # Cookie headers of media requests
         self.lock = threading.Lock()
@@ -103,19 +107,22 @@ class LoopbackSite:
         availability: str | None = None,
         merged: bool = False,
         in_listing: dict | None = None,
+        media_base: str | None = None,
     ) -> str:
-        """Add a video; returns the name of its (main) media file on the server."""
+        """Add a video; returns the name of its (main) media file on the server (served from
+        ``media_base`` when given, e.g. a dead port: the page answers, the download does not)."""
         key = quote(video_id, safe="")
+        base = media_base or self.base
         name = f"{key}.mp4"
         formats = []
         if merged:
             self.files[name] = self.media["v"]
             self.files[f"{key}.m4a"] = self.media["a"]
-            formats.append(dict(format_id=f"v{height}", url=f"{self.base}/media/{name}", ext="mp4", width=height * 16 // 9, height=height, fps=25, vcodec="avc1.64001f", acodec="none", tbr=tbr - 128, protocol="https"))
-            formats.append(dict(format_id="a128", url=f"{self.base}/media/{key}.m4a", ext="m4a", vcodec="none", acodec="mp4a.40.2", abr=128, tbr=128, protocol="https"))
+            formats.append(dict(format_id=f"v{height}", url=f"{base}/media/{name}", ext="mp4", width=height * 16 // 9, height=height, fps=25, vcodec="avc1.64001f", acodec="none", tbr=tbr - 128, protocol="https"))
+            formats.append(dict(format_id="a128", url=f"{base}/media/{key}.m4a", ext="m4a", vcodec="none", acodec="mp4a.40.2", abr=128, tbr=128, protocol="https"))
         else:
             self.files[name] = self.media["av"]
-            formats.append(dict(format_id=f"p{height}", url=f"{self.base}/media/{name}", ext="mp4", width=height * 16 // 9, height=height, fps=25, vcodec="avc1.64001f", acodec="mp4a.40.2", tbr=tbr))
+            formats.append(dict(format_id=f"p{height}", url=f"{base}/media/{name}", ext="mp4", width=height * 16 // 9, height=height, fps=25, vcodec="avc1.64001f", acodec="mp4a.40.2", tbr=tbr))
         for f in formats:
             f.pop("protocol", None)
         meta = dict(id=video_id, title=title or f"video {video_id}", duration=duration, live_status=live_status, upload_date="20240101", formats=formats, webpage_url=f"{self.base}/watch/{key}")
@@ -148,8 +155,10 @@ class LoopbackSite:
             if path.startswith("/media/") and h.headers.get("Cookie"):
                 self.cookies.append(h.headers["Cookie"])
         if path.startswith("/api/channel/"):
-            entries = self.channels.get(unquote(path[len("/api/channel/"):]))
-            return self._json(h, {"entries": entries} if entries is not None else None)
+            name = unquote(path[len("/api/channel/"):])
+            entries = self.channels.get(name)
+            doc = {"entries": entries, **({"watch_base": self.watch_base[name]} if name in self.watch_base else {})}
+            return self._json(h, doc if entries is not None else None)
         if path.startswith("/api/video/"):
             return self._json(h, self.videos.get(unquote(path[len("/api/video/"):])))
         if path.startswith("/media/"):
@@ -204,6 +213,14 @@ class LoopbackSite:
         h.end_headers()
         if head:
             return
+        if fault == "stall":  # half the body, then a trickle that keeps the socket alive (until the client goes)
+            h.wfile.write(body[: len(body) // 2])
+            h.wfile.flush()
+            for i in range(len(body) // 2, len(body), 16):
+                time.sleep(1.0)
+                h.wfile.write(body[i : i + 16])
+                h.wfile.flush()
+            return
         if fault == "drop_once" and start == 0:
             self.faults.pop(name, None)
             h.wfile.write(body[: len(body) // 2])
@@ -238,8 +255,9 @@ class LoopbackChannelIE(InfoExtractor):
         m = self._match_valid_url(url)
         name = m.group("id")
         data = self._download_json(f"{m.group('base')}/api/channel/{name}", name)
+        base = data.get("watch_base") or m.group("base")
         entries = []
         for e in data["entries"]:
             extra = {k: v for k, v in e.items() if k not in ("id", "title")}
-            entries.append(self.url_result(f"{m.group('base')}/watch/{quote(e['id'], safe='')}", LoopbackVideoIE, e["id"], e.get("title"), **extra))
+            entries.append(self.url_result(f"{base}/watch/{quote(e['id'], safe='')}", LoopbackVideoIE, e["id"], e.get("title"), **extra))
         return self.playlist_result(entries, name, f"{name} uploads")

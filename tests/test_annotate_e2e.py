@@ -174,7 +174,7 @@ def test_annotate_end_to_end_with_real_detectors_and_a_random_syncnet(prepared, 
     # the root now records the stricter values: the defaults are refused (recorded parameters) ...
     from realsync_build.core.errors import ParamsChanged
 
-    with pytest.raises(ParamsChanged, match=r"--max-offset 0 -> 6.*--overwrite"):
+    with pytest.raises(ParamsChanged, match=r"--max-offset 0 -> --max-offset 6.*--overwrite"):
         run_annotate(root, AnnotateConfig(**FACES, events="yamnet"), opts)
     # ... and a plain rerun with the recorded values resumes: nothing left to do
     same = AnnotateConfig(**FACES, events="yamnet", min_confidence=1e6, max_offset=0)

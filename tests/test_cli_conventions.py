@@ -226,7 +226,11 @@ def test_models_download_several_names_or_for_annotate(monkeypatch, tmp_path):
 
 def test_annotate_names_every_missing_model_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("REALSYNC_MODELS_DIR", str(tmp_path / "models"))
-    (tmp_path / "ds" / "manifests").mkdir(parents=True)
+    from realsync_build.core.root import DatasetRoot
+
+    # a root with a clip to annotate (an empty one stops earlier: "run `realsync preprocess` first", issue 24)
+    DatasetRoot(tmp_path / "ds").write("clips", [{"clip_id": "v_0_2", "video_id": "v", "channel": "news", "start_s": 0.0, "end_s": 2.0,
+                                                  "path": "clips/news/v/v_0_2.mp4", "status": "done"}])  # fmt: skip
     res = runner.invoke(app, ["annotate", "--root", str(tmp_path / "ds"), "--events", "yamnet", "--require-sync"])
     assert res.exit_code == 1
     line = res.output.strip()

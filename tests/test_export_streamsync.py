@@ -93,4 +93,5 @@ def test_cli_export_streamsync(ds, tmp_path):
     assert res.exit_code == 2 and "no dataset here" in res.output  # not a dataset at all (issue 16)
     (tmp_path / "empty" / "manifests").mkdir(parents=True)
     res = CliRunner().invoke(app, ["export", "streamsync", "--root", str(tmp_path / "empty"), "--out", str(out)])
-    assert res.exit_code == 1 and "clips.parquet does not exist" in res.output.replace("\n", "")
+    # "run X first" is a usage error, exit 2, in every command (issue 24)
+    assert res.exit_code == 2 and "clips.parquet does not exist" in res.output.replace("\n", "")

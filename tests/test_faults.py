@@ -92,7 +92,7 @@ def test_changed_parameters_stop_before_anything_and_overwrite_rebuilds(root, so
     with pytest.raises(ParamsChanged) as err:
         run_preprocess(root, sources, PreprocessConfig(clip_seconds=3, crf=20), _opts())
     msg = str(err.value)
-    assert "--clip-seconds 2 -> 3" in msg and "--crf 18 -> 20" in msg and "--overwrite" in msg and "new --root" in msg
+    assert "--clip-seconds 2 -> --clip-seconds 3" in msg and "--crf 18 -> --crf 20" in msg and "--overwrite" in msg and "new --root" in msg
     assert "invalidate annotate, split, export" in msg and "\n" not in msg
     assert root.manifest("clips").read_bytes() == before  # stopped before doing anything
     # options that do not shape outputs never block
@@ -218,7 +218,7 @@ def test_a_killed_annotate_is_refused_downstream_and_train_checks_shards(root):
         run_export_webdataset(root, progress=False)
     # status names it too
     status = _cli("status", "--root", str(root.root))
-    assert status.returncode == 0 and "running" in status.stderr and "next: realsync annotate" in " ".join(status.stderr.split())
+    assert status.returncode == 0 and "running" in status.stdout and "next: realsync annotate" in " ".join(status.stdout.split())  # stdout: issue 24
 
 
 # ------------------------------------------------------------------ stable ids
@@ -406,7 +406,7 @@ def test_the_default_channel_list_ships_in_the_wheel(tmp_path):
 
 def test_status_shows_each_stage_and_the_next_command(root):
     proc = _cli("status", "--root", str(root.root))
-    out = " ".join(proc.stderr.split())
+    out = " ".join(proc.stdout.split())  # the screen is the command's result: stdout (issue 24)
     assert proc.returncode == 0, proc.stderr
     assert "preprocess │ complete │ 4 │ 0 │ 0 │ 0.002" in out
     assert "--clip-seconds 2" in out and "next: realsync annotate" in out

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from realsync_build.core import manifest
 from realsync_build.cli import app
 from realsync_build.core.clipview import StaleManifest
-from realsync_build.core.manifest import ManifestError
+from realsync_build.core.manifest import ManifestError, MissingInput
 from realsync_build.core.segments import SegmentConfig
 from realsync_build.stages.split.run import (
     SplitCheckError,
@@ -49,7 +49,7 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_another_split(ds,
     run_split(other, SplitConfig(seed=1))
     assert manifest.read_named(other, "splits").equals(manifest.read_named(ds, "splits"))
     s1 = manifest.read_named(ds, "splits").set_index("video_id")["split"]
-    with pytest.raises(ParamsChanged, match=r"--seed 1 -> 2.*--overwrite"):  # recorded parameters guard the root
+    with pytest.raises(ParamsChanged, match=r"--seed 1 -> --seed 2.*--overwrite"):  # recorded parameters guard the root
         run_split(ds, SplitConfig(seed=2))
     run_split(ds, SplitConfig(seed=2), overwrite=True)
     s2 = manifest.read_named(ds, "splits").set_index("video_id")["split"]
@@ -125,7 +125,7 @@ def test_exclude_suspect_sync_leaves_flagged_clips_out_and_reports_them(ds):
 
 def test_exclude_suspect_sync_without_annotations_says_what_to_run(ds):
     many_videos(ds, n_videos=3)
-    with pytest.raises(SplitError, match="annotations.parquet: run `realsync annotate`"):
+    with pytest.raises(MissingInput, match="annotations.parquet: run `realsync annotate`"):
         run_split(ds, SplitConfig(exclude_suspect_sync=True))
     assert not ds.manifest("splits").exists()
 
@@ -178,7 +178,7 @@ def test_cli_split_and_its_errors(ds):
     assert "evaluation segments" in out
     ds.manifest("clips").unlink()
     code, out = _run("split", "--root", str(ds.root), "--seed", "5")
-    assert code == 1 and "clips.parquet does not exist: run `realsync preprocess` first" in out and "Traceback" not in out
+    assert code == 2 and "clips.parquet does not exist: run `realsync preprocess` first" in out and "Traceback" not in out  # issue 24: exit 2 everywhere
 
 
 def test_clips_written_before_the_split_column_existed_still_read(ds):

@@ -190,7 +190,7 @@ def test_cli_stats(ds):
     assert res.exit_code == 2 and "no dataset here" in res.output  # not a dataset at all (issue 16)
     (ds.root / "nowhere" / "manifests").mkdir(parents=True)
     res = CliRunner().invoke(app, ["stats", "--root", str(ds.root / "nowhere")])
-    assert res.exit_code == 1 and "run `realsync preprocess` first" in res.output.replace("\n", "")
+    assert res.exit_code == 2 and "run `realsync preprocess` first" in res.output.replace("\n", "")
 
 
 def test_count_axes_have_integer_ticks_and_accuracy_axes_run_0_to_1(tmp_path, monkeypatch):

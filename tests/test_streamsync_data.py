@@ -129,7 +129,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
     assert not (tmp_path / "typo").exists() and not (tmp_path / "run").exists()
     (tmp_path / "empty" / "manifests").mkdir(parents=True)  # a dataset with nothing exported yet
     r = runner.invoke(app, ["train", "--root", str(tmp_path / "empty"), "--out", str(tmp_path / "run"), "--no-progress"])
-    assert r.exit_code == 1 and "no train samples" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and "no train samples" in r.output and "realsync export webdataset` first" in r.output and "Traceback" not in r.output
     r = runner.invoke(app, ["evaluate", "--root", str(tmp_path / "empty"), "--checkpoint", str(tmp_path / "nope.pt")])
     assert r.exit_code == 2 and "nope.pt" in r.output and "not found" in r.output and "Traceback" not in r.output
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")

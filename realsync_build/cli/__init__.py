@@ -33,7 +33,7 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     # errors from core/errors.py (RealsyncError) become one line and their exit code in
     # RealsyncGroup.main, so `python -m realsync_build`, the script and CliRunner agree
-    app()
+    app(prog_name="realsync")  # also under `python -m realsync_build`: one name in usage lines and completion
 
 
 __all__ = ["app", "main"]

@@ -6,6 +6,9 @@ from typing import Annotated, Optional
 import typer
 
 from realsync_build.cli.common import (
+    DryRunOpt,
+    dry_root,
+    print_plan,
     ExecutorOpt,
     OverwriteOpt,
     VerifyOpt,
@@ -16,6 +19,7 @@ from realsync_build.cli.common import (
     StrictOpt,
     WorkersOpt,
     app,
+    code_of,
     fail,
     finish,
     root_of,
@@ -56,6 +60,7 @@ def annotate(
     progress: ProgressOpt = True,
     overwrite: OverwriteOpt = False,
     verify: VerifyOpt = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Label every clip: talking head / voice-over / other / unscored, AudioSet events, source-sync QC.
 
@@ -83,7 +88,13 @@ def annotate(
         if value not in allowed:
             fail(f"{flag} {value!r}: use {', '.join(a for a in allowed if a)}")  # a usage error: exit 2
     check_device(device)
-    ds = root_of(root, must_exist=True)
+    ds = dry_root(root) if dry_run else root_of(root, must_exist=True)
+    from realsync_build.stages.annotate.plan import done_clips, plan_annotate
+
+    if dry_run:
+        opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
+        print_plan(plan_annotate(ds, face_detector, events, device, only, opts, models_dir))
+        return
     cfg = AnnotateConfig(
         face_detector=face_detector,
         events=events,
@@ -106,13 +117,14 @@ def annotate(
         require_sync=require_sync,
     )
     opts = run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=overwrite, verify=verify)
+    done_clips(ds)  # no clips (run preprocess first) or zero done clips: one line, exit 2, before any model check
     _check_models(cfg, models_dir)
     try:
         report, counts = run_annotate(ds, cfg, opts, models_dir=models_dir)
     except SyncRequired as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     except (ModelMissing, ManifestError, ValueError, RuntimeError) as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     console.print("  " + ", ".join(f"{kind}: {n} rows" for kind, n in counts.items()) + f" (under {ds.manifests})")
     finish(report, strict)
 

@@ -23,10 +23,18 @@ class _OneLineErrors(RealsyncGroup):
     ``OSError``: read-only, disk full) becomes one line and its exit code, never a traceback."""
 
     def invoke(self, ctx):
-        from realsync_build.core.errors import RealsyncError
+        from realsync_build.core.errors import EXIT_INTERRUPTED, Interrupted, RealsyncError
 
         try:
             return super().invoke(ctx)
+        except Interrupted as exc:  # Ctrl-C in a stage: its summary, then one line; exit 130
+            if exc.report is not None:
+                print_report(exc.report)
+            console.print(f"[yellow]{escape(str(exc))}[/yellow]", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt:  # Ctrl-C anywhere else (listing a channel, a model download)
+            console.print("[yellow]stopped by Ctrl-C[/yellow]; rerun the same command to go on", highlight=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except RealsyncError as exc:
             fail(str(exc), code=exc.exit_code)
         except OSError as exc:
@@ -48,7 +56,7 @@ app = typer.Typer(
         "Every stage reads and writes under one dataset root (--root, $REALSYNC_ROOT, default ./realsync-data)."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
@@ -62,9 +70,22 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root_callback(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Errors only on stderr: no progress bars, notes or warnings. Results still go to stdout.")
+    ] = False,
+    verbose: Annotated[
+        int, typer.Option("-v", "--verbose", count=True, help="Debug lines on stderr too (each item's outcome and time, the plan of a run).", show_default=False)
+    ] = 0,
 ) -> None:
-    pass
+    """Results (tables, plans, JSON) go to stdout; logs, progress and errors to stderr."""
+    from realsync_build.core.ui import NORMAL, QUIET, VERBOSE, set_verbosity
+
+    if quiet and verbose:
+        fail("give -q/--quiet or -v/--verbose, not both")
+    set_verbosity(QUIET if quiet else VERBOSE if verbose else NORMAL)
+    ctx.call_on_close(lambda: set_verbosity(NORMAL))  # an in-process caller (tests, notebooks) gets the default back
 
 
 RootOpt = Annotated[
@@ -170,6 +191,32 @@ def root_of(root: Optional[str | Path], *, must_exist: bool = False) -> DatasetR
     return r
 
 
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Print the plan and write nothing: the items that would run, their media hours and an estimated time "
+        "from the figures measured in docs/benchmarks.md (an estimate, and said to be one).",
+    ),
+]
+
+
+def print_plan(plan) -> None:
+    """A stage's ``--dry-run`` plan: the command's result, on stdout."""
+    from realsync_build.core.ui import results
+
+    for line in plan.lines():
+        results.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def dry_root(root: Optional[str | Path], must_exist: bool = True) -> DatasetRoot:
+    """The root of a ``--dry-run``: resolved and checked like :func:`root_of`, but never created."""
+    r = resolve_root(root)
+    if must_exist and not is_dataset(r):
+        return root_of(root, must_exist=True)  # the same one-line refusal
+    return r
+
+
 def run_options(workers, executor, ray_address, retry_failed, strict, progress, overwrite=False, verify=False) -> RunOptions:
     if executor not in EXECUTORS:
         fail(f"unknown executor {executor!r}: use {', '.join(EXECUTORS[:-1])} or {EXECUTORS[-1]}")
@@ -179,9 +226,18 @@ def run_options(workers, executor, ray_address, retry_failed, strict, progress, 
     )
 
 
+def code_of(exc: BaseException, default: int = 1) -> int:
+    """The exit code an error carries (``exit_code``: 2 for "run X first" and other usage errors),
+    else ``default`` (1: an environment or runtime failure)."""
+    code = getattr(exc, "exit_code", None)
+    return code if isinstance(code, int) else default
+
+
 def fail(message: str, code: int = 2) -> None:
-    """Print a one-line error and exit (no traceback)."""
-    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    """Print a one-line error and exit (no traceback); shown under -q too."""
+    from realsync_build.core.ui import error
+
+    error(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 

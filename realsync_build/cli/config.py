@@ -207,31 +207,71 @@ def _cores() -> int:
     return default_workers()
 
 
+# Values shown for options that have no default: commented out like the rest, uncommented they are
+# valid for the option (the test uncomments every line and runs `config show`).  Per (command, key),
+# else per key.  An option without a default and without an example here fails that test.
+EXAMPLES: dict[tuple[str, ...] | str, Any] = {
+    "workers": 4, "ray_address": "auto", "models_dir": "models", "gpus_per_task": 0.25, "only": "events",
+    ("evaluate", "checkpoint"): "runs/streamsync-base/best.pt", ("evaluate", "out"): "report/eval-test", "max_segments": 100,
+    "pretrained": "sparsesync-vggsound", ("export", "streamsync", "out"): "streamsync", ("export", "streamsync", "name"): "realsync",
+    "channels": "channels.toml", "channel": "https://www.youtube.com/@CNN/videos", ("fetch", "name"): "CNN",
+    ("fetch", "from_list"): ["sports_and_news_normal.test.csv"], "min_kbps": 250.0, "max_kbps": 12000.0, "limit_rate": "4M",
+    "cookies": "cookies.txt", "extractor": ["my_plugins:MySiteIE"], "names": ["syncnet"], "for_command": "annotate",
+    ("monitor", "input"): "rtmp://example.com/live/stream", ("monitor", "checkpoint"): "runs/streamsync-base/best.pt",
+    "model": "sparsesync-vggsound", "reference_audio": "original_mix.wav", "reference_video_offset": 0.0, "jsonl": "offsets.jsonl",
+    "report": "monitor-report", "window": 5.0, "threads": 2, ("preprocess", "input"): "sources",
+    ("split", "from_list"): ["sports_and_news_normal.test.csv"], "as_split": ["test"], "cap": 2000,
+    "skip_list": ["sports_and_news_normal.skip_id_list.txt"], ("train", "out"): "runs/streamsync-base", "max_steps": 1000,
+    "init_from": "sparsesync-vggsound",
+}  # fmt: skip
+
+
+def example_of(path: tuple[str, ...], name: str) -> Any:
+    """The example for an option without a default, or None when there is none."""
+    for key in (path + (name,), name):
+        if key in EXAMPLES:
+            return EXAMPLES[key]
+    return None
+
+
+def _comment(text: str, width: int = 96) -> list[str]:
+    """Help text as ``## `` lines: a second ``#`` so that uncommenting the settings (``# key = v``) leaves them comments."""
+    import textwrap
+
+    return ["## " + line for line in textwrap.wrap(text, width - 3, break_on_hyphens=False)] or ["##"]
+
+
 def template(root: TyperGroup) -> str:
-    """A commented config file: every command's options at their defaults, commented out."""
+    """A commented config file: every command's options at their defaults (or an example when an option
+    has none), each under its whole help text.  Settings are ``# key = value`` lines and help lines
+    start with ``##``, so uncommenting every setting gives a valid file."""
+    cores = _cores()
     lines = [
-        "# realsync config file (TOML). Uncomment what you want to change.",
-        "# Precedence: built-in default < top level < [command] table < a flag on the command line.",
-        "# Use it with --config FILE on any command, or set $REALSYNC_CONFIG; check with `realsync config show`.",
+        *_comment("realsync config file (TOML). Uncomment (remove '# ') what you want to change."),
+        *_comment("Precedence: built-in default < top level < [command] table < a flag on the command line."),
+        *_comment("Use it with --config FILE on any command, or set $REALSYNC_CONFIG; check with `realsync config show`."),
         "",
-        "# Shared: applies to every command that has the option.",
-        '# root = "realsync-data"   # dataset root (a folder or an fsspec URL); default: $REALSYNC_ROOT, else ./realsync-data',
-        f"# workers = {_cores()}              # parallel worker processes; default: the number of CPU cores ({_cores()} here)",
+        *_comment("Shared: applies to every command that has the option."),
+        *_comment("--root: dataset root (a folder or an fsspec URL); default: $REALSYNC_ROOT, else ./realsync-data."),
+        '# root = "realsync-data"',
+        *_comment(f"--workers: parallel worker processes; default: the number of CPU cores ({cores} here)."),
+        f"# workers = {cores}",
         "",
     ]
     for path, cmd in configfile.leaves(root).items():
-        keys = {k: p for k, p in configfile.file_keys(cmd).items() if k != "root"}
+        keys = {k: p for k, p in configfile.file_keys(cmd).items() if k != "root" and not getattr(p, "hidden", False)}
         if not keys or path[0] == "config":
             continue
         lines.append(f"[{'.'.join(path)}]")
         for name, p in keys.items():
             text = toml_value(default_of(p))
             helptext = " ".join((getattr(p, "help", "") or "").replace("\\[", "[").split())
-            if len(helptext) > 110:
-                helptext = helptext[:107] + "..."
+            flag = next((o for o in getattr(p, "opts", []) if o.startswith("--")), name)
             if text is None:
-                lines.append(f"# {name} =   # (no default) {helptext}")
-            else:
-                lines.append(f"# {name} = {text}   # {helptext}")
+                example = example_of(path, name)
+                text = toml_value(example) if example is not None else '""'
+                helptext += " (No default; the value below is an example.)"
+            lines += _comment(f"{flag}: {helptext}")
+            lines.append(f"# {name} = {text}")
         lines.append("")
     return "\n".join(lines)

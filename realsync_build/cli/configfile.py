@@ -45,7 +45,7 @@ from realsync_build.core.errors import UserError
 CONFIG_ENV = "REALSYNC_CONFIG"
 META_FILE = "realsync.config_file"  # ctx.meta: the config file in effect
 META_ORIGIN = "realsync.config_origin"  # ctx.meta: {(command path, key): "FILE [table]"}
-NOT_KEYS = {"config", "help", "version"}  # options that make no sense in a file
+NOT_KEYS = {"config", "help", "version", "dry_run", "json_out"}  # options that make no sense in a file (one-off actions)
 
 # Commands whose --config once meant something else; kept for one release with a warning.
 # {command path: (parameter it fills, values that mean the old thing)}
@@ -268,6 +268,8 @@ def decorate(group: TyperGroup) -> None:
         for p in cmd.params:
             if getattr(p, "is_flag", False):
                 p.metavar = ""  # a flag takes no value: show none (typer shows <bool> otherwise)
+            elif getattr(p, "count", False):
+                p.metavar = ""  # -v, -vv: no value either
         cmd.get_help_option = _flag_help_option(cmd.get_help_option)
 
 
@@ -293,6 +295,13 @@ class RealsyncGroup(TyperGroup):
         with _usage_errors_in_one_line():
             return super().make_context(*args, **kwargs)
 
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for p in params:  # typer appends --install-completion / --show-completion after the tree is built
+            if getattr(p, "is_flag", False):
+                p.metavar = ""
+        return params
+
     def invoke(self, ctx):
         with _usage_errors_in_one_line():
             return super().invoke(ctx)
@@ -307,9 +316,9 @@ class RealsyncGroup(TyperGroup):
                 raise
             from rich.markup import escape
 
-            from realsync_build.core.ui import console
+            from realsync_build.core.ui import error
 
-            console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            error(f"[red]error:[/red] {escape(str(exc))}")
             sys.exit(exc.exit_code)
 
 
@@ -324,12 +333,12 @@ def _usage_errors_in_one_line():
             raise
         from rich.markup import escape
 
-        from realsync_build.core.ui import console
+        from realsync_build.core.ui import error
 
         where = exc.ctx.command_path if exc.ctx is not None else "realsync"
         message = exc.format_message()
         param = getattr(exc, "param", None)
         if exc.ctx is not None and param is not None and exc.ctx.get_parameter_source(param.name) == ParameterSource.DEFAULT_MAP:
             message += f" (the value comes from the config file {exc.ctx.meta.get(META_FILE, '')}, key {param.name})"
-        console.print(f"[red]error:[/red] {escape(message)} (see `{escape(where)} --help`)", highlight=False, soft_wrap=True)
+        error(f"[red]error:[/red] {escape(message)} (see `{escape(where)} --help`)")
         raise typer.Exit(exc.exit_code) from None

@@ -5,7 +5,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from realsync_build.cli.common import DistributionOpt, OverwriteOpt, ProgressOpt, RootOpt, app, fail, root_of
+from realsync_build.cli.common import (
+    DistributionOpt, DryRunOpt, OverwriteOpt, ProgressOpt, RootOpt, app, code_of, dry_root, fail, print_plan, root_of,
+)
 
 export_app = typer.Typer(
     name="export",
@@ -27,6 +29,7 @@ def webdataset_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fixed sample order inside each split.")] = 0,
     progress: ProgressOpt = True,
     overwrite: OverwriteOpt = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Write shards/{split}-{shard:06d}.tar: per clip {key}.mp4 + {key}.json (metadata, annotations, dev/test segments).
 
@@ -42,11 +45,19 @@ def webdataset_cmd(
         cfg = WebDatasetConfig(shard_bytes=parse_size(shard_size), splits=_splits(splits), seed=seed)
     except ValueError as exc:
         fail(str(exc), code=2)
-    ds = root_of(root, must_exist=True)
+    ds = dry_root(root) if dry_run else root_of(root, must_exist=True)
+    if dry_run:
+        from realsync_build.stages.export.plan import plan_export
+
+        try:
+            print_plan(plan_export(ds, cfg, overwrite=overwrite))
+        except (ManifestError, ValueError) as exc:
+            fail(str(exc), code=code_of(exc, default=2 if isinstance(exc, ValueError) else 1))
+        return
     try:
         report = run_export_webdataset(ds, cfg, progress=progress, overwrite=overwrite)
     except (ManifestError, ValueError, OSError) as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     style = "green" if not report.failed else "yellow"
     per = ", ".join(f"{k} {v}" for k, v in sorted(report.per_split.items()))
     console.print(
@@ -107,7 +118,7 @@ def streamsync_cmd(
         report = run_export_streamsync(ds, out or ds.root / "streamsync", name=name, splits=_splits(splits), layout=layout,
                                        distribution=distribution)
     except (ManifestError, ValueError, OSError) as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     per = ", ".join(f"{k} {v}" for k, v in report.per_split.items())
     console.print(f"[green]export streamsync: {per} segments[/green]")
     for note in report.notes:

@@ -17,6 +17,7 @@ from realsync_build.cli.common import (
     RootOpt,
     StrictOpt,
     app,
+    code_of,
     fail,
     root_of,
     run_options,
@@ -86,6 +87,16 @@ def fetch(
         typer.Option("--extractor", help="Extra yt-dlp extractor class 'module:Class' tried before yt-dlp's own (site plug-ins); repeatable."),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Write the plan (planned rows in videos.parquet) and print videos and hours per channel; download nothing.")] = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="With --dry-run: print the plan as one JSON document on stdout: {dry_run, from_list, manifest, channels: [{channel, "
+            "category, videos, hours, found, rejected, not_examined, clip_spans, hours_needed, error, warnings}], total: {videos, "
+            "hours, clip_spans, hours_needed}, videos: [{video_id, channel, title, url, duration_s, listed_spans}]}; null where not "
+            "known yet (docs/scripting.md).",
+        ),
+    ] = False,
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
     retry_failed: RetryOpt = False,
@@ -132,6 +143,8 @@ def fetch(
         from realsync_build.core.names import check_channel
 
         check_channel(name, "--name")  # a label that reads as an option or a path (-rf, ../x): one line, exit 2
+    if json_out and not dry_run:
+        fail("--json prints the plan: give it with --dry-run")
     if min_height > max_height:
         fail(f"--min-height {min_height} is above --max-height {max_height}")
     try:
@@ -177,10 +190,21 @@ def fetch(
     try:
         report = run_fetch(ds, cfg, channels=chans, from_list=from_list, dry_run=dry_run, options=opts)
     except (ListFormatError, FileNotFoundError, ManifestError, RuntimeError, ValueError) as exc:
-        fail(str(exc), code=getattr(exc, "exit_code", 1))  # a bad list (ListFormatError) is the user's: 2
-    print_fetch_report(report)
+        fail(str(exc), code=code_of(exc))  # a bad list (ListFormatError) is the user's: 2
+    if json_out:
+        import json
+
+        from realsync_build.stages.fetch.report import plan_dict
+
+        typer.echo(json.dumps(plan_dict(report, str(ds.manifest("videos"))), indent=1))
+    else:
+        print_fetch_report(report)
     if dry_run:
         from realsync_build.core.ui import console
 
         console.print(f"plan written to {ds.manifest('videos')}", highlight=False)
+    elif not report.planned:  # zero items: one line, exit 2
+        found = sum(t.found for t in report.tallies.values())
+        why = f"{found} listed, none kept by the selection rules (see the table)" if found else "nothing listed"
+        fail(f"0 videos selected ({why}); nothing to download")
     exit_if_failed(not report.ok, strict)

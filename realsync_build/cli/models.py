@@ -58,6 +58,14 @@ def _names(name: Optional[str]) -> list[str]:
 @models_app.command("list")
 def list_models(
     full: Annotated[bool, typer.Option("--full", help="Show whole hashes and URLs.")] = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON document on stdout instead of the table: {models_dir, models: [{name, kind, file, path, "
+            "hash_kind, expected, licence, url, present, verified, status: yes|no|bad-hash|unrecorded}]} (docs/scripting.md).",
+        ),
+    ] = False,
 ) -> None:
     """Show each model file: name, file, expected hash and its kind, licence, and whether it is present.
 
@@ -69,9 +77,14 @@ def list_models(
 
     root = registry.models_dir()
     recorded = registry.read_recorded(root)
+    if json_out:
+        import json
+
+        typer.echo(json.dumps(_models_json(root, recorded), indent=1))
+        return
     table = Table(title=f"models in {root}", title_justify="left")
     for col in ("name", "kind", "file", "hash", "sha256 / digest", "licence", "present"):
-        table.add_column(col, overflow="fold", no_wrap=col != "licence")
+        table.add_column(col, overflow="fold")
     if full:
         table.add_column("url", overflow="fold")
     for check in registry.check_all(root=root):
@@ -92,7 +105,25 @@ def list_models(
     out = Console()
     if not out.is_terminal:
         out = Console(width=220 if full else 160)
+    from realsync_build.core.ui import fit_table
+
+    fit_table(table, out.width, {"sha256 / digest": "digest", "licence": "lic.", "present": "here"})  # a narrow terminal: fold, never crop
     out.print(table)
+
+
+def _models_json(root, recorded) -> dict:
+    from realsync_build.models import registry
+
+    models = []
+    for check in registry.check_all(root=root):
+        mf = check.mf
+        status = ("unrecorded" if check.note else "yes") if check.ok else ("bad-hash" if check.present else "no")
+        models.append({
+            "name": check.entry.name, "kind": check.entry.kind, "file": mf.rel, "path": str(root / mf.rel), "hash_kind": mf.hash_kind,
+            "expected": None if registry.expected_text(mf, recorded).startswith("(") else registry.expected_text(mf, recorded), "licence": check.entry.licence, "url": mf.url,
+            "present": bool(check.present), "verified": bool(check.ok), "status": status,
+        })  # fmt: skip
+    return {"models_dir": str(root), "models": models}
 
 
 @models_app.command()

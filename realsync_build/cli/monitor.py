@@ -29,7 +29,12 @@ def monitor(
     lag_ms: Annotated[float, typer.Option("--lag-ms", min=0.0, help="Tolerated sound-after-picture in ms (BT.1359: 125).")] = 125.0,
     persist: Annotated[int, typer.Option("--persist", min=1, help="Consecutive hops beyond a limit that start an alert (and inside that end it).")] = 2,
     hysteresis_ms: Annotated[float, typer.Option("--hysteresis-ms", min=0.0, help="An alert ends only once the offset is this far inside the limits.")] = 15.0,
-    min_confidence: Annotated[float, typer.Option("--min-confidence", min=0.0, max=1.0, help="Hops below this confidence never start or end an alert.")] = 0.3,
+    min_hop_confidence: Annotated[float, typer.Option(
+        "--min-hop-confidence", min=0.0, max=1.0,
+        help="Hops whose confidence (0-1: the top offset class's probability in mode 1, the correlation peak's strength in mode 2) "
+        "is below this never start or end an alert. Not annotate's --min-confidence, a SyncNet score (about 3).")] = 0.3,
+    min_confidence_old: Annotated[Optional[float], typer.Option(
+        "--min-confidence", min=0.0, max=1.0, hidden=True, help="Deprecated: --min-hop-confidence.")] = None,
     realtime: Annotated[bool, typer.Option("--realtime", help="Read a file at real-time speed (live inputs always are).")] = False,
     stall_timeout: Annotated[float, typer.Option("--stall-timeout", min=0.1, help="Seconds without data that count as a stall (state reset, logged).")] = 10.0,
     reconnect: Annotated[int, typer.Option("--reconnect", min=0, help="Reopen a network input this many times after a stall or error.")] = 3,
@@ -46,6 +51,12 @@ def monitor(
     from realsync_build.monitor.model import ModelUnavailable
     from realsync_build.monitor.run import MonitorOptions, run_monitor
 
+    if min_confidence_old is not None:  # the old spelling works for this release, with a warning
+        from realsync_build.core.ui import console
+
+        console.print("[yellow]warning:[/yellow] monitor --min-confidence is deprecated and will be removed in the next release: "
+                      "use --min-hop-confidence (the same 0-1 value)", highlight=False, soft_wrap=True)  # fmt: skip
+        min_hop_confidence = min_confidence_old
     n_modes = sum(x is not None for x in (checkpoint, model, reference_audio))
     if n_modes != 1:
         fail("give exactly one of --checkpoint, --model (mode 1) or --reference-audio (mode 2)")
@@ -56,7 +67,7 @@ def monitor(
     if input != "-" and "://" not in input and not Path(input).exists():
         fail(f"input {input} not found")
     try:
-        rules = AlertRules(lead_ms=lead_ms, lag_ms=lag_ms, persist=persist, hysteresis_ms=hysteresis_ms, min_confidence=min_confidence)
+        rules = AlertRules(lead_ms=lead_ms, lag_ms=lag_ms, persist=persist, hysteresis_ms=hysteresis_ms, min_confidence=min_hop_confidence)
     except ValueError as exc:
         fail(str(exc))
     opts = MonitorOptions(

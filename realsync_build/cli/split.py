@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from realsync_build.cli.common import DistributionOpt, OverwriteOpt, RootOpt, app, fail, root_of
+from realsync_build.cli.common import DistributionOpt, OverwriteOpt, RootOpt, app, code_of, fail, root_of
 
 
 @app.command()
@@ -14,10 +14,10 @@ def split(
     seed: Annotated[str, typer.Option("--seed", metavar="INT", help="Random seed (an integer): same inputs and seed give byte-identical outputs.")] = "0",
     ratios: Annotated[str, typer.Option("--ratios", help="train/dev/test shares of each channel's duration.")] = "90/5/5",
     exclude_suspect_sync: Annotated[
-        bool, typer.Option("--exclude-suspect-sync", help="Leave out clips that annotate flagged as out of sync at the source.")
+        bool, typer.Option("--exclude-suspect-sync/--no-exclude-suspect-sync", help="Leave out clips that annotate flagged as out of sync at the source.")
     ] = False,
     tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, max=1.0, help="Allowed drift of a channel's shares from the ratios (at least its largest video's share).")] = 0.05,
-    skip_empty_channels: Annotated[bool, typer.Option("--skip-empty-channels", help="Split without channels that have no usable clip instead of failing.")] = False,
+    skip_empty_channels: Annotated[bool, typer.Option("--skip-empty-channels/--no-skip-empty-channels", help="Split without channels that have no usable clip instead of failing.")] = False,
     segment_sampling: Annotated[str, typer.Option("--segment-sampling", help="Evaluation segment starts: grid or random.")] = "grid",
     segment_start: Annotated[int, typer.Option("--segment-start", min=0, help="First grid start (s from the clip start).")] = 10,
     segment_stride: Annotated[int, typer.Option("--segment-stride", min=1, help="Grid step (s).")] = 10,
@@ -118,7 +118,7 @@ def split(
     try:
         result = run_split(root_of(root, must_exist=True), cfg, overwrite=overwrite)
     except (SplitError, ManifestError) as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     print_result(result)
 
 
@@ -143,7 +143,7 @@ def _adopt(root, paths, as_split, roles, distribution, protocol, cap, seed, skip
     except AdoptError as exc:
         fail(str(exc), code=2)
     except ManifestError as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     print_adoption(result)
     if strict and result.n_missing:
         raise typer.Exit(EXIT_FAILED_ITEMS)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from realsync_build.cli.common import ProgressOpt, RootOpt, app, fail, root_of
+from realsync_build.cli.common import ProgressOpt, RootOpt, app, fail, root_of, code_of
 from realsync_build.core.errors import RealsyncError
 
 # --workers means parallel worker processes everywhere; here they are the DataLoader's
@@ -81,7 +81,7 @@ def train(
     except RealsyncError as exc:  # one line, with its exit code (2: a wrong option, 1: no CUDA ...)
         fail(str(exc), code=exc.exit_code)
     except (InitError, FileNotFoundError, ValueError, DecodeError) as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
 
 
 @app.command()
@@ -139,7 +139,7 @@ def evaluate(
     except RealsyncError as exc:
         fail(str(exc), code=exc.exit_code)
     except (InitError, FileNotFoundError, RuntimeError, ValueError) as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=code_of(exc))
     from realsync_build.core.ui import console
 
     style = "green" if not metrics.get("n_failed") else "yellow"

@@ -45,6 +45,16 @@ def _rate(text: str):
     return parse_rate(text)
 
 
+def _kbits(text: str) -> int:
+    """``64k`` -> 64 (kbit/s): the AAC bitrate as ffmpeg's ``-b:a`` takes it."""
+    import re
+
+    m = re.fullmatch(r"([0-9]{1,4})k", text.strip())
+    if m is None:
+        raise ValueError(f"{text!r} is not a bitrate like 64k")
+    return int(m[1])
+
+
 # The range of each numeric option, where its declaration (min=/max=) does not already say all
 # of it.  Keys: the command path, then the option's parameter name (the key a config file uses).
 RULES: dict[str, dict[str, Rule]] = {
@@ -52,7 +62,9 @@ RULES: dict[str, dict[str, Rule]] = {
         "seed": SEED,
         "limit_rate": Rule(ge=1, parse=_rate, unit="bytes/s"),
     },
-    "preprocess": {},
+    "preprocess": {
+        "audio_bitrate": Rule(ge=16, le=320, integer=True, parse=_kbits, unit="kbit/s", why="AAC-LC mono at 16 kHz"),
+    },
     "annotate": {
         "face_fps": Rule(gt=0, le=25, unit="frames/s", why="the clips have 25"),
         "gpus_per_task": Rule(ge=0, le=64),

@@ -24,14 +24,18 @@ import numpy as np
 import pandas as pd
 
 
-from realsync_build.core.manifest import ManifestError
+from realsync_build.core.errors import UserError
+from realsync_build.core.manifest import ManifestError, MissingInput
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE
 from realsync_build.core.state import check_inputs
 
 
-class StaleManifest(ManifestError):
-    """Manifests that do not belong together (one was written before the other changed)."""
+class StaleManifest(ManifestError, UserError):
+    """Manifests that do not belong together (one was written before the other changed): the
+    message names the command that fixes it, so it is a usage error (exit 2) like every "run X first"."""
+
+    exit_code = 2
 
 
 @dataclass
@@ -95,7 +99,7 @@ def load_inputs(root: DatasetRoot, stage: str | None = None) -> Inputs:
     clips_all = root.read("clips", required=True, hint="run `realsync preprocess` first")
     clips = clips_all[clips_all["status"] == DONE].reset_index(drop=True)
     if clips.empty:
-        raise ManifestError(f"{clips_path} has no done clips: run `realsync preprocess` (or --retry-failed) first")
+        raise MissingInput(f"{clips_path} has no done clips: run `realsync preprocess` (or --retry-failed) first")
     bad_channel = clips[clips["channel"].isna() | (clips["channel"].astype(str).str.strip() == "")]
     if len(bad_channel):
         raise StaleManifest(

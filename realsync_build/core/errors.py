@@ -44,5 +44,23 @@ class ParamsChanged(UserError):
     """A rerun asks for output-shaping parameters that differ from those the stage recorded."""
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C
+
+
+class Interrupted(RealsyncError):
+    """Ctrl-C: the run stopped; every finished item is saved. ``report`` holds what it did."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, report=None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class NothingToDo(UserError):
+    """A stage found zero items to work on ("0 videos downloaded; nothing to cut"): one line, exit 2,
+    and the root is left as it was."""
+
+
 class StaleInput(UserError):
     """An upstream stage did not complete, or was rebuilt after this stage's inputs were made."""

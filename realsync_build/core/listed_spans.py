@@ -28,7 +28,9 @@ def read_listed_spans(root) -> dict[str, list[list[int]]]:
     """What :func:`record_spans` wrote; a clear error when ``fetch --from-list`` never ran."""
     path = root.pull(root.manifests / LISTED_SPANS)
     if not path.is_file():
-        raise FileNotFoundError(
+        from realsync_build.core.manifest import MissingInput
+
+        raise MissingInput(
             f"{path} not found: --only-listed cuts the spans `realsync fetch --from-list` records; run it first (--dry-run is enough)"
         )
     return {str(k): [[int(a), int(b)] for a, b in v] for k, v in json.loads(path.read_text(encoding="utf-8")).items()}

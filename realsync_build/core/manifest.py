@@ -16,11 +16,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from realsync_build.core import atomic
+from realsync_build.core.errors import UserError
 from realsync_build.core.schema import KEYS, SCHEMAS
 
 
 class ManifestError(RuntimeError):
     """A manifest is missing, unreadable or does not match its schema."""
+
+
+class MissingInput(ManifestError, UserError):
+    """What a command reads was never made: "run `realsync X` first".  A usage error (exit 2),
+    like every other "run X first" (:class:`~realsync_build.core.errors.StaleInput`), in every command."""
+
+    exit_code = 2
 
 
 def empty(schema: pa.Schema) -> pd.DataFrame:
@@ -51,7 +59,9 @@ def conform(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
         if field.name not in df.columns:
             df[field.name] = None
         elif _is_labels(field):
-            df[field.name] = [as_labels(v) for v in df[field.name]]
+            # an object Series, also when empty: pandas makes ``[]`` a float64 column, which
+            # pyarrow cannot convert to list<string> ("NumPyConverter doesn't implement ...")
+            df[field.name] = pd.Series([as_labels(v) for v in df[field.name]], index=df.index, dtype=object)
     df = df[[f.name for f in schema]]
     return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
 
@@ -61,7 +71,7 @@ def read(path: str | Path, schema: pa.Schema | None = None, *, required: bool = 
     path = Path(path)
     if not path.exists():
         if required:
-            raise ManifestError(f"{path} does not exist{': ' + hint if hint else ''}")
+            raise MissingInput(f"{path} does not exist{': ' + hint if hint else ''}")
         return empty(schema) if schema is not None else pd.DataFrame()
     try:
         table = pq.read_table(path)

@@ -56,6 +56,8 @@ CLIPS = pa.schema(
         pa.field("category", pa.string()),
         pa.field("start_s", pa.float64()),
         pa.field("end_s", pa.float64()),
+        # end_s - start_s of a done clip (as the shard JSON says it); null in roots cut before it was added
+        pa.field("duration_s", pa.float64(), metadata=OPTIONAL),
         pa.field("path", pa.string()),
         pa.field("n_frames", pa.int64()),
         pa.field("width", pa.int32()),

@@ -15,6 +15,9 @@ the task's id in ``spec.task_key``.  The driver
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -24,11 +27,33 @@ import pandas as pd
 from rich.text import Text
 
 from realsync_build.core import manifest
-from realsync_build.core.errors import EnvironmentFault
+from realsync_build.core.errors import EnvironmentFault, Interrupted, RealsyncError
 from realsync_build.core.executors.base import Executor, Resources, WorkerLost, get_executor
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE, FAILED, KEYS, SCHEMAS
-from realsync_build.core.ui import console, stage_progress
+from realsync_build.core.ui import console, log, stage_progress
+
+HOLD = "hold"  # what a watcher returns to keep a result back (see run_stage)
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c(name: str):
+    """While the block runs: Ctrl-C prints "stopping…" at once, then interrupts (KeyboardInterrupt)
+    as usual; a second Ctrl-C interrupts whatever the clean-up is doing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum, frame):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        console.print(f"[yellow]{name}: stopping…[/yellow] (saving what finished; Ctrl-C again to quit at once)", highlight=False)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
 
 @dataclass
@@ -71,6 +96,9 @@ class StageReport:
     media_s: float = 0.0
     elapsed_s: float = 0.0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (task id, message)
+    # --verify: what was re-checked and what was redone, e.g. {"unit": "clips", "checked": 8, "intact": 8,
+    # "redone": 0, "failed": 0, "how": "re-probed and sha256 re-hashed"}; None: not a verify run
+    verify: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -86,6 +114,16 @@ class StageReport:
         }
 
     def summary(self) -> str:
+        if self.verify is not None:
+            v = self.verify
+            parts = [
+                f"{self.stage} --verify: {v['checked']} {v['unit']} of {self.done + self.failed} {v.get('items', 'items')} {v['how']}",
+                f"{v['intact']} intact (kept)", f"{v['redone']} redone", f"{v['failed']} failed",
+            ]  # fmt: skip
+            if self.media_s:
+                speed = self.media_s / self.elapsed_s if self.elapsed_s > 0 else 0.0
+                parts.append(f"{self.media_s / 3600:.3f} h of media redone at {speed:.1f}x realtime")
+            return ", ".join(parts)
         parts = [f"{self.stage}: {self.done} done", f"{self.failed} failed"]
         if self.skipped_done:
             parts.append(f"{self.skipped_done} already done")
@@ -140,11 +178,21 @@ def run_stage(
     options: RunOptions | None = None,
     executor: Executor | None = None,
     is_done: Callable[[dict, pd.DataFrame], bool] | None = None,
+    watch: Callable[[str, list[dict], str | None], object] | None = None,
 ) -> StageReport:
     """Run ``spec.fn`` over the pending ``tasks`` and keep ``spec.manifest`` up to date.
 
     ``is_done(task, rows)`` may add a check that a done task's outputs still exist;
     a task that fails it is run again.
+
+    ``watch(task_id, rows, error)`` sees each result before it is recorded: it returns None
+    (record it), :data:`HOLD` (keep it back until a later result is recorded, or the run ends),
+    or raises a :class:`~realsync_build.core.errors.RealsyncError` to stop the run: then the
+    items finished so far are saved, the held ones dropped (they stay pending), and the error
+    goes up (fetch stops this way when the site cannot be reached).
+
+    Ctrl-C prints "stopping…", stops the items in flight (they stay pending), saves every
+    finished item and raises :class:`~realsync_build.core.errors.Interrupted` (exit 130) with the report.
     """
     options = options or RunOptions()
     schema = SCHEMAS[spec.manifest]
@@ -197,8 +245,29 @@ def run_stage(
     own_executor = executor is None
     if executor is None:
         executor = get_executor(options.executor, workers=options.workers, ray_address=options.ray_address, devices=options.devices)
+    held: list[tuple[str, list[dict], str | None]] = []  # results a watcher holds back (see HOLD)
+
+    def record(bar, tid: str, rows: list[dict], err: str | None) -> None:
+        nonlocal dirty
+        failed_rows = [r for r in rows if r.get("status") == FAILED]
+        if failed_rows:
+            report.failed += 1
+            report.errors.append((tid, str(failed_rows[0].get("error") or err or "failed")))
+        else:
+            report.done += 1
+        media = spec.media_seconds(rows)  # called for every task (a stage may count its outcomes there)
+        media = 0.0 if failed_rows else media
+        report.media_s += media
+        finished[tid] = rows
+        dirty = True
+        bar.advance(media_s=media, outputs=sum(1 for r in rows if r.get("status") == DONE))
+        log.debug("%s %s: %s", spec.name, tid, f"failed: {report.errors[-1][1]}" if failed_rows else "done")
+
+    log.debug("%s: %d tasks, %d pending, %d done before, %d failed before; executor %s", spec.name, len(tasks), len(pending),
+              report.skipped_done, report.skipped_failed, options.executor)  # fmt: skip
     try:
-        with stage_progress(spec.name, len(pending), enabled=options.progress, unit=spec.item_label, output_label=spec.output_label) as bar:
+        with stop_on_ctrl_c(spec.name), stage_progress(spec.name, len(pending), enabled=options.progress, unit=spec.item_label,
+                                                       output_label=spec.output_label) as bar:  # fmt: skip
             for idx, rows, err in executor.imap(spec.fn, pending, spec.resources):
                 task = pending[idx]
                 tid = task[spec.task_key]
@@ -213,27 +282,35 @@ def run_stage(
                             save()
                             dirty = False
                         raise EnvironmentFault(f"{spec.name}: {env}; finished items are saved: free space or fix the root, then rerun")
-                if failed_rows:
-                    report.failed += 1
-                    report.errors.append((tid, str(failed_rows[0].get("error") or err or "failed")))
-                else:
-                    report.done += 1
-                media = spec.media_seconds(rows) if not failed_rows else 0.0
-                report.media_s += media
-                finished[tid] = rows
-                dirty = True
-                bar.advance(media_s=media, outputs=sum(1 for r in rows if r.get("status") == DONE))
+                if watch is not None and watch(tid, rows, err) is HOLD:  # a watcher may also stop the run (raises)
+                    held.append((tid, rows, err))
+                    continue
+                for h in held:  # the watcher let the run go on: what it held is recorded as it was
+                    record(bar, *h)
+                held.clear()
+                record(bar, tid, rows, err)
                 now = time.monotonic()
                 if now - last_save >= save_every_s:
                     save()
                     dirty = False
                     last_save = time.monotonic()
+            for h in held:
+                record(bar, *h)
+            held.clear()
     except WorkerLost as exc:
         if dirty:
             save()
         raise RuntimeError(f"{spec.name}: {exc}") from exc
     except KeyboardInterrupt:
         if dirty:
+            save()  # every finished item; items in flight stay pending and run again next time
+        report.elapsed_s = time.monotonic() - start
+        raise Interrupted(
+            f"{spec.name} stopped by Ctrl-C: the {report.done + report.failed} {spec.item_label} finished in this run are saved; "
+            "rerun the same command to go on", report
+        ) from None
+    except RealsyncError:
+        if dirty:  # a watcher (or the environment) stopped the run: finished items are saved, held ones dropped
             save()
         raise
     finally:

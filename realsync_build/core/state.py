@@ -144,10 +144,6 @@ def param_diff(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
     return [(k, old.get(k), new.get(k)) for k in keys if norm(old.get(k)) != norm(new.get(k))]
 
 
-def _fmt(v: Any) -> str:
-    return "unset" if v is None else json.dumps(v, default=str) if not isinstance(v, str) else v
-
-
 def stale_reason(root: DatasetRoot, stage: str, record: dict | None = None) -> str | None:
     """Why ``stage``'s outputs cannot be trusted by its consumers, or None when they can."""
     rec = record if record is not None else load(root, stage)
@@ -199,7 +195,9 @@ def check_params(root: DatasetRoot, stage: str, params: dict, record: dict | Non
         return
     diff = param_diff(record["params"], params)
     if diff:
-        changes = ", ".join(f"{k} {_fmt(a)} -> {_fmt(b)}" for k, a, b in diff)
+        from realsync_build.core.params import change_text  # the same flags status and the report print
+
+        changes = ", ".join(change_text(k, a, b) for k, a, b in diff)
         later = downstream(stage)
         also = f" and invalidate {', '.join(later)}" if later else ""
         raise ParamsChanged(

@@ -119,8 +119,8 @@ def collect(root: DatasetRoot) -> list[StageStatus]:
     return out
 
 
-def next_command(stages: list[StageStatus]) -> str:
-    """The first thing to do, in pipeline order."""
+def next_command(stages: list[StageStatus], runs: "Runs | None" = None) -> str:
+    """The first thing to do, in pipeline order; after the stages, training and evaluation."""
     for s in stages:
         if s.stage == "fetch" and s.record is None and not s.done:
             continue  # --input roots never fetch
@@ -134,13 +134,70 @@ def next_command(stages: list[StageStatus]) -> str:
             return state.COMMANDS[s.stage]
         if s.pending:
             return f"{state.COMMANDS[s.stage]} ({s.pending} pending)"
-    return "realsync train (every stage is complete and fresh)"
+    runs = runs or Runs()
+    done = [r for r in runs.train if r.complete]
+    if not done:
+        if runs.train:
+            return f"realsync train --out {runs.train[-1].folder} --resume (its run did not finish)"
+        return "realsync train (every stage is complete and fresh)"
+    if not runs.evaluations:
+        last = done[-1]
+        return f"realsync evaluate --checkpoint {last.checkpoint or last.folder + '/best.pt'} --split test (trained, not evaluated)"
+    return "realsync stats (built, trained and evaluated: the report is what is left)"
 
 
-def render(root: DatasetRoot, stages: list[StageStatus]) -> None:
+@dataclass
+class Runs:
+    """Training runs and evaluations under the root (:mod:`realsync_build.core.runs`)."""
+
+    train: list = field(default_factory=list)
+    evaluations: list = field(default_factory=list)
+
+
+def collect_runs(root: DatasetRoot) -> Runs:
+    from realsync_build.core import runs
+
+    return Runs(train=runs.train_runs(root), evaluations=runs.evaluations(root))
+
+
+def _stamp(rec: dict) -> str | None:
+    return rec.get("completed_at") or rec.get("started_at")
+
+
+def as_dict(root: DatasetRoot, stages: list[StageStatus], runs: Runs | None = None) -> dict:
+    """The JSON document of ``realsync status --json`` (its shape is in docs/scripting.md)."""
+    from realsync_build.core.params import flags_text
+
+    runs = runs or Runs()
+    out_stages = []
+    for s in stages:
+        rec = s.record or {}
+        out_stages.append({
+            "stage": s.stage, "state": s.state, "unit": s.unit, "done": s.done, "failed": s.failed, "pending": s.pending,
+            "hours": None if s.hours is None else round(s.hours, 6), "last_run_utc": _stamp(rec), "stale": s.stale,
+            "params": rec.get("params") or {}, "flags": flags_text(rec.get("params")), "realsync_version": rec.get("realsync_version"),
+            "notes": list(s.notes),
+        })  # fmt: skip
+    return {
+        "root": str(root.url or root.root),
+        "stages": out_stages,
+        "train": [r.to_dict() for r in runs.train],
+        "evaluations": [e.to_dict() for e in runs.evaluations],
+        "next": next_command(stages, runs),
+    }
+
+
+def render(root: DatasetRoot, stages: list[StageStatus], runs: Runs | None = None, console=None) -> None:
+    """The human screen; on stdout (``console``: the results console), since it is the command's result."""
     from rich.table import Table
 
-    from realsync_build.core.ui import console
+    from rich.markup import escape
+
+    from realsync_build.core.params import flags_text
+    from realsync_build.core.ui import results
+
+    console = console or results
+    runs = runs or Runs()
 
     def n(v) -> str:
         return "n/a" if v is None else str(v)
@@ -151,20 +208,41 @@ def render(root: DatasetRoot, stages: list[StageStatus]) -> None:
         table.add_column(col, justify=just, no_wrap=True)
     for s in stages:
         rec = s.record or {}
-        stamp = rec.get("completed_at") or rec.get("started_at")
+        stamp = _stamp(rec)
         when = f"{stamp[5:10]} {stamp[11:16]}" if stamp else "never"  # MM-DD HH:MM, UTC
         style = {"complete": "green", "stale": "yellow", "running": "red", "invalidated": "red"}.get(s.state, "")
         table.add_row(s.stage, f"[{style}]{s.state}[/{style}]" if style else s.state, n(s.done), n(s.failed), n(s.pending),
                       "n/a" if s.hours is None else f"{s.hours:.3f}", when)  # fmt: skip
+    complete = [r for r in runs.train if r.complete]
+    last = (complete or runs.train or [None])[-1]
+    t_state = "complete" if complete else ("incomplete" if runs.train else "not run")
+    table.add_row("train", t_state, str(len(complete)), "n/a", str(len(runs.train) - len(complete)), "n/a",
+                  _short(last.finished_at) if last and last.finished_at else "never")  # fmt: skip
+    e_last = runs.evaluations[-1] if runs.evaluations else None
+    table.add_row("evaluate", "complete" if e_last else "not run", str(len(runs.evaluations)), "n/a", "n/a", "n/a",
+                  _short(e_last.finished_at) if e_last and e_last.finished_at else "never")  # fmt: skip
+    from realsync_build.core.ui import fit_table
+
+    fit_table(table, console.width, {"last run UTC": "UTC", "pending": "todo"})
     console.print(table)
     for s in stages:
         rec = s.record or {}
         parts = [f"counts are {s.unit}", *s.notes]
         if s.stale:
             parts.append(f"[yellow]stale: {s.stale}[/yellow]")
-        params = rec.get("params")
-        if params:
-            parts.append("params " + " ".join(f"{k} {v}" for k, v in params.items() if v is not None))
+        if rec.get("params"):
+            parts.append("params " + escape(flags_text(rec["params"])))
             parts.append(f"realsync {rec.get('realsync_version')}")
         console.print(f"  [bold]{s.stage}[/bold]: " + "; ".join(parts), highlight=False)
-    console.print(f"[bold]next:[/bold] {next_command(stages)}", highlight=False)
+    for r in runs.train:
+        what = (f"{r.steps} steps, best dev mAP {'n/a' if r.best_dev_map is None else f'{r.best_dev_map:.3f}'}"
+                if r.complete else "started, not finished (--resume continues it)")  # fmt: skip
+        console.print(f"  [bold]train[/bold]: {r.folder}: {what}", highlight=False)
+    for e in runs.evaluations:
+        maps = ", ".join(f"{k} mAP {'n/a' if v is None else f'{v:.3f}'}" for k, v in e.metrics.items())
+        console.print(f"  [bold]evaluate[/bold]: {e.folder}: {e.split}, {n(e.n_segments)} segments; {maps or 'no metrics'}", highlight=False)
+    console.print(f"[bold]next:[/bold] {next_command(stages, runs)}", highlight=False)
+
+
+def _short(stamp: str) -> str:
+    return f"{stamp[5:10]} {stamp[11:16]}"

@@ -33,7 +33,9 @@ from realsync_build.core.errors import UserError
 from realsync_build.core.root import DatasetRoot
 from realsync_build.streamsync.baselines import floors
 from realsync_build.streamsync.data import Segment, SegmentWindows
-from realsync_build.streamsync.evaluate_output import METHODS, ablation_statement, by_iteration_table, plot_by_iteration, print_summary  # noqa: F401
+from realsync_build.streamsync.evaluate_output import (  # noqa: F401
+    METHODS, ablation_statement, by_iteration_figure, by_iteration_table, plot_by_iteration, print_summary,
+)
 from realsync_build.streamsync.metrics import summarize
 from realsync_build.streamsync.model import StreamSync
 from realsync_build.streamsync.shards import index_split
@@ -262,7 +264,12 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
     for p in problems:
         console.print(f"[yellow]warning:[/yellow] {p}", highlight=False)
     if not segments:
-        raise FileNotFoundError(f"no {split} segments under {root.shards} (shards/{split}-*.tar with segments in their json)")
+        from realsync_build.core.manifest import MissingInput
+
+        raise MissingInput(
+            f"no {split} segments under {root.shards} (shards/{split}-*.tar with segments in their json): "
+            "run `realsync split` and `realsync export webdataset` first"
+        )
     if opts.max_segments:
         segments = segments[: opts.max_segments]
     notes = []

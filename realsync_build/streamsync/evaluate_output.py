@@ -13,7 +13,18 @@ from realsync_build.streamsync.task import NUM_CLASSES
 METHODS = ("snapshot", "apa", "streamsync")
 
 
-def plot_by_iteration(rows: list[dict], path: Path, title: str) -> None:
+# One look per method, different in marker, line style and width: at iteration 1 APA *is* the
+# snapshot, and the two often stay close, so a line drawn on top must not hide the one below it
+# (the snapshot: wide and solid underneath; APA: dashed with hollow markers; StreamSync: dotted).
+LINE_STYLES = {
+    "snapshot": dict(marker="o", linestyle="-", linewidth=3.0, markersize=7, zorder=1),
+    "apa": dict(marker="s", linestyle="--", linewidth=1.6, markersize=6, markerfacecolor="none", zorder=2),
+    "streamsync": dict(marker="^", linestyle=":", linewidth=1.8, markersize=6, zorder=3),
+}
+
+
+def by_iteration_figure(rows: list[dict], title: str):
+    """The accuracy-by-iteration figure (returned, so its lines can be checked)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,9 +33,9 @@ def plot_by_iteration(rows: list[dict], path: Path, title: str) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     it = [r["iteration"] for r in rows]
-    for m, style in zip(METHODS, ("o-", "s-", "^-")):
+    for m in METHODS:
         if rows and m in rows[0]:
-            ax.plot(it, [r[m] for r in rows], style, label=m)
+            ax.plot(it, [r[m] for r in rows], label=m, **LINE_STYLES.get(m, {}))
     ax.set_xlabel("iteration (window)")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1)  # accuracy lives in 0..1; an autoscaled axis exaggerates small differences
@@ -32,6 +43,13 @@ def plot_by_iteration(rows: list[dict], path: Path, title: str) -> None:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    return fig
+
+
+def plot_by_iteration(rows: list[dict], path: Path, title: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = by_iteration_figure(rows, title)
     with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -157,7 +157,9 @@ def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runt
     for p in problems:
         say(f"[yellow]warning:[/yellow] {p}", highlight=False)
     if not samples:
-        raise FileNotFoundError(f"no train samples under {root.shards} (expected shards/train-*.tar from realsync export)")
+        from realsync_build.core.manifest import MissingInput
+
+        raise MissingInput(f"no train samples under {root.shards} (expected shards/train-*.tar): run `realsync export webdataset` first")
 
     ck = None
     if resume:

@@ -64,7 +64,11 @@ class InlineExecutor(Executor):
 
 
 def _init_worker(parent: int, slots: Any = None) -> None:
-    """Pool initializer: die with the driver, and take this worker's own device when pinning."""
+    """Pool initializer: die with the driver, leave Ctrl-C to the driver (it stops the pool; a
+    worker must not turn the interrupt into a failed item), and take its own device when pinning."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent)
     if slots is not None:
         from realsync_build.core.executors.devices import pin_worker
@@ -107,6 +111,7 @@ class LocalExecutor(Executor):
             for d in list(self.devices)[:size]:
                 slots.put(d)
         pool = ProcessPoolExecutor(max_workers=size, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(), slots))
+        completed = False
         try:
             futures = {pool.submit(call_safely, fn, item): i for i, item in enumerate(items)}
             pending = set(futures)
@@ -120,8 +125,20 @@ class LocalExecutor(Executor):
                             "a worker process died (killed or out of memory); finished items are saved, rerun to resume"
                         ) from exc
                     yield futures[fut], result, err
+            completed = True
         finally:
+            if not completed:  # Ctrl-C, or the driver stopped the run: abort the items in flight, do not wait for them
+                stop_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate a pool's worker processes now (their children die with them, see above)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            proc.terminate()
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 def make_local(workers: int | None = None, devices: Sequence[str] | None = None, **_: Any) -> Executor:

@@ -28,6 +28,7 @@ from realsync_build.core.listed_spans import record_spans
 from realsync_build.stages.fetch.config import FetchConfig
 from realsync_build.stages.fetch.discover import ChannelTally, Decision, select_channel
 from realsync_build.stages.fetch.download import fetch_video
+from realsync_build.stages.fetch.network import FAIL_FAST_AFTER, NetworkCause, Reachability, SiteUnreachable, network_cause, unreachable_message
 from realsync_build.stages.fetch.plan import PLAN_ONLY, plan_from_list
 from realsync_build.stages.fetch.progress import fetch_progress
 from realsync_build.stages.fetch.report import print_plan, print_tallies
@@ -39,6 +40,15 @@ from realsync_build.core.ui import console
 __all__ = ["FetchConfig", "FetchReport", "run_fetch", "SPEC"]
 
 
+def known_seconds(value) -> float:
+    """A duration from a manifest cell: 0.0 when unknown (None or NaN: ``NaN or 0.0`` is NaN, hence ``hours nan``)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return v if v == v else 0.0
+
+
 def _error_rows(task: dict, error: str) -> list[dict]:
     keep = ("video_id", "channel", "category", "title", "upload_date", "duration_s", "width", "height", "fps", "tbr_kbps", "url")
     return [dict({k: task.get(k) for k in keep}, path=None, size_bytes=None, status=FAILED, error=error)]
@@ -48,7 +58,9 @@ def _media_seconds(rows: list[dict]) -> float:
     return float(sum(r.get("duration_s") or 0.0 for r in rows if r.get("status") == DONE))
 
 
-SPEC = StageSpec(name="fetch", manifest="videos", task_key="video_id", fn=fetch_video, error_rows=_error_rows, media_seconds=_media_seconds)
+SPEC = StageSpec(
+    name="fetch", manifest="videos", task_key="video_id", fn=fetch_video, error_rows=_error_rows, media_seconds=_media_seconds, item_label="videos"
+)
 
 
 @dataclass
@@ -95,16 +107,20 @@ def run_fetch(
         raise ValueError("give either channels or a list to fetch from")
     from realsync_build.core.state import stage_run
 
-    params = {
-        "--min-minutes": cfg.min_minutes, "--min-height": cfg.min_height, "--max-height": cfg.max_height,
-        "--min-kbps": cfg.min_kbps, "--max-kbps": cfg.max_kbps, "--hours-per-channel": cfg.hours_per_channel,
-        "--seed": cfg.seed,
-    }  # fmt: skip
-    with stage_run(root, "fetch", params, guard_params=False) as run:
+    with stage_run(root, "fetch", output_params(cfg), guard_params=False) as run:
         report = _run_fetch(root, cfg, channels, from_list, dry_run, options)
         if report.stage is not None:
             run.note(**report.stage.counts())
     return report
+
+
+def output_params(cfg: FetchConfig) -> dict:
+    """The selection rules fetch records, under their CLI names."""
+    return {
+        "--min-minutes": cfg.min_minutes, "--min-height": cfg.min_height, "--max-height": cfg.max_height,
+        "--min-kbps": cfg.min_kbps, "--max-kbps": cfg.max_kbps, "--seed": cfg.seed,
+        "--hours-per-channel": cfg.hours_per_channel or 0,  # None (no budget) is what the flag calls 0
+    }  # fmt: skip
 
 
 def _run_fetch(root, cfg, channels, from_list, dry_run, options) -> FetchReport:
@@ -119,19 +135,28 @@ def _run_fetch(root, cfg, channels, from_list, dry_run, options) -> FetchReport:
             t = tallies.setdefault(row["channel"], ChannelTally(row["channel"], row["category"]))
             t.found += 1
             t.kept += 1
-            t.kept_s += float((known.get(row["video_id"]) or {}).get("duration_s") or 0.0)
+            t.kept_s += known_seconds((known.get(row["video_id"]) or {}).get("duration_s"))  # 0 until fetch has seen it
             t.spans += len(row["listed_spans"])
             t.listed_s += row["listed_s"]
         record_spans(root, planned)
         apply_rules = False
     else:
         planned = []
+        offline: list[NetworkCause] = []  # listings in a row that failed with one network-level cause
+        limit = min(FAIL_FAST_AFTER, len(channels or []))
         for ch in channels or []:
             tally = tallies.setdefault(ch.name, ChannelTally(ch.name, ch.category))
             with console.status(f"listing {ch.name} ({ch.url})"):
                 planned += select_channel(ch, cfg, known, tally, decisions)
             if tally.error:
                 console.print(f"[red]{ch.name}:[/red] cannot list {ch.url}: {tally.error}", highlight=False)
+            cause = network_cause(tally.error)
+            if cause is None or (offline and offline[0].kind != cause.kind):
+                offline.clear()
+            if cause is not None:
+                offline.append(cause)
+                if len(offline) >= limit:
+                    raise SiteUnreachable(unreachable_message(cause, len(offline), "channel listings"))
         apply_rules = True
 
     new_rows = [{k: v for k, v in r.items() if k not in PLAN_ONLY} for r in planned if r["video_id"] not in known]
@@ -149,13 +174,15 @@ def _run_fetch(root, cfg, channels, from_list, dry_run, options) -> FetchReport:
         task = {k: current.get(k, row.get(k)) for k in row if k not in PLAN_ONLY}
         task.update(**root.task_fields(), config=cfg.to_dict(), apply_rules=apply_rules)
         tasks.append(task)
-    states = _pending_count(videos, tasks, options, root)
+    pending = _pending(videos, tasks, options, root)
     cross = options.executor != "inline"
-    with fetch_progress(states, options.progress and options.executor != "ray", cross) as q:
+    durations = {t["video_id"]: t.get("duration_s") for t in pending}  # the ETA runs on media hours (or bytes), not counts
+    with fetch_progress(len(pending), options.progress and options.executor != "ray", cross, durations) as q:
         for t in tasks:
             t["progress"] = q
         stage_opts = RunOptions(**{**options.__dict__, "progress": False})
-        report.stage = run_stage(SPEC, root, tasks, stage_opts, is_done=_file_exists(root))
+        watch = Reachability(min(FAIL_FAST_AFTER, max(len(pending), 1)))  # stop early when the site cannot be reached
+        report.stage = run_stage(SPEC, root, tasks, stage_opts, is_done=_file_exists(root), watch=watch)
     for t in tasks:
         t.pop("progress", None)
 
@@ -172,19 +199,19 @@ def _run_fetch(root, cfg, channels, from_list, dry_run, options) -> FetchReport:
     return report
 
 
-def _pending_count(videos: pd.DataFrame, tasks: list[dict], options: RunOptions, root: DatasetRoot) -> int:
-    """How many tasks the driver will run (for the progress total)."""
+def _pending(videos: pd.DataFrame, tasks: list[dict], options: RunOptions, root: DatasetRoot) -> list[dict]:
+    """The tasks the driver will run (for the progress total and its ETA)."""
     status = dict(zip(videos["video_id"], videos["status"])) if len(videos) else {}
     paths = dict(zip(videos["video_id"], videos["path"])) if len(videos) else {}
-    n = 0
+    out = []
     for t in tasks:
         s = status.get(t["video_id"], PLANNED)
         if s == SKIPPED or (s == DONE and paths.get(t["video_id"]) and root.exists(paths[t["video_id"]])):
             continue
         if s == FAILED and not options.retry_failed:
             continue
-        n += 1
-    return n
+        out.append(t)
+    return out
 
 
 def print_fetch_report(report: FetchReport) -> None:

@@ -24,6 +24,7 @@ from realsync_build.core.channels import Channel, load_channels
 from realsync_build.stages.fetch.config import FetchConfig
 from realsync_build.core.ids import file_id
 from realsync_build.stages.fetch.select import UNAVAILABLE, Budget, MatchFilter, Rejection, seeded_order, total_kbps
+from realsync_build.stages.fetch.network import FAIL_FAST_AFTER, SiteUnreachable, network_cause, unreachable_message
 from realsync_build.stages.fetch.ydl import YdlLog, base_params, clean_message, format_selector, make_ydl
 from realsync_build.core.root import safe_name
 from realsync_build.core.schema import DONE, FAILED, PLANNED
@@ -143,6 +144,8 @@ def select_channel(
     order = seeded_order(by_id, cfg.seed, channel.name)
     budget = Budget(cfg.hours_per_channel)
     rows: list[dict] = []
+    offline: list = []  # video pages in a row that failed with one network-level cause
+    limit = min(FAIL_FAST_AFTER, len(order)) or 1
     log = YdlLog()
     meta_filter = MatchFilter(rules)
     params = base_params(cfg, log)
@@ -165,7 +168,17 @@ def select_channel(
                 except DownloadError as exc:
                     info = None
                     rej = Rejection(UNAVAILABLE, clean_message(log.errors[-1] if log.errors else str(exc)))
+                    cause = network_cause(rej.message)
+                    if cause is not None and offline and offline[0].kind != cause.kind:
+                        offline.clear()
+                    if cause is not None:  # not the video's fault: the site cannot be reached
+                        offline.append(cause)
+                        if len(offline) >= limit:
+                            raise SiteUnreachable(unreachable_message(cause, len(offline), "video pages"))
+                    else:
+                        offline.clear()
                 else:
+                    offline.clear()
                     if info is None:
                         rej = Rejection(UNAVAILABLE, log.errors[-1] if log.errors else "no metadata")
                     else:

@@ -94,9 +94,9 @@ def check_media(path: Path, expected_duration_s: float | None) -> SourceInfo:
 class Reporter:
     """Progress of one video, sent to the driver's display (a queue; None: silent)."""
 
-    def __init__(self, queue, video_id: str, title: str) -> None:
+    def __init__(self, queue, video_id: str, title: str, duration_s: float | None = None) -> None:
         self.queue, self.video_id, self.last = queue, video_id, 0.0
-        self._send(("start", video_id, title))
+        self._send(("start", video_id, title, duration_s))
 
     def _send(self, msg) -> None:
         if self.queue is None:
@@ -179,7 +179,7 @@ def fetch_video(task: dict) -> list[dict]:
         raise FetchError(f"video id {vid!r} is not file-safe")  # the planner never produces this
     folder = channel_dir(root, task["channel"])
     folder.mkdir(parents=True, exist_ok=True)
-    reporter = Reporter(task.get("progress"), vid, _text(task.get("title"), 60) or vid)
+    reporter = Reporter(task.get("progress"), vid, _text(task.get("title"), 60) or vid, _number(task.get("duration_s")))
     status = FAILED
     try:
         rows = _fetch(task, cfg, root, folder, vid, reporter)

@@ -6,10 +6,12 @@ from rich.table import Table
 
 from realsync_build.stages.fetch.select import REASONS
 from realsync_build.core.stage import print_report
-from realsync_build.core.ui import console
+from realsync_build.core.ui import console, fit_table, results
 
 
-def _hours(seconds: float) -> str:
+def _hours(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:  # unknown: n/a, never "nan"
+        return "n/a"
     return f"{seconds / 3600:.2f}" if seconds else "-"
 
 
@@ -35,7 +37,8 @@ def print_plan(report) -> None:
         table.add_row("[bold]total[/bold]", "", f"[bold]{n}[/bold]", str(spans), _hours(listed_s), _hours(total_s) if total_s else "n/a")
     else:
         table.add_row("[bold]total[/bold]", "", f"[bold]{n}[/bold]", _hours(total_s))
-    console.print(table)
+    fit_table(table, results.width, {"category": "cat.", "clip spans": "spans", "hours needed": "h needed", "video hours": "video h"})
+    results.print(table)  # the plan is the command's result: stdout
     if from_list:
         by_channel: dict[str, list[str]] = {}
         for row in report.planned:
@@ -65,6 +68,7 @@ def print_tallies(report) -> None:
     for t in report.tallies.values():
         failed = f"[red]{t.failed}[/red]" if t.failed else "0"
         table.add_row(t.channel, str(t.found), str(t.kept), _hours(t.kept_s), rejected_text(t.rejected), str(t.not_examined or "-"), str(t.downloaded), failed)
+    fit_table(table, console.width, {"downloaded": "fetched", "over budget": "over budget"})
     console.print(table)
     _print_listing_errors(report)
     if report.stage is not None:
@@ -77,3 +81,43 @@ def _print_listing_errors(report) -> None:
             console.print(f"[yellow]{t.channel}: yt-dlp: {w}[/yellow]", highlight=False)
         if t.error:
             console.print(f"[red]{t.channel}: channel not listed: {t.error}[/red]", highlight=False)
+
+
+def plan_dict(report, manifest_path: str) -> dict:
+    """The JSON document of ``realsync fetch --dry-run --json`` (docs/scripting.md); hours are null
+    where they are not known yet (a published list's videos before fetch has seen them)."""
+    from_list = getattr(report, "from_list", False)
+
+    def hours(seconds: float) -> float | None:
+        return round(seconds / 3600.0, 6) if seconds and seconds == seconds else None
+
+    channels = []
+    for t in report.tallies.values():
+        channels.append({
+            "channel": t.channel, "category": t.category, "videos": t.kept, "hours": hours(t.kept_s) if (t.kept_s or not from_list) else None,
+            "found": t.found, "rejected": {r: n for r, n in t.rejected.items() if n}, "not_examined": t.not_examined,
+            "clip_spans": t.spans if from_list else None, "hours_needed": hours(t.listed_s) if from_list else None,
+            "error": t.error, "warnings": list(t.warnings),
+        })  # fmt: skip
+    total_s = sum(t.kept_s for t in report.tallies.values())
+    videos = []
+    for row in report.planned:
+        d = row.get("duration_s")
+        videos.append({
+            "video_id": row["video_id"], "channel": row["channel"], "title": row.get("title"), "url": row.get("url"),
+            "duration_s": d if isinstance(d, (int, float)) and d == d else None,
+            "listed_spans": [list(s) for s in row["listed_spans"]] if from_list and row.get("listed_spans") is not None else None,
+        })  # fmt: skip
+    return {
+        "dry_run": True,
+        "from_list": bool(from_list),
+        "manifest": manifest_path,
+        "channels": channels,
+        "total": {
+            "videos": sum(t.kept for t in report.tallies.values()),
+            "hours": hours(total_s) if (total_s or not from_list) else None,
+            "clip_spans": sum(t.spans for t in report.tallies.values()) if from_list else None,
+            "hours_needed": hours(sum(t.listed_s for t in report.tallies.values())) if from_list else None,
+        },
+        "videos": videos,
+    }

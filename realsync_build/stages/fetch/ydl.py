@@ -31,19 +31,47 @@ def clean_message(text: str) -> str:
                 line = line[len(prefix):].strip()
         line = re.sub(r"^\[[\w:]+\]\s*", "", line)
         if line:
-            return line
+            return _drop_repeat(line)
     return "unknown yt-dlp error"
 
 
+_CAUSED_BY = re.compile(r"\s*\(caused by \w+\((['\"])(.*)\1\)\)\s*$")
+
+
+def _drop_repeat(line: str) -> str:
+    """yt-dlp appends ``(caused by TransportError("<the same text>"))``: keep the cause once."""
+    m = _CAUSED_BY.search(line)
+    if m and m[2].strip() and m[2].strip() in line[: m.start()]:
+        return line[: m.start()].rstrip()
+    return line
+
+
+NETWORK_RETRIES = 1  # retries for a network-level failure (DNS, refused, no route); --retries is for everything else
+_RETRY = re.compile(r"Got error: (.*?)\.? Retrying \((\d+)/(\d+)\)")
+
+
+class NetworkDown(RuntimeError):
+    """A download failed for a network-level cause again after :data:`NETWORK_RETRIES` retries."""
+
+
 class YdlLog:
-    """yt-dlp's ``logger``: keeps warnings and errors, prints nothing itself."""
+    """yt-dlp's ``logger``: keeps warnings and errors, prints nothing itself.
+
+    It also cuts yt-dlp's retries short for a network-level cause: waiting out ``--retries``
+    with backoff (1 + 2 + 4 + 8 + 16 s by default) for every video of a machine that is offline
+    only delays the one line that says so (see :mod:`.network`)."""
 
     def __init__(self) -> None:
         self.warnings: list[str] = []
         self.errors: list[str] = []
 
     def debug(self, msg: str) -> None:
-        pass
+        m = _RETRY.search(str(msg))  # "[download] Got error: ... Connection refused. Retrying (2/5)..."
+        if m and int(m[2]) > NETWORK_RETRIES:
+            from realsync_build.stages.fetch.network import network_cause
+
+            if network_cause(m[1]) is not None:
+                raise NetworkDown(_drop_repeat(clean_message(m[1])))
 
     def info(self, msg: str) -> None:
         pass

@@ -39,11 +39,12 @@ from realsync_build.core.executors.base import Resources, default_workers
 from realsync_build.media.ffmpeg import FFmpegError, run_ffmpeg, run_ffmpeg_lines
 from realsync_build.media.hwaccel import HwPlan, hw_plan
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
-from realsync_build.core.errors import UnsafePath, UserError
+from realsync_build.core.errors import NothingToDo, UnsafePath, UserError
 from realsync_build.core.root import DatasetRoot, safe_name
 from realsync_build.core.state import stage_run
 from realsync_build.core.ids import is_file_safe_id
 from realsync_build.core.schema import DONE, FAILED
+from realsync_build.stages.preprocess.outcomes import KEPT, ClipOutcomes, media_seconds, nothing_to_cut
 from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage, task_states
 from realsync_build.core.storage import Store, fetch_to_local, is_url
 from realsync_build.stages.preprocess.progress import MediaProgress, TaskProgress
@@ -215,6 +216,7 @@ def _clip_identity(task: dict, plan: ClipPlan) -> dict:
 def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha256: str | None = None) -> dict:
     return {
         **_clip_identity(task, plan),
+        "duration_s": float(plan.end_s - plan.start_s),  # the probe checked frames and samples against it
         "path": rel,
         "n_frames": facts.n_frames,
         "width": facts.width,
@@ -320,7 +322,8 @@ def _preprocess(
                 digest = file_sha256(final)
                 expected = (task.get("expected_sha256") or {}).get(clip_id_for(task["video_id"], plan))
                 if not check_clip(facts, plan.end_s - plan.start_s) and (expected is None or expected == digest):
-                    rows[clip_id_for(task["video_id"], plan)] = _clip_row(task, plan, rel, final.stat().st_size, facts, digest)
+                    row = _clip_row(task, plan, rel, final.stat().st_size, facts, digest)
+                    rows[clip_id_for(task["video_id"], plan)] = dict(row, **{KEPT: True})  # checked, not rewritten
                     if store is not None:
                         final.unlink()
                     continue
@@ -408,17 +411,13 @@ def _error_rows(task: dict, error: str) -> list[dict]:
     ]
 
 
-def _media_seconds(rows: list[dict]) -> float:
-    return float(sum((r.get("end_s") or 0) - (r.get("start_s") or 0) for r in rows if r.get("status") == DONE))
-
-
 SPEC = StageSpec(
     name="preprocess",
     manifest="clips",
     task_key="video_id",
     fn=preprocess_video,
     error_rows=_error_rows,
-    media_seconds=_media_seconds,
+    media_seconds=media_seconds,
     item_label="videos",
     output_label="clips",
 )
@@ -522,6 +521,8 @@ def run_preprocess(
             videos = root.read("videos", required=True, hint="run `realsync fetch` first, or pass --input DIR")
         workers = options.workers or default_workers()
         tasks = tasks_from_videos(root, videos, cfg, workers, only_spans)
+        if not tasks:
+            raise NothingToDo(nothing_to_cut(videos, only_spans))
         if tasks:
             clips = root.read("clips")
             if len(clips) and "sha256" in clips:
@@ -530,7 +531,8 @@ def run_preprocess(
                 for t in tasks:
                     t["expected_sha256"] = by_video.get(t["video_id"], {})
         # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
-        spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
+        outcomes = ClipOutcomes()
+        spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0), media_seconds=outcomes.media_seconds)
         is_done = _clips_verified(root, options.verify)
         if options.executor in ("local", "inline") and options.progress:
             # the bar moves per media second and per clip (the driver's per-video bar is off); its total
@@ -542,5 +544,7 @@ def run_preprocess(
                 report = run_stage(spec, root, tasks, replace(options, progress=False), is_done=is_done)
         else:  # ray: workers may be on other machines, the per-video bar
             report = run_stage(spec, root, tasks, options, is_done=is_done)
+        if options.verify:
+            report.verify = outcomes.as_verify()
         run.note(**report.counts())
     return report

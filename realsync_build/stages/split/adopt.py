@@ -276,15 +276,21 @@ def clear_adoption(root: DatasetRoot) -> None:
     path.unlink(missing_ok=True)
 
 
-def run_adopt(root: DatasetRoot, paths: list[Path], cfg: AdoptConfig, as_splits: list[str] | None = None,
-              roles: list[str] | None = None) -> AdoptResult:
-    from realsync_build.core.state import stage_run
-
-    params = {
+def output_params(paths: list[Path], cfg: AdoptConfig, as_splits: list[str] | None = None,
+                  roles: list[str] | None = None) -> dict:
+    """What an adoption records as split's parameters, under their CLI names."""
+    return {
         "--from-list": sorted(Path(p).name for p in paths), "--as": list(as_splits) if as_splits else None,
         "--role": list(roles) if roles else None, "--distribution": cfg.distribution, "--protocol": cfg.protocol, "--cap": cfg.cap, "--loader-seed": cfg.seed,
         "--skip-list": sorted(Path(p).name for p in cfg.skip_lists) if cfg.skip_lists else None,
     }  # fmt: skip
+
+
+def run_adopt(root: DatasetRoot, paths: list[Path], cfg: AdoptConfig, as_splits: list[str] | None = None,
+              roles: list[str] | None = None) -> AdoptResult:
+    from realsync_build.core.state import stage_run
+
+    params = output_params(paths, cfg, as_splits, roles)
     # recorded as split's parameters; adopting again (other lists) replaces the split, as a plain split does
     with stage_run(root, "split", params, guard_params=False) as run:
         try:

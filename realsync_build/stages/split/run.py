@@ -33,7 +33,7 @@ import pandas as pd
 
 
 from realsync_build.core.clipview import load_inputs, suspect_clips
-from realsync_build.core.manifest import ManifestError
+from realsync_build.core.manifest import ManifestError, MissingInput
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE
 from realsync_build.core.segments import SegmentConfig, make_segments
@@ -202,7 +202,7 @@ def compute_split(root: DatasetRoot, cfg: SplitConfig) -> SplitResult:
     excluded: set[str] = set()
     if cfg.exclude_suspect_sync:
         if not inputs.annotated:
-            raise SplitError(
+            raise MissingInput(
                 f"--exclude-suspect-sync needs {root.manifest('annotations')}: run `realsync annotate` first, or drop the flag"
             )
         excluded = suspect_clips(inputs) & set(done["clip_id"])

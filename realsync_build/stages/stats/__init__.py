@@ -45,6 +45,41 @@ class StatsResult:
     def index(self) -> Path:
         return self.files[-1]
 
+    def to_dict(self) -> dict:
+        """The JSON document of ``realsync stats --json`` (docs/scripting.md): every table as a list of
+        rows (durations in hours, full precision), null where nothing was measured (n/a), never 0."""
+        return {
+            "hours_unit": "h",
+            "table1": _records(self.table1),
+            "table2": _records(self.table2),
+            "splits": _records(self.splits),
+            "segments_by_scenario": _records(self.by_scenario),
+            "segments_by_offset": _records(self.by_offset),
+            "top_events": _records(self.top_events),
+            "n_segments": self.n_segments,
+            "annotated": self.annotated,
+            "notes": list(self.notes),
+            "report": str(self.index) if self.files else None,
+            "files": [str(p) for p in self.files],
+        }
+
+
+def _records(df: pd.DataFrame | None) -> list[dict] | None:
+    if df is None:
+        return None
+    out = []
+    for row in df.to_dict("records"):
+        clean = {}
+        for k, v in row.items():
+            if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+                clean[k] = None
+            elif hasattr(v, "item"):  # numpy scalars
+                clean[k] = v.item()
+            else:
+                clean[k] = v
+        out.append(clean)
+    return out
+
 
 def _notes(inputs, segments) -> list[str]:
     notes = []

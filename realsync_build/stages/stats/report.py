@@ -25,6 +25,7 @@ from html import escape
 from importlib import metadata
 
 from realsync_build import __version__
+from realsync_build.core.params import flags_text
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.scenario import DEFAULT_STREAM, RULE
 from realsync_build.stages.stats import tables
@@ -73,18 +74,13 @@ def versions() -> dict[str, str]:
 
 
 def stage_records(root: DatasetRoot) -> list[dict]:
-    """The stages' own records of their last run (``state/{stage}.json``), where the root has them."""
-    folder = root.root / "state"
-    out = []
-    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            rec = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(rec, dict):
-            rec.setdefault("stage", p.stem)
-            out.append(rec)
-    return out
+    """The stages' records of their last run, in pipeline order: ``stages.json``, the record
+    ``realsync status`` and a refused rerun read too (:mod:`realsync_build.core.state`)."""
+    from realsync_build.core import state
+
+    records = state.load_all(root)
+    order = [s for s in state.STAGES if s in records] + sorted(s for s in records if s not in state.STAGES)
+    return [dict(records[s], stage=records[s].get("stage", s)) if isinstance(records[s], dict) else {"stage": s} for s in order]
 
 
 def evaluations(root: DatasetRoot) -> list[tuple[str, dict]]:
@@ -178,14 +174,14 @@ def _run_section(root: DatasetRoot, generated: str) -> str:
         rows = []
         for r in recs:
             params = r.get("params") or {}
-            ptxt = ", ".join(f"{k} {json.dumps(val)}" for k, val in params.items()) or "(defaults)"
+            ptxt = flags_text(params) or "(defaults)"  # the flags `realsync status` prints
             rows.append(
                 f"<tr><td>{escape(str(r.get('stage')))}</td><td>{escape(str(r.get('status', NA)))}</td>"
                 f"<td>{escape(str(r.get('completed_at') or NA))}</td><td>{escape(str(r.get('realsync_version') or NA))}</td><td><code>{escape(ptxt)}</code></td></tr>"
             )
         stages = "<table><thead><tr><th>Stage</th><th>Status</th><th>Completed</th><th>realsync</th><th>Parameters</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
     else:
-        stages = "<p>The stages of this root recorded no parameters (<code>state/*.json</code>): n/a.</p>"
+        stages = "<p>No stage of this root has a record (<code>stages.json</code>): n/a.</p>"
     return (
         f"<h2 id=run>This report</h2><table class=meta><tr><td>generated</td><td>{escape(generated)}</td></tr>"
         f"<tr><td>root</td><td><code>{escape(str(root.root))}</code></td></tr></table>"

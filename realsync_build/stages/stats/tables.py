@@ -256,12 +256,23 @@ def to_csv(df: pd.DataFrame) -> str:
     return buf.getvalue()
 
 
-def to_rich(df: pd.DataFrame, title: str, unit: Unit = HOURS) -> Table:
+# Short headers for a narrow terminal (a legend under the table says what they stand for).
+SHORT = {
+    "category": "Cat.", "videos": "Vids", "channels": "Chans", "talking_head_hours": "TH h", "voice_over_hours": "VO h",
+    "unscored_hours": "Unsc. h", "other_hours": "Oth. h", "eval_segments": "Segs",
+}  # fmt: skip
+
+
+def to_rich(df: pd.DataFrame, title: str, unit: Unit = HOURS, width: int | None = None) -> Table:
+    """A rich table; at ``width`` columns (default: the terminal's) headers wrap or shorten, never "Chann…"."""
+    from realsync_build.core.ui import fit_table, results
+
     t = Table(title=title)
     for c in df.columns:
         t.add_column(header(c, unit), justify="right" if _numeric(df, c) else "left")
     for r in df.to_dict("records"):
         t.add_row(*(fmt(c, r[c], unit) for c in df.columns))
+    fit_table(t, width or results.width, {header(c, unit): header(SHORT[c], unit) for c in df.columns if c in SHORT})
     return t
 
 
