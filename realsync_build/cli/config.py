@@ -222,7 +222,7 @@ EXAMPLES: dict[tuple[str, ...] | str, Any] = {
     "report": "monitor-report", "window": 5.0, "threads": 2, ("preprocess", "input"): "sources",
     ("split", "from_list"): ["sports_and_news_normal.test.csv"], "as_split": ["test"], "cap": 2000,
     "skip_list": ["sports_and_news_normal.skip_id_list.txt"], ("train", "out"): "runs/streamsync-base", "max_steps": 1000,
-    "init_from": "sparsesync-vggsound",
+    "init_from": "sparsesync-vggsound", "role": ["test"], "distribution": "normal",
 }  # fmt: skip
 
 
