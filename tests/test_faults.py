@@ -226,23 +226,23 @@ def test_a_killed_annotate_is_refused_downstream_and_train_checks_shards(root):
 
 def test_ids_never_move_when_a_clashing_name_arrives(tmp_path):
     src = tmp_path / "in"
-    make_source(src / "ch" / "体育.mp4", 2.2, **FAST)
+    make_source(src / "sports" / "a.mp4", 2.2, **FAST)
     ds = DatasetRoot(tmp_path / "root")
     run_preprocess(ds, src, PreprocessConfig(clip_seconds=CLIP_S), _opts())
-    first = dict(zip(ds.read("videos")["title"], ds.read("videos")["video_id"]))
-    make_source(src / "ch" / "一.mp4", 2.2, **FAST)  # sanitises to the same id and sorts first
+    key = lambda v: dict(zip(v["channel"] + "/" + v["title"], v["video_id"]))  # noqa: E731
+    first = key(ds.read("videos"))
+    assert first == {"sports/a.mp4": "a"}
+    make_source(src / "news" / "a.mp4", 2.2, **dict(FAST, pattern="smptebars"))  # the same id, and sorts first
     run_preprocess(ds, src, PreprocessConfig(clip_seconds=CLIP_S), _opts())
-    videos = ds.read("videos")
-    ids = dict(zip(videos["title"], videos["video_id"]))
-    assert ids["体育.mp4"] == first["体育.mp4"]  # never moves
-    assert ids["一.mp4"] != ids["体育.mp4"] and ids["一.mp4"].startswith(ids["体育.mp4"] + "-")
+    ids = key(ds.read("videos"))
+    assert ids["sports/a.mp4"] == "a"  # never moves
+    assert ids["news/a.mp4"] != "a" and ids["news/a.mp4"].startswith("a-")
     clips = ds.read("clips")
     assert clips["video_id"].value_counts().to_dict() == {v: 1 for v in ids.values()}  # nothing duplicated
     # the suffix comes from the name: a fresh root with both gets the same id for the newcomer's name
     ds2 = DatasetRoot(tmp_path / "root2")
     run_preprocess(ds2, src, PreprocessConfig(clip_seconds=CLIP_S), _opts())
-    ids2 = dict(zip(ds2.read("videos")["title"], ds2.read("videos")["video_id"]))
-    assert ids2["一.mp4"] == ids["一.mp4"]
+    assert key(ds2.read("videos"))["news/a.mp4"] == ids["news/a.mp4"]
 
 
 # ------------------------------------------------------------------ clean failure

@@ -46,6 +46,8 @@ def _is_labels(field: pa.Field) -> bool:
 
 def conform(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """``df`` as a table of exactly ``schema`` (missing columns become nulls, extra ones dropped)."""
+    if len(df) == 0:
+        return schema.empty_table()  # an empty frame's columns may carry any dtype (float64 for a list column)
     df = df.copy()
     for field in schema:
         if field.name not in df.columns:

@@ -28,6 +28,7 @@ class StageStatus:
     record: dict | None = None
     stale: str | None = None
     notes: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # "a and b are the same source (...)"
 
     @property
     def state(self) -> str:
@@ -116,7 +117,18 @@ def collect(root: DatasetRoot) -> list[StageStatus]:
     for s in out:
         s.record = records.get(s.stage)
         s.stale = state.stale_reason(root, s.stage, s.record) if s.record else None
+    _note_duplicates(root, out[1], videos, clips)
     return out
+
+
+def _note_duplicates(root: DatasetRoot, s: StageStatus, videos, clips) -> None:
+    """One source, one id: a root made before the fix may hold a source under two ids (split refuses it)."""
+    from realsync_build.core.duplicates import describe, find_duplicates, fix_for
+
+    dups = find_duplicates(videos, clips, root)
+    if dups:
+        s.duplicates = [str(d) for d in dups]
+        s.notes.append(f"[red]{len(dups)} source(s) under two ids (split refuses them): {describe(dups)}; {fix_for(dups)}[/red]")
 
 
 def next_command(stages: list[StageStatus]) -> str:

@@ -51,6 +51,7 @@ from realsync_build.stages.preprocess.progress import MediaProgress, TaskProgres
 from realsync_build.core.avformat import FPS, SAMPLE_RATE, SHORT_SIDE  # noqa: E402 - the clip format, in one place
 from realsync_build.stages.preprocess.sources import (  # noqa: E402, F401 - re-exported: --input sources live in their own module
     discover_sources,
+    drop_duplicate_registrations,
     keep_known_ids,
     register_local_sources,
     source_location,
@@ -515,7 +516,14 @@ def run_preprocess(
             raise NoSources(f"no media files under {input_dir} (expected one sub-folder per channel holding the videos)")
     with stage_run(root, "preprocess", output_params(cfg, only_listed), overwrite=options.overwrite, skip_upstream=skip) as run:
         if input_dir is not None:
-            sources = keep_known_ids(sources, root.read("videos"))
+            known = root.read("videos")
+            sources = keep_known_ids(sources, known, root)
+            dropped = drop_duplicate_registrations(root, sources, known)
+            if dropped:
+                from realsync_build.core.ui import console
+
+                console.print(f"preprocess: removed {len(dropped)} duplicate registration(s) of sources already registered "
+                              f"under another id: {', '.join(dropped[:5])}", highlight=False, markup=False)  # fmt: skip
             videos = register_local_sources(root, sources)
             videos = videos[videos["video_id"].isin(set(sources["video_id"]))]
         else:
