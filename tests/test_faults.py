@@ -57,8 +57,8 @@ def _one_line_error(proc: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory) -> Path:
     src = tmp_path_factory.mktemp("faults") / "in"
-    for name in ("a", "b"):
-        make_source(src / "news" / f"{name}.mp4", 4.2, **FAST)
+    for name, pattern in (("a", "testsrc2"), ("b", "smptebars")):  # distinct content: one source, one id
+        make_source(src / "news" / f"{name}.mp4", 4.2, **dict(FAST, pattern=pattern))
     return src
 
 

@@ -139,3 +139,87 @@ def test_the_lock_is_released_by_the_kernel_when_its_holder_dies(tmp_path):
         with pytest.raises(RootLocked, match=rf"pid {me['pid']} on host"):
             with root_lock(tmp_path, "split"):
                 pass
+
+
+# ------------------------------------------------------------------ item 1: nothing leads outside the root
+
+
+def test_a_clip_folder_linked_outside_the_root_is_refused_for_writes(root, sources, tmp_path):
+    """`ln -s /tmp/x ROOT/clips/news/c; realsync preprocess` used to write the new clip into /tmp/x."""
+    src = tmp_path / "src"
+    shutil.copytree(sources, src)
+    make_source(src / "news" / "c.mp4", 2.2, **dict(FAST, pattern="rgbtestsrc"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root.root / "clips" / "news" / "c").symlink_to(outside, target_is_directory=True)
+    proc = _cli("preprocess", "--root", str(root.root), "--input", str(src), "--clip-seconds", str(CLIP_S), "--no-progress", "--workers", "1")
+    line = _one_line_error(proc)
+    assert proc.returncode == 2 and "leads outside" in line and str(outside) in line
+    assert list(outside.iterdir()) == []
+
+
+def test_a_manifests_folder_linked_outside_the_root_is_refused_for_reads_and_writes(root, sources, tmp_path):
+    outside = tmp_path / "outside"
+    shutil.move(str(root.root / "manifests"), outside)
+    (root.root / "manifests").symlink_to(outside, target_is_directory=True)
+    before = {p.name: p.read_bytes() for p in outside.iterdir()}
+    proc = _cli("preprocess", "--root", str(root.root), "--input", str(sources), "--clip-seconds", str(CLIP_S), "--no-progress")
+    assert proc.returncode == 2 and "leads outside" in _one_line_error(proc)
+    assert {p.name: p.read_bytes() for p in outside.iterdir()} == before
+    proc = _cli("status", "--root", str(root.root))  # a reader: refused too
+    assert proc.returncode == 2 and "leads outside" in _one_line_error(proc)
+
+
+def test_export_refuses_a_clip_linked_to_an_outside_file_of_the_same_size(root, tmp_path):
+    from realsync_build.stages.export.webdataset import run_export_webdataset
+
+    clips = root.read("clips")
+    victim = root.abs(clips["path"].iloc[0])
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"SECRET" * (victim.stat().st_size // 6) + b"S" * (victim.stat().st_size % 6))
+    victim.unlink()
+    victim.symlink_to(secret)
+    proc = _cli("export", "webdataset", "--root", str(root.root), "--overwrite", "--no-progress")
+    line = _one_line_error(proc)
+    assert proc.returncode == 2 and "leads outside" in line
+    assert not any(b"SECRETSECRET" in p.read_bytes() for p in root.root.rglob("*.tar"))
+
+
+def test_export_checks_every_clip_against_its_recorded_sha256_while_packing(root):
+    """A clip swapped for other bytes of the same size (mtime kept) passes a size check; the export
+    hashes what it packs and gives that clip an error row, the others are packed."""
+    from realsync_build.stages.export.webdataset import run_export_webdataset
+
+    clips = root.read("clips")
+    victim = root.abs(clips["path"].iloc[0])
+    st = victim.stat()
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = b"\xff" * 64
+    victim.write_bytes(bytes(data))
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    report = run_export_webdataset(root, progress=False)
+    assert report.failed == 1 and report.errors[0][0] == clips["clip_id"].iloc[0] and "sha256" in report.errors[0][1]
+    assert report.samples == len(clips) - 1
+    packed = b"".join(p.read_bytes() for p in root.shards.glob("*.tar"))
+    assert bytes(data[len(data) // 2 - 32 : len(data) // 2 + 64]) not in packed
+    rows = root.read("shards")
+    assert set(rows.loc[rows["status"] == "done", "clip_id"]) == set(clips["clip_id"].iloc[1:])
+
+
+@pytest.mark.parametrize("evil", ["/tmp/ABSKEY", "../../x", "a.b/../c"])
+def test_a_tampered_clip_id_cannot_name_a_tar_member(root, evil):
+    from realsync_build.stages.export.webdataset import run_export_webdataset
+
+    clips = root.read("clips")
+    clips.loc[0, "clip_id"] = evil
+    root.write("clips", clips)
+    cs = root.read("clip_splits")
+    cs.loc[cs["clip_id"] == root.read("clips")["clip_id"].iloc[0], "clip_id"] = evil
+    root.write("clip_splits", pd.concat([cs, pd.DataFrame([{"clip_id": evil, "video_id": clips.loc[0, "video_id"], "split": "train"}])]))
+    with pytest.raises(UnsafePath, match="not a safe id"):
+        run_export_webdataset(root, progress=False, overwrite=True)
+    import tarfile
+
+    for p in root.root.rglob("*.tar"):
+        with tarfile.open(p) as tf:
+            assert all(not n.startswith("/") and ".." not in n and "/" not in n for n in tf.getnames())

@@ -112,7 +112,7 @@ def chain_sources(tmp_path_factory) -> Path:
     """Three 10 s videos of one channel: one each for train, dev and test (two 5 s segments each)."""
     src = tmp_path_factory.mktemp("chain_src")
     for i in range(3):
-        make_source(src / "chan_a" / f"v{i}.mp4", 10.0, width=256, height=144, events=[1.0])
+        make_source(src / "chan_a" / f"v{i}.mp4", 10.0, width=256, height=144, events=[1.0 + i])  # distinct content
     return src
 
 

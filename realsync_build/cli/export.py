@@ -103,7 +103,7 @@ def streamsync_cmd(
 
     ds = root_of(root, must_exist=True)
     try:
-        report = run_export_streamsync(ds, out or ds.root / "streamsync", name=name, splits=_splits(splits), layout=layout)
+        report = run_export_streamsync(ds, out or ds.abs("streamsync"), name=name, splits=_splits(splits), layout=layout)
     except (ManifestError, ValueError, OSError) as exc:
         fail(str(exc), code=1)
     per = ", ".join(f"{k} {v}" for k, v in report.per_split.items())

@@ -115,7 +115,7 @@ def save(root: DatasetRoot, stage: str, record: dict | None) -> None:
         records.pop(stage, None)
     else:
         records[stage] = record
-    path = root.root / RECORDS
+    path = root.inside(root.root / RECORDS)
     atomic.write_text(path, json.dumps(records, indent=1, sort_keys=True, default=str) + "\n")
     if root.url is not None:
         root.put(path, RECORDS)

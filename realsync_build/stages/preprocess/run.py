@@ -40,7 +40,7 @@ from realsync_build.media.ffmpeg import FFmpegError, run_ffmpeg, run_ffmpeg_line
 from realsync_build.media.hwaccel import HwPlan, hw_plan
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
 from realsync_build.core.errors import UnsafePath, UserError
-from realsync_build.core.root import DatasetRoot, safe_name
+from realsync_build.core.root import DatasetRoot, check_inside, safe_name
 from realsync_build.core.state import stage_run
 from realsync_build.core.ids import is_file_safe_id
 from realsync_build.core.schema import DONE, FAILED
@@ -304,8 +304,9 @@ def _preprocess(
             f"source is {info.duration_s:.1f} s, shorter than one {cfg.clip_seconds} s clip "
             "(use --clip-seconds to shorten clips or --keep-tail to keep it)"
         )
-    out_dir = local_root / "clips" / safe_name(task["channel"]) / task["video_id"]
+    out_dir = check_inside(local_root, local_root / "clips" / safe_name(task["channel"]) / task["video_id"])
     out_dir.mkdir(parents=True, exist_ok=True)
+    check_inside(local_root, out_dir)  # again once it exists: no planted link on the way
     atomic.remove_stale_temps(out_dir)
 
     rows: dict[str, dict] = {}
@@ -315,6 +316,9 @@ def _preprocess(
         final = local_root / rel
         if store is not None and store.exists(rel):  # published only after validation; re-check it
             store.get_file(rel, final)
+        if final.is_symlink():  # a clip is never a link: whatever it points at is not ours to read
+            check_inside(local_root, final)
+            final.unlink()
         if final.exists():  # only ever renamed into place after validation; re-check it (probe + recorded hash)
             try:
                 facts = probe_clip(final)
@@ -441,6 +445,7 @@ def tasks_from_videos(
             )
         if only_spans is not None and v["video_id"] not in only_spans:
             continue  # --only-listed: a video no list names
+        root.abs(f"clips/{safe_name(v.get('channel') or 'unknown')}/{v['video_id']}")  # no link out of the root (exit 2)
         tasks.append(
             {
                 "video_id": v["video_id"],
