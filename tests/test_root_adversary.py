@@ -223,3 +223,64 @@ def test_a_tampered_clip_id_cannot_name_a_tar_member(root, evil):
     for p in root.root.rglob("*.tar"):
         with tarfile.open(p) as tf:
             assert all(not n.startswith("/") and ".." not in n and "/" not in n for n in tf.getnames())
+
+
+# ------------------------------------------------------------------ item 3: crafted shards
+
+
+def _tar(path: Path, members: list[tuple[str, bytes]]) -> Path:
+    import io
+    import tarfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w") as tf:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return path
+
+
+META = json.dumps({"clip_id": "v_0_5", "start_s": 0.0, "end_s": 5.0, "mp4_bytes": 100}).encode()
+
+
+@pytest.mark.parametrize("name", ["../../x.mp4", "/abs/x.json", "a/b.mp4", "__/__/x.mp4", "noext", "-"])
+def test_train_and_evaluate_refuse_members_not_named_key_dot_ext(tmp_path, name):
+    from realsync_build.streamsync.shards import ShardError, index_split
+
+    ds = DatasetRoot(tmp_path / "root")
+    shard = _tar(ds.shards / "train-000000.tar", [("v_0_5.mp4", b"\0" * 100), ("v_0_5.json", META), (name, b"x")])
+    with pytest.raises(ShardError) as err:
+        index_split(ds, "train")
+    assert str(shard) in str(err.value) and repr(name) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_an_oversize_member_is_refused_from_its_header_without_reading_it(tmp_path):
+    """A small file holding a sparse 1.5 GB json member: refused on the header's size."""
+    import tarfile
+
+    from realsync_build.streamsync.shards import ShardError, index_split
+
+    ds = DatasetRoot(tmp_path / "root")
+    shard = ds.shards / "train-000000.tar"
+    shard.parent.mkdir(parents=True)
+    ti = tarfile.TarInfo("v_0_5.json")
+    ti.size = 1_500_000_000
+    with open(shard, "wb") as fh:
+        fh.write(ti.tobuf(format=tarfile.GNU_FORMAT))
+        fh.truncate(512 + ti.size + 1024)  # sparse: takes no disk, reads as zeros
+    with pytest.raises(ShardError, match=r"'v_0_5\.json' is 1500000000 bytes, over the 1000000 byte cap"):
+        index_split(ds, "train")
+    # media: over the clip's recorded size (json mp4_bytes) plus the margin
+    _tar(shard, [("v_0_5.mp4", b"\0" * (100 + 64 * 1024 + 1)), ("v_0_5.json", META)])
+    with pytest.raises(ShardError, match=r"'v_0_5\.mp4' is 65637 bytes, over its cap of 65636"):
+        index_split(ds, "train")
+
+
+def test_the_train_command_refuses_a_crafted_shard_in_one_line(tmp_path):
+    ds = DatasetRoot(tmp_path / "root")
+    ds.manifests.mkdir(parents=True)
+    _tar(ds.shards / "train-000000.tar", [("../../evil.mp4", b"x"), ("v_0_5.json", META)])
+    proc = _cli("train", "--root", str(ds.root), "--no-progress", "--max-steps", "1")
+    line = _one_line_error(proc)
+    assert proc.returncode == 2 and "../../evil.mp4" in line and "train-000000.tar" in line
