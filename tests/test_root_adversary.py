@@ -284,3 +284,54 @@ def test_the_train_command_refuses_a_crafted_shard_in_one_line(tmp_path):
     proc = _cli("train", "--root", str(ds.root), "--no-progress", "--max-steps", "1")
     line = _one_line_error(proc)
     assert proc.returncode == 2 and "../../evil.mp4" in line and "train-000000.tar" in line
+
+
+# ------------------------------------------------------------------ item 4: torn reads
+
+
+def _writer(path: str, rounds: int, go) -> None:
+    """Rewrite a manifest atomically, alternating small and large contents (as a running stage does)."""
+    from realsync_build.core import manifest
+    from realsync_build.core.schema import SCHEMAS
+
+    go.wait()
+    for i in range(rounds):
+        n = 5 if i % 2 else 2000
+        rows = [{"video_id": f"v{i}-{k}", "channel": "c" * (k % 40), "status": "done", "title": "t" * (k % 97)} for k in range(n)]
+        manifest.write(rows, path, SCHEMAS["videos"], ["video_id"])
+
+
+def test_a_reader_racing_a_writer_never_sees_a_torn_manifest(tmp_path):
+    """A lock-free reader (status, stats) reads while a stage rewrites the manifest by atomic
+    renames: every read gives a whole file, never "Page was smaller than expected"."""
+    from realsync_build.core import manifest
+    from realsync_build.core.schema import SCHEMAS
+
+    path = tmp_path / "videos.parquet"
+    _writer(str(path), 1, type("Go", (), {"wait": lambda self: None})())
+    ctx = mp.get_context("fork")
+    go = ctx.Event()
+    proc = ctx.Process(target=_writer, args=(str(path), 150, go))
+    proc.start()
+    go.set()
+    reads, sizes = 0, set()
+    while proc.is_alive() and reads < 3000:
+        df = manifest.read(path, SCHEMAS["videos"])  # raises on a torn file
+        sizes.add(len(df))
+        reads += 1
+    proc.join(timeout=900)
+    assert proc.exitcode == 0 and reads > 50
+    assert sizes <= {1, 5, 2000} and len(sizes) >= 2  # whole files, both kinds seen
+
+
+def test_a_damaged_manifest_is_named_as_damaged_not_a_guess(tmp_path):
+    from realsync_build.core import manifest
+    from realsync_build.core.schema import SCHEMAS
+
+    path = tmp_path / "videos.parquet"
+    manifest.write([{"video_id": "a", "status": "done"}], path, SCHEMAS["videos"], ["video_id"])
+    path.write_bytes(path.read_bytes()[:-40])  # truncated
+    with pytest.raises(manifest.ManifestError) as err:
+        manifest.read(path, SCHEMAS["videos"])
+    msg = str(err.value)
+    assert "damaged" in msg and "delete it" not in msg and "\n" not in msg

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -58,6 +59,37 @@ def conform(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
 
 
+def read_table(path: str | Path) -> pa.Table:
+    """The Parquet file at ``path`` read whole through **one** open file handle (one snapshot of
+    one inode), so a concurrent atomic rename by a writer can never mix two files (pyarrow opening
+    the path twice could: "Page was smaller than expected").  A read that fails while the path was
+    replaced in between is retried once on the new file; a file that still fails is damaged
+    (:class:`ManifestError`, which says so and names the way out)."""
+    path = Path(path)
+    error: Exception | None = None
+    for _attempt in range(2):
+        try:
+            with open(path, "rb") as fh:
+                inode = os.fstat(fh.fileno()).st_ino
+                data = fh.read()
+        except FileNotFoundError as exc:
+            raise ManifestError(f"{path} does not exist") from exc
+        try:
+            return pq.read_table(pa.BufferReader(data))
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+            error = exc
+        try:
+            if os.stat(path).st_ino == inode:
+                break  # the same file, unreadable: damaged, not torn
+        except FileNotFoundError:
+            break
+    first = str(error).strip().splitlines()[0] if error is not None and str(error).strip() else type(error).__name__
+    raise ManifestError(
+        f"{path} is damaged: not a readable Parquet file ({first}), and no writer was replacing it; "
+        "move it aside (or restore it) and rerun the stage that writes it"
+    ) from error
+
+
 def read(path: str | Path, schema: pa.Schema | None = None, *, required: bool = False, hint: str = "") -> pd.DataFrame:
     """Load a manifest as a DataFrame; a missing file is an empty frame unless ``required``."""
     path = Path(path)
@@ -65,10 +97,7 @@ def read(path: str | Path, schema: pa.Schema | None = None, *, required: bool = 
         if required:
             raise ManifestError(f"{path} does not exist{': ' + hint if hint else ''}")
         return empty(schema) if schema is not None else pd.DataFrame()
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise ManifestError(f"{path} is not a readable Parquet manifest ({exc}); delete it and rerun the stage that writes it") from exc
+    table = read_table(path)
     if schema is not None:
         for f in schema:  # columns added later (schema.OPTIONAL): an older file reads as nulls
             if f.name not in table.column_names and (f.metadata or {}).get(b"optional") == b"1":
