@@ -137,7 +137,7 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_holder_is_taken
 # ------------------------------------------------------------------ done means verified
 
 
-def test_a_garbage_clip_is_redone_and_a_same_size_one_is_caught_by_verify(root, sources):
+def test_a_garbage_clip_is_redone_and_a_same_size_forged_mtime_one_is_caught_by_verify(root, sources):
     clips = _clips(root)
     cid = clips.index[0]
     path = root.abs(clips.loc[cid, "path"])
@@ -147,12 +147,15 @@ def test_a_garbage_clip_is_redone_and_a_same_size_one_is_caught_by_verify(root, 
     assert report.done == 1 and report.skipped_done == 1
     assert check_clip(probe_clip(path), CLIP_S) == []
     assert _clips(root).loc[cid, "size_bytes"] == path.stat().st_size
-    # same size, damaged inside: only --verify (re-probe + re-hash) can tell
+    # same size, damaged inside, its mtime put back: only --verify (re-probe + re-hash) can tell
+    # (with the mtime moved, a plain rerun re-hashes it: tests/test_root_adversary.py)
     data = bytearray(path.read_bytes())
     mid = len(data) // 2
     data[mid : mid + 4000] = os.urandom(4000)
+    st = path.stat()
     path.write_bytes(bytes(data))
-    assert run_preprocess(root, sources, PreprocessConfig(clip_seconds=CLIP_S), _opts()).skipped_done == 2  # size matches
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert run_preprocess(root, sources, PreprocessConfig(clip_seconds=CLIP_S), _opts()).skipped_done == 2  # size + mtime match
     report = run_preprocess(root, sources, PreprocessConfig(clip_seconds=CLIP_S), _opts(verify=True))
     import hashlib
 

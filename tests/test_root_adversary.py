@@ -335,3 +335,99 @@ def test_a_damaged_manifest_is_named_as_damaged_not_a_guess(tmp_path):
         manifest.read(path, SCHEMAS["videos"])
     msg = str(err.value)
     assert "damaged" in msg and "delete it" not in msg and "\n" not in msg
+
+
+# ------------------------------------------------------------------ item 5: state that lies
+
+
+@pytest.mark.parametrize("content", [b"{garbage", b"[1, 2]", b'{"preprocess": 3}', b""])
+def test_a_garbage_stages_json_is_an_error_not_fresh(root, content):
+    (root.root / "stages.json").write_bytes(content)
+    proc = _cli("status", "--root", str(root.root))
+    line = _one_line_error(proc)
+    assert proc.returncode == 2 and "stages.json is damaged" in line and "--overwrite" in line
+    assert "complete and fresh" not in proc.stdout + proc.stderr
+    proc = _cli("export", "webdataset", "--root", str(root.root), "--no-progress")
+    assert proc.returncode == 2 and "stages.json is damaged" in _one_line_error(proc)
+
+
+def test_a_missing_stages_json_beside_recorded_manifests_is_an_error(root, sources):
+    (root.root / "stages.json").unlink()
+    proc = _cli("status", "--root", str(root.root))
+    line = _one_line_error(proc)
+    assert proc.returncode == 2 and "stages.json is missing" in line and "clips.parquet" in line
+    with pytest.raises(state.RecordsLost):
+        run_preprocess(root, sources, PreprocessConfig(clip_seconds=CLIP_S), _opts())
+    # the way out it names: rebuild from a stage with --overwrite; later stages become invalid
+    run_preprocess(root, sources, PreprocessConfig(clip_seconds=CLIP_S), _opts(overwrite=True))
+    assert state.load(root, "preprocess")["status"] == state.COMPLETE
+    assert state.load(root, "split")["status"] == state.INVALIDATED
+
+
+def test_a_root_without_records_made_by_hand_is_still_accepted(tmp_path):
+    """Older and hand-made roots never had stages.json: their manifests carry no recorded-run mark."""
+    ds = DatasetRoot(tmp_path / "root")
+    ds.write("videos", [{"video_id": "a", "status": "done", "duration_s": 4.0}])
+    proc = _cli("status", "--root", str(ds.root))
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_overwrite_keeps_a_damaged_stages_json_beside_and_starts_new_records(root, sources):
+    (root.root / "stages.json").write_text("{garbage")
+    run_preprocess(root, sources, PreprocessConfig(clip_seconds=CLIP_S), _opts(overwrite=True))
+    kept = list(root.root.glob("stages.json.damaged-*"))
+    assert len(kept) == 1 and kept[0].read_text() == "{garbage"
+    assert state.load(root, "split")["status"] == state.INVALIDATED
+
+
+def test_status_validates_every_manifest_it_reports(root):
+    """A truncated clips.parquet is not "complete and fresh"."""
+    path = root.manifest("clips")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    proc = _cli("status", "--root", str(root.root))
+    out = " ".join(proc.stderr.split())
+    assert proc.returncode == 0, proc.stderr
+    assert "preprocess │ damaged" in out and "complete and fresh" not in out
+    assert "next: realsync preprocess (preprocess:" in out and "damaged" in out
+
+
+def test_a_same_size_swap_is_caught_by_a_plain_rerun(root, sources):
+    """Another clip's bytes of the same size (the mtime moves): a normal rerun re-hashes and redoes it."""
+    import hashlib
+
+    clips = root.read("clips").set_index("clip_id")
+    cid = clips.index[0]
+    path = root.abs(clips.loc[cid, "path"])
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 256] = os.urandom(256)
+    path.write_bytes(bytes(data))
+    report = run_preprocess(root, sources, PreprocessConfig(clip_seconds=CLIP_S), _opts())
+    assert report.done == 1 and report.skipped_done == 1
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == clips.loc[cid, "sha256"]  # cut again, the same bytes
+    # only the mtime moved (a copy of the root, `touch`): re-hashed, kept, nothing downstream goes stale
+    split_before = state.load(root, "split")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    report = run_preprocess(root, sources, PreprocessConfig(clip_seconds=CLIP_S), _opts())
+    assert report.done == 1 and root.read("clips").set_index("clip_id").loc[cid, "mtime_ns"] == path.stat().st_mtime_ns
+    assert state.stale_reason(root, "split", split_before) is None
+
+
+# ------------------------------------------------------------------ item 8: byte-identical no-op reruns
+
+
+def test_every_manifest_is_byte_identical_after_a_no_op_rerun(root, sources):
+    from realsync_build.stages.export.webdataset import run_export_webdataset
+    from realsync_build.stages.split.run import SplitConfig, run_split
+
+    run_export_webdataset(root, progress=False)
+
+    def manifests() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in sorted(root.manifests.glob("*.parquet"))}
+
+    before = manifests()
+    assert {"videos.parquet", "clips.parquet", "splits.parquet", "shards.parquet"} <= set(before)
+    run_preprocess(root, sources, PreprocessConfig(clip_seconds=CLIP_S), _opts())  # rewrites videos.parquet
+    run_split(root, SplitConfig(seed=0, ratios=(0.5, 0.0, 0.5)))
+    run_export_webdataset(root, progress=False)
+    after = manifests()
+    assert [n for n in before if before[n] != after.get(n)] == []

@@ -6,6 +6,7 @@ the manifest's key so the same content always gives the same file.
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 import os
@@ -22,6 +23,22 @@ from realsync_build.core.schema import KEYS, SCHEMAS
 
 class ManifestError(RuntimeError):
     """A manifest is missing, unreadable or does not match its schema."""
+
+
+# Set by ``core.state.stage_run`` while a recorded run writes: manifests written then carry
+# RECORDED_KEY in their schema metadata, so a root whose stages.json went missing is told apart
+# from an older or hand-made root (which never had one).
+RECORDED_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("realsync_recorded_run", default=False)
+RECORDED_KEY = b"realsync.recorded"
+
+
+def is_recorded(fh) -> bool:
+    """Whether the Parquet file open in ``fh`` was written by a recorded stage run (footer only)."""
+    try:
+        meta = pq.read_schema(fh).metadata or {}
+    except Exception:  # noqa: BLE001 - a damaged file says nothing
+        return False
+    return meta.get(RECORDED_KEY) == b"1"
 
 
 def empty(schema: pa.Schema) -> pd.DataFrame:
@@ -121,7 +138,9 @@ def write(df: pd.DataFrame | Iterable[Mapping], path: str | Path, schema: pa.Sch
         df = pd.DataFrame(list(df))
     if key and len(df):
         df = df.sort_values(key, kind="mergesort").reset_index(drop=True)
-    table = conform(df, schema)
+    # Only realsync's own metadata: pandas' (its version, each column's dtype of the moment) would
+    # make a no-op rerun change the file's bytes.
+    table = conform(df, schema).replace_schema_metadata({RECORDED_KEY: b"1"} if RECORDED_RUN.get() else None)
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     atomic.write_bytes(path, buf.getvalue())

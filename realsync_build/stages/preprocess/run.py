@@ -213,7 +213,7 @@ def _clip_identity(task: dict, plan: ClipPlan) -> dict:
     }
 
 
-def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha256: str | None = None) -> dict:
+def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha256: str | None = None, mtime_ns: int | None = None) -> dict:
     return {
         **_clip_identity(task, plan),
         "path": rel,
@@ -226,6 +226,7 @@ def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha2
         "size_bytes": size_bytes,
         "av_skew_ms": facts.av_skew_ms,
         "sha256": sha256,
+        "mtime_ns": mtime_ns,
         "status": DONE,
         "error": None,
     }
@@ -325,7 +326,9 @@ def _preprocess(
                 digest = file_sha256(final)
                 expected = (task.get("expected_sha256") or {}).get(clip_id_for(task["video_id"], plan))
                 if not check_clip(facts, plan.end_s - plan.start_s) and (expected is None or expected == digest):
-                    rows[clip_id_for(task["video_id"], plan)] = _clip_row(task, plan, rel, final.stat().st_size, facts, digest)
+                    st = final.stat()
+                    mtime = st.st_mtime_ns if store is None else None
+                    rows[clip_id_for(task["video_id"], plan)] = _clip_row(task, plan, rel, st.st_size, facts, digest, mtime)
                     if store is not None:
                         final.unlink()
                     continue
@@ -380,12 +383,13 @@ def _preprocess(
                     rows[cid] = _failed_clip_row(task, plan, "invalid clip: " + "; ".join(problems))
                     continue
                 tmp.replace(final)
-                size = final.stat().st_size
+                st = final.stat()
                 digest = file_sha256(final)
+                mtime = st.st_mtime_ns if store is None else None
                 if store is not None:
                     store.put_file(final, clip_rel(task, plan))
                     final.unlink()
-                rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts, digest)
+                rows[cid] = _clip_row(task, plan, clip_rel(task, plan), st.st_size, facts, digest, mtime)
                 progress.clips += 1
             done_s += sum(p.end_s - p.start_s for p in run_plans)
             progress.update(done_s, progress.clips, force=True)
@@ -467,16 +471,29 @@ def tasks_from_videos(
 
 
 def _clips_verified(root: DatasetRoot, verify: bool):
-    """Done means verified: every done clip's file has its recorded size (and, with ``--verify``, is
-    re-probed and re-hashed by the worker); a clip that fails is redone."""
+    """Done means verified: every done clip's file has its recorded size and (local roots) mtime;
+    a clip whose size or mtime changed (a same-size swap included) sends its video back to the
+    worker, which re-probes and re-hashes the clip against the recorded sha256 and redoes it when
+    it differs.  ``--verify`` does that for every clip.  Rows without a recorded mtime (older roots,
+    URL roots) are checked by size."""
 
     def check(task: dict, rows: pd.DataFrame) -> bool:
         if verify:
             return False
-        for rel, size in zip(rows["path"], rows["size_bytes"]):
+        recorded_mtime = rows["mtime_ns"] if "mtime_ns" in rows else pd.Series([None] * len(rows), index=rows.index)
+        for rel, size, mtime in zip(rows["path"], rows["size_bytes"], recorded_mtime):
             if rel is None or (isinstance(rel, float) and pd.isna(rel)):
                 continue
-            if pd.isna(size) or root.size(rel) != int(size):
+            if pd.isna(size):
+                return False
+            if root.url is None and mtime is not None and not pd.isna(mtime):
+                try:
+                    st = root.abs(rel).stat()
+                except OSError:
+                    return False
+                if st.st_size != int(size) or st.st_mtime_ns != int(mtime):
+                    return False
+            elif root.size(rel) != int(size):
                 return False
         return True
 
