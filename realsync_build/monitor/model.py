@@ -73,10 +73,12 @@ def _load_streamsync(path: Path) -> MonitorModel:
 
     if not path.is_file():
         raise ModelUnavailable(f"checkpoint {path} not found")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling problem is "not a checkpoint we load"
-        raise ModelUnavailable(f"checkpoint {path} is unreadable as plain tensors (weights_only): {str(exc).splitlines()[0]}") from exc
+    from realsync_build.models.safe_load import UnsafeCheckpointError, safe_load
+
+    try:  # torch.load(weights_only=True); its advice to load with weights_only=False is never repeated
+        ck = safe_load(path, what="checkpoint", map_location="cpu")
+    except UnsafeCheckpointError as exc:
+        raise ModelUnavailable(str(exc)) from None
     if not isinstance(ck, dict) or "model" not in ck or "model_config" not in ck:
         raise ModelUnavailable(f"{path} is not a realsync StreamSync checkpoint (no model / model_config)")
     cfg = ModelConfig.from_dict(ck["model_config"])
