@@ -232,3 +232,20 @@ def test_split_from_list_names_the_true_reason_when_a_clip_is_under_another_id(t
         print_adoption(result)
     text = " ".join(cap.get().split())
     assert "_FX_ew97f-8" in text and "-FX_ew97f-8" in text and "not in the root" not in text
+
+
+def test_a_leading_dash_never_becomes_an_argument(tmp_path):
+    """`-FX_ew97f-8.mp4` through the CLI with relative folders: ffmpeg and PyAV get paths with a
+    folder prefix, so the id is kept and its clip is cut, not read as an option."""
+    make_source(tmp_path / "in" / "golfshome" / "-FX_ew97f-8.mp4", 2.2, **FAST)
+    proc = subprocess.run(
+        [sys.executable, "-m", "realsync_build", "preprocess", "--root", "root", "--input", "in", "--clip-seconds", "2",
+         "--no-progress", "--workers", "1", "--preset", "ultrafast"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    ds = DatasetRoot(tmp_path / "root")
+    assert _ids(ds) == ["-FX_ew97f-8"]
+    clip = ds.read("clips").iloc[0]
+    assert clip["status"] == "done" and clip["path"] == "clips/golfshome/-FX_ew97f-8/-FX_ew97f-8_0_2.mp4"
+    assert ds.abs(clip["path"]).is_file()
