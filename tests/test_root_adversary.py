@@ -340,15 +340,21 @@ def test_a_damaged_manifest_is_named_as_damaged_not_a_guess(tmp_path):
 # ------------------------------------------------------------------ item 5: state that lies
 
 
-@pytest.mark.parametrize("content", [b"{garbage", b"[1, 2]", b'{"preprocess": 3}', b""])
-def test_a_garbage_stages_json_is_an_error_not_fresh(root, content):
-    (root.root / "stages.json").write_bytes(content)
+def test_a_garbage_stages_json_is_an_error_not_fresh(root):
+    from realsync_build.core.status import collect
+    from realsync_build.stages.export.webdataset import run_export_webdataset
+
+    (root.root / "stages.json").write_bytes(b"{garbage")
     proc = _cli("status", "--root", str(root.root))
     line = _one_line_error(proc)
     assert proc.returncode == 2 and "stages.json is damaged" in line and "--overwrite" in line
     assert "complete and fresh" not in proc.stdout + proc.stderr
-    proc = _cli("export", "webdataset", "--root", str(root.root), "--no-progress")
-    assert proc.returncode == 2 and "stages.json is damaged" in _one_line_error(proc)
+    for content in (b"[1, 2]", b'{"preprocess": 3}', b""):  # JSON, but not per-stage records; empty
+        (root.root / "stages.json").write_bytes(content)
+        with pytest.raises(state.RecordsLost, match="stages.json is damaged"):
+            collect(root)
+        with pytest.raises(state.RecordsLost, match="stages.json is damaged"):
+            run_export_webdataset(root, progress=False)
 
 
 def test_a_missing_stages_json_beside_recorded_manifests_is_an_error(root, sources):

@@ -167,18 +167,19 @@ def test_preprocess_input_drops_a_duplicate_registration_left_by_an_older_realsy
 
 
 def test_two_demo_runs_leave_one_id_per_source(tmp_path, monkeypatch):
-    """`make demo` twice on one root: the demo's own entry point (sources under the root,
-    generated once, the shared clips linked from outside), its preprocess and split steps."""
+    """`make demo` twice on one root, through the demo's own entry point: its generated sources
+    live under the root, the shared real clips are linked from outside it.  Its preprocess step
+    (the generated sources made short), twice: one id per source."""
     from realsync_build import demo
+    from realsync_build.testdata import shared_media
 
     real = demo.make_source
     monkeypatch.setattr(demo, "make_source", lambda out, duration_s, **kw: real(out, 10.5, **{**kw, **FAST}))
-    monkeypatch.setattr(demo, "shared_media", lambda: [])
     monkeypatch.setattr(demo, "STEPS", [("preprocess", demo.step_preprocess)])
     ds = DatasetRoot(tmp_path / "root")
     demo.run_demo(ds, workers=1, progress=False)
     first = _ids(ds)
-    assert len(first) == 2
+    assert len(first) == 2 + len(shared_media())
     demo.run_demo(ds, workers=1, progress=False)
     assert _ids(ds) == first
     assert sorted(ds.read("clips")["video_id"].unique()) == first
