@@ -437,3 +437,13 @@ def test_every_manifest_is_byte_identical_after_a_no_op_rerun(root, sources):
     run_export_webdataset(root, progress=False)
     after = manifests()
     assert [n for n in before if before[n] != after.get(n)] == []
+
+
+def test_a_root_given_through_a_symlink_is_still_the_root(root, tmp_path):
+    """Only what is under the root must stay inside it: the root's own path may be a link."""
+    link = tmp_path / "link-to-root"
+    link.symlink_to(root.root, target_is_directory=True)
+    ds = DatasetRoot(link)
+    clips = ds.read("clips")
+    assert len(clips) == 4 and all(ds.abs(p).is_file() for p in clips["path"])
+    assert ds.manifest("videos").is_file() and ds.exists(clips["path"].iloc[0])
