@@ -105,14 +105,16 @@ def main() -> None:
         pick = pd.concat([placed[placed["split"] != "train"].head(args.shard_clips // 3), placed[placed["split"] == "train"]]).head(args.shard_clips)
         keep_videos = set(pick["video_id"])
         subclips = manifest.read_named(root, "clips")
-        subclips = subclips[subclips["video_id"].isin(keep_videos)]
+        subclips = subclips[subclips["video_id"].isin(keep_videos) & subclips["clip_id"].isin(set(placed["clip_id"]))]  # not the suspect ones
         rng = np.random.default_rng(1)
         blob = rng.integers(0, 256, int(args.mp4_mb * 1e6), dtype=np.uint8).tobytes()
         for p in subclips["path"]:
             f = sub.root / p
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_bytes(blob)
-        subclips = subclips.assign(size_bytes=len(blob))
+        import hashlib
+
+        subclips = subclips.assign(size_bytes=len(blob), sha256=hashlib.sha256(blob).hexdigest())  # export checks it
         manifest.write_named(sub, "clips", subclips)
         for name in ("splits", "segments", "clip_splits"):
             df = manifest.read_named(root, name)
@@ -122,6 +124,25 @@ def main() -> None:
         print(f"webdataset  {t:6.2f} s  ({rep.samples} clips, {len(rep.shard_paths)} shards, {total_mb / t:.0f} MB/s)")
         t, rep = timed(lambda: run_export_webdataset(sub, WebDatasetConfig(shard_bytes=int(100e6)), progress=False))
         print(f"  rerun     {t:6.2f} s  ({rep.shards_kept} shards unchanged, {rep.shards_written} rewritten)")
+        # the same export with the sha256 check taken out (what it cost before issue 23): copy only
+        import realsync_build.stages.export.webdataset as wds
+
+        class _CopyOnly(wds._Hashing):
+            def read(self, size: int = -1) -> bytes:
+                return self.fh.read(size)
+
+        real = wds._Hashing
+        sub2 = DatasetRoot(tmp / "wds-nohash")
+        shutil.copytree(sub.root, sub2.root, ignore=shutil.ignore_patterns("shards", "stages.json"))
+        sub2.remove("manifests/shards.parquet")
+        wds._Hashing = _CopyOnly
+        subclips2 = manifest.read_named(sub2, "clips").assign(sha256=None)
+        manifest.write_named(sub2, "clips", subclips2)
+        try:
+            t2, _ = timed(lambda: run_export_webdataset(sub2, WebDatasetConfig(shard_bytes=int(100e6)), progress=False))
+        finally:
+            wds._Hashing = real
+        print(f"  no hash   {t2:6.2f} s  ({total_mb / t2:.0f} MB/s: the same export without the sha256 check)")
         print(f"cores: {os.cpu_count()}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -34,10 +34,9 @@ def preprocessed(tmp_path_factory) -> DatasetRoot:
     """4 videos over 2 channels, one 9 s clip each, through the real preprocess."""
     base = tmp_path_factory.mktemp("wds")
     src = base / "sources"
-    first = make_source(src / "news" / "anchor-1.mp4", 9, width=160, height=90, fps="25", sample_rate=16000, audio_channels=1, events=[3.0])
-    for rel in ("news/anchor_2.mp4", "sports/match-1.mp4", "sports/match_2.mp4"):
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(first, src / rel)
+    for i, rel in enumerate(("news/anchor-1.mp4", "news/anchor_2.mp4", "sports/match-1.mp4", "sports/match_2.mp4")):
+        # distinct content (one source, one id: split refuses two ids holding the same clip)
+        make_source(src / rel, 9, width=160, height=90, fps="25", sample_rate=16000, audio_channels=1, events=[3.0 + i])
     root = DatasetRoot(base / "root")
     report = run_preprocess(root, src, PreprocessConfig(clip_seconds=9, preset="ultrafast"), RunOptions(executor="inline", workers=1, progress=False))
     assert report.done == 4, report.errors

@@ -57,8 +57,8 @@ def _one_line_error(proc: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory) -> Path:
     src = tmp_path_factory.mktemp("faults") / "in"
-    for name in ("a", "b"):
-        make_source(src / "news" / f"{name}.mp4", 4.2, **FAST)
+    for name, pattern in (("a", "testsrc2"), ("b", "smptebars")):  # distinct content: one source, one id
+        make_source(src / "news" / f"{name}.mp4", 4.2, **dict(FAST, pattern=pattern))
     return src
 
 
@@ -137,7 +137,7 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_holder_is_taken
 # ------------------------------------------------------------------ done means verified
 
 
-def test_a_garbage_clip_is_redone_and_a_same_size_one_is_caught_by_verify(root, sources):
+def test_a_garbage_clip_is_redone_and_a_same_size_forged_mtime_one_is_caught_by_verify(root, sources):
     clips = _clips(root)
     cid = clips.index[0]
     path = root.abs(clips.loc[cid, "path"])
@@ -147,12 +147,15 @@ def test_a_garbage_clip_is_redone_and_a_same_size_one_is_caught_by_verify(root, 
     assert report.done == 1 and report.skipped_done == 1
     assert check_clip(probe_clip(path), CLIP_S) == []
     assert _clips(root).loc[cid, "size_bytes"] == path.stat().st_size
-    # same size, damaged inside: only --verify (re-probe + re-hash) can tell
+    # same size, damaged inside, its mtime put back: only --verify (re-probe + re-hash) can tell
+    # (with the mtime moved, a plain rerun re-hashes it: tests/test_root_adversary.py)
     data = bytearray(path.read_bytes())
     mid = len(data) // 2
     data[mid : mid + 4000] = os.urandom(4000)
+    st = path.stat()
     path.write_bytes(bytes(data))
-    assert run_preprocess(root, sources, PreprocessConfig(clip_seconds=CLIP_S), _opts()).skipped_done == 2  # size matches
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert run_preprocess(root, sources, PreprocessConfig(clip_seconds=CLIP_S), _opts()).skipped_done == 2  # size + mtime match
     report = run_preprocess(root, sources, PreprocessConfig(clip_seconds=CLIP_S), _opts(verify=True))
     import hashlib
 
@@ -226,23 +229,23 @@ def test_a_killed_annotate_is_refused_downstream_and_train_checks_shards(root):
 
 def test_ids_never_move_when_a_clashing_name_arrives(tmp_path):
     src = tmp_path / "in"
-    make_source(src / "ch" / "体育.mp4", 2.2, **FAST)
+    make_source(src / "sports" / "a.mp4", 2.2, **FAST)
     ds = DatasetRoot(tmp_path / "root")
     run_preprocess(ds, src, PreprocessConfig(clip_seconds=CLIP_S), _opts())
-    first = dict(zip(ds.read("videos")["title"], ds.read("videos")["video_id"]))
-    make_source(src / "ch" / "一.mp4", 2.2, **FAST)  # sanitises to the same id and sorts first
+    key = lambda v: dict(zip(v["channel"] + "/" + v["title"], v["video_id"]))  # noqa: E731
+    first = key(ds.read("videos"))
+    assert first == {"sports/a.mp4": "a"}
+    make_source(src / "news" / "a.mp4", 2.2, **dict(FAST, pattern="smptebars"))  # the same id, and sorts first
     run_preprocess(ds, src, PreprocessConfig(clip_seconds=CLIP_S), _opts())
-    videos = ds.read("videos")
-    ids = dict(zip(videos["title"], videos["video_id"]))
-    assert ids["体育.mp4"] == first["体育.mp4"]  # never moves
-    assert ids["一.mp4"] != ids["体育.mp4"] and ids["一.mp4"].startswith(ids["体育.mp4"] + "-")
+    ids = key(ds.read("videos"))
+    assert ids["sports/a.mp4"] == "a"  # never moves
+    assert ids["news/a.mp4"] != "a" and ids["news/a.mp4"].startswith("a-")
     clips = ds.read("clips")
     assert clips["video_id"].value_counts().to_dict() == {v: 1 for v in ids.values()}  # nothing duplicated
     # the suffix comes from the name: a fresh root with both gets the same id for the newcomer's name
     ds2 = DatasetRoot(tmp_path / "root2")
     run_preprocess(ds2, src, PreprocessConfig(clip_seconds=CLIP_S), _opts())
-    ids2 = dict(zip(ds2.read("videos")["title"], ds2.read("videos")["video_id"]))
-    assert ids2["一.mp4"] == ids["一.mp4"]
+    assert key(ds2.read("videos"))["news/a.mp4"] == ids["news/a.mp4"]
 
 
 # ------------------------------------------------------------------ clean failure

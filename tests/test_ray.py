@@ -72,7 +72,8 @@ def local_reference(sources, tmp_path_factory) -> pd.DataFrame:
 
 
 def _comparable(df: pd.DataFrame) -> pd.DataFrame:
-    return df.sort_values("clip_id").reset_index(drop=True)
+    """Rows in one order, without ``mtime_ns`` (when each root's file was written)."""
+    return df.drop(columns=["mtime_ns"], errors="ignore").sort_values("clip_id").reset_index(drop=True)
 
 
 def test_preprocess_on_ray_matches_local(ray_local, sources, local_reference, tmp_path):

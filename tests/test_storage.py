@@ -87,7 +87,8 @@ def local_clips(sources, tmp_path_factory) -> pd.DataFrame:
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
-    return df.sort_values("clip_id").reset_index(drop=True)
+    """Rows in one order, without ``mtime_ns`` (recorded for a local root's files only)."""
+    return df.drop(columns=["mtime_ns"], errors="ignore").sort_values("clip_id").reset_index(drop=True)
 
 
 def _published_clips(remote: Path) -> list[str]:

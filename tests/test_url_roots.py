@@ -70,7 +70,8 @@ def _clips(root_ref: str, cache: Path, monkeypatch) -> pd.DataFrame:
 
     monkeypatch.setenv("REALSYNC_CACHE", str(cache))
     root = resolve_root(root_ref)
-    return manifest.read(root.pull(root.manifest("clips")), CLIPS).sort_values("clip_id").reset_index(drop=True)
+    clips = manifest.read(root.pull(root.manifest("clips")), CLIPS).drop(columns=["mtime_ns"])  # a local root's only
+    return clips.sort_values("clip_id").reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,8 @@ def local_clips(sources, tmp_path_factory) -> pd.DataFrame:
     root = tmp_path_factory.mktemp("local")
     res = CliRunner().invoke(app, ["preprocess", "--root", str(root), "--input", str(sources), "--clip-seconds", "2", "--preset", "ultrafast", "--workers", "1", "--no-progress"])
     assert res.exit_code == 0, res.output
-    return manifest.read(DatasetRoot(root).manifest("clips"), CLIPS).sort_values("clip_id").reset_index(drop=True)
+    clips = manifest.read(DatasetRoot(root).manifest("clips"), CLIPS).drop(columns=["mtime_ns"])  # a local root's only
+    return clips.sort_values("clip_id").reset_index(drop=True)
 
 
 @pytest.mark.parametrize("kind", ["file", "s3"])
@@ -104,7 +106,7 @@ def test_preprocess_on_a_url_root_matches_a_local_root(kind, sources, local_clip
 # ------------------------------------------------------------------ every stage, end to end
 
 MANIFESTS = ("videos", "clips", "annotations", "intervals", "events", "tracks", "splits", "clip_splits", "segments", "shards")
-VOLATILE = {"shards": ["shard_fingerprint"]}  # hashes the clip file's mtime: a mirror's copy has its own
+VOLATILE = {"shards": ["shard_fingerprint"], "clips": ["mtime_ns"]}  # file mtimes: a mirror's copy has its own; a URL root records none
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +114,7 @@ def chain_sources(tmp_path_factory) -> Path:
     """Three 10 s videos of one channel: one each for train, dev and test (two 5 s segments each)."""
     src = tmp_path_factory.mktemp("chain_src")
     for i in range(3):
-        make_source(src / "chan_a" / f"v{i}.mp4", 10.0, width=256, height=144, events=[1.0])
+        make_source(src / "chan_a" / f"v{i}.mp4", 10.0, width=256, height=144, events=[1.0 + i])  # distinct content
     return src
 
 

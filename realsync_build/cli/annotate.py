@@ -140,6 +140,18 @@ def _check_models(cfg, models_dir: Path | None = None) -> None:
     missing = factory.missing_models(needed, models_dir)  # --models-dir when given, else the registry's
     blocking = [n for n in missing if n != "syncnet" or cfg.require_sync]
     if blocking:
+        # a file that is there but is not the published one is a hash mismatch, not a missing model
+        wrong: dict[str, str] = {}
+        for c in registry.check_all(blocking, models_dir):
+            if c.present and not c.ok and c.entry.name not in wrong:
+                wrong[c.entry.name] = f"{c.entry.name} ({c.path.name}: {c.note})"
+        absent = [n for n in blocking if n not in wrong]
         fix = f"realsync models download --for annotate --face-detector {cfg.face_detector} --events {cfg.events}"
         also = " (and syncnet, without which sync scoring is skipped)" if "syncnet" in missing and "syncnet" not in blocking else ""
-        fail(f"missing models: {', '.join(blocking)}{also} in {models_dir or registry.models_dir()}; fetch them with: {fix}", code=1)
+        parts = []
+        if absent:
+            parts.append(f"missing models: {', '.join(absent)}")
+        if wrong:
+            parts.append(f"hash mismatch: {', '.join(wrong.values())} (not the published weights)")
+        verb = "fetch them" if not wrong else "replace them"
+        fail(f"{'; '.join(parts)}{also} in {models_dir or registry.models_dir()}; {verb} with: {fix}", code=1)

@@ -115,7 +115,7 @@ def streamsync_cmd(
         fail("give --name or --distribution, not both (--distribution D names the files sports_and_news_D.*)")
     ds = root_of(root, must_exist=True)
     try:
-        report = run_export_streamsync(ds, out or ds.root / "streamsync", name=name, splits=_splits(splits), layout=layout,
+        report = run_export_streamsync(ds, out or ds.abs("streamsync"), name=name, splits=_splits(splits), layout=layout,
                                        distribution=distribution)
     except (ManifestError, ValueError, OSError) as exc:
         fail(str(exc), code=code_of(exc))

@@ -6,8 +6,10 @@ the manifest's key so the same content always gives the same file.
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
+import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -29,6 +31,20 @@ class MissingInput(ManifestError, UserError):
     like every other "run X first" (:class:`~realsync_build.core.errors.StaleInput`), in every command."""
 
     exit_code = 2
+# Set by ``core.state.stage_run`` while a recorded run writes: manifests written then carry
+# RECORDED_KEY in their schema metadata, so a root whose stages.json went missing is told apart
+# from an older or hand-made root (which never had one).
+RECORDED_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("realsync_recorded_run", default=False)
+RECORDED_KEY = b"realsync.recorded"
+
+
+def is_recorded(fh) -> bool:
+    """Whether the Parquet file open in ``fh`` was written by a recorded stage run (footer only)."""
+    try:
+        meta = pq.read_schema(fh).metadata or {}
+    except Exception:  # noqa: BLE001 - a damaged file says nothing
+        return False
+    return meta.get(RECORDED_KEY) == b"1"
 
 
 def empty(schema: pa.Schema) -> pd.DataFrame:
@@ -54,6 +70,8 @@ def _is_labels(field: pa.Field) -> bool:
 
 def conform(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """``df`` as a table of exactly ``schema`` (missing columns become nulls, extra ones dropped)."""
+    if len(df) == 0:
+        return schema.empty_table()  # an empty frame's columns may carry any dtype (float64 for a list column)
     df = df.copy()
     for field in schema:
         if field.name not in df.columns:
@@ -66,6 +84,37 @@ def conform(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
 
 
+def read_table(path: str | Path) -> pa.Table:
+    """The Parquet file at ``path`` read whole through **one** open file handle (one snapshot of
+    one inode), so a concurrent atomic rename by a writer can never mix two files (pyarrow opening
+    the path twice could: "Page was smaller than expected").  A read that fails while the path was
+    replaced in between is retried once on the new file; a file that still fails is damaged
+    (:class:`ManifestError`, which says so and names the way out)."""
+    path = Path(path)
+    error: Exception | None = None
+    for _attempt in range(2):
+        try:
+            with open(path, "rb") as fh:
+                inode = os.fstat(fh.fileno()).st_ino
+                data = fh.read()
+        except FileNotFoundError as exc:
+            raise ManifestError(f"{path} does not exist") from exc
+        try:
+            return pq.read_table(pa.BufferReader(data))
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+            error = exc
+        try:
+            if os.stat(path).st_ino == inode:
+                break  # the same file, unreadable: damaged, not torn
+        except FileNotFoundError:
+            break
+    first = str(error).strip().splitlines()[0] if error is not None and str(error).strip() else type(error).__name__
+    raise ManifestError(
+        f"{path} is damaged: not a readable Parquet file ({first}), and no writer was replacing it; "
+        "move it aside (or restore it) and rerun the stage that writes it"
+    ) from error
+
+
 def read(path: str | Path, schema: pa.Schema | None = None, *, required: bool = False, hint: str = "") -> pd.DataFrame:
     """Load a manifest as a DataFrame; a missing file is an empty frame unless ``required``."""
     path = Path(path)
@@ -73,10 +122,7 @@ def read(path: str | Path, schema: pa.Schema | None = None, *, required: bool = 
         if required:
             raise MissingInput(f"{path} does not exist{': ' + hint if hint else ''}")
         return empty(schema) if schema is not None else pd.DataFrame()
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise ManifestError(f"{path} is not a readable Parquet manifest ({exc}); delete it and rerun the stage that writes it") from exc
+    table = read_table(path)
     if schema is not None:
         for f in schema:  # columns added later (schema.OPTIONAL): an older file reads as nulls
             if f.name not in table.column_names and (f.metadata or {}).get(b"optional") == b"1":
@@ -100,7 +146,9 @@ def write(df: pd.DataFrame | Iterable[Mapping], path: str | Path, schema: pa.Sch
         df = pd.DataFrame(list(df))
     if key and len(df):
         df = df.sort_values(key, kind="mergesort").reset_index(drop=True)
-    table = conform(df, schema)
+    # Only realsync's own metadata: pandas' (its version, each column's dtype of the moment) would
+    # make a no-op rerun change the file's bytes.
+    table = conform(df, schema).replace_schema_metadata({RECORDED_KEY: b"1"} if RECORDED_RUN.get() else None)
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     atomic.write_bytes(path, buf.getvalue())

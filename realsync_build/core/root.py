@@ -72,31 +72,37 @@ class DatasetRoot:
 
     @property
     def raw(self) -> Path:
-        return self.root / "raw"
+        return self.inside(self.root / "raw")
 
     @property
     def clips(self) -> Path:
-        return self.root / "clips"
+        return self.inside(self.root / "clips")
 
     @property
     def manifests(self) -> Path:
-        return self.root / "manifests"
+        return self.inside(self.root / "manifests")
 
     @property
     def shards(self) -> Path:
-        return self.root / "shards"
+        return self.inside(self.root / "shards")
 
     @property
     def report(self) -> Path:
-        return self.root / "report"
+        return self.inside(self.root / "report")
 
     @property
     def runs(self) -> Path:
-        return self.root / "runs"
+        return self.inside(self.root / "runs")
 
     def manifest(self, name: str) -> Path:
-        """Path of manifest ``name`` (e.g. ``"clips"`` -> ``manifests/clips.parquet``)."""
-        return self.manifests / f"{name}.parquet"
+        """Path of manifest ``name`` (e.g. ``"clips"`` -> ``manifests/clips.parquet``), checked to stay in the root."""
+        return self.inside(self.manifests / f"{name}.parquet")
+
+    def inside(self, path: str | os.PathLike) -> Path:
+        """``path`` (a path under the root) when its real path, symlinks resolved, stays inside the
+        root's real path; :class:`UnsafePath` (exit 2, one line) when a symlink anywhere on the way
+        leads outside.  Every path the root hands out for a read or a write passes here."""
+        return check_inside(self.root, path)
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the root, as stored in manifests (POSIX separators)."""
@@ -104,8 +110,9 @@ class DatasetRoot:
 
     def abs(self, rel_path: str) -> Path:
         """Inverse of :meth:`rel` for a path read from a manifest: refused (:class:`UnsafePath`)
-        when it is absolute or contains ``..``, so a tampered manifest cannot point outside the root."""
-        return self.root / check_rel(rel_path)
+        when it is absolute or contains ``..``, or when a symlink on the way leads outside the root, so a
+        tampered manifest or a planted link cannot point outside it."""
+        return self.inside(self.root / check_rel(rel_path))
 
     def exists(self, rel_path: str) -> bool:
         """Whether a manifest's root-relative file exists: at the URL for a URL root, else on disk."""
@@ -113,13 +120,13 @@ class DatasetRoot:
         store = self.store
         if store is not None:
             return store.exists(rel)
-        return (self.root / rel).is_file()
+        return self.inside(self.root / rel).is_file()
 
     def size(self, rel_path: str) -> int | None:
         """Size in bytes of the root-relative file, None when it does not exist."""
         rel = check_rel(rel_path)
         try:
-            return self.store.size(rel) if self.store is not None else (self.root / rel).stat().st_size
+            return self.store.size(rel) if self.store is not None else self.inside(self.root / rel).stat().st_size
         except (FileNotFoundError, OSError):
             return None
 
@@ -151,7 +158,7 @@ class DatasetRoot:
         rel = check_rel(rel_path)
         if self.store is not None:
             return self.store.fs.open(self.store._path(rel), mode)
-        return open(self.root / rel, mode)
+        return open(self.inside(self.root / rel), mode)
 
     def put(self, local: str | os.PathLike, rel_path: str) -> str:
         """Publish the local file ``local`` as ``rel_path`` under the root, atomically."""
@@ -160,7 +167,7 @@ class DatasetRoot:
             return self.store.put_file(local, rel)
         from realsync_build.core import atomic
 
-        final = self.root / rel
+        final = self.inside(self.root / rel)
         with atomic.atomic_path(final) as tmp:
             import shutil
 
@@ -174,7 +181,7 @@ class DatasetRoot:
         that is deleted when the block ends."""
         rel = check_rel(rel_path)
         if self.store is None:
-            yield self.root / rel
+            yield self.inside(self.root / rel)
             return
         import tempfile
 
@@ -190,7 +197,7 @@ class DatasetRoot:
         if self.store is not None:
             names = self.store.ls(rel)
         else:
-            folder = self.root / rel
+            folder = self.inside(self.root / rel)
             names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
         return [f"{rel}/{n}" for n in names if fnmatch.fnmatchcase(n, pattern)]
 
@@ -199,7 +206,7 @@ class DatasetRoot:
         root the mirror's copy, downloaded when missing or of another size than the URL's.  A file
         missing at the URL raises FileNotFoundError."""
         rel = check_rel(rel_path)
-        local = self.root / rel
+        local = self.inside(self.root / rel)
         if self.store is not None:
             size = self.size(rel)
             if size is None:
@@ -253,7 +260,7 @@ class DatasetRoot:
             path = self.store._path(rel)
             if self.store.fs.exists(path):
                 self.store.fs.rm(path, recursive=True)
-        target = self.root / rel
+        target = self.inside(self.root / rel)
         if target.is_dir():
             import shutil
 
@@ -276,6 +283,22 @@ class DatasetRoot:
 def from_task(task: dict) -> DatasetRoot:
     """The :class:`DatasetRoot` a worker's task names (its URL kept)."""
     return DatasetRoot(Path(task["root"]), url=task.get("root_url"))
+
+
+def check_inside(base: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """``path`` when its real path (every symlink resolved, also in folders that do not exist yet)
+    stays inside ``base``'s real path, else :class:`UnsafePath` naming where it leads.  For workers,
+    which get the root as a plain folder."""
+    base_real = os.path.realpath(base)
+    real = os.path.realpath(path)
+    if real != base_real and not real.startswith(base_real.rstrip(os.sep) + os.sep):
+        from realsync_build.core.errors import UnsafePath
+
+        raise UnsafePath(
+            f"refusing {path}: a symlink under the root leads outside it (to {real}); the root's files and folders "
+            "must stay inside it: replace the link with a real folder or file"
+        )
+    return Path(path)
 
 
 def check_rel(rel_path) -> str:

@@ -68,6 +68,9 @@ CLIPS = pa.schema(
         pa.field("size_bytes", pa.int64()),
         pa.field("av_skew_ms", pa.float64()),
         pa.field("sha256", pa.string(), metadata=OPTIONAL),  # of the clip file, recorded when written
+        # the clip file's mtime when it was last verified (local roots; null for URL roots and older roots):
+        # a rerun whose file has another size or mtime re-probes and re-hashes it
+        pa.field("mtime_ns", pa.int64(), metadata=OPTIONAL),
         # joined in by `annotate` (null until a clip is annotated)
         pa.field("t_talking_head_s", pa.float64(), metadata=OPTIONAL),
         pa.field("t_voice_over_s", pa.float64(), metadata=OPTIONAL),

@@ -23,6 +23,7 @@ One JSON record per stage, all in ``stages.json`` at the root::
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import os
@@ -34,7 +35,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 from realsync_build import __version__
-from realsync_build.core.errors import ParamsChanged, StaleInput
+from realsync_build.core.errors import ParamsChanged, StaleInput, UserError
 from realsync_build.core.root import DatasetRoot
 
 RECORDS = "stages.json"  # at the root, one record per stage
@@ -89,16 +90,63 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+class RecordsLost(UserError):
+    """``stages.json`` is damaged, or missing from a root whose manifests recorded runs wrote:
+    nothing can be told complete or fresh, so nothing is (exit 2, with the way out)."""
+
+
+# Inside ``stage_run(..., overwrite=True)``: the stage is rebuilt from scratch, so lost records are
+# started anew (upstream stages are then accepted as an older root's are, downstream ones invalidated).
+_REBUILDING: contextvars.ContextVar[bool] = contextvars.ContextVar("realsync_rebuilding", default=False)
+
+_WAY_OUT = (
+    "restore it from a backup, or rebuild with --overwrite from the first stage you do not trust "
+    "(`realsync preprocess --overwrite` rebuilds everything; the stages after the one rebuilt are marked invalid)"
+)
+
+
+def _recorded_manifests(root: DatasetRoot) -> list[str]:
+    """Manifests written by a recorded stage run (their footer says so; see ``manifest.RECORDED_RUN``)."""
+    from realsync_build.core.manifest import is_recorded
+
+    out = []
+    for rel in root.ls("manifests", "*.parquet"):
+        try:
+            with root.open(rel) as fh:
+                if is_recorded(fh):
+                    out.append(rel)
+        except OSError:
+            continue
+    return out
+
+
 def load_all(root: DatasetRoot) -> dict[str, dict]:
-    """Every stage's record (``stages.json`` at the root); empty when none ran yet."""
+    """Every stage's record (``stages.json`` at the root); empty when none ran yet (or an older or
+    hand-made root that never had records).  A damaged ``stages.json``, or a missing one beside
+    manifests that recorded runs wrote, is :class:`RecordsLost`: a root whose records are lost is
+    never "complete and fresh"."""
+    path = root.root / RECORDS
+    if not root.exists(RECORDS):
+        if not _REBUILDING.get():
+            written = _recorded_manifests(root)
+            if written:
+                raise RecordsLost(
+                    f"{path} is missing, but {len(written)} manifest(s) here were written by recorded runs "
+                    f"({', '.join(r.rsplit('/', 1)[-1] for r in written[:3])}): whether each stage completed, and "
+                    f"whether its inputs are current, is unknown; {_WAY_OUT}"
+                )
+        return {}
     try:
-        if not root.exists(RECORDS):
-            return {}
         with root.open(RECORDS) as fh:
             data = json.loads(fh.read())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+            raise ValueError("not an object of per-stage records")
+    except (OSError, ValueError) as exc:
+        if _REBUILDING.get():
+            return {}
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RecordsLost(f"{path} is damaged ({detail}): no stage's completion or staleness can be checked; {_WAY_OUT}") from None
+    return data
 
 
 def load(root: DatasetRoot, stage: str) -> dict | None:
@@ -115,10 +163,20 @@ def save(root: DatasetRoot, stage: str, record: dict | None) -> None:
         records.pop(stage, None)
     else:
         records[stage] = record
-    path = root.root / RECORDS
+    path = root.inside(root.root / RECORDS)
+    if _REBUILDING.get() and path.exists():
+        try:
+            json.loads(path.read_text())
+        except (OSError, ValueError):  # the damaged file is kept beside, never overwritten silently
+            os.replace(path, path.with_name(f"{RECORDS}.damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"))
     atomic.write_text(path, json.dumps(records, indent=1, sort_keys=True, default=str) + "\n")
     if root.url is not None:
         root.put(path, RECORDS)
+
+
+# Columns that say when a file was last checked, not what it holds: a clip re-verified after a copy
+# of the root (new mtimes, same bytes) does not make the stages built on it stale.
+VOLATILE = ("mtime_ns",)
 
 
 def fingerprint(root: DatasetRoot, stage: str) -> str | None:
@@ -134,6 +192,7 @@ def fingerprint(root: DatasetRoot, stage: str) -> str | None:
             return "unreadable"
         any_found = True
         h.update(name.encode())
+        df = df.drop(columns=[c for c in VOLATILE if c in df.columns])
         h.update(pd.util.hash_pandas_object(df.astype(str), index=False).to_numpy().tobytes())
     return h.hexdigest()[:16] if any_found else None
 
@@ -215,9 +274,14 @@ def clear_outputs(root: DatasetRoot, stage: str) -> None:
 
 
 def invalidate_downstream(root: DatasetRoot, stage: str, why: str) -> list[str]:
+    """Mark every downstream stage ``invalidated`` (one whose outputs exist without a record, in an
+    older root or one whose records were lost, gets an invalidated record too)."""
     hit = []
     for s in downstream(stage):
         rec = load(root, s)
+        if rec is None and any(root.has(n) for n in OUTPUTS.get(s, ())):
+            rec = {"stage": s, "status": None, "params": {}, "realsync_version": __version__, "started_at": None,
+                   "completed_at": None, "fingerprint": None, "inputs": {}, "counts": {}}  # fmt: skip
         if rec is not None and rec.get("status") != INVALIDATED:
             rec.update(status=INVALIDATED, invalidated_by=why, invalidated_at=_now())
             save(root, s, rec)
@@ -263,40 +327,53 @@ def stage_run(
     """The contract around one run of ``stage``: lock, upstream check, parameter check,
     ``running`` record, the work (the block), then the completion record, written last."""
     from realsync_build.core.lock import root_lock
+    from realsync_build.core.manifest import RECORDED_RUN
 
     ctx = root_lock(root.root, stage) if lock else contextlib.nullcontext()
-    with ctx:
-        if check_upstream:
-            check_inputs(root, stage, skip_upstream)
-        prev = load(root, stage)
-        if guard_params and not overwrite:
-            check_params(root, stage, params, prev)
-        if overwrite or (prev or {}).get("status") == INVALIDATED:
-            clear_outputs(root, stage)
-            invalidate_downstream(root, stage, f"{COMMANDS[stage]} --overwrite" if overwrite else f"{stage} rebuild")
-        record = {
-            "stage": stage,
-            "status": RUNNING,
-            "params": params,
-            "realsync_version": __version__,
-            "started_at": _now(),
-            "completed_at": None,
-            "fingerprint": (prev or {}).get("fingerprint"),
-            "inputs": {u: (load(root, u) or {}).get("fingerprint") for u in UPSTREAM.get(stage, ())},
-            "counts": {},
-        }
-        before = fingerprint(root, stage)
-        save(root, stage, record)
-        fault_point(f"{stage}:started")
-        run = StageRun(root, stage, params, record, record["counts"])
-        try:
-            yield run
-        except Exception:
-            # a refusal or error that changed no output (e.g. split's checks fail before it writes):
-            # the previous record still describes the root.  Otherwise ``running`` stays: incomplete.
-            if fingerprint(root, stage) == before:
-                save(root, stage, prev)
-            raise
-        fault_point(f"{stage}:before-complete")
-        record.update(status=COMPLETE, completed_at=_now(), fingerprint=fingerprint(root, stage))
-        save(root, stage, record)
+    rebuilding = _REBUILDING.set(bool(overwrite))
+    recorded = RECORDED_RUN.set(True)
+    try:
+        with ctx:
+            yield from _stage_run(root, stage, params, overwrite, guard_params, check_upstream, skip_upstream)
+    finally:
+        RECORDED_RUN.reset(recorded)
+        _REBUILDING.reset(rebuilding)
+
+
+def _stage_run(root: DatasetRoot, stage: str, params: dict, overwrite: bool, guard_params: bool, check_upstream: bool,
+               skip_upstream: tuple[str, ...]) -> Iterator[StageRun]:
+    """The body of :func:`stage_run`, under the lock."""
+    if check_upstream:
+        check_inputs(root, stage, skip_upstream)
+    prev = load(root, stage)
+    if guard_params and not overwrite:
+        check_params(root, stage, params, prev)
+    if overwrite or (prev or {}).get("status") == INVALIDATED:
+        clear_outputs(root, stage)
+        invalidate_downstream(root, stage, f"{COMMANDS[stage]} --overwrite" if overwrite else f"{stage} rebuild")
+    record = {
+        "stage": stage,
+        "status": RUNNING,
+        "params": params,
+        "realsync_version": __version__,
+        "started_at": _now(),
+        "completed_at": None,
+        "fingerprint": (prev or {}).get("fingerprint"),
+        "inputs": {u: (load(root, u) or {}).get("fingerprint") for u in UPSTREAM.get(stage, ())},
+        "counts": {},
+    }
+    before = fingerprint(root, stage)
+    save(root, stage, record)
+    fault_point(f"{stage}:started")
+    run = StageRun(root, stage, params, record, record["counts"])
+    try:
+        yield run
+    except Exception:
+        # a refusal or error that changed no output (e.g. split's checks fail before it writes):
+        # the previous record still describes the root.  Otherwise ``running`` stays: incomplete.
+        if fingerprint(root, stage) == before:
+            save(root, stage, prev)
+        raise
+    fault_point(f"{stage}:before-complete")
+    record.update(status=COMPLETE, completed_at=_now(), fingerprint=fingerprint(root, stage))
+    save(root, stage, record)

@@ -28,9 +28,13 @@ class StageStatus:
     record: dict | None = None
     stale: str | None = None
     notes: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # "a and b are the same source (...)"
+    damaged: str | None = None  # a manifest of this stage exists but does not read (truncated, foreign)
 
     @property
     def state(self) -> str:
+        if self.damaged:
+            return "damaged"
         if self.record is None:
             return "not run" if not self.done else "unrecorded"
         if self.stale:
@@ -38,12 +42,18 @@ class StageStatus:
         return str(self.record.get("status"))
 
 
-def _read(root: DatasetRoot, name: str) -> pd.DataFrame | None:
+def _read(root: DatasetRoot, name: str, damaged: dict[str, str] | None = None) -> pd.DataFrame | None:
+    """Manifest ``name``, validated (read whole against its schema); None when it does not exist or
+    is damaged (then ``damaged[name]`` says why: a damaged manifest is never "complete")."""
+    from realsync_build.core.manifest import ManifestError
+
     if not root.has(name):
         return None
     try:
         return root.read(name)
-    except Exception:  # noqa: BLE001 - status reports a damaged manifest instead of failing
+    except (ManifestError, ValueError, KeyError, TypeError) as exc:  # status reports it instead of failing
+        if damaged is not None:
+            damaged[name] = str(exc).split("; ")[0]
         return None
 
 
@@ -54,9 +64,12 @@ def _count(df: pd.DataFrame | None) -> tuple[int | None, int | None]:
 
 
 def collect(root: DatasetRoot) -> list[StageStatus]:
-    records = state.load_all(root)
-    videos, clips = _read(root, "videos"), _read(root, "clips")
-    ann, splits, shards = _read(root, "annotations"), _read(root, "splits"), _read(root, "shards")
+    records = state.load_all(root)  # RecordsLost (exit 2) when stages.json is damaged or lost
+    damaged: dict[str, str] = {}
+    videos, clips = _read(root, "videos", damaged), _read(root, "clips", damaged)
+    ann, splits, shards = _read(root, "annotations", damaged), _read(root, "splits", damaged), _read(root, "shards", damaged)
+    for name in ("intervals", "events", "tracks", "segments", "clip_splits"):  # reported by their stage
+        _read(root, name, damaged)
     done_clips = clips[clips["status"] == DONE] if clips is not None else None
     out: list[StageStatus] = []
 
@@ -116,7 +129,21 @@ def collect(root: DatasetRoot) -> list[StageStatus]:
     for s in out:
         s.record = records.get(s.stage)
         s.stale = state.stale_reason(root, s.stage, s.record) if s.record else None
+    for s in out:
+        names = state.OUTPUTS.get(s.stage, ())
+        s.damaged = "; ".join(f"{damaged[n]}" for n in names if n in damaged) or None
+    _note_duplicates(root, out[1], videos, clips)
     return out
+
+
+def _note_duplicates(root: DatasetRoot, s: StageStatus, videos, clips) -> None:
+    """One source, one id: a root made before the fix may hold a source under two ids (split refuses it)."""
+    from realsync_build.core.duplicates import describe, find_duplicates, fix_for
+
+    dups = find_duplicates(videos, clips, root)
+    if dups:
+        s.duplicates = [str(d) for d in dups]
+        s.notes.append(f"[red]{len(dups)} source(s) under two ids (split refuses them): {describe(dups)}; {fix_for(dups)}[/red]")
 
 
 def next_command(stages: list[StageStatus], runs: "Runs | None" = None) -> str:
@@ -124,6 +151,8 @@ def next_command(stages: list[StageStatus], runs: "Runs | None" = None) -> str:
     for s in stages:
         if s.stage == "fetch" and s.record is None and not s.done:
             continue  # --input roots never fetch
+        if s.damaged:
+            return f"{state.COMMANDS[s.stage]} ({s.stage}: {s.damaged}; move it aside, then rerun)"
         if s.record is not None and s.record.get("status") == state.INVALIDATED:
             return f"{state.COMMANDS[s.stage]} ({s.stage} was invalidated by an upstream --overwrite)"
         if s.stale:
@@ -210,7 +239,7 @@ def render(root: DatasetRoot, stages: list[StageStatus], runs: Runs | None = Non
         rec = s.record or {}
         stamp = _stamp(rec)
         when = f"{stamp[5:10]} {stamp[11:16]}" if stamp else "never"  # MM-DD HH:MM, UTC
-        style = {"complete": "green", "stale": "yellow", "running": "red", "invalidated": "red"}.get(s.state, "")
+        style = {"complete": "green", "stale": "yellow", "running": "red", "invalidated": "red", "damaged": "red"}.get(s.state, "")
         table.add_row(s.stage, f"[{style}]{s.state}[/{style}]" if style else s.state, n(s.done), n(s.failed), n(s.pending),
                       "n/a" if s.hours is None else f"{s.hours:.3f}", when)  # fmt: skip
     complete = [r for r in runs.train if r.complete]
@@ -230,6 +259,8 @@ def render(root: DatasetRoot, stages: list[StageStatus], runs: Runs | None = Non
         parts = [f"counts are {s.unit}", *s.notes]
         if s.stale:
             parts.append(f"[yellow]stale: {s.stale}[/yellow]")
+        if s.damaged:
+            parts.append(f"[red]damaged: {escape(s.damaged)}[/red]")
         if rec.get("params"):
             parts.append("params " + escape(flags_text(rec["params"])))
             parts.append(f"realsync {rec.get('realsync_version')}")

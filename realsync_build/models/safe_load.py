@@ -108,7 +108,12 @@ def safe_load(path: str | Path, what: str = "checkpoint", map_location: str | to
         first = lines[0] if lines else type(exc).__name__
         code = [ln for ln in lines if "GLOBAL" in ln]
         if code:
-            raise UnsafeCheckpointError(f"{what}: {path} refused: it pickles code this project does not run ({code[0][:200]})") from None
+            import re
+
+            # name what it pickles, and nothing of torch's advice (allowlisting it, weights_only=False)
+            found = re.search(r"GLOBAL\s+([\w.]+)", code[0])
+            name = f"GLOBAL {found[1]}" if found else code[0][:120]
+            raise UnsafeCheckpointError(f"{what}: {path} refused: it pickles code this project does not run ({name})") from None
         detail = [ln for ln in lines if "Unsupported" in ln or "Error" in ln] or [first]
         raise UnsafeCheckpointError(f"{what}: {path} is unreadable (not a safe torch checkpoint: {detail[0][:200]})") from None
 

@@ -75,8 +75,8 @@ def _load_streamsync(path: Path) -> MonitorModel:
         raise ModelUnavailable(f"checkpoint {path} not found")
     from realsync_build.models.safe_load import UnsafeCheckpointError, safe_load
 
-    try:  # the project's one reader of .pt files: weights_only, one line for an empty, damaged or foreign file
-        ck = safe_load(path, "checkpoint")
+    try:  # torch.load(weights_only=True); its advice to load with weights_only=False is never repeated
+        ck = safe_load(path, what="checkpoint", map_location="cpu")
     except UnsafeCheckpointError as exc:
         raise ModelUnavailable(str(exc)) from None
     if not isinstance(ck, dict) or "model" not in ck or "model_config" not in ck:

@@ -48,7 +48,7 @@ def load_segments(root: DatasetRoot, split: str) -> tuple[list[Segment], list[st
     samples, problems = index_split(root, split)
     table = None
     if root.manifest("segments").exists():
-        table = pd.read_parquet(root.manifest("segments"))
+        table = root.read("segments")  # one open handle: never a torn read
         table = table[table["split"] == split] if "split" in table else table
     out: list[Segment] = []
     for s in samples:

@@ -32,7 +32,7 @@ def stream_scenarios(root: DatasetRoot, segments: list, iterations: int, hop_s: 
     path = root.manifest("intervals")
     if not path.exists():
         return [s.scenario for s in segments], "no intervals.parquet: scenarios as the segment rows carry them (their first window)"
-    intervals = pd.read_parquet(path)
+    intervals = root.read("intervals")  # one open handle: never a torn read
     clip_ids = {str(s.sample.meta.get("clip_id", s.sample.key)) for s in segments}
     events = pd.DataFrame(columns=["clip_id", "start_s", "end_s", "score", "label"])
     by_clip = annotations_by_clip(intervals, events, clip_ids)

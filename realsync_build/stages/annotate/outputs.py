@@ -36,7 +36,7 @@ def part_rel(kind: str, clip_id: str) -> str:
 
 def part_path(root: DatasetRoot, kind: str, clip_id: str) -> Path:
     """A part file's local path (the mirror's, for a URL root)."""
-    return root.root / part_rel(kind, clip_id)
+    return root.abs(part_rel(kind, clip_id))
 
 
 def write_part(root: DatasetRoot, kind: str, clip_id: str, rows: list[dict]) -> Path:

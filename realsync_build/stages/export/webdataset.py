@@ -8,6 +8,12 @@ others are added) and packed greedily up to ``shard_bytes`` (a sample larger
 than the target gets a shard of its own).  Tar headers are fixed (mtime 0,
 uid/gid 0, mode 0644), so the same inputs give byte-identical shards.
 
+Every clip is checked against ``clips.parquet`` as it is packed: its size before, its sha256
+(hashed while it is copied into the tar, in the same single read) after; a clip that differs
+(swapped for another file of the same size, damaged in place) gets an error row and the shard is
+planned and written again without it, so nothing unverified is packed.  Member names come only
+from validated clip ids (:func:`checked_key`).
+
 Every shard is written under a temp name and renamed when complete.  A rerun
 skips shards whose planned content (keys, json bytes, mp4 size and mtime) has
 the fingerprint recorded in ``manifests/shards.parquet`` and whose file is the
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import tarfile
 from dataclasses import dataclass, field
@@ -55,10 +62,34 @@ class Sample:
     json: bytes
     mp4_bytes: int
     mp4_mtime_ns: int
+    sha256: str | None = None  # recorded by preprocess; checked while packing
 
     @property
     def size(self) -> int:
         return self.mp4_bytes + len(self.json) + TAR_OVERHEAD
+
+
+class ClipChanged(OSError):
+    """A clip's bytes differ from what ``clips.parquet`` recorded (found while packing it)."""
+
+    def __init__(self, sample: Sample, message: str) -> None:
+        super().__init__(message)
+        self.sample = sample
+
+
+_KEY = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+
+
+def checked_key(clip_id) -> str:
+    """The tar member stem of a clip: :func:`sample_key` of a validated clip id.  A clip id that is
+    not ``A-Za-z0-9_-`` (absolute, ``..``, a separator: a tampered manifest) is refused
+    (:class:`UnsafePath`), so no member name can leave the sample's key."""
+    key = sample_key(clip_id)
+    if not isinstance(clip_id, str) or not _KEY.match(key) or key != clip_id:
+        from realsync_build.core.errors import UnsafePath
+
+        raise UnsafePath(f"clips.parquet: clip_id {clip_id!r} is not a safe id (tampered manifest?): refusing to name a tar member after it")
+    return key
 
 
 @dataclass
@@ -111,6 +142,7 @@ def build_samples(root: DatasetRoot, cfg: WebDatasetConfig) -> tuple[list[Sample
     samples, errors = [], []
     for clip in clips.to_dict("records"):
         cid = clip["clip_id"]
+        key = checked_key(cid)
         path = root.abs(clip["path"]) if clip.get("path") else None
         try:
             if path is None:
@@ -128,7 +160,9 @@ def build_samples(root: DatasetRoot, cfg: WebDatasetConfig) -> tuple[list[Sample
             continue
         annotation = ann_all.loc[cid].to_dict() if ann_all is not None and cid in ann_all.index else None
         rec = clip_record(clip, annotation, iv.get(cid), ev.get(cid), seg.get(cid), inputs.annotated)
-        samples.append(Sample(sample_key(cid), cid, clip["split"], path, record_bytes(rec), st.st_size, st.st_mtime_ns))
+        sha = clip.get("sha256")
+        sha = sha if isinstance(sha, str) and sha else None
+        samples.append(Sample(key, cid, clip["split"], path, record_bytes(rec), st.st_size, st.st_mtime_ns, sha))
     return samples, errors
 
 
@@ -168,16 +202,33 @@ def _info(name: str, size: int) -> tarfile.TarInfo:
     return ti
 
 
+class _Hashing:
+    """A file read once: what tarfile copies is hashed on the way."""
+
+    def __init__(self, fh) -> None:
+        self.fh, self.h, self.n = fh, hashlib.sha256(), 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.fh.read(size)
+        self.h.update(data)
+        self.n += len(data)
+        return data
+
+
 def write_shard(path: Path, plan: ShardPlan) -> int:
-    """Write one shard atomically; returns its size in bytes."""
+    """Write one shard atomically; returns its size in bytes.  Raises :class:`ClipChanged` (and
+    leaves no shard) when a clip's size or sha256 differs from the recorded ones."""
     with atomic.atomic_path(path) as tmp:
         with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
             for s in plan.samples:
                 with open(s.mp4, "rb") as fh:
-                    size = Path(s.mp4).stat().st_size
+                    size = os.fstat(fh.fileno()).st_size
                     if size != s.mp4_bytes:
-                        raise OSError(f"{s.mp4} changed while exporting")
-                    tar.addfile(_info(f"{s.key}.mp4", size), fh)
+                        raise ClipChanged(s, f"{s.mp4} is {size} bytes, preprocess recorded {s.mp4_bytes} (changed since)")
+                    src = _Hashing(fh)
+                    tar.addfile(_info(f"{s.key}.mp4", size), src)
+                    if s.sha256 is not None and src.h.hexdigest() != s.sha256:
+                        raise ClipChanged(s, f"{s.mp4}: sha256 {src.h.hexdigest()[:16]}... differs from the recorded {s.sha256[:16]}... (changed since)")
                 tar.addfile(_info(f"{s.key}.json", len(s.json)), io.BytesIO(s.json))
     return path.stat().st_size
 
@@ -245,6 +296,19 @@ def check_train_inputs(root: DatasetRoot, split: str = "train") -> None:
 
 def _export(root: DatasetRoot, cfg: WebDatasetConfig, progress: bool) -> ExportReport:
     samples, errors = build_samples(root, cfg)
+    written: dict[str, tuple[str, int]] = {}  # shard name -> (fingerprint, bytes) written by this run
+    while True:  # a clip found changed while packing: an error row, and the shards are planned again without it
+        try:
+            return _export_samples(root, cfg, progress, samples, errors, written)
+        except ClipChanged as exc:
+            samples = [s for s in samples if s.clip_id != exc.sample.clip_id]
+            clip = {"clip_id": exc.sample.clip_id, "split": exc.sample.split}
+            errors = [*errors, _error_row(clip, f"clip file does not match clips.parquet ({exc}): rerun `realsync preprocess`")]
+
+
+def _export_samples(
+    root: DatasetRoot, cfg: WebDatasetConfig, progress: bool, samples: list[Sample], errors: list[dict], written: dict
+) -> ExportReport:
     plans = plan_shards(samples, cfg.shard_bytes)
     report = ExportReport(samples=len(samples), failed=len(errors), errors=[(e["clip_id"], e["error"]) for e in errors])
     shards_dir = root.shards
@@ -268,8 +332,13 @@ def _export(root: DatasetRoot, cfg: WebDatasetConfig, progress: bool) -> ExportR
             if rec and rec[0] == fp and root.size(rel) == rec[1]:  # at the URL for a URL root
                 nbytes = rec[1]
                 report.shards_kept += 1
+            elif written.get(plan.name, ("", -1))[0] == fp and root.size(rel) == written[plan.name][1]:
+                nbytes = written[plan.name][1]  # written (and checked) earlier in this run, before a replan
+                report.shards_written += 1
+                report.bytes_written += nbytes
             else:
                 nbytes = write_shard(path, plan)
+                written[plan.name] = (fp, nbytes)
                 root.publish(path)  # a URL root: publish the shard atomically (no-op for a folder)
                 report.shards_written += 1
                 report.bytes_written += nbytes

@@ -40,7 +40,7 @@ from realsync_build.media.ffmpeg import FFmpegError, run_ffmpeg, run_ffmpeg_line
 from realsync_build.media.hwaccel import HwPlan, hw_plan
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
 from realsync_build.core.errors import NothingToDo, UnsafePath, UserError
-from realsync_build.core.root import DatasetRoot, safe_name
+from realsync_build.core.root import DatasetRoot, check_inside, safe_name
 from realsync_build.core.state import stage_run
 from realsync_build.core.ids import is_file_safe_id
 from realsync_build.core.schema import DONE, FAILED
@@ -52,6 +52,7 @@ from realsync_build.stages.preprocess.progress import MediaProgress, TaskProgres
 from realsync_build.core.avformat import FPS, SAMPLE_RATE, SHORT_SIDE  # noqa: E402 - the clip format, in one place
 from realsync_build.stages.preprocess.sources import (  # noqa: E402, F401 - re-exported: --input sources live in their own module
     discover_sources,
+    drop_duplicate_registrations,
     keep_known_ids,
     register_local_sources,
     source_location,
@@ -213,7 +214,7 @@ def _clip_identity(task: dict, plan: ClipPlan) -> dict:
     }
 
 
-def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha256: str | None = None) -> dict:
+def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha256: str | None = None, mtime_ns: int | None = None) -> dict:
     return {
         **_clip_identity(task, plan),
         "duration_s": float(plan.end_s - plan.start_s),  # the probe checked frames and samples against it
@@ -227,6 +228,7 @@ def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha2
         "size_bytes": size_bytes,
         "av_skew_ms": facts.av_skew_ms,
         "sha256": sha256,
+        "mtime_ns": mtime_ns,
         "status": DONE,
         "error": None,
     }
@@ -305,8 +307,9 @@ def _preprocess(
             f"source is {info.duration_s:.1f} s, shorter than one {cfg.clip_seconds} s clip "
             "(use --clip-seconds to shorten clips or --keep-tail to keep it)"
         )
-    out_dir = local_root / "clips" / safe_name(task["channel"]) / task["video_id"]
+    out_dir = check_inside(local_root, local_root / "clips" / safe_name(task["channel"]) / task["video_id"])
     out_dir.mkdir(parents=True, exist_ok=True)
+    check_inside(local_root, out_dir)  # again once it exists: no planted link on the way
     atomic.remove_stale_temps(out_dir)
 
     rows: dict[str, dict] = {}
@@ -316,13 +319,18 @@ def _preprocess(
         final = local_root / rel
         if store is not None and store.exists(rel):  # published only after validation; re-check it
             store.get_file(rel, final)
+        if final.is_symlink():  # a clip is never a link: whatever it points at is not ours to read
+            check_inside(local_root, final)
+            final.unlink()
         if final.exists():  # only ever renamed into place after validation; re-check it (probe + recorded hash)
             try:
                 facts = probe_clip(final)
                 digest = file_sha256(final)
                 expected = (task.get("expected_sha256") or {}).get(clip_id_for(task["video_id"], plan))
                 if not check_clip(facts, plan.end_s - plan.start_s) and (expected is None or expected == digest):
-                    row = _clip_row(task, plan, rel, final.stat().st_size, facts, digest)
+                    st = final.stat()
+                    mtime = st.st_mtime_ns if store is None else None
+                    row = _clip_row(task, plan, rel, st.st_size, facts, digest, mtime)
                     rows[clip_id_for(task["video_id"], plan)] = dict(row, **{KEPT: True})  # checked, not rewritten
                     if store is not None:
                         final.unlink()
@@ -378,12 +386,13 @@ def _preprocess(
                     rows[cid] = _failed_clip_row(task, plan, "invalid clip: " + "; ".join(problems))
                     continue
                 tmp.replace(final)
-                size = final.stat().st_size
+                st = final.stat()
                 digest = file_sha256(final)
+                mtime = st.st_mtime_ns if store is None else None
                 if store is not None:
                     store.put_file(final, clip_rel(task, plan))
                     final.unlink()
-                rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts, digest)
+                rows[cid] = _clip_row(task, plan, clip_rel(task, plan), st.st_size, facts, digest, mtime)
                 progress.clips += 1
             done_s += sum(p.end_s - p.start_s for p in run_plans)
             progress.update(done_s, progress.clips, force=True)
@@ -439,6 +448,7 @@ def tasks_from_videos(
             )
         if only_spans is not None and v["video_id"] not in only_spans:
             continue  # --only-listed: a video no list names
+        root.abs(f"clips/{safe_name(v.get('channel') or 'unknown')}/{v['video_id']}")  # no link out of the root (exit 2)
         tasks.append(
             {
                 "video_id": v["video_id"],
@@ -459,17 +469,34 @@ def tasks_from_videos(
     return tasks
 
 
+MTIME_TOLERANCE_NS = 1000
+
+
 def _clips_verified(root: DatasetRoot, verify: bool):
-    """Done means verified: every done clip's file has its recorded size (and, with ``--verify``, is
-    re-probed and re-hashed by the worker); a clip that fails is redone."""
+    """Done means verified: every done clip's file has its recorded size and (local roots) mtime;
+    a clip whose size or mtime changed (a same-size swap included) sends its video back to the
+    worker, which re-probes and re-hashes the clip against the recorded sha256 and redoes it when
+    it differs.  ``--verify`` does that for every clip.  Rows without a recorded mtime (older roots,
+    URL roots) are checked by size."""
 
     def check(task: dict, rows: pd.DataFrame) -> bool:
         if verify:
             return False
-        for rel, size in zip(rows["path"], rows["size_bytes"]):
+        recorded_mtime = rows["mtime_ns"] if "mtime_ns" in rows else pd.Series([None] * len(rows), index=rows.index)
+        for rel, size, mtime in zip(rows["path"], rows["size_bytes"], recorded_mtime):
             if rel is None or (isinstance(rel, float) and pd.isna(rel)):
                 continue
-            if pd.isna(size) or root.size(rel) != int(size):
+            if pd.isna(size):
+                return False
+            if root.url is None and mtime is not None and not pd.isna(mtime):
+                try:
+                    st = root.abs(rel).stat()
+                except OSError:
+                    return False
+                # to the microsecond: a column with nulls reads back through float64 (256 ns steps at today's dates)
+                if st.st_size != int(size) or abs(st.st_mtime_ns - float(mtime)) > MTIME_TOLERANCE_NS:
+                    return False
+            elif root.size(rel) != int(size):
                 return False
         return True
 
@@ -514,7 +541,14 @@ def run_preprocess(
             raise NoSources(f"no media files under {input_dir} (expected one sub-folder per channel holding the videos)")
     with stage_run(root, "preprocess", output_params(cfg, only_listed), overwrite=options.overwrite, skip_upstream=skip) as run:
         if input_dir is not None:
-            sources = keep_known_ids(sources, root.read("videos"))
+            known = root.read("videos")
+            sources = keep_known_ids(sources, known, root)
+            dropped = drop_duplicate_registrations(root, sources, known)
+            if dropped:
+                from realsync_build.core.ui import console
+
+                console.print(f"preprocess: removed {len(dropped)} duplicate registration(s) of sources already registered "
+                              f"under another id: {', '.join(dropped[:5])}", highlight=False, markup=False)  # fmt: skip
             videos = register_local_sources(root, sources)
             videos = videos[videos["video_id"].isin(set(sources["video_id"]))]
         else:

@@ -1,8 +1,11 @@
 """``preprocess --input``: source files in a folder -> ``videos.parquet`` rows with ids that never move.
 
-Channel = the sub-folder a file sits in (the folder's own name for top-level files).  Ids are the
-file-safe stem; a source already registered keeps its id, and a new one whose sanitised id is
-taken gets a suffix hashed from its own original name (see :func:`keep_known_ids`).
+Channel = the sub-folder a file sits in (the folder's own name for top-level files).  Ids follow
+the one rule of :func:`realsync_build.core.ids.file_id` (a published id such as ``-FX_ew97f-8`` is
+kept as it is).  One source, one id: a source is the file its resolved path names, whichever
+folder ``--input`` names (inside the root or not, through a link, with a trailing slash) and
+however often it runs; a registered source keeps its id, and a new one whose id is taken gets a
+suffix hashed from its own original name (see :func:`keep_known_ids`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from realsync_build.core import manifest
+from realsync_build.core.duplicates import registered_files
+from realsync_build.core.ids import file_id
 from realsync_build.core.root import DatasetRoot, check_rel, safe_name
 from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.storage import is_url
@@ -55,19 +60,25 @@ def discover_sources(input_dir: Path, default_category: str = "unknown", categor
 
 
 def source_id(rel: Path) -> str:
-    """A source's id before collisions are settled: the file-safe form of its stem."""
-    return safe_name(rel.stem)
+    """A source's id before collisions are settled: :func:`~realsync_build.core.ids.file_id` of its
+    stem (the same rule as ``fetch``: ``-FX_ew97f-8.mp4`` is ``-FX_ew97f-8``)."""
+    return file_id(rel.stem)
 
 
-def keep_known_ids(sources: pd.DataFrame, videos: pd.DataFrame) -> pd.DataFrame:
-    """Ids that never move: a source already in ``videos.parquet`` (same resolved path) keeps its id;
-    a new source whose sanitised id is taken by another source, or shared with another new one
-    (``体育.mp4`` and ``一.mp4`` both sanitise to ``x``), gets a suffix hashed from its own original
-    name under ``--input``, so the id depends on the name, never on which file arrived first."""
+def keep_known_ids(sources: pd.DataFrame, videos: pd.DataFrame, root: DatasetRoot | None = None) -> pd.DataFrame:
+    """Ids that never move: a source already in ``videos.parquet`` (the same file: the same resolved
+    path, see :func:`registered_files`) keeps its id; a new source whose id is taken by another
+    source, or shared with another new one (``news/a.mp4`` and ``sports/a.mp4``), gets a suffix
+    hashed from its own original name under ``--input``, so the id depends on the name, never on
+    which file arrived first."""
     if sources.empty:
         return sources
-    known = dict(zip(_registered_paths(videos), videos["video_id"])) if len(videos) else {}
-    taken = {vid: path for path, vid in known.items()}
+    known: dict[str, str] = {}
+    if len(videos):
+        for path, vid in sorted(zip(registered_files(videos, root), videos["video_id"]), key=lambda pv: (len(pv[1]), pv[1])):
+            if path is not None:
+                known.setdefault(path, vid)  # a root made before the fix may hold two ids: the first one
+    taken = {vid: path for path, vid in known.items()}  # a planned download's id (no file yet) is free to take
     out = sources.copy()
     new_ids = out["path"].map(known)
     counts = out.loc[new_ids.isna(), "video_id"].value_counts()
@@ -81,11 +92,28 @@ def keep_known_ids(sources: pd.DataFrame, videos: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _registered_paths(videos: pd.DataFrame) -> list:
-    """Each row's source file as --input gave it: ``source_path`` (since issue 16), else ``path``
-    (older roots stored the absolute path there)."""
-    src = videos["source_path"] if "source_path" in videos else pd.Series([None] * len(videos), index=videos.index)
-    return [s if isinstance(s, str) and s else p for s, p in zip(src, videos["path"])]
+def drop_duplicate_registrations(root: DatasetRoot, sources: pd.DataFrame, videos: pd.DataFrame) -> list[str]:
+    """A root made before one-source-one-id may hold a ``--input`` file under two ids (``bulletin``
+    and ``bulletin-d002a792``).  For each source of this run, every other id registered for the
+    same file is removed: its row in ``videos.parquet``, its rows in ``clips.parquet`` and its clip
+    folder.  The id ``keep_known_ids`` kept (the first) stays.  Returns the removed ids."""
+    if sources.empty or videos.empty:
+        return []
+    kept = dict(zip(sources["path"], sources["video_id"]))
+    drop = sorted({vid for vid, f in zip(videos["video_id"], registered_files(videos, root)) if f in kept and kept[f] != vid})
+    if not drop:
+        return []
+    from realsync_build.core.ids import is_file_safe_id
+
+    gone = videos[videos["video_id"].isin(drop)]
+    clips = root.read("clips")
+    if len(clips):
+        root.write("clips", clips[~clips["video_id"].isin(drop)])
+    root.write("videos", videos[~videos["video_id"].isin(drop)])
+    for vid, channel in zip(gone["video_id"], gone["channel"]):
+        if is_file_safe_id(vid):
+            root.remove(f"clips/{safe_name(channel or 'unknown')}/{vid}")
+    return drop
 
 
 def _located(root: DatasetRoot, abs_path: str) -> dict:

@@ -47,7 +47,7 @@ from realsync_build.core.segments import SegmentConfig
 from realsync_build.stages.split.listed import ListInput, list_inputs, listed_class
 
 WINDOW_S = 5.0
-REASONS = ("video not fetched", "clip not cut", "clip failed")
+REASONS = ("video not fetched", "clip not cut", "clip failed", "under another id")
 
 
 @dataclass
@@ -106,6 +106,35 @@ def _missing_reason(clip_id: str, video_id: str, clip_status: dict, videos_with_
     return "video not fetched"
 
 
+def _refuse_duplicates(root: DatasetRoot, videos: pd.DataFrame, clips: pd.DataFrame, among: set[str]) -> None:
+    """One source, one id (as in a drawn split): two ids of one source could be listed apart."""
+    from realsync_build.core.duplicates import describe, find_duplicates, fix_for
+
+    dups = find_duplicates(videos, clips, root, among)
+    if dups:
+        raise AdoptError(
+            f"{root.manifest('videos')}: {len(dups)} source(s) registered under two video ids, which split could put "
+            f"in different splits: {describe(dups)}: {fix_for(dups)}; then rerun this command"
+        )
+
+
+def _other_ids(videos: pd.DataFrame) -> dict[str, str]:
+    """Published id -> the id this root holds the same source under, when they differ: a file named
+    by its published id (``-FX_ew97f-8.mp4``) that an older ``preprocess --input`` registered under a
+    sanitised id (``_FX_ew97f-8``)."""
+    out: dict[str, str] = {}
+    if videos is None or videos.empty:
+        return out
+    for vid, title, path, src in zip(videos["video_id"], videos["title"], videos["path"],
+                                     videos["source_path"] if "source_path" in videos else [None] * len(videos)):  # fmt: skip
+        for name in (title, path, src):
+            if isinstance(name, str) and name:
+                stem = Path(name.replace("\\", "/").rsplit("/", 1)[-1]).stem
+                if stem and stem != vid:
+                    out.setdefault(stem, vid)
+    return out
+
+
 def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConfig) -> AdoptResult:
     """Everything ``split --from-list`` writes, computed in memory (nothing written)."""
     inputs = load_inputs(root)
@@ -114,12 +143,15 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
     videos_with_clips = set(clips_all["video_id"].dropna())
     videos = manifest.read_named(root, "videos")
     videos_fetched = set(videos.loc[videos["status"] == DONE, "video_id"]) if len(videos) else set()
+    _refuse_duplicates(root, videos, clips_all, set(inputs.clips["video_id"]))
+    other_ids = _other_ids(videos)
 
     explicit_skip = [read_skip_list(p) for p in cfg.skip_lists] if cfg.skip_lists else None
     listed_split: dict[str, str] = {}
     seg_rows: list[dict] = []
     channels: dict[str, ChannelCount] = {}
     record_lists = []
+    under_other: dict[str, str] = {}  # listed id -> the id the root holds it under
     skip_bytes: dict[str, bytes] = {}
     done_clip = {c["clip_id"]: c for c in inputs.clips.to_dict("records")}
     ann = annotations_by_clip(inputs.intervals, inputs.events, set(done_clip)) if inputs.annotated else {}
@@ -160,6 +192,9 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
             cc.selected += 1
             cid = r.segment.clip_id
             reason = _missing_reason(cid, r.segment.video_id, clip_status, videos_with_clips, videos_fetched)
+            if reason == "video not fetched" and r.segment.video_id in other_ids:
+                reason = "under another id"  # the source is here, registered under another id
+                under_other[r.segment.video_id] = other_ids[r.segment.video_id]
             if reason is None:
                 clip = done_clip[cid]
                 if clip["channel"] != r.channel:
@@ -249,6 +284,7 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
         "n_selected": sum(c.selected for c in channels.values()),
         "n_adopted": len(segments),
         "n_missing": sum(c.n_missing for c in channels.values()),
+        "under_another_id": dict(sorted(under_other.items())),
     }
     return AdoptResult(splits, clips_out, segments, channels, record, skip_bytes)
 
@@ -303,6 +339,20 @@ def run_adopt(root: DatasetRoot, paths: list[Path], cfg: AdoptConfig, as_splits:
     return result
 
 
+def _missing_words(result: AdoptResult) -> str:
+    """Why the missing segments are missing, reason by reason (never a reason that is not true)."""
+    if not result.n_missing:
+        return ""
+    totals = {r: sum(c.missing[r] for c in result.channels.values()) for r in REASONS}
+    parts = [f"{n} {r}" for r, n in totals.items() if n and r != "under another id"]
+    other = result.record.get("under_another_id") or {}
+    if totals["under another id"]:
+        pairs = ", ".join(f"{a} is {b} here" for a, b in list(other.items())[:3])
+        parts.append(f"{totals['under another id']} under another id: {pairs} (a file named by its published id that an "
+                     "older realsync registered under a sanitised id: rebuild with `realsync preprocess --input DIR` on a new --root)")
+    return " (" + "; ".join(parts) + ")"
+
+
 def print_adoption(result: AdoptResult) -> None:
     from rich.table import Table
 
@@ -327,9 +377,10 @@ def print_adoption(result: AdoptResult) -> None:
         )
     per = result.splits["split"].value_counts().to_dict()
     style = "yellow" if result.n_missing else "green"
+    why = _missing_words(result)
     if not rec["annotated"]:
         console.print("note: the root is not annotated, so every segment's scenario is 'unannotated': rerun this command after `realsync annotate`")
     console.print(
-        f"[{style}]missing: {result.n_missing} of {result.n_selected} listed segments (their clips are not in the root); "
+        f"[{style}]missing: {result.n_missing} of {result.n_selected} listed segments{why}; "
         f"adopted {len(result.segments)}; videos: train {per.get('train', 0)}, dev {per.get('dev', 0)}, test {per.get('test', 0)}[/{style}]"
     )

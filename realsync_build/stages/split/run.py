@@ -189,6 +189,19 @@ def check_split(clips: pd.DataFrame, splits: pd.DataFrame, reports: list[Channel
         raise SplitCheckError("split check failed: " + "; ".join(problems))
 
 
+def refuse_duplicates(root: DatasetRoot, clips: pd.DataFrame, among: set[str], error=None) -> None:
+    """One source, one id: two video ids of ``among`` that hold the same file or the same content
+    would land in different splits (a leak).  Raises ``error`` (SplitError) naming both."""
+    from realsync_build.core.duplicates import describe, find_duplicates, fix_for
+
+    dups = find_duplicates(root.read("videos"), clips, root, among)
+    if dups:
+        raise (error or SplitError)(
+            f"{root.manifest('videos')}: {len(dups)} source(s) registered under two video ids, which split could put "
+            f"in different splits: {describe(dups)}: {fix_for(dups)}; then rerun this command"
+        )
+
+
 def compute_split(root: DatasetRoot, cfg: SplitConfig) -> SplitResult:
     """Everything ``split`` writes, computed and checked in memory."""
     if abs(sum(cfg.ratios) - 1.0) > 1e-6:
@@ -208,6 +221,7 @@ def compute_split(root: DatasetRoot, cfg: SplitConfig) -> SplitResult:
         excluded = suspect_clips(inputs) & set(done["clip_id"])
     usable = done[~done["clip_id"].isin(excluded)].copy()
     usable["duration_s"] = usable["end_s"] - usable["start_s"]
+    refuse_duplicates(root, clips_all, set(usable["video_id"]), SplitError)
 
     notes: list[str] = []
     empty = sorted(set(clips_all["channel"].dropna()) - set(usable["channel"]))
