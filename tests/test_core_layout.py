@@ -48,6 +48,55 @@ def test_every_module_uses_the_one_clip_format_and_offset_grid():
             avformat.offset_to_class(off_grid)
 
 
+# the modules outside preprocess/annotate that need the clip format: each takes it from core/avformat.py
+CLIP_FORMAT_USERS = (
+    "models/syncnet.py",
+    "monitor/model.py",
+    "monitor/run.py",
+    "monitor/source.py",
+    "monitor/synth.py",
+    "streamsync/data.py",
+    "streamsync/synthetic.py",
+    "streamsync/model/config.py",
+)
+FORMAT_NAMES = {"fps", "sample_rate", "sample_rate_hz", "sr", "n_classes", "num_classes"}
+
+
+def _restated_format(path: Path) -> list[str]:
+    """Numbers of the clip format written out again: 16000 / 640 anywhere, or a literal bound to an
+    fps / sample-rate / class-count name (keyword, default, assignment)."""
+    found = []
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float) and node.value in (16000, 640):
+            found.append(f"{path.name}:{node.lineno}: {node.value}")
+        bound: list[tuple[str, ast.AST]] = []
+        if isinstance(node, ast.keyword) and node.arg:
+            bound.append((node.arg, node.value))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            bound.append((node.target.id, node.value))
+        elif isinstance(node, ast.arguments):
+            args = node.posonlyargs + node.args
+            bound += [(a.arg, d) for a, d in zip(args[len(args) - len(node.defaults):], node.defaults)]
+            bound += [(a.arg, d) for a, d in zip(node.kwonlyargs, node.kw_defaults) if d is not None]
+        for name, value in bound:
+            if name.lower() in FORMAT_NAMES and isinstance(value, ast.Constant) and type(value.value) in (int, float, str):
+                found.append(f"{path.name}:{value.lineno}: {name}={value.value!r}")
+    return found
+
+
+def test_the_monitor_the_trainer_and_syncnet_take_the_clip_format_from_avformat():
+    from realsync_build.models import syncnet
+    from realsync_build.monitor.source import MediaSpec
+    from realsync_build.streamsync.model import ModelConfig
+
+    restated = [hit for rel in CLIP_FORMAT_USERS for hit in _restated_format(PACKAGE / rel)]
+    assert restated == [], restated
+    assert (MediaSpec().fps, MediaSpec().sample_rate) == (avformat.FPS, avformat.SAMPLE_RATE)
+    assert (ModelConfig().fps, ModelConfig().sample_rate) == (avformat.FPS, avformat.SAMPLE_RATE)
+    assert syncnet.FPS is avformat.FPS and syncnet.SAMPLES_PER_FRAME == avformat.SAMPLES_PER_FRAME
+
+
 def test_the_root_is_a_small_picklable_reference_that_refuses_escaping_paths(tmp_path):
     ds = resolve_root(str(tmp_path / "r"))
     back = pickle.loads(pickle.dumps(ds))
