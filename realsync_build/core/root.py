@@ -167,6 +167,28 @@ class DatasetRoot:
             shutil.copyfile(local, tmp)
         return str(final)
 
+    def write_text(self, rel_path: str, text: str) -> str:
+        """Write a small root-relative text file atomically: in place under a local root; in the
+        driver's mirror and then put at the URL for a URL root.  Returns where it is (path or URL)."""
+        from realsync_build.core import atomic
+
+        rel = check_rel(rel_path)
+        local = self.root / rel
+        atomic.write_text(local, text)
+        if self.store is not None:
+            return self.store.put_file(local, rel)
+        return str(local)
+
+    def read_text(self, rel_path: str) -> str:
+        """A root-relative text file's content (at the URL for a URL root); FileNotFoundError when missing."""
+        with self.open(rel_path) as fh:
+            return fh.read().decode("utf-8", "replace")
+
+    def where(self, rel_path: str) -> str:
+        """Where a root-relative file is, for a person to open: its path, or its URL for a URL root."""
+        rel = check_rel(rel_path)
+        return self.store.url(rel) if self.store is not None else str(self.root / rel)
+
     @contextlib.contextmanager
     def local_file(self, rel_path: str) -> Iterator[Path]:
         """A local path to the root-relative file (for tools that need one, such as ffmpeg or

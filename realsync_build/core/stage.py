@@ -10,6 +10,9 @@ the task's id in ``spec.task_key``.  The driver
 * maps the function over pending tasks with an executor;
 * replaces each finished task's rows in the manifest and rewrites it
   atomically (throttled), so a rerun after ``kill -9`` resumes where it was;
+* keeps a failed task's traceback (and ffmpeg's last stderr lines) in
+  ``logs/{stage}/{task}.log`` (:mod:`realsync_build.core.itemlog`), its error
+  row keeping one line; the log goes when the task later succeeds;
 * shows a ``rich`` progress bar and returns a :class:`StageReport`.
 """
 
@@ -23,7 +26,7 @@ import numpy as np
 import pandas as pd
 from rich.text import Text
 
-from realsync_build.core import manifest
+from realsync_build.core import itemlog, manifest
 from realsync_build.core.errors import EnvironmentFault
 from realsync_build.core.executors.base import Executor, Resources, WorkerLost, get_executor
 from realsync_build.core.root import DatasetRoot
@@ -133,6 +136,21 @@ def task_states(df: pd.DataFrame, task_key: str) -> dict[str, str]:
     return dict(zip(agg.index, states.tolist()))
 
 
+def _log_entries(spec: StageSpec, tid: str, err: str | None, rows: list[dict], details: list[str | None]) -> list[tuple[str, str, str]]:
+    """What a failed task's log says: the executor's error (with its traceback), then each failed
+    row's error and detail (rows the driver made from that same error are not repeated)."""
+    entries: list[tuple[str, str, str]] = []
+    if err is not None:
+        entries.append(("", str(err), getattr(err, "detail", "") or ""))
+    row_key = KEYS[spec.manifest][0]
+    for row, detail in zip(rows, details):
+        if row.get("status") != FAILED or (err is not None and row.get("error") == str(err) and not detail):
+            continue
+        what = str(row.get(row_key)) if row.get(row_key) not in (None, tid) else ""
+        entries.append((what, str(row.get("error") or "failed"), detail or ""))
+    return entries
+
+
 def run_stage(
     spec: StageSpec,
     root: DatasetRoot,
@@ -173,6 +191,21 @@ def run_stage(
         else:
             pending.append(task)
 
+    logs = set(root.ls(itemlog.log_dir(spec.name), "*.log"))  # one listing; a log goes when its task succeeds
+    log_failed: list[str] = []
+
+    def keep_log(tid: str, err: str | None, rows: list[dict], details: list[str | None], failed: bool) -> None:
+        rel = itemlog.log_rel(spec.name, tid)
+        try:
+            if failed:
+                itemlog.write_log(root, spec.name, tid, _log_entries(spec, tid, err, rows, details))
+                logs.add(rel)
+            elif rel in logs:
+                root.remove(rel)
+                logs.discard(rel)
+        except OSError as exc:  # a log is a diagnosis: failing to write one never costs the item's row
+            log_failed.append(f"{rel}: {exc}")
+
     start = time.monotonic()
     last_save = start
     save_every_s = options.save_every_s
@@ -205,6 +238,7 @@ def run_stage(
                 if err is not None:
                     rows = spec.error_rows(task, err)
                 rows = [dict(r, **{spec.task_key: tid}) for r in rows or []]
+                details = [r.pop(itemlog.DETAIL, None) for r in rows]  # for the log, never the manifest
                 failed_rows = [r for r in rows if r.get("status") == FAILED]
                 for msg in [err, *(r.get("error") for r in failed_rows)]:
                     env = environment_error(str(msg or ""))
@@ -218,6 +252,7 @@ def run_stage(
                     report.errors.append((tid, str(failed_rows[0].get("error") or err or "failed")))
                 else:
                     report.done += 1
+                keep_log(tid, err, rows, details, bool(failed_rows))
                 media = spec.media_seconds(rows) if not failed_rows else 0.0
                 report.media_s += media
                 finished[tid] = rows
@@ -241,6 +276,8 @@ def run_stage(
             executor.close()
     if dirty or not path.exists():
         save()
+    if log_failed:
+        console.print(f"[yellow]{spec.name}: {len(log_failed)} per-item logs could not be written (first: {log_failed[0]})[/yellow]")
     report.elapsed_s = time.monotonic() - start
     return report
 
@@ -253,3 +290,5 @@ def print_report(report: StageReport, max_errors: int = 20) -> None:
         console.print(Text.assemble(("  failed ", "red"), f"{tid}: {msg}"))
     if len(report.errors) > max_errors:
         console.print(f"  ... and {len(report.errors) - max_errors} more (see the manifest's error column)")
+    if report.errors:
+        console.print(f"  tracebacks: logs/{report.stage}/ under the root; `realsync status --failed` lists them", highlight=False)

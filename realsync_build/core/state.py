@@ -214,6 +214,7 @@ def clear_outputs(root: DatasetRoot, stage: str) -> None:
         root.remove(f"manifests/{name}.parquet")
     for d in OUTPUT_DIRS.get(stage, ()):
         root.remove(d)
+    root.remove(f"logs/{stage}")  # its per-item logs (core.itemlog) describe outputs that are gone
 
 
 def invalidate_downstream(root: DatasetRoot, stage: str, why: str) -> list[str]:

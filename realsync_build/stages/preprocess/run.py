@@ -35,7 +35,8 @@ import pandas as pd
 
 from realsync_build.core import atomic
 from realsync_build.core.listed_spans import read_listed_spans
-from realsync_build.core.executors.base import Resources, default_workers
+from realsync_build.core.executors.base import Resources, default_workers, failure_detail
+from realsync_build.core.itemlog import DETAIL
 from realsync_build.media.ffmpeg import FFmpegError, run_ffmpeg, run_ffmpeg_lines
 from realsync_build.media.hwaccel import HwPlan, hw_plan
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
@@ -384,9 +385,10 @@ def _preprocess(
                 progress.clips += 1
             done_s += sum(p.end_s - p.start_s for p in run_plans)
             progress.update(done_s, progress.clips, force=True)
-        except Exception as exc:  # noqa: BLE001 - becomes this run's error rows
+        except Exception as exc:  # noqa: BLE001 - becomes this run's error rows; the traceback goes to the item's log
+            detail = failure_detail(exc)
             for plan, _ in run:
-                rows.setdefault(clip_id_for(task["video_id"], plan), _failed_clip_row(task, plan, str(exc)))
+                rows.setdefault(clip_id_for(task["video_id"], plan), {**_failed_clip_row(task, plan, str(exc)), DETAIL: detail})
         finally:
             for tmp in temps:
                 tmp.unlink(missing_ok=True)
