@@ -235,3 +235,104 @@ def test_there_is_no_import_circle():
         if v not in index:
             visit(v)
     assert circles == [], circles
+
+
+# ------------------------------------------------------------------ one I/O owner, one writer per manifest
+
+# A call that does manifest or file-placement I/O by itself: parquet in or out, a rename into place,
+# or a Store of the root's URL.  Outside core/ these go through DatasetRoot (read / write /
+# write_table / read_table / put / publish / write_text) and core.atomic (write_*, commit).
+IO_CALLS = {("pq", "write_table"), ("pq", "read_table"), ("os", "replace"), ("os", "rename"), ("shutil", "move")}
+IO_METHODS = {"read_parquet", "to_parquet"}
+# the justified exceptions: module -> why (none today; the monitor's outputs go through core.atomic too)
+IO_EXCEPTIONS: dict[str, str] = {}
+
+
+def _io_calls(module: str, path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute) and node.attr == "store":
+            found.append(f"{module}:{node.lineno}: .store (the root's URL store: use DatasetRoot's methods)")
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "Store":
+            found.append(f"{module}:{node.lineno}: Store(...)")
+        if not isinstance(func, ast.Attribute):
+            continue
+        owner = func.value.id if isinstance(func.value, ast.Name) else None
+        if (owner, func.attr) in IO_CALLS or func.attr in IO_METHODS:
+            found.append(f"{module}:{node.lineno}: {ast.unparse(func)}")
+        elif func.attr in ("replace", "rename") and len(node.args) == 1 and not node.keywords:
+            found.append(f"{module}:{node.lineno}: {ast.unparse(node)} (a rename into place: core.atomic.commit)")
+    return found
+
+
+def test_no_manifest_or_file_placement_io_outside_core_except_the_listed_ones():
+    outside = {m: p for m, p in MODULES.items() if _layer(m) != "core" or m in TOP_LEVEL}
+    found = [hit for m, p in outside.items() if m not in IO_EXCEPTIONS for hit in _io_calls(m, p)]
+    assert found == [], "\n".join(found)
+    assert all(_io_calls(m, MODULES[m]) for m in IO_EXCEPTIONS), "an exception that no longer does its own I/O: drop it"
+
+
+def test_the_io_check_sees_what_it_is_for(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import os, shutil\nimport pandas as pd\nimport pyarrow.parquet as pq\n"
+        "def f(root, df, tmp, final):\n"
+        "    pq.write_table(df, final); pd.read_parquet(final); df.to_parquet(final)\n"
+        "    os.replace(tmp, final); shutil.move(tmp, final); tmp.replace(final)\n"
+        "    root.store.exists('x'); 'a'.replace('a', 'b')\n"
+    )
+    assert len(_io_calls("sample", sample)) == 7
+
+
+MANIFESTS = set(__import__("realsync_build.core.schema", fromlist=["SCHEMAS"]).SCHEMAS)
+# Each manifest's one writer.  The driver (core/stage.py) writes every per-item manifest a StageSpec
+# names (and takes planned items through core.stage.register); split's three go through
+# stages/split/outputs.py for a drawn and an adopted split alike.
+WRITERS = {
+    "videos": "realsync_build.core.stage",
+    "clips": "realsync_build.core.stage",
+    "annotations": "realsync_build.core.stage",
+    "intervals": "realsync_build.stages.annotate.outputs",
+    "events": "realsync_build.stages.annotate.outputs",
+    "tracks": "realsync_build.stages.annotate.outputs",
+    "splits": "realsync_build.stages.split.outputs",
+    "segments": "realsync_build.stages.split.outputs",
+    "clip_splits": "realsync_build.stages.split.outputs",
+    "shards": "realsync_build.stages.export.webdataset",
+}
+# writes whose manifest name is a variable: the module and the names it can hold
+NAMED_BY_VARIABLE = {("realsync_build.stages.annotate.outputs", "write_table"): {"intervals", "events", "tracks"}}
+WRITE_METHODS = {"write": 0, "write_table": 0, "write_named": 1, "write_table_named": 1}
+IO_LAYER = {"realsync_build.core.root", "realsync_build.core.manifest", "realsync_build.core.stage"}
+
+
+def _manifest_writes() -> dict[str, set[str]]:
+    """manifest name -> the modules that write it (by name, through a StageSpec, or a listed variable)."""
+    writers: dict[str, set[str]] = {}
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            if name == "StageSpec":
+                for kw in node.keywords:
+                    if kw.arg == "manifest" and isinstance(kw.value, ast.Constant):
+                        writers.setdefault(kw.value.value, set()).add("realsync_build.core.stage")
+            if name not in WRITE_METHODS or len(node.args) <= WRITE_METHODS[name]:
+                continue
+            arg = node.args[WRITE_METHODS[name]]
+            if isinstance(arg, ast.Constant) and arg.value in MANIFESTS:
+                writers.setdefault(arg.value, set()).add(module)
+            elif not isinstance(arg, ast.Constant) and module not in IO_LAYER and (module, name) in NAMED_BY_VARIABLE:
+                for m in NAMED_BY_VARIABLE[(module, name)]:
+                    writers.setdefault(m, set()).add(module)
+    return writers
+
+
+def test_every_manifest_has_one_writer():
+    writers = _manifest_writes()
+    assert {m: sorted(w) for m, w in writers.items()} == {m: [w] for m, w in WRITERS.items()}
+    assert set(WRITERS) == MANIFESTS

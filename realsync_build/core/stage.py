@@ -282,6 +282,16 @@ def run_stage(
     return report
 
 
+def register(root: DatasetRoot, manifest_name: str, rows: list[dict]) -> pd.DataFrame:
+    """Add items to a per-item manifest before its stage runs them (fetch's planned videos,
+    ``preprocess --input``'s registered files); a row whose key is there replaces it.  With
+    :func:`run_stage` the driver's one other door: stages never write these manifests themselves.
+    Returns the manifest as written."""
+    df = manifest.upsert(root.read(manifest_name), rows, KEYS[manifest_name])
+    root.write(manifest_name, df)
+    return df
+
+
 def print_report(report: StageReport, max_errors: int = 20) -> None:
     """The end-of-stage summary: counts, speed, and the first errors."""
     style = "green" if report.ok else "yellow"

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
@@ -39,9 +38,9 @@ def load_segments(root: DatasetRoot, split: str) -> tuple[list[Segment], list[st
     """Segments from the shards' json (``segments``), else from manifests/segments.parquet by clip_id."""
     samples, problems = index_split(root, split)
     table = None
-    if root.manifest("segments").exists():
-        table = pd.read_parquet(root.manifest("segments"))
-        table = table[table["split"] == split] if "split" in table else table
+    if root.has("segments"):
+        table = root.read("segments")
+        table = table[table["split"] == split]
     out: list[Segment] = []
     for s in samples:
         rows = s.meta.get("segments") or []

@@ -29,10 +29,9 @@ def stream_scenarios(root: DatasetRoot, segments: list, iterations: int, hop_s: 
     """Scenario per segment over its streamed span, and a one-line note saying which rule applied."""
     from realsync_build.core.scenario import annotations_by_clip, scenario_of
 
-    path = root.manifest("intervals")
-    if not path.exists():
+    if not root.has("intervals"):
         return [s.scenario for s in segments], "no intervals.parquet: scenarios as the segment rows carry them (their first window)"
-    intervals = pd.read_parquet(path)
+    intervals = root.read("intervals")
     clip_ids = {str(s.sample.meta.get("clip_id", s.sample.key)) for s in segments}
     events = pd.DataFrame(columns=["clip_id", "start_s", "end_s", "score", "label"])
     by_clip = annotations_by_clip(intervals, events, clip_ids)

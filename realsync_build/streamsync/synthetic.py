@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from realsync_build.core import atomic
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.avformat import FPS, NUM_CLASSES, SAMPLE_RATE, class_to_offset, offset_to_class
 
@@ -183,5 +184,5 @@ def write_shard_dataset(
                             events_s=events)
                 _add(tf, f"{clip_id}.mp4", Path(mp4).read_bytes())
                 _add(tf, f"{clip_id}.json", json.dumps(meta).encode())
-        part.replace(out)
+        atomic.commit(part, out)
     return root

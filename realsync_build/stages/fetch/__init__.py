@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from realsync_build.core import manifest
 from realsync_build.core.channels import Channel
 from realsync_build.core.listed_spans import record_spans
 from realsync_build.stages.fetch.config import FetchConfig
@@ -33,7 +32,7 @@ from realsync_build.stages.fetch.progress import fetch_progress
 from realsync_build.stages.fetch.report import print_plan, print_tallies
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE, FAILED, PLANNED, SKIPPED
-from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage
+from realsync_build.core.stage import RunOptions, StageReport, StageSpec, register, run_stage
 from realsync_build.core.ui import console
 
 __all__ = ["FetchConfig", "FetchReport", "run_fetch", "SPEC"]
@@ -136,8 +135,7 @@ def _run_fetch(root, cfg, channels, from_list, dry_run, options) -> FetchReport:
 
     new_rows = [{k: v for k, v in r.items() if k not in PLAN_ONLY} for r in planned if r["video_id"] not in known]
     if new_rows or not root.has("videos"):
-        videos = manifest.upsert(videos, new_rows, ["video_id"])
-        root.write("videos", videos)
+        register(root, "videos", new_rows)
         videos = root.read("videos")
     report = FetchReport(planned=planned, tallies=tallies, decisions=decisions, dry_run=dry_run, from_list=from_list is not None)
     if dry_run:

@@ -37,16 +37,17 @@ from realsync_build.core import atomic
 from realsync_build.core.listed_spans import read_listed_spans
 from realsync_build.core.executors.base import Resources, default_workers, failure_detail
 from realsync_build.core.itemlog import DETAIL
+from realsync_build.core.records import Clip
 from realsync_build.media.ffmpeg import FFmpegError, run_ffmpeg, run_ffmpeg_lines
 from realsync_build.media.hwaccel import HwPlan, hw_plan
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
 from realsync_build.core.errors import UnsafePath, UserError
-from realsync_build.core.root import DatasetRoot, safe_name
+from realsync_build.core.root import DatasetRoot, from_task, safe_name
 from realsync_build.core.state import stage_run
 from realsync_build.core.ids import is_file_safe_id
 from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage, task_states
-from realsync_build.core.storage import Store, fetch_to_local, is_url
+from realsync_build.core.storage import fetch_to_local, is_url
 from realsync_build.stages.preprocess.progress import MediaProgress, TaskProgress
 
 from realsync_build.core.avformat import FPS, SAMPLE_RATE, SHORT_SIDE  # noqa: E402 - the clip format, in one place
@@ -201,42 +202,37 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _clip_identity(task: dict, plan: ClipPlan) -> dict:
-    """The columns every clip row carries, done or failed: which clip of which video."""
-    return {
-        "clip_id": clip_id_for(task["video_id"], plan),
-        "video_id": task["video_id"],
-        "channel": task["channel"],
-        "category": task["category"],
-        "start_s": float(plan.start_s),
-        "end_s": float(plan.end_s),
-    }
+def _clip_identity(task: dict, plan: ClipPlan) -> Clip:
+    """What every clip row carries, done or failed: which clip of which video."""
+    return Clip(
+        clip_id=clip_id_for(task["video_id"], plan),
+        video_id=task["video_id"],
+        channel=task["channel"],
+        category=task["category"],
+        start_s=float(plan.start_s),
+        end_s=float(plan.end_s),
+    )
 
 
 def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha256: str | None = None) -> dict:
-    return {
-        **_clip_identity(task, plan),
-        "path": rel,
-        "n_frames": facts.n_frames,
-        "width": facts.width,
-        "height": facts.height,
-        "fps": facts.fps,
-        "sample_rate": facts.sample_rate,
-        "channels": facts.channels,
-        "size_bytes": size_bytes,
-        "av_skew_ms": facts.av_skew_ms,
-        "sha256": sha256,
-        "status": DONE,
-        "error": None,
-    }
+    return _clip_identity(task, plan).replace(
+        path=rel,
+        n_frames=facts.n_frames,
+        width=facts.width,
+        height=facts.height,
+        fps=facts.fps,
+        sample_rate=facts.sample_rate,
+        channels=facts.channels,
+        size_bytes=size_bytes,
+        av_skew_ms=facts.av_skew_ms,
+        sha256=sha256,
+        status=DONE,
+        error=None,
+    ).to_row()
 
 
 def _failed_clip_row(task: dict, plan: ClipPlan, error: str) -> dict:
-    return {
-        **_clip_identity(task, plan),
-        "status": FAILED,
-        "error": error,
-    }
+    return _clip_identity(task, plan).replace(status=FAILED, error=error).to_row()
 
 
 def _runs(plans: list[ClipPlan], items: list, size: int) -> list[tuple[int, list]]:
@@ -267,21 +263,21 @@ def preprocess_video(task: dict) -> list[dict]:
     given as a URL is downloaded to that scratch folder first.
     """
     cfg = PreprocessConfig(**task["config"])
-    url = task.get("root_url")
+    root = from_task(task)
     progress = TaskProgress(task.get("progress_path"))
     try:
-        if not url:
-            return _preprocess(task, cfg, Path(task["root"]), None, progress)
+        if root.url is None:
+            return _preprocess(task, cfg, root.root, None, progress)
         with tempfile.TemporaryDirectory(prefix="realsync-preprocess-") as scratch:
-            return _preprocess(task, cfg, Path(scratch), Store(url), progress)
+            return _preprocess(task, cfg, Path(scratch), root, progress)
     finally:
         progress.update(0.0, progress.clips, finished=True)
 
 
 def _preprocess(
-    task: dict, cfg: PreprocessConfig, local_root: Path, store: Store | None, progress: TaskProgress | None = None
+    task: dict, cfg: PreprocessConfig, local_root: Path, remote: DatasetRoot | None, progress: TaskProgress | None = None
 ) -> list[dict]:
-    """Clips into ``local_root`` (the dataset root, or scratch when ``store`` publishes them)."""
+    """Clips into ``local_root`` (the dataset root, or scratch when ``remote``, a URL root, publishes them)."""
     src_ref = task["path"]
     src = fetch_to_local(src_ref, local_root / "source") if is_url(src_ref) else Path(src_ref)
     info = probe_source(src)
@@ -313,8 +309,8 @@ def _preprocess(
     for plan in plans:
         rel = clip_rel(task, plan)
         final = local_root / rel
-        if store is not None and store.exists(rel):  # published only after validation; re-check it
-            store.get_file(rel, final)
+        if remote is not None and remote.exists(rel):  # published only after validation; re-check it
+            remote.get(rel, final)
         if final.exists():  # only ever renamed into place after validation; re-check it (probe + recorded hash)
             try:
                 facts = probe_clip(final)
@@ -322,14 +318,14 @@ def _preprocess(
                 expected = (task.get("expected_sha256") or {}).get(clip_id_for(task["video_id"], plan))
                 if not check_clip(facts, plan.end_s - plan.start_s) and (expected is None or expected == digest):
                     rows[clip_id_for(task["video_id"], plan)] = _clip_row(task, plan, rel, final.stat().st_size, facts, digest)
-                    if store is not None:
+                    if remote is not None:
                         final.unlink()
                     continue
             except Exception:  # noqa: BLE001 - any probe/decode error: the file is not trusted, redo it
                 pass
             final.unlink()
-            if store is not None:
-                store.remove(rel)
+            if remote is not None:
+                remote.remove(rel)
         pending.append((plan, final))
 
     threads = task.get("threads") or 1
@@ -375,11 +371,11 @@ def _preprocess(
                 if problems:
                     rows[cid] = _failed_clip_row(task, plan, "invalid clip: " + "; ".join(problems))
                     continue
-                tmp.replace(final)
+                atomic.commit(tmp, final)  # checked: renamed into place (never a partial clip under its name)
                 size = final.stat().st_size
                 digest = file_sha256(final)
-                if store is not None:
-                    store.put_file(final, clip_rel(task, plan))
+                if remote is not None:
+                    remote.put(final, clip_rel(task, plan))
                     final.unlink()
                 rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts, digest)
                 progress.clips += 1
@@ -397,17 +393,10 @@ def _preprocess(
 
 
 def _error_rows(task: dict, error: str) -> list[dict]:
-    return [
-        {
-            "clip_id": task["video_id"],
-            "video_id": task["video_id"],
-            "channel": task["channel"],
-            "category": task["category"],
-            "path": None,
-            "status": FAILED,
-            "error": error,
-        }
-    ]
+    """The source failed as a whole: one row under the video's id."""
+    row = Clip(clip_id=task["video_id"], video_id=task["video_id"], channel=task["channel"], category=task["category"],
+               path=None, status=FAILED, error=error)
+    return [row.to_row()]
 
 
 def _media_seconds(rows: list[dict]) -> float:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from realsync_build.core import atomic, lists, manifest
+from realsync_build.core import atomic, lists
 from realsync_build.core.adoption import ADOPTION, AdoptError
 from realsync_build.core.avformat import offset_to_class
 from realsync_build.core.clipview import load_inputs
@@ -46,6 +46,7 @@ from realsync_build.core.root import DatasetRoot
 from realsync_build.core.scenario import UNANNOTATED, annotations_by_clip, scenario_of, streamed_span_s, top_events_of
 from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.segments import SegmentConfig
+from realsync_build.stages.split.outputs import write_outputs
 
 WINDOW_S = 5.0
 REASONS = ("video not fetched", "clip not cut", "clip failed")
@@ -149,7 +150,7 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
     clips_all = inputs.all_clips
     clip_status = dict(zip(clips_all["clip_id"], clips_all["status"]))
     videos_with_clips = set(clips_all["video_id"].dropna())
-    videos = manifest.read_named(root, "videos")
+    videos = root.read("videos")
     videos_fetched = set(videos.loc[videos["status"] == DONE, "video_id"]) if len(videos) else set()
 
     explicit_skip = [read_skip_list(p) for p in cfg.skip_lists] if cfg.skip_lists else None
@@ -288,26 +289,19 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
 
 
 def write_adoption(root: DatasetRoot, result: AdoptResult) -> None:
-    """The three manifests (segments first, clips last), the record and the skip lists' bytes."""
-    manifest.write_named(root, "segments", result.segments)
-    manifest.write_named(root, "splits", result.splits)
+    """split's three manifests (through its one writer), the skip lists' bytes and the record."""
+    write_outputs(root, result.splits, result.clips, result.segments)
     lists_dir = root.manifests / "lists"
     for name, data in result.skip_bytes.items():
         atomic.write_bytes(lists_dir / name, data)
         root.push(lists_dir / name)  # a URL root: publish it (no-op for a folder)
     atomic.write_text(root.manifests / ADOPTION, json.dumps(result.record, indent=1) + "\n")
     root.push(root.manifests / ADOPTION)
-    # clips.parquet has one writer (preprocess): the assignment is joined in on read
-    placed = result.clips[result.clips["split"].notna()]
-    root.write("clip_splits", placed[["clip_id", "video_id", "split"]])
 
 
 def clear_adoption(root: DatasetRoot) -> None:
     """A plain ``split`` replaces an adopted one: the record no longer describes the root."""
-    path = root.manifests / ADOPTION
-    if root.store is not None and root.store.exists(root.rel(path)):
-        root.store.remove(root.rel(path))
-    path.unlink(missing_ok=True)
+    root.remove(f"manifests/{ADOPTION}")  # at the URL and in the mirror for a URL root
 
 
 def run_adopt(root: DatasetRoot, paths: list[Path], cfg: AdoptConfig, as_splits: list[str] | None = None) -> AdoptResult:
