@@ -317,7 +317,7 @@ def _manifest_writes() -> dict[str, set[str]]:
             if not isinstance(node, ast.Call):
                 continue
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
-            if name == "StageSpec":
+            if name in ("StageSpec", "complete"):  # a step's declaration: the driver writes its manifest
                 for kw in node.keywords:
                     if kw.arg == "manifest" and isinstance(kw.value, ast.Constant):
                         writers.setdefault(kw.value.value, set()).add("realsync_build.core.stage")

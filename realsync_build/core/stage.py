@@ -19,7 +19,7 @@ the task's id in ``spec.task_key``.  The driver
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -34,17 +34,46 @@ from realsync_build.core.schema import DONE, FAILED, KEYS, SCHEMAS
 from realsync_build.core.ui import console, stage_progress
 
 
-@dataclass
+def _no_media(rows: list[dict]) -> float:
+    return 0.0
+
+
+@dataclass(frozen=True)
 class StageSpec:
+    """One step of the pipeline, declared once; the driver (:func:`run_stage`, and
+    :func:`realsync_build.core.state.stage_run` around it) reads nothing else.
+
+    Its contract (command, inputs, outputs, folders) is declared in :data:`realsync_build.core.state.SPECS`,
+    where core reads the pipeline's graph without importing a stage; the stage completes that same
+    declaration with :meth:`complete`: the parameters it records, how a done output is verified (a
+    callable), and for a step that maps a function over items (fetch, preprocess, annotate) that function.
+    """
+
     name: str  # shown to the user, e.g. "preprocess"
-    manifest: str  # output manifest name, e.g. "clips"
-    task_key: str  # the column naming a task in its rows, e.g. "video_id"
-    fn: Callable[[dict], list[dict]]  # picklable, top-level: task -> rows
-    error_rows: Callable[[dict, str], list[dict]]  # rows for a task whose fn raised
-    media_seconds: Callable[[list[dict]], float] = lambda rows: 0.0  # for the hours / x-realtime figures
+    # the per-item work (fetch, preprocess, annotate; empty for a step that writes its manifests in one go)
+    manifest: str = ""  # output manifest name, e.g. "clips"
+    task_key: str = ""  # the column naming a task in its rows, e.g. "video_id"
+    fn: Callable[[dict], list[dict]] | None = None  # picklable, top-level: task -> rows
+    error_rows: Callable[[dict, str], list[dict]] | None = None  # rows for a task whose fn raised
+    media_seconds: Callable[[list[dict]], float] = _no_media  # for the hours / x-realtime figures
     item_label: str = "items"  # what a task is, in the progress bar ("videos")
     output_label: str = ""  # what a done row is ("clips"); counted in the progress bar when set
     resources: Resources = field(default_factory=Resources)
+    # the contract
+    command: str = ""  # what a user runs to (re)build it
+    inputs: tuple[str, ...] = ()  # the steps whose outputs it reads
+    outputs: tuple[str, ...] = ()  # the manifests it alone writes
+    output_dirs: tuple[str, ...] = ()  # folders it rebuilds from scratch on --overwrite
+    params: tuple[str, ...] | None = None  # the CLI names of the options it records (None: not declared yet)
+    verify: Callable[[dict, pd.DataFrame], bool] | None = None  # a done task whose check fails is run again
+
+    def complete(self, **fields: Any) -> "StageSpec":
+        """This step's declaration with what only its stage knows (params, verify, the per-item work);
+        the contract itself cannot be restated here."""
+        restated = sorted(set(fields) & {"name", "command", "inputs", "outputs", "output_dirs"})
+        if restated:
+            raise ValueError(f"{self.name}: {restated} are declared once, in core.state.SPECS")
+        return replace(self, **fields)
 
 
 @dataclass
@@ -157,12 +186,11 @@ def run_stage(
     tasks: list[dict],
     options: RunOptions | None = None,
     executor: Executor | None = None,
-    is_done: Callable[[dict, pd.DataFrame], bool] | None = None,
 ) -> StageReport:
     """Run ``spec.fn`` over the pending ``tasks`` and keep ``spec.manifest`` up to date.
 
-    ``is_done(task, rows)`` may add a check that a done task's outputs still exist;
-    a task that fails it is run again.
+    ``spec.verify(task, rows)`` checks that a done task's outputs still check out; a task that
+    fails it is run again.
     """
     options = options or RunOptions()
     schema = SCHEMAS[spec.manifest]
@@ -181,7 +209,7 @@ def run_stage(
     for task in tasks:
         tid = task[spec.task_key]
         state = states.get(tid)
-        if state == DONE and (is_done is None or is_done(task, rows_of(tid))):
+        if state == DONE and (spec.verify is None or spec.verify(task, rows_of(tid))):
             report.skipped_done += 1
         elif state == FAILED and not options.retry_failed:
             report.skipped_failed += 1

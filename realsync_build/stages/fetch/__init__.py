@@ -32,7 +32,8 @@ from realsync_build.stages.fetch.progress import fetch_progress
 from realsync_build.stages.fetch.report import print_plan, print_tallies
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE, FAILED, PLANNED, SKIPPED
-from realsync_build.core.stage import RunOptions, StageReport, StageSpec, register, run_stage
+from realsync_build.core.stage import RunOptions, StageReport, register, run_stage
+from realsync_build.core.state import SPECS
 from realsync_build.core.ui import console
 
 __all__ = ["FetchConfig", "FetchReport", "run_fetch", "SPEC"]
@@ -47,7 +48,11 @@ def _media_seconds(rows: list[dict]) -> float:
     return float(sum(r.get("duration_s") or 0.0 for r in rows if r.get("status") == DONE))
 
 
-SPEC = StageSpec(name="fetch", manifest="videos", task_key="video_id", fn=fetch_video, error_rows=_error_rows, media_seconds=_media_seconds)
+# the selection rules it records (never refused: fetch is additive)
+PARAMS = ("--min-minutes", "--min-height", "--max-height", "--min-kbps", "--max-kbps", "--hours-per-channel", "--seed")
+SPEC = SPECS["fetch"].complete(
+    params=PARAMS, manifest="videos", task_key="video_id", fn=fetch_video, error_rows=_error_rows, media_seconds=_media_seconds
+)
 
 
 @dataclass
@@ -99,7 +104,7 @@ def run_fetch(
         "--min-kbps": cfg.min_kbps, "--max-kbps": cfg.max_kbps, "--hours-per-channel": cfg.hours_per_channel,
         "--seed": cfg.seed,
     }  # fmt: skip
-    with stage_run(root, "fetch", params, guard_params=False) as run:
+    with stage_run(root, SPEC, params, guard_params=False) as run:
         report = _run_fetch(root, cfg, channels, from_list, dry_run, options)
         if report.stage is not None:
             run.note(**report.stage.counts())
@@ -153,7 +158,7 @@ def _run_fetch(root, cfg, channels, from_list, dry_run, options) -> FetchReport:
         for t in tasks:
             t["progress"] = q
         stage_opts = RunOptions(**{**options.__dict__, "progress": False})
-        report.stage = run_stage(SPEC, root, tasks, stage_opts, is_done=_file_exists(root))
+        report.stage = run_stage(SPEC.complete(verify=_file_exists(root)), root, tasks, stage_opts)
     for t in tasks:
         t.pop("progress", None)
 

@@ -43,10 +43,10 @@ from realsync_build.media.hwaccel import HwPlan, hw_plan
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
 from realsync_build.core.errors import UnsafePath, UserError
 from realsync_build.core.root import DatasetRoot, from_task, safe_name
-from realsync_build.core.state import stage_run
+from realsync_build.core.state import SPECS, stage_run
 from realsync_build.core.ids import is_file_safe_id
 from realsync_build.core.schema import DONE, FAILED
-from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage, task_states
+from realsync_build.core.stage import RunOptions, StageReport, run_stage, task_states
 from realsync_build.core.storage import fetch_to_local, is_url
 from realsync_build.stages.preprocess.progress import MediaProgress, TaskProgress
 
@@ -403,8 +403,10 @@ def _media_seconds(rows: list[dict]) -> float:
     return float(sum((r.get("end_s") or 0) - (r.get("start_s") or 0) for r in rows if r.get("status") == DONE))
 
 
-SPEC = StageSpec(
-    name="preprocess",
+# the options that shape its outputs (recorded in the root; see output_params)
+PARAMS = ("--only-listed", "--clip-seconds", "--keep-tail", "--crf", "--preset", "--audio-bitrate")
+SPEC = SPECS["preprocess"].complete(
+    params=PARAMS,
     manifest="clips",
     task_key="video_id",
     fn=preprocess_video,
@@ -504,7 +506,7 @@ def run_preprocess(
         sources = discover_sources(input_dir, cfg.category, cfg.category_map)
         if sources.empty:  # before the run is recorded: a mistake, not "0 done"
             raise NoSources(f"no media files under {input_dir} (expected one sub-folder per channel holding the videos)")
-    with stage_run(root, "preprocess", output_params(cfg, only_listed), overwrite=options.overwrite, skip_upstream=skip) as run:
+    with stage_run(root, SPEC, output_params(cfg, only_listed), overwrite=options.overwrite, skip_upstream=skip) as run:
         if input_dir is not None:
             sources = keep_known_ids(sources, root.read("videos"))
             videos = register_local_sources(root, sources)
@@ -521,8 +523,8 @@ def run_preprocess(
                 for t in tasks:
                     t["expected_sha256"] = by_video.get(t["video_id"], {})
         # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
-        spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0))
-        is_done = _clips_verified(root, options.verify)
+        spec = SPEC.complete(resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0),
+                             verify=_clips_verified(root, options.verify))
         if options.executor in ("local", "inline") and options.progress:
             # the bar moves per media second and per clip (the driver's per-video bar is off); its total
             # is the media of the sources that will run: not those done, or failed before without --retry-failed
@@ -530,8 +532,8 @@ def run_preprocess(
             skip_states = set() if options.verify else ({DONE} if options.retry_failed else {DONE, FAILED})
             expected = {t["video_id"] for t in tasks if states.get(t["video_id"]) not in skip_states}
             with MediaProgress(tasks, expected):
-                report = run_stage(spec, root, tasks, replace(options, progress=False), is_done=is_done)
+                report = run_stage(spec, root, tasks, replace(options, progress=False))
         else:  # ray: workers may be on other machines, the per-video bar
-            report = run_stage(spec, root, tasks, options, is_done=is_done)
+            report = run_stage(spec, root, tasks, options)
         run.note(**report.counts())
     return report

@@ -46,6 +46,7 @@ from realsync_build.core.root import DatasetRoot
 from realsync_build.core.scenario import UNANNOTATED, annotations_by_clip, scenario_of, streamed_span_s, top_events_of
 from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.segments import SegmentConfig
+from realsync_build.stages.split import SPEC
 from realsync_build.stages.split.outputs import write_outputs
 
 WINDOW_S = 5.0
@@ -313,7 +314,7 @@ def run_adopt(root: DatasetRoot, paths: list[Path], cfg: AdoptConfig, as_splits:
         "--skip-list": sorted(Path(p).name for p in cfg.skip_lists) if cfg.skip_lists else None,
     }  # fmt: skip
     # recorded as split's parameters; adopting again (other lists) replaces the split, as a plain split does
-    with stage_run(root, "split", params, guard_params=False) as run:
+    with stage_run(root, SPEC, params, guard_params=False) as run:
         try:
             ins = list_inputs(paths, as_splits, list(cfg.skip_lists) if cfg.skip_lists else None)
             result = compute_adoption(root, ins, cfg)

@@ -37,6 +37,7 @@ from realsync_build.core.manifest import ManifestError
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE
 from realsync_build.core.segments import SegmentConfig, make_segments
+from realsync_build.stages.split import SPEC
 from realsync_build.stages.split.outputs import write_outputs
 
 SPLIT_NAMES = ("train", "dev", "test")
@@ -303,7 +304,7 @@ def run_split(root: DatasetRoot, cfg: SplitConfig, overwrite: bool = False) -> S
 
     # a split adopted from published lists is replaced by a drawn one without --overwrite
     adopted = "--from-list" in ((load(root, "split") or {}).get("params") or {})
-    with stage_run(root, "split", output_params(cfg), overwrite=overwrite, guard_params=not adopted) as run:
+    with stage_run(root, SPEC, output_params(cfg), overwrite=overwrite, guard_params=not adopted) as run:
         result = compute_split(root, cfg)
         write_split(root, result)
         clear_adoption(root)  # this split replaces one adopted from published lists
