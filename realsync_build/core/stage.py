@@ -180,31 +180,88 @@ def _log_entries(spec: StageSpec, tid: str, err: str | None, rows: list[dict], d
     return entries
 
 
-def run_stage(
-    spec: StageSpec,
-    root: DatasetRoot,
-    tasks: list[dict],
-    options: RunOptions | None = None,
-    executor: Executor | None = None,
-) -> StageReport:
-    """Run ``spec.fn`` over the pending ``tasks`` and keep ``spec.manifest`` up to date.
+class _Manifest:
+    """The driver's copy of a stage's manifest: finished tasks' rows merged in and saved
+    atomically, throttled, so a rerun after ``kill -9`` resumes where it was."""
 
-    ``spec.verify(task, rows)`` checks that a done task's outputs still check out; a task that
-    fails it is run again.
-    """
-    options = options or RunOptions()
-    schema = SCHEMAS[spec.manifest]
-    key = KEYS[spec.manifest]
-    path = root.pull(root.manifest(spec.manifest))  # a URL root: its latest copy, into the local mirror
-    df = manifest.read(path, schema)
-    states = task_states(df, spec.task_key)
-    report = StageReport(spec.name, total=len(tasks))
-    # one pass over the manifest, not one scan per task (100k-row manifests at scale)
-    positions = df.groupby(spec.task_key, sort=False).indices if len(df) and spec.task_key in df.columns else {}
+    def __init__(self, spec: StageSpec, root: DatasetRoot, options: RunOptions) -> None:
+        self.spec, self.root, self.min_every_s = spec, root, options.save_every_s
+        self.schema, self.key = SCHEMAS[spec.manifest], KEYS[spec.manifest]
+        self.path = root.pull(root.manifest(spec.manifest))  # a URL root: its latest copy, into the local mirror
+        self.df = manifest.read(self.path, self.schema)
+        self.every_s = options.save_every_s
+        self.finished: dict[str, list[dict]] = {}  # rows of tasks finished since the last save
+        self.dirty = False
+        self.last = time.monotonic()
 
-    def rows_of(tid: str) -> pd.DataFrame:
-        return df.iloc[positions.get(tid, [])]
+    def rows_of(self) -> Callable[[str], pd.DataFrame]:
+        """A task's rows, by one pass over the manifest (not one scan per task: 100k-row manifests at scale)."""
+        df, key = self.df, self.spec.task_key
+        positions = df.groupby(key, sort=False).indices if len(df) and key in df.columns else {}
+        return lambda tid: df.iloc[positions.get(tid, [])]
 
+    def add(self, tid: str, rows: list[dict]) -> None:
+        self.finished[tid] = rows
+        self.dirty = True
+
+    def save_if_due(self) -> None:
+        if time.monotonic() - self.last >= self.every_s:
+            self.save()
+            self.last = time.monotonic()
+
+    def save(self) -> None:
+        # Merging finished rows once per save (not once per task) keeps the driver's cost
+        # linear in the manifest size, whatever the number of tasks.
+        began = time.monotonic()
+        if self.finished:
+            if not self.df.empty:
+                self.df = self.df[~self.df[self.spec.task_key].isin(list(self.finished))]
+            self.df = manifest.upsert(self.df, [r for rows in self.finished.values() for r in rows], self.key)
+            self.finished.clear()
+        manifest.write(self.df, self.path, self.schema, self.key)
+        self.root.push(self.path)  # a URL root: publish it (atomic); the driver is the only writer
+        self.dirty = False
+        # a large manifest is saved less often: the driver spends at most ~1/4 of its time saving
+        self.every_s = max(self.min_every_s, 4 * (time.monotonic() - began))
+
+    def flush(self) -> None:
+        if self.dirty:
+            self.save()
+
+    def close(self) -> None:
+        if self.dirty or not self.path.exists():
+            self.save()
+
+
+class _ItemLogs:
+    """The stage's per-item logs: written for a failed task, removed when a task later succeeds."""
+
+    def __init__(self, spec: StageSpec, root: DatasetRoot) -> None:
+        self.spec, self.root = spec, root
+        self.present = set(root.ls(itemlog.log_dir(spec.name), "*.log"))  # one listing per run
+        self.unwritten: list[str] = []
+
+    def keep(self, tid: str, err: str | None, rows: list[dict], details: list[str | None], failed: bool) -> None:
+        rel = itemlog.log_rel(self.spec.name, tid)
+        try:
+            if failed:
+                itemlog.write_log(self.root, self.spec.name, tid, _log_entries(self.spec, tid, err, rows, details))
+                self.present.add(rel)
+            elif rel in self.present:
+                self.root.remove(rel)
+                self.present.discard(rel)
+        except OSError as exc:  # a log is a diagnosis: failing to write one never costs the item's row
+            self.unwritten.append(f"{rel}: {exc}")
+
+    def warn(self) -> None:
+        if self.unwritten:
+            console.print(f"[yellow]{self.spec.name}: {len(self.unwritten)} per-item logs could not be written (first: {self.unwritten[0]})[/yellow]")
+
+
+def _pending(spec: StageSpec, tasks: list[dict], table: _Manifest, options: RunOptions, report: StageReport) -> list[dict]:
+    """The tasks to run: not done-and-verified, and not failed before (unless ``retry_failed``)."""
+    states = task_states(table.df, spec.task_key)
+    rows_of = table.rows_of()
     pending: list[dict] = []
     for task in tasks:
         tid = task[spec.task_key]
@@ -218,94 +275,72 @@ def run_stage(
             report.errors.append((tid, str(msg.iloc[0]) if len(msg) else "failed"))
         else:
             pending.append(task)
+    return pending
 
-    logs = set(root.ls(itemlog.log_dir(spec.name), "*.log"))  # one listing; a log goes when its task succeeds
-    log_failed: list[str] = []
 
-    def keep_log(tid: str, err: str | None, rows: list[dict], details: list[str | None], failed: bool) -> None:
-        rel = itemlog.log_rel(spec.name, tid)
-        try:
-            if failed:
-                itemlog.write_log(root, spec.name, tid, _log_entries(spec, tid, err, rows, details))
-                logs.add(rel)
-            elif rel in logs:
-                root.remove(rel)
-                logs.discard(rel)
-        except OSError as exc:  # a log is a diagnosis: failing to write one never costs the item's row
-            log_failed.append(f"{rel}: {exc}")
+def _finish(spec: StageSpec, task: dict, rows: list[dict] | None, err: str | None, table: _Manifest, logs: _ItemLogs,
+            report: StageReport, bar) -> None:
+    """One finished task: its rows (error rows when it raised) into the manifest, its log, the figures."""
+    tid = task[spec.task_key]
+    if err is not None:
+        rows = spec.error_rows(task, err)
+    rows = [dict(r, **{spec.task_key: tid}) for r in rows or []]
+    details = [r.pop(itemlog.DETAIL, None) for r in rows]  # for the log, never the manifest
+    failed_rows = [r for r in rows if r.get("status") == FAILED]
+    for msg in [err, *(r.get("error") for r in failed_rows)]:
+        env = environment_error(str(msg or ""))
+        if env:  # not this item's fault: stop (finished items are saved), don't mark it failed
+            table.flush()
+            raise EnvironmentFault(f"{spec.name}: {env}; finished items are saved: free space or fix the root, then rerun")
+    if failed_rows:
+        report.failed += 1
+        report.errors.append((tid, str(failed_rows[0].get("error") or err or "failed")))
+    else:
+        report.done += 1
+    logs.keep(tid, err, rows, details, bool(failed_rows))
+    media = spec.media_seconds(rows) if not failed_rows else 0.0
+    report.media_s += media
+    table.add(tid, rows)
+    bar.advance(media_s=media, outputs=sum(1 for r in rows if r.get("status") == DONE))
+    table.save_if_due()
 
+
+def run_stage(
+    spec: StageSpec,
+    root: DatasetRoot,
+    tasks: list[dict],
+    options: RunOptions | None = None,
+    executor: Executor | None = None,
+) -> StageReport:
+    """Run ``spec.fn`` over the pending ``tasks`` and keep ``spec.manifest`` up to date.
+
+    ``spec.verify(task, rows)`` checks that a done task's outputs still check out; a task that
+    fails it is run again.
+    """
+    options = options or RunOptions()
+    table = _Manifest(spec, root, options)
+    report = StageReport(spec.name, total=len(tasks))
+    pending = _pending(spec, tasks, table, options, report)
+    logs = _ItemLogs(spec, root)
     start = time.monotonic()
-    last_save = start
-    save_every_s = options.save_every_s
-    dirty = False
-    finished: dict[str, list[dict]] = {}  # rows of tasks finished since the last save
-
-    def save() -> None:
-        # Merging finished rows once per save (not once per task) keeps the driver's cost
-        # linear in the manifest size, whatever the number of tasks.
-        nonlocal df, save_every_s
-        began = time.monotonic()
-        if finished:
-            if not df.empty:
-                df = df[~df[spec.task_key].isin(list(finished))]
-            df = manifest.upsert(df, [r for rows in finished.values() for r in rows], key)
-            finished.clear()
-        manifest.write(df, path, schema, key)
-        root.push(path)  # a URL root: publish it (atomic); the driver is the only writer
-        # a large manifest is saved less often: the driver spends at most ~1/4 of its time saving
-        save_every_s = max(options.save_every_s, 4 * (time.monotonic() - began))
-
     own_executor = executor is None
     if executor is None:
         executor = get_executor(options.executor, workers=options.workers, ray_address=options.ray_address, devices=options.devices)
     try:
         with stage_progress(spec.name, len(pending), enabled=options.progress, unit=spec.item_label, output_label=spec.output_label) as bar:
             for idx, rows, err in executor.imap(spec.fn, pending, spec.resources):
-                task = pending[idx]
-                tid = task[spec.task_key]
-                if err is not None:
-                    rows = spec.error_rows(task, err)
-                rows = [dict(r, **{spec.task_key: tid}) for r in rows or []]
-                details = [r.pop(itemlog.DETAIL, None) for r in rows]  # for the log, never the manifest
-                failed_rows = [r for r in rows if r.get("status") == FAILED]
-                for msg in [err, *(r.get("error") for r in failed_rows)]:
-                    env = environment_error(str(msg or ""))
-                    if env:  # not this item's fault: stop (finished items are saved), don't mark it failed
-                        if dirty:
-                            save()
-                            dirty = False
-                        raise EnvironmentFault(f"{spec.name}: {env}; finished items are saved: free space or fix the root, then rerun")
-                if failed_rows:
-                    report.failed += 1
-                    report.errors.append((tid, str(failed_rows[0].get("error") or err or "failed")))
-                else:
-                    report.done += 1
-                keep_log(tid, err, rows, details, bool(failed_rows))
-                media = spec.media_seconds(rows) if not failed_rows else 0.0
-                report.media_s += media
-                finished[tid] = rows
-                dirty = True
-                bar.advance(media_s=media, outputs=sum(1 for r in rows if r.get("status") == DONE))
-                now = time.monotonic()
-                if now - last_save >= save_every_s:
-                    save()
-                    dirty = False
-                    last_save = time.monotonic()
+                _finish(spec, pending[idx], rows, err, table, logs, report, bar)
     except WorkerLost as exc:
-        if dirty:
-            save()
+        table.flush()
         raise RuntimeError(f"{spec.name}: {exc}") from exc
     except KeyboardInterrupt:
-        if dirty:
-            save()
+        table.flush()
         raise
     finally:
         if own_executor:
             executor.close()
-    if dirty or not path.exists():
-        save()
-    if log_failed:
-        console.print(f"[yellow]{spec.name}: {len(log_failed)} per-item logs could not be written (first: {log_failed[0]})[/yellow]")
+    table.close()
+    logs.warn()
     report.elapsed_s = time.monotonic() - start
     return report
 

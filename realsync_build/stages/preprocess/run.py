@@ -274,12 +274,8 @@ def preprocess_video(task: dict) -> list[dict]:
         progress.update(0.0, progress.clips, finished=True)
 
 
-def _preprocess(
-    task: dict, cfg: PreprocessConfig, local_root: Path, remote: DatasetRoot | None, progress: TaskProgress | None = None
-) -> list[dict]:
-    """Clips into ``local_root`` (the dataset root, or scratch when ``remote``, a URL root, publishes them)."""
-    src_ref = task["path"]
-    src = fetch_to_local(src_ref, local_root / "source") if is_url(src_ref) else Path(src_ref)
+def _probed(src: Path):
+    """The source's facts; a ``ProbeError`` when it cannot give clips (no video, no audio, no duration)."""
     info = probe_source(src)
     if not info.has_video:
         raise ProbeError("no video stream")
@@ -287,23 +283,28 @@ def _preprocess(
         raise ProbeError("no audio stream")
     if info.duration_s <= 0:
         raise ProbeError("unknown or zero duration")
-    plans = plan_clips(info.duration_s, cfg.clip_seconds, cfg.keep_tail)
-    beyond: list[ClipPlan] = []
+    return info
+
+
+def _plans(task: dict, cfg: PreprocessConfig, duration_s: float) -> tuple[list[ClipPlan], list[ClipPlan]]:
+    """The clips to cut, and (``--only-listed``) the listed spans that lie beyond the source's end."""
     if task.get("only_spans") is not None:  # --only-listed: exactly the spans a published list needs
         listed = [ClipPlan(int(a), int(b)) for a, b in task["only_spans"]]
-        plans = [p for p in listed if p.end_s <= info.duration_s + 1e-6]
-        beyond = [p for p in listed if p not in plans]
-        if not plans:
-            return [_failed_clip_row(task, p, f"source is {info.duration_s:.1f} s, shorter than the listed span") for p in beyond]
+        plans = [p for p in listed if p.end_s <= duration_s + 1e-6]
+        return plans, [p for p in listed if p not in plans]
+    plans = plan_clips(duration_s, cfg.clip_seconds, cfg.keep_tail)
     if not plans:
         raise ProbeError(
-            f"source is {info.duration_s:.1f} s, shorter than one {cfg.clip_seconds} s clip "
+            f"source is {duration_s:.1f} s, shorter than one {cfg.clip_seconds} s clip "
             "(use --clip-seconds to shorten clips or --keep-tail to keep it)"
         )
-    out_dir = local_root / "clips" / safe_name(task["channel"]) / task["video_id"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic.remove_stale_temps(out_dir)
+    return plans, []
 
+
+def _reuse_valid_clips(
+    task: dict, plans: list[ClipPlan], local_root: Path, remote: DatasetRoot | None
+) -> tuple[dict[str, dict], list[tuple[ClipPlan, Path]]]:
+    """Rows of the clips already cut that still check out (probe + recorded hash), and the clips to cut."""
     rows: dict[str, dict] = {}
     pending: list[tuple[ClipPlan, Path]] = []
     for plan in plans:
@@ -327,68 +328,109 @@ def _preprocess(
             if remote is not None:
                 remote.remove(rel)
         pending.append((plan, final))
+    return rows, pending
 
-    threads = task.get("threads") or 1
-    progress = progress or TaskProgress(None)
-    progress.clips = len(rows)  # clips already cut and still valid
-    done_s = float(sum(p.end_s - p.start_s for p in plans if clip_id_for(task["video_id"], p) in rows))
-    hw = hw_plan(cfg.hwaccel)  # probed on this node, once per process
-    for seek_s, run in _runs(plans, pending, max(1, cfg.max_clips_per_run)):
+
+@dataclass
+class _SourceCut:
+    """One source being cut, run after run: what each ffmpeg run needs, the rows so far, the media done."""
+
+    task: dict
+    cfg: PreprocessConfig
+    src: Path
+    remote: DatasetRoot | None
+    progress: TaskProgress
+    hw: HwPlan
+    threads: int
+    rows: dict[str, dict]
+    done_s: float
+
+    def cut(self, seek_s: int, run: list[tuple[ClipPlan, Path]]) -> None:
+        """One ffmpeg run over up to ``max_clips_per_run`` clips; its failure becomes their error rows."""
         temps = [atomic.temp_path_for(final) for _, final in run]
-        run_plans = [p for p, _ in run]
+        try:
+            self._ffmpeg(seek_s, [p for p, _ in run], temps)
+            for (plan, final), tmp in zip(run, temps):
+                self._keep(plan, final, tmp)
+            self.done_s += sum(p.end_s - p.start_s for p, _ in run)
+            self.progress.update(self.done_s, self.progress.clips, force=True)
+        except Exception as exc:  # noqa: BLE001 - becomes this run's error rows; the traceback goes to the item's log
+            detail = failure_detail(exc)
+            for plan, _ in run:
+                self.rows.setdefault(clip_id_for(self.task["video_id"], plan), {**_failed_clip_row(self.task, plan, str(exc)), DETAIL: detail})
+        finally:
+            for tmp in temps:
+                tmp.unlink(missing_ok=True)
 
-        def report(line: str, seek_s: int = seek_s, before_s: float = done_s, plans_now=run_plans) -> None:
+    def _ffmpeg(self, seek_s: int, run_plans: list[ClipPlan], temps: list[Path]) -> None:
+        src, cfg, threads, hw, progress = self.src, self.cfg, self.threads, self.hw, self.progress
+
+        def report(line: str, before_s: float = self.done_s) -> None:
             m = _PTS_TIME.search(line)
             if m is None:
                 return
             at_s = seek_s + float(m[1])  # the uncut branch's time: the position in the source
-            into_s = sum(max(0.0, min(p.end_s, at_s) - p.start_s) for p in plans_now)  # this run's media cut so far
-            cut = sum(1 for p in plans_now if p.end_s <= at_s)
+            into_s = sum(max(0.0, min(p.end_s, at_s) - p.start_s) for p in run_plans)  # this run's media cut so far
+            cut = sum(1 for p in run_plans if p.end_s <= at_s)
             progress.update(before_s + into_s, progress.clips + cut)
 
         try:
-            try:
-                if progress.path:
-                    args = build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s, hw=hw, progress=True)
-                    run_ffmpeg_lines(args, report)
-                else:
-                    run_ffmpeg(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s, hw=hw))
-            except FFmpegError:
-                if hw.all_cpu:
-                    raise
-                # e.g. a codec NVDEC cannot decode: this source runs on the CPU path
-                run_ffmpeg(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s))
-            for (plan, final), tmp in zip(run, temps):
-                cid = clip_id_for(task["video_id"], plan)
-                if not tmp.exists():
-                    rows[cid] = _failed_clip_row(task, plan, "ffmpeg wrote no output for this clip (source ends early?)")
-                    continue
-                try:
-                    facts = probe_clip(tmp)
-                    problems = check_clip(facts, plan.end_s - plan.start_s)
-                except ProbeError as exc:
-                    problems = [str(exc)]
-                if problems:
-                    rows[cid] = _failed_clip_row(task, plan, "invalid clip: " + "; ".join(problems))
-                    continue
-                atomic.commit(tmp, final)  # checked: renamed into place (never a partial clip under its name)
-                size = final.stat().st_size
-                digest = file_sha256(final)
-                if remote is not None:
-                    remote.put(final, clip_rel(task, plan))
-                    final.unlink()
-                rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts, digest)
-                progress.clips += 1
-            done_s += sum(p.end_s - p.start_s for p in run_plans)
-            progress.update(done_s, progress.clips, force=True)
-        except Exception as exc:  # noqa: BLE001 - becomes this run's error rows; the traceback goes to the item's log
-            detail = failure_detail(exc)
-            for plan, _ in run:
-                rows.setdefault(clip_id_for(task["video_id"], plan), {**_failed_clip_row(task, plan, str(exc)), DETAIL: detail})
-        finally:
-            for tmp in temps:
-                tmp.unlink(missing_ok=True)
+            if progress.path:
+                run_ffmpeg_lines(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s, hw=hw, progress=True), report)
+            else:
+                run_ffmpeg(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s, hw=hw))
+        except FFmpegError:
+            if hw.all_cpu:
+                raise
+            # e.g. a codec NVDEC cannot decode: this source runs on the CPU path
+            run_ffmpeg(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s))
+
+    def _keep(self, plan: ClipPlan, final: Path, tmp: Path) -> None:
+        """A clip ffmpeg wrote: checked, renamed into place (and published), or an error row."""
+        task = self.task
+        cid = clip_id_for(task["video_id"], plan)
+        if not tmp.exists():
+            self.rows[cid] = _failed_clip_row(task, plan, "ffmpeg wrote no output for this clip (source ends early?)")
+            return
+        try:
+            facts = probe_clip(tmp)
+            problems = check_clip(facts, plan.end_s - plan.start_s)
+        except ProbeError as exc:
+            problems = [str(exc)]
+        if problems:
+            self.rows[cid] = _failed_clip_row(task, plan, "invalid clip: " + "; ".join(problems))
+            return
+        atomic.commit(tmp, final)  # checked: renamed into place (never a partial clip under its name)
+        size = final.stat().st_size
+        digest = file_sha256(final)
+        if self.remote is not None:
+            self.remote.put(final, clip_rel(task, plan))
+            final.unlink()
+        self.rows[cid] = _clip_row(task, plan, clip_rel(task, plan), size, facts, digest)
+        self.progress.clips += 1
+
+
+def _preprocess(
+    task: dict, cfg: PreprocessConfig, local_root: Path, remote: DatasetRoot | None, progress: TaskProgress | None = None
+) -> list[dict]:
+    """Clips into ``local_root`` (the dataset root, or scratch when ``remote``, a URL root, publishes them)."""
+    src_ref = task["path"]
+    src = fetch_to_local(src_ref, local_root / "source") if is_url(src_ref) else Path(src_ref)
+    info = _probed(src)
+    plans, beyond = _plans(task, cfg, info.duration_s)
     tail = [_failed_clip_row(task, p, f"source is {info.duration_s:.1f} s, shorter than the listed span") for p in beyond]
+    if not plans:
+        return tail
+    out_dir = local_root / "clips" / safe_name(task["channel"]) / task["video_id"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.remove_stale_temps(out_dir)
+    rows, pending = _reuse_valid_clips(task, plans, local_root, remote)
+    progress = progress or TaskProgress(None)
+    progress.clips = len(rows)  # clips already cut and still valid
+    done_s = float(sum(p.end_s - p.start_s for p in plans if clip_id_for(task["video_id"], p) in rows))
+    cut = _SourceCut(task, cfg, src, remote, progress, hw_plan(cfg.hwaccel), task.get("threads") or 1, rows, done_s)
+    for seek_s, run in _runs(plans, pending, max(1, cfg.max_clips_per_run)):
+        cut.cut(seek_s, run)
     return [rows[clip_id_for(task["video_id"], p)] for p in plans] + tail
 
 
