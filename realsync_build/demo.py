@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from realsync_build.media.synth import make_source
+from realsync_build.core import atomic
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.stage import RunOptions, print_report
 from realsync_build.testdata import shared_media
@@ -50,7 +51,7 @@ def make_demo_sources(folder: Path) -> Path:
         if not out.exists():
             tmp = out.with_name(f".{out.stem}.tmp-demo{out.suffix}")
             make_source(tmp, **kw)
-            os.replace(tmp, out)
+            atomic.commit(tmp, out)
     for src in shared_media():
         link = folder / "shared_media" / src.name
         link.parent.mkdir(parents=True, exist_ok=True)

@@ -76,6 +76,9 @@ def test_stage_driver_records_errors_and_resumes(tmp_path, executor):
     df = pd.read_parquet(root.manifest("clips"))
     assert list(df["clip_id"]) == [f"c{n}" for n in range(5)]
     assert task_states(df, "video_id") == {**{f"v{n}": "done" for n in (0, 1, 2, 4)}, "v3": "failed"}
+    log = (tmp_path / "logs" / "square" / "v3.log").read_text()  # the whole story, from the worker process
+    assert "ValueError: three is bad" in log and "Traceback (most recent call last)" in log and "second line" in log
+    assert sorted(p.name for p in (tmp_path / "logs" / "square").iterdir()) == ["v3.log"]
     again = run_stage(SPEC, root, tasks, RunOptions(progress=False), executor=executor)
     assert (again.done, again.skipped_done, again.skipped_failed) == (0, 4, 1)
 

@@ -83,7 +83,7 @@ class FakeRay:
         return _Remote(self)
 
     def put(self, fn):
-        return lambda item: (fn(item), None)
+        return lambda item: (fn(item), None, None)  # the task body's (result, error, detail)
 
     def wait(self, refs, num_returns=1):
         return refs[:num_returns], refs[num_returns:]

@@ -102,6 +102,7 @@ def test_raising_item_fails_alone(ray_local):
     ex.close()
     assert sorted(out) == list(range(6))
     assert out[2] == (None, "ValueError: item two is bad")
+    assert "Traceback (most recent call last)" in out[2][1].detail and "second line of detail" in out[2][1].detail  # for the item's log
     assert all(out[i] == (i * 10, None) for i in range(6) if i != 2)
 
 

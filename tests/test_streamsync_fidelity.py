@@ -147,8 +147,8 @@ def test_the_scenario_of_a_stream_covers_every_window():
         root = DatasetRoot(Path(tmp))
         root.manifests.mkdir()
         # talking head only in the first 5 s of the stream, voice-over for the 30 s after it
-        pd.DataFrame({"clip_id": ["c", "c"], "label": ["talking_head", "voice_over"], "start_s": [10.0, 15.0],
-                      "end_s": [15.0, 45.0]}).to_parquet(root.manifest("intervals"))
+        root.write("intervals", pd.DataFrame({"clip_id": ["c", "c"], "label": ["talking_head", "voice_over"], "start_s": [10.0, 15.0],
+                                              "end_s": [15.0, 45.0]}))  # through the root: the manifest's schema
         seg = SimpleNamespace(sample=SimpleNamespace(meta={"clip_id": "c"}, key="c", duration_s=300.0), start_s=10.0, offset_s=0.0,
                               scenario="talking_head")
         other = SimpleNamespace(sample=SimpleNamespace(meta={"clip_id": "z"}, key="z", duration_s=300.0), start_s=10.0, offset_s=0.0,

@@ -159,9 +159,9 @@ EXECUTORS = ("local", "ray", "inline")
 
 def is_dataset(r: DatasetRoot) -> bool:
     """Whether ``r`` holds a dataset: its manifests/ folder exists (locally, or at the URL)."""
-    if r.store is not None:
+    if r.url is not None:
         try:
-            return r.store.exists("manifests") or any(r.store.exists(f"manifests/{n}.parquet") for n in ("videos", "clips"))
+            return r.has_folder("manifests") or any(r.has(n) for n in ("videos", "clips"))
         except Exception:  # noqa: BLE001 - an unreachable URL is reported by the stage itself
             return True
     return r.manifests.is_dir()

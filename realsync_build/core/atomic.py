@@ -39,16 +39,25 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_bytes(final: str | os.PathLike, data: bytes) -> None:
+def commit(tmp: str | os.PathLike, final: str | os.PathLike) -> Path:
+    """Rename a finished temp file (from :func:`temp_path_for`, in ``final``'s folder) to ``final``, atomically:
+    for files a tool wrote itself (ffmpeg's clips, yt-dlp's download) and that were checked first."""
+    os.replace(tmp, final)
+    return Path(final)
+
+
+def write_bytes(final: str | os.PathLike, data: bytes, sync: bool = True) -> None:
+    """``final`` holds ``data`` or is untouched; ``sync``: on disk (fsync) before the rename."""
     with atomic_path(final) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
 
 
-def write_text(final: str | os.PathLike, text: str) -> None:
-    write_bytes(final, text.encode("utf-8"))
+def write_text(final: str | os.PathLike, text: str, sync: bool = True) -> None:
+    write_bytes(final, text.encode("utf-8"), sync)
 
 
 def remove_stale_temps(folder: str | os.PathLike) -> int:

@@ -69,7 +69,12 @@ def _is_labels(field: pa.Field) -> bool:
 
 
 def conform(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
-    """``df`` as a table of exactly ``schema`` (missing columns become nulls, extra ones dropped)."""
+    """``df`` as a table of exactly ``schema``: a column the frame lacks becomes nulls (an optional
+    value nobody set); a column the schema does not have raises :class:`ManifestError` (a misspelling,
+    or a caller that forgot to drop its working columns)."""
+    unknown = sorted(set(df.columns) - set(schema.names))
+    if unknown:  # a misspelt column must not become a column of nulls
+        raise ManifestError(f"unknown column(s) {unknown}: not in the manifest's schema ({', '.join(schema.names)})")
     if len(df) == 0:
         return schema.empty_table()  # an empty frame's columns may carry any dtype (float64 for a list column)
     df = df.copy()
@@ -173,6 +178,31 @@ def read_named(root, name: str, *, required: bool = False, hint: str = "") -> pd
     if getattr(root, "url", None):
         root.pull(path)  # a URL root: read the published copy
     return read(path, SCHEMAS[name], required=required, hint=hint)
+
+
+def write_table_named(root, name: str, table: pa.Table) -> Path:
+    """Write manifest ``name`` from an Arrow table in its schema's columns, as it is (the caller
+    sorted it), atomically; a URL root publishes it.  For concatenated part files (no pandas)."""
+    schema = SCHEMAS[name]
+    unknown = sorted(set(table.column_names) - set(schema.names))
+    if unknown:
+        raise ManifestError(f"unknown column(s) {unknown}: not in the {name} schema ({', '.join(schema.names)})")
+    table = table.select(schema.names).cast(schema)
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    path = root.manifest(name)
+    atomic.write_bytes(path, buf.getvalue())
+    if getattr(root, "url", None):
+        root.push(path)
+    return path
+
+
+def read_table(root, rel: str) -> pa.Table | None:
+    """A root-relative Parquet file (a part file) as an Arrow table; None when it does not exist."""
+    if not root.exists(rel):
+        return None
+    with root.open(rel) as fh:
+        return pq.read_table(io.BytesIO(fh.read()))
 
 
 def write_named(root, name: str, df) -> Path:

@@ -147,6 +147,18 @@ class DatasetRoot:
 
         return manifest.write_named(self, name, df)
 
+    def write_table(self, name: str, table) -> Path:
+        """Write manifest ``name`` from an Arrow table (schema-checked, atomic, as sorted as given)."""
+        from realsync_build.core import manifest
+
+        return manifest.write_table_named(self, name, table)
+
+    def read_table(self, rel_path: str):
+        """A root-relative Parquet file as an Arrow table, None when missing (e.g. a part file)."""
+        from realsync_build.core import manifest
+
+        return manifest.read_table(self, rel_path)
+
     def has(self, name: str) -> bool:
         """Whether manifest ``name`` exists (at the URL for a URL root)."""
         return self.exists(f"manifests/{name}.parquet")
@@ -174,6 +186,28 @@ class DatasetRoot:
             shutil.copyfile(local, tmp)
         return str(final)
 
+    def write_text(self, rel_path: str, text: str) -> str:
+        """Write a small root-relative text file atomically: in place under a local root; in the
+        driver's mirror and then put at the URL for a URL root.  Returns where it is (path or URL)."""
+        from realsync_build.core import atomic
+
+        rel = check_rel(rel_path)
+        local = self.root / rel
+        atomic.write_text(local, text)
+        if self.store is not None:
+            return self.store.put_file(local, rel)
+        return str(local)
+
+    def read_text(self, rel_path: str) -> str:
+        """A root-relative text file's content (at the URL for a URL root); FileNotFoundError when missing."""
+        with self.open(rel_path) as fh:
+            return fh.read().decode("utf-8", "replace")
+
+    def where(self, rel_path: str) -> str:
+        """Where a root-relative file is, for a person to open: its path, or its URL for a URL root."""
+        rel = check_rel(rel_path)
+        return self.store.url(rel) if self.store is not None else str(self.root / rel)
+
     @contextlib.contextmanager
     def local_file(self, rel_path: str) -> Iterator[Path]:
         """A local path to the root-relative file (for tools that need one, such as ffmpeg or
@@ -200,6 +234,36 @@ class DatasetRoot:
             folder = self.inside(self.root / rel)
             names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
         return [f"{rel}/{n}" for n in names if fnmatch.fnmatchcase(n, pattern)]
+
+    def listdir(self, rel_dir: str) -> list[str]:
+        """Names (files and folders) directly under the root-relative folder, at the URL for a URL
+        root, sorted; empty when it does not exist."""
+        rel = check_rel(rel_dir)
+        if self.store is not None:
+            return self.store.ls(rel)
+        folder = self.root / rel
+        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+    def has_folder(self, rel_dir: str) -> bool:
+        """Whether the root-relative folder exists (at the URL for a URL root)."""
+        rel = check_rel(rel_dir)
+        if self.store is not None:
+            return self.store.exists(rel)
+        return (self.root / rel).is_dir()
+
+    def get(self, rel_path: str, local: str | os.PathLike) -> Path:
+        """Copy the root-relative file to the local path ``local`` (atomically); for a worker that
+        re-checks a published output in its scratch folder."""
+        rel = check_rel(rel_path)
+        if self.store is not None:
+            return self.store.get_file(rel, local)
+        from realsync_build.core import atomic
+
+        with atomic.atomic_path(local) as tmp:
+            import shutil
+
+            shutil.copyfile(self.root / rel, tmp)
+        return Path(local)
 
     def cache(self, rel_path: str) -> Path:
         """A local path to the root-relative file: under a local root the file itself; under a URL

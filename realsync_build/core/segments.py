@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from realsync_build.core.avformat import CLASS_STEP_S, MAX_OFFSET_S, NUM_CLASSES, class_to_offset
+from realsync_build.core.records import Segment
 from realsync_build.core.scenario import DEFAULT_STREAM, StreamSpan, annotations_by_clip, scenario_of, streamed_span_s, top_events_of
 
 EVAL_SPLITS = ("dev", "test")
@@ -134,18 +135,18 @@ def make_segments(
             a, b = float(t), float(t) + float(cfg.window_s)
             span = streamed_span_s(a, duration_s, class_to_offset(int(cls)), cfg.stream)
             rows.append(
-                {
-                    "segment_id": f"{clip['clip_id']}_{t}_0",
-                    "clip_id": clip["clip_id"],
-                    "video_id": clip["video_id"],
-                    "channel": clip["channel"],
-                    "split": clip["split"],
-                    "start_s": a,
-                    "end_s": b,
-                    "offset_sec": class_to_offset(int(cls)),
-                    "offset_class": int(cls),
-                    "scenario": scenario_of(ann, *span),
-                    "top_events": top_events_of(ann, a, b, cfg.top_events),
-                }
+                Segment(
+                    segment_id=f"{clip['clip_id']}_{t}_0",
+                    clip_id=clip["clip_id"],
+                    video_id=clip["video_id"],
+                    channel=clip["channel"],
+                    split=clip["split"],
+                    start_s=a,
+                    end_s=b,
+                    offset_sec=class_to_offset(int(cls)),
+                    offset_class=int(cls),
+                    scenario=scenario_of(ann, *span),
+                    top_events=top_events_of(ann, a, b, cfg.top_events),
+                ).to_row()
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=Segment.columns())

@@ -37,44 +37,33 @@ import pandas as pd
 from realsync_build import __version__
 from realsync_build.core.errors import ParamsChanged, StaleInput, UserError
 from realsync_build.core.root import DatasetRoot
+from realsync_build.core.stage import StageSpec
 
 RECORDS = "stages.json"  # at the root, one record per stage
 RUNNING, COMPLETE, INVALIDATED = "running", "complete", "invalidated"
 
-@dataclass(frozen=True)
-class StageContract:
-    """What a stage declares; :func:`stage_run` and the per-item driver do the rest."""
-
-    name: str
-    command: str  # what a user runs to (re)build it
-    inputs: tuple[str, ...]  # the stages whose outputs it reads
-    outputs: tuple[str, ...]  # the manifests it alone writes
-    output_dirs: tuple[str, ...] = ()  # folders of files it rebuilds from scratch on --overwrite
-    verified_by: str = ""  # how a done output is checked on a rerun (docs, status)
-
-
-CONTRACTS: dict[str, StageContract] = {
-    c.name: c
-    for c in (
-        StageContract("fetch", "realsync fetch", (), ("videos",), (), "the file exists (downloads are never deleted)"),
-        StageContract("preprocess", "realsync preprocess", ("fetch",), ("clips",), ("clips",),
-                      "recorded size every rerun; --verify re-probes and re-hashes (sha256)"),
-        StageContract("annotate", "realsync annotate", ("preprocess",), ("annotations", "intervals", "events", "tracks"),
-                      ("annotations",), "per-clip part files present; --verify re-annotates"),
-        StageContract("split", "realsync split", ("preprocess", "annotate"), ("splits", "segments", "clip_splits"), (),
-                      "recomputed and checked (no leak, drift) every run"),
-        StageContract("export", "realsync export webdataset", ("split", "annotate"), ("shards",), ("shards",),
-                      "shard fingerprint and size; clip sizes against clips.parquet"),
-        StageContract("train", "realsync train", ("export",), (), (), "train shards against shards.parquet"),
+# Every step's contract, in pipeline order: the one place it is declared.  A stage completes its
+# entry (StageSpec.complete: recorded parameters, verification, per-item work); core reads the graph
+# here without importing a stage.
+SPECS: dict[str, StageSpec] = {
+    s.name: s
+    for s in (
+        StageSpec("fetch", command="realsync fetch", outputs=("videos",)),
+        StageSpec("preprocess", command="realsync preprocess", inputs=("fetch",), outputs=("clips",), output_dirs=("clips",)),
+        StageSpec("annotate", command="realsync annotate", inputs=("preprocess",),
+                  outputs=("annotations", "intervals", "events", "tracks"), output_dirs=("annotations",)),
+        StageSpec("split", command="realsync split", inputs=("preprocess", "annotate"), outputs=("splits", "segments", "clip_splits")),
+        StageSpec("export", command="realsync export webdataset", inputs=("split", "annotate"), outputs=("shards",), output_dirs=("shards",)),
+        StageSpec("train", command="realsync train", inputs=("export",)),
     )
 }  # fmt: skip
 
-# Views of the contracts, in pipeline order.
-STAGES = tuple(n for n in CONTRACTS if n != "train")  # the stages that write the root
-UPSTREAM: dict[str, tuple[str, ...]] = {n: c.inputs for n, c in CONTRACTS.items()}
-OUTPUTS: dict[str, tuple[str, ...]] = {n: c.outputs for n, c in CONTRACTS.items()}
-OUTPUT_DIRS: dict[str, tuple[str, ...]] = {n: c.output_dirs for n, c in CONTRACTS.items()}
-COMMANDS: dict[str, str] = {n: c.command for n, c in CONTRACTS.items()}
+# Views of the declarations, in pipeline order.
+STAGES = tuple(n for n in SPECS if n != "train")  # the stages that write the root
+UPSTREAM: dict[str, tuple[str, ...]] = {n: s.inputs for n, s in SPECS.items()}
+OUTPUTS: dict[str, tuple[str, ...]] = {n: s.outputs for n, s in SPECS.items()}
+OUTPUT_DIRS: dict[str, tuple[str, ...]] = {n: s.output_dirs for n, s in SPECS.items()}
+COMMANDS: dict[str, str] = {n: s.command for n, s in SPECS.items()}
 
 
 def downstream(stage: str) -> list[str]:
@@ -271,6 +260,7 @@ def clear_outputs(root: DatasetRoot, stage: str) -> None:
         root.remove(f"manifests/{name}.parquet")
     for d in OUTPUT_DIRS.get(stage, ()):
         root.remove(d)
+    root.remove(f"logs/{stage}")  # its per-item logs (core.itemlog) describe outputs that are gone
 
 
 def invalidate_downstream(root: DatasetRoot, stage: str, why: str) -> list[str]:
@@ -312,10 +302,19 @@ class StageRun:
         self.counts.update(counts)
 
 
+def check_declared(spec: StageSpec, params: dict) -> None:
+    """A stage records only the parameters its declaration names (a programming error otherwise)."""
+    if spec.params is None:
+        return
+    undeclared = sorted(set(params) - set(spec.params))
+    if undeclared:
+        raise ValueError(f"{spec.name} records {undeclared}, which its StageSpec does not declare (params={list(spec.params)})")
+
+
 @contextlib.contextmanager
 def stage_run(
     root: DatasetRoot,
-    stage: str,
+    stage: str | StageSpec,
     params: dict,
     *,
     overwrite: bool = False,
@@ -324,10 +323,15 @@ def stage_run(
     skip_upstream: tuple[str, ...] = (),
     lock: bool = True,
 ) -> Iterator[StageRun]:
-    """The contract around one run of ``stage``: lock, upstream check, parameter check,
+    """The contract around one run of ``stage`` (its name, or its completed :class:`StageSpec`,
+    whose declared parameters ``params`` must stay within): lock, upstream check, parameter check,
     ``running`` record, the work (the block), then the completion record, written last."""
     from realsync_build.core.lock import root_lock
     from realsync_build.core.manifest import RECORDED_RUN
+
+    if isinstance(stage, StageSpec):
+        check_declared(stage, params)
+        stage = stage.name
 
     ctx = root_lock(root.root, stage) if lock else contextlib.nullcontext()
     rebuilding = _REBUILDING.set(bool(overwrite))

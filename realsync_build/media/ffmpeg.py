@@ -13,8 +13,25 @@ import subprocess
 from typing import Callable, Sequence
 
 
+STDERR_TAIL_LINES = 40  # how much of a failed run's stderr a per-item log keeps
+
+
 class FFmpegError(RuntimeError):
-    pass
+    """ffmpeg failed: the message is one line (the last lines of stderr joined); ``stderr_tail``
+    keeps the last :data:`STDERR_TAIL_LINES` lines and ``command`` the argument list, for the item's log."""
+
+    def __init__(self, message: str, stderr_tail: list[str] | None = None, command: str | None = None) -> None:
+        super().__init__(message)
+        self.stderr_tail = list(stderr_tail or [])
+        self.command = command
+
+
+def _failure(cmd: Sequence[str], err: str, returncode: int) -> FFmpegError:
+    import shlex
+
+    lines = err.strip().splitlines()
+    tail = " | ".join(line.strip() for line in lines[-3:]) or f"exit code {returncode}"
+    return FFmpegError(f"ffmpeg failed: {tail}", lines[-STDERR_TAIL_LINES:], "ffmpeg " + shlex.join(map(str, cmd[1:])))
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,8 +74,7 @@ def run_ffmpeg(args: Sequence[str], *, timeout: float | None = None) -> str:
                           preexec_fn=_die_with_caller if _PRCTL is not None else None)
     err = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
-        tail = " | ".join(line.strip() for line in err.strip().splitlines()[-3:]) or f"exit code {proc.returncode}"
-        raise FFmpegError(f"ffmpeg failed: {tail}")
+        raise _failure(cmd, err, proc.returncode)
     return err
 
 
@@ -87,6 +103,5 @@ def run_ffmpeg_lines(args: Sequence[str], on_line: Callable[[str], None], *, tim
         err_file.seek(0)
         err = err_file.read().decode("utf-8", "replace")
     if proc.returncode != 0:
-        tail = " | ".join(line.strip() for line in err.strip().splitlines()[-3:]) or f"exit code {proc.returncode}"
-        raise FFmpegError(f"ffmpeg failed: {tail}")
+        raise _failure(cmd, err, proc.returncode)
     return err

@@ -46,16 +46,9 @@ class ModelEntry:
         return self.files[0]
 
 
-def entries() -> dict[str, ModelEntry]:
-    hollance = "https://github.com/hollance/BlazeFace-PyTorch/blob/master/"  # face-alignment's own URLs
-    zenodo = "https://zenodo.org/records/3987831/files/"
-    audioset_csv = ModelFile(
-        "audioset",
-        "class_labels_indices.csv",
-        "http://storage.googleapis.com/us_audioset/youtube_corpus/v1/csv/class_labels_indices.csv",
-        RECORDED,
-    )
-    items = [
+def _sync_and_face_entries() -> list[ModelEntry]:
+    """SyncNet (the sync scorer) and S3FD (a face detector)."""
+    return [
         ModelEntry(
             "syncnet",
             "sync-scorer",
@@ -80,6 +73,13 @@ def entries() -> dict[str, ModelEntry]:
             ),
             "86 MB",
         ),
+    ]
+
+
+def _panns_entries() -> list[ModelEntry]:
+    """The PANNs event taggers (they need the AudioSet labels)."""
+    zenodo = "https://zenodo.org/records/3987831/files/"
+    return [
         ModelEntry(
             "panns-cnn14-16k",
             "event-tagger",
@@ -106,6 +106,13 @@ def entries() -> dict[str, ModelEntry]:
             "327 MB",
             needs=("audioset-labels",),
         ),
+    ]
+
+
+def _blazeface_entries() -> list[ModelEntry]:
+    """The BlazeFace face detectors, each with its anchors."""
+    hollance = "https://github.com/hollance/BlazeFace-PyTorch/blob/master/"  # face-alignment's own URLs
+    return [
         ModelEntry(
             "blazeface",
             "face-detector",
@@ -128,6 +135,18 @@ def entries() -> dict[str, ModelEntry]:
             ),
             "0.6 MB",
         ),
+    ]
+
+
+def _yamnet_and_label_entries() -> list[ModelEntry]:
+    """YAMNet (an event tagger) and the AudioSet labels."""
+    audioset_csv = ModelFile(
+        "audioset",
+        "class_labels_indices.csv",
+        "http://storage.googleapis.com/us_audioset/youtube_corpus/v1/csv/class_labels_indices.csv",
+        RECORDED,
+    )
+    return [
         ModelEntry(
             "yamnet",
             "event-tagger",
@@ -159,6 +178,11 @@ def entries() -> dict[str, ModelEntry]:
             "15 kB",
         ),
     ]
+
+
+def entries() -> dict[str, ModelEntry]:
+    """Every model the registry knows, by name (in this order: `realsync models list`)."""
+    items = [*_sync_and_face_entries(), *_panns_entries(), *_blazeface_entries(), *_yamnet_and_label_entries()]
     items += sparsesync_entries()
     return {e.name: e for e in items}
 

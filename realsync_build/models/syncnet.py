@@ -30,13 +30,11 @@ from typing import Mapping
 import numpy as np
 import torch
 
+from realsync_build.core.avformat import FPS, SAMPLES_PER_FRAME  # 25 fps, 640 samples a frame: SyncNet's input is the clip format
+from realsync_build.core.avformat import SAMPLE_RATE as SAMPLE_RATE_HZ
 from realsync_build.models.base import SyncResult
 from realsync_build.models.mfcc import mfcc
 from realsync_build.models.syncnet_net import SyncNetV2, load_syncnet
-
-SAMPLE_RATE_HZ = 16000
-FPS = 25
-SAMPLES_PER_FRAME = SAMPLE_RATE_HZ // FPS  # 640
 MFCC_PER_FRAME = 4
 WINDOW_FRAMES = 5
 CROP_SIZE = 224

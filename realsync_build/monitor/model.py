@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from realsync_build.streamsync.task import OFFSETS_S
+from realsync_build.core.avformat import FPS, OFFSETS_S, SAMPLE_RATE, SHORT_SIDE
+from realsync_build.streamsync.task import WINDOW_S
 
 # The lag-positive offset of each class, in ms (class k -> OFFSETS_LAG_MS[k]).
 OFFSETS_LAG_MS = np.round(-1000.0 * OFFSETS_S.astype(np.float64), 1) + 0.0  # + 0.0: no -0.0
@@ -130,7 +131,7 @@ def _load_named(name: str) -> ApaModel:
         net = load_sparsesync(name)
     except Exception as exc:  # noqa: BLE001 - whatever it raises (missing download, bad file), the user gets one line
         raise ModelUnavailable(f"--model {name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
-    spec = InputSpec(fps=25, sample_rate=16000, video_size=256, window_s=5.0)
+    spec = InputSpec(fps=FPS, sample_rate=SAMPLE_RATE, video_size=SHORT_SIDE, window_s=WINDOW_S)
     return ApaModel(net, lambda v, a: model_inputs(v, a, input_size=224), spec, f"{name} (APA)")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from realsync_build.core.avformat import FPS, SAMPLE_RATE
 from realsync_build.monitor.activity import audio_active, video_active
 from realsync_build.monitor.alerts import AlertRules, AlertTracker
 from realsync_build.monitor.outputs import HopResult, JsonlLog, Panel, summarize, write_report
@@ -15,7 +16,7 @@ from realsync_build.monitor.source import Chunk, Event, MediaSpec, Reader, descr
 from realsync_build.monitor.windows import MAX_SKEW_S, WindowBuffer
 
 EXIT_ALERT = 3
-MODE2_SAMPLE_RATE = 16000
+MODE2_SAMPLE_RATE = SAMPLE_RATE  # the reference audio is compared at the clip format's rate
 
 
 @dataclass
@@ -97,7 +98,7 @@ class _ReferenceMode:
         self.window_s = opts.window_s or 5.0
         ref = load_reference(opts.reference_audio, sr)
         self.est = ReferenceDelay(ref, sr, window_s=self.window_s, max_delay_s=opts.max_delay_ms / 1000.0)
-        self.spec = MediaSpec(fps=25, sample_rate=sr, video_size=0, audio=True)
+        self.spec = MediaSpec(fps=FPS, sample_rate=sr, video_size=0, audio=True)
         self.add_ms = opts.reference_video_offset_ms or 0.0
         self.label = f"reference {Path(opts.reference_audio).name}" + (
             f" (A/V offset, reference {self.add_ms:+g} ms)" if opts.reference_video_offset_ms is not None else " (audio-to-audio delay)")

@@ -31,13 +31,15 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from realsync_build.core.avformat import FPS, SAMPLE_RATE
+
 DISCONTINUITY_S = 1.0  # a timestamp jump larger than this (or backwards) starts a new segment
 
 
 @dataclass
 class MediaSpec:
-    fps: int = 25
-    sample_rate: int = 16000
+    fps: int = FPS
+    sample_rate: int = SAMPLE_RATE
     video_size: int = 0  # 0: do not decode video
     audio: bool = True
 

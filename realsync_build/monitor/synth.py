@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from realsync_build.core.avformat import FPS, SAMPLE_RATE
 from realsync_build.media.ffmpeg import run_ffmpeg
 
 
@@ -57,7 +58,7 @@ def voice_like(duration_s: float, sr: int, rng: np.random.Generator, level: floa
     return (level * sig / (np.abs(sig).max() + 1e-9)).astype(np.float32)
 
 
-def dub_scene(duration_s: float, delays: Sequence[tuple[float, float]], sr: int = 16000, seed: int = 0,
+def dub_scene(duration_s: float, delays: Sequence[tuple[float, float]], sr: int = SAMPLE_RATE, seed: int = 0,
               voice_level: float = 0.2, gains: Sequence[tuple[float, float]] = ((0.0, 1.0),)) -> tuple[np.ndarray, np.ndarray]:
     """``(reference, input)``: the input is ``bed(t - delay(t)) * gain(t) + voice(t)``.
 
@@ -100,7 +101,7 @@ def write_audio(path: str | Path, pcm: np.ndarray, sr: int, codec: str | None = 
 
 
 def write_event_stream(path: str | Path, duration_s: float, events_s: Sequence[float], delays: Sequence[tuple[float, float]] = ((0.0, 0.0),),
-                       size: str = "64x48", flash_ms: int = 200, click_ms: int = 80, sample_rate: int = 16000,
+                       size: str = "64x48", flash_ms: int = 200, click_ms: int = 80, sample_rate: int = SAMPLE_RATE,
                        fmt: str = "mpegts") -> Path:
     """A flash/click stream (H.264 + AAC) whose audio is re-muxed with piecewise delays.
 
@@ -126,7 +127,7 @@ def write_event_stream(path: str | Path, duration_s: float, events_s: Sequence[f
         labels.append(f"[a{i}]")
     graph = ";".join(parts) + ";" + "".join(labels) + f"concat=n={len(labels)}:v=0:a=1[aout]"
     args = [
-        "-f", "lavfi", "-i", f"color=c=0x202830:size={size}:rate=25:duration={dur},drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='{enable}'",
+        "-f", "lavfi", "-i", f"color=c=0x202830:size={size}:rate={FPS}:duration={dur},drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='{enable}'",
         "-f", "lavfi", "-i", f"aevalsrc='{a_expr}':s={sample_rate}:d={duration_s + 2 * pad:.3f}",
         "-filter_complex", graph, "-map", "0:v", "-map", "[aout]",
         "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p",

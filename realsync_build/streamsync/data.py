@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from realsync_build.streamsync.model.config import ModelConfig
 from realsync_build.streamsync.shards import ShardSample
-from realsync_build.streamsync.task import MAX_OFFSET_S, nearest_class, offset_to_class
+from realsync_build.core.avformat import FPS, MAX_OFFSET_S, SAMPLE_RATE, nearest_class, offset_to_class
 
 
 class DecodeError(RuntimeError):
@@ -59,7 +59,7 @@ def _decimate(pcm: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 
 
 def decode_span(
-    data: bytes, video_t0: float, n_frames: int, audio_t0: float, n_samples: int, size: int, fps: int = 25, sample_rate: int = 16000
+    data: bytes, video_t0: float, n_frames: int, audio_t0: float, n_samples: int, size: int, fps: int = FPS, sample_rate: int = SAMPLE_RATE
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frames ``[video_t0, +n_frames/fps)`` as ``(n, size, size, 3)`` uint8 (short side resized, centre crop)
     and mono audio ``[audio_t0, +n_samples/sr)`` as float32; both decoded after a seek."""

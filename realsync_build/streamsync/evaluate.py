@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
@@ -47,8 +46,8 @@ def load_segments(root: DatasetRoot, split: str) -> tuple[list[Segment], list[st
     """Segments from the shards' json (``segments``), else from manifests/segments.parquet by clip_id."""
     samples, problems = index_split(root, split)
     table = None
-    if root.manifest("segments").exists():
-        table = root.read("segments")  # one open handle: never a torn read
+    if root.has("segments"):
+        table = root.read("segments")
         table = table[table["split"] == split] if "split" in table else table
     out: list[Segment] = []
     for s in samples:

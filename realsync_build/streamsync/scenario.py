@@ -29,8 +29,7 @@ def stream_scenarios(root: DatasetRoot, segments: list, iterations: int, hop_s: 
     """Scenario per segment over its streamed span, and a one-line note saying which rule applied."""
     from realsync_build.core.scenario import annotations_by_clip, scenario_of
 
-    path = root.manifest("intervals")
-    if not path.exists():
+    if not root.has("intervals"):
         return [s.scenario for s in segments], "no intervals.parquet: scenarios as the segment rows carry them (their first window)"
     intervals = root.read("intervals")  # one open handle: never a torn read
     clip_ids = {str(s.sample.meta.get("clip_id", s.sample.key)) for s in segments}

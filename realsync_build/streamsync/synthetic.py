@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from realsync_build.core import atomic
 from realsync_build.core.root import DatasetRoot
-from realsync_build.streamsync.task import NUM_CLASSES, class_to_offset, offset_to_class
+from realsync_build.core.avformat import FPS, NUM_CLASSES, SAMPLE_RATE, class_to_offset, offset_to_class
 
 
 def event_batch(
@@ -28,8 +29,8 @@ def event_batch(
     hop_s: float = 1.0,
     size: int = 16,
     window_s: float = 5.0,
-    fps: int = 25,
-    sample_rate: int = 16000,
+    fps: int = FPS,
+    sample_rate: int = SAMPLE_RATE,
     mean_gap_s: float = 4.0,
     rng: np.random.Generator | None = None,
     classes: np.ndarray | None = None,
@@ -168,7 +169,7 @@ def write_shard_dataset(
                 while t < duration_s - 0.3:
                     events.append(round(float(t), 2))
                     t += 0.8 + rng.exponential(mean_gap_s - 0.8)
-                mp4 = make_source(tmp / f"{clip_id}.mp4", duration_s, width=width, height=height, fps="25", sample_rate=16000,
+                mp4 = make_source(tmp / f"{clip_id}.mp4", duration_s, width=width, height=height, fps=str(FPS), sample_rate=SAMPLE_RATE,
                                   audio_channels=1, events=events, pattern=pattern, audio=audio)
                 channel = channels[k % len(channels)]
                 segs = []
@@ -179,9 +180,9 @@ def write_shard_dataset(
                         segs.append(dict(segment_id=f"{clip_id}_{j}", start_s=start, end_s=min(start + 10.0, duration_s),
                                          offset_sec=off, offset_class=offset_to_class(off), scenario=scenarios[(k + j) % 3]))
                 meta = dict(clip_id=clip_id, video_id=vid, channel=channel, category="synthetic", split=split, start_s=0.0,
-                            end_s=duration_s, fps=25.0, sample_rate=16000, n_frames=int(round(duration_s * 25)), segments=segs,
+                            end_s=duration_s, fps=float(FPS), sample_rate=SAMPLE_RATE, n_frames=int(round(duration_s * FPS)), segments=segs,
                             events_s=events)
                 _add(tf, f"{clip_id}.mp4", Path(mp4).read_bytes())
                 _add(tf, f"{clip_id}.json", json.dumps(meta).encode())
-        part.replace(out)
+        atomic.commit(part, out)
     return root

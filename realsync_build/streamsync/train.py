@@ -146,13 +146,7 @@ def run_train(root: DatasetRoot, out: str | Path, cfg: TrainConfig | None = None
         runtime.shutdown_distributed(env)
 
 
-def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runtime.DistEnv, dev_score) -> dict:
-    device, main = env.device, env.is_main
-    say = console.print if main else (lambda *a, **k: None)
-    if main:
-        run.mkdir(parents=True, exist_ok=True)
-    runtime.barrier(env)
-
+def _train_samples(root: DatasetRoot, say) -> list:
     samples, problems = index_split(root, "train")
     for p in problems:
         say(f"[yellow]warning:[/yellow] {p}", highlight=False)
@@ -160,32 +154,37 @@ def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runt
         from realsync_build.core.manifest import MissingInput
 
         raise MissingInput(f"no train samples under {root.shards} (expected shards/train-*.tar): run `realsync export webdataset` first")
+    return samples
 
-    ck = None
-    if resume:
-        last = run / "last.pt"
-        if not last.exists():
-            raise FileNotFoundError(f"--resume: {last} not found")
-        ck = load_checkpoint(last, map_location="cpu")
-        lacking = [k for k in ("scheduler", "scaler", "rng", "micro") if k not in ck]
-        if lacking:
-            raise UserError(f"--resume: {last} lacks {', '.join(lacking)} (written by an older realsync): it cannot be resumed exactly; "
-                             "start a new run, e.g. with --init-from")
-        saved = TrainConfig(**{k: v for k, v in ck["train_config"].items() if k in TrainConfig.__dataclass_fields__})
-        # what may change on resume: where it stops, how it shows progress, loader workers, the device
-        saved.max_steps, saved.progress, saved.workers, saved.device = cfg.max_steps, cfg.progress, cfg.workers, cfg.device
-        cfg = saved
-        if ck.get("world_size", 1) != env.world_size:
-            raise UserError(f"--resume: {last} was written by {ck.get('world_size', 1)} processes, this run has {env.world_size}")
-        mcfg = ModelConfig.from_dict(ck["model_config"])
-    else:
-        over = dict(cfg.model_overrides, stream_head=cfg.stream_head, history=cfg.history, video_size=cfg.video_size)
-        mcfg = make_config(cfg.config, **over)
+
+def _resumed(run: Path, cfg: TrainConfig, env: runtime.DistEnv) -> tuple[dict, TrainConfig, ModelConfig]:
+    """``--resume``: the checkpoint, the run's own config (what may change on resume taken from ``cfg``), its model config."""
+    last = run / "last.pt"
+    if not last.exists():
+        raise FileNotFoundError(f"--resume: {last} not found")
+    ck = load_checkpoint(last, map_location="cpu")
+    lacking = [k for k in ("scheduler", "scaler", "rng", "micro") if k not in ck]
+    if lacking:
+        raise UserError(f"--resume: {last} lacks {', '.join(lacking)} (written by an older realsync): it cannot be resumed exactly; "
+                         "start a new run, e.g. with --init-from")
+    saved = TrainConfig(**{k: v for k, v in ck["train_config"].items() if k in TrainConfig.__dataclass_fields__})
+    # what may change on resume: where it stops, how it shows progress, loader workers, the device
+    saved.max_steps, saved.progress, saved.workers, saved.device = cfg.max_steps, cfg.progress, cfg.workers, cfg.device
+    if ck.get("world_size", 1) != env.world_size:
+        raise UserError(f"--resume: {last} was written by {ck.get('world_size', 1)} processes, this run has {env.world_size}")
+    return ck, saved, ModelConfig.from_dict(ck["model_config"])
+
+
+def _check_precision(cfg: TrainConfig, device: torch.device) -> None:
     if cfg.precision not in runtime.PRECISIONS:
         raise UserError(f"--precision {cfg.precision!r}: use one of {', '.join(runtime.PRECISIONS)}")
     if cfg.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise EnvironmentFault("--precision bf16: this GPU has no bfloat16 support (use fp16)")
 
+
+def _model(cfg: TrainConfig, mcfg: ModelConfig, env: runtime.DistEnv, resume: bool, say) -> tuple[StreamSync, bool]:
+    """The model on its device (``--init-from`` loaded), and whether phase 1 freezes the pretrained parts."""
+    device = env.device
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     model = StreamSync(mcfg).to(device)
     freeze = {"auto": cfg.init_from is not None, "yes": True, "no": False}.get(cfg.phase1_freeze)
@@ -201,7 +200,21 @@ def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runt
         # (SyncBatchNorm is CUDA-only: on CPU/gloo each process normalises its own micro-batch).
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     runtime.seed_everything(cfg.seed + env.rank)  # dropout differs per rank, as in the StreamSync code
+    return model, freeze
 
+
+@dataclass
+class _Plan:
+    history: int  # H
+    dataset: TrainWindows
+    global_batch: int
+    steps_per_epoch: int
+    planned: int
+    total: int
+
+
+def _plan(samples: list, mcfg: ModelConfig, cfg: TrainConfig, env: runtime.DistEnv, say) -> _Plan:
+    """The training rows and the run's length in optimiser steps (phase 1, then the phase-2 epochs)."""
     h = mcfg.history
     dataset = TrainWindows(samples, mcfg, h, cfg.hop_s, cfg.jitter_s, cfg.seed, length=cfg.batch_size * env.world_size * cfg.accumulation,
                            stride_s=cfg.row_stride_s)
@@ -216,119 +229,179 @@ def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runt
     if hop_fit < cfg.hop_s:
         say(f"note: the shortest train clip is {min_dur:.1f} s, too short for {h} windows of {mcfg.window_s:g} s at a "
             f"{cfg.hop_s:g} s hop; such clips keep {h} windows with the hop shrunk (down to {hop_fit:.2f} s)")
+    return _Plan(h, dataset, sampler0.global_batch, steps_per_epoch, planned, total)
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    # linear decay to 0 over the planned run (not over --max-steps: a capped or resumed run keeps the same schedule)
-    sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / max(planned, 1)))
-    scaler = runtime.grad_scaler(device, cfg.precision)
-    step, epoch, micro, best = 0, 0, 0, {"dev_map": -1.0, "step": 0}
-    if ck is not None:
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        scaler.load_state_dict(ck["scaler"])
-        step, epoch, micro, best = ck["step"], ck["epoch"], ck["micro"], ck["best"]
-        runtime.set_rng_state(ck["rng"][env.rank])
-        say(f"resumed from {run / 'last.pt'} at step {step} (epoch {epoch}, micro-batch {micro})")
 
-    resolved = {"train": asdict(cfg), "model": mcfg.to_dict(), "root": str(root.root), "n_train_clips": len(samples),
-                "n_train_rows": len(dataset.rows), "planned_steps": planned, "total_steps": total, "steps_per_epoch": steps_per_epoch,
-                "global_batch": sampler0.global_batch, "world_size": env.world_size, "device": str(device),
-                "workers": cfg.workers if cfg.workers is not None else runtime.default_workers(env.world_size)}
-    log = None
-    if main:
-        atomic.write_text(run / "config.json", json.dumps(resolved, indent=2))
-        log = RunLog(run, step if ck is not None else None)
+@dataclass
+class _Training:
+    """One run's state (model, optimiser, schedule, position) and its steps: checkpoint, dev score, the loop."""
 
-    def checkpoint(name: str) -> None:
-        rngs = runtime.gather_objects(env, runtime.rng_state())
-        if main:
-            save_checkpoint(run / name, model, optimizer, {
-                "train_config": asdict(cfg), "step": step, "epoch": epoch, "micro": micro, "best": best, "world_size": env.world_size,
-                "scheduler": sched.state_dict(), "scaler": scaler.state_dict(), "rng": rngs})
+    root: DatasetRoot
+    run: Path
+    cfg: TrainConfig
+    env: runtime.DistEnv
+    model: StreamSync
+    freeze: bool
+    plan: _Plan
+    dev_score: object
+    say: object
+    optimizer: torch.optim.Optimizer = None
+    sched: object = None
+    scaler: object = None
+    log: RunLog | None = None
+    step: int = 0
+    epoch: int = 0
+    micro: int = 0
+    best: dict = field(default_factory=lambda: {"dev_map": -1.0, "step": 0})
 
-    def evaluate_dev() -> dict:
-        score, improved = None, False
-        if main:
+    def __post_init__(self) -> None:
+        cfg, planned = self.cfg, self.plan.planned
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # linear decay to 0 over the planned run (not over --max-steps: a capped or resumed run keeps the same schedule)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: max(0.0, 1.0 - s / max(planned, 1)))
+        self.scaler = runtime.grad_scaler(self.env.device, cfg.precision)
+
+    def restore(self, ck: dict) -> None:
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.sched.load_state_dict(ck["scheduler"])
+        self.scaler.load_state_dict(ck["scaler"])
+        self.step, self.epoch, self.micro, self.best = ck["step"], ck["epoch"], ck["micro"], ck["best"]
+        runtime.set_rng_state(ck["rng"][self.env.rank])
+        self.say(f"resumed from {self.run / 'last.pt'} at step {self.step} (epoch {self.epoch}, micro-batch {self.micro})")
+
+    def checkpoint(self, name: str) -> None:
+        rngs = runtime.gather_objects(self.env, runtime.rng_state())
+        if self.env.is_main:
+            save_checkpoint(self.run / name, self.model, self.optimizer, {
+                "train_config": asdict(self.cfg), "step": self.step, "epoch": self.epoch, "micro": self.micro, "best": self.best,
+                "world_size": self.env.world_size, "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(), "rng": rngs})
+
+    def evaluate_dev(self) -> dict:
+        score, improved, best = None, False, self.best
+        if self.env.is_main:
             state = runtime.rng_state()  # evaluation must not move the training's random streams
-            score = dev_score(root, model, cfg, device)
+            score = self.dev_score(self.root, self.model, self.cfg, self.env.device)
             runtime.set_rng_state(state)
             improved = score is not None and score["map"] is not None and score["map"] > best["dev_map"]
             if improved:
-                best.update(dev_map=score["map"], step=step)
-        score, improved, shared = runtime.broadcast_object(env, (score, improved, dict(best)))
+                best.update(dev_map=score["map"], step=self.step)
+        score, improved, shared = runtime.broadcast_object(self.env, (score, improved, dict(best)))
         best.update(shared)
         if improved:
-            checkpoint("best.pt")
+            self.checkpoint("best.pt")
         return score or {}
 
-    phase, wrapped = 0, model
-    workers = resolved["workers"]
-    t_last = time.monotonic()
-    with _progress(cfg.progress and main) as prog:
-        task = prog.add_task("train", total=total, completed=step, phase=1, loss=float("nan"), step_s=0.0)
-        while step < total:
-            dataset.set_epoch(epoch)
-            sampler = runtime.RowBatchSampler(len(dataset), cfg.batch_size, env.world_size, env.rank, cfg.accumulation, cfg.seed, epoch, micro)
-            loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=device.type == "cuda",
-                                generator=torch.Generator().manual_seed(cfg.seed + epoch), persistent_workers=False)
-            acc_logs: list[dict] = []
-            for batch in loader:
-                m = micro % cfg.accumulation
-                if m == 0:  # a new optimiser step
-                    want = 1 if step < cfg.phase1_steps else 2
-                    if want != phase:
-                        phase = want
-                        set_phase(model, phase, freeze)
-                        model.train()
-                        wrapped = model  # drop the old wrapper (and its gradient hooks) before wrapping anew
-                        wrapped = DistributedDataParallel(
-                            model, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=True) if env.distributed else model
-                    grad_range = draw_grad_range(cfg, phase, h, np.random.default_rng([cfg.seed, step]))
-                    optimizer.zero_grad(set_to_none=True)
-                    acc_logs = []
-                last_micro = m == cfg.accumulation - 1
-                sync = contextlib.nullcontext() if (last_micro or not env.distributed) else wrapped.no_sync()
-                with sync:
-                    loss, logs, _ = forward_loss(wrapped, batch, cfg, grad_range, device, cfg.precision)
-                    scaler.scale(loss / cfg.accumulation).backward()
-                acc_logs.append(logs)
-                micro += 1
-                if not last_micro:
-                    continue
-                scaler.unscale_(optimizer)
-                if cfg.grad_clip:
-                    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                sched.step()
-                step += 1
-                now = time.monotonic()
-                mean = {k: float(np.mean([x[k] for x in acc_logs])) for k in acc_logs[0]}
-                mean = runtime.mean_over_ranks(env, mean)
-                row = {"step": step, "phase": phase, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **mean, "step_s": now - t_last}
-                t_last = now
-                end_of_phase1 = step == cfg.phase1_steps and cfg.eval_every == 0
-                if (cfg.eval_every and step % cfg.eval_every == 0) or step == total or end_of_phase1:
-                    score = evaluate_dev()
-                    row.update(dev_map=score.get("map"), dev_acc=score.get("acc"))
-                    model.train()
-                if main and (step % cfg.log_every == 0 or step == total):
-                    log.add(row)
-                prog.update(task, advance=1, phase=phase, loss=row["loss"], step_s=row["step_s"])
-                if step % cfg.checkpoint_every == 0 or step == total:
-                    checkpoint("last.pt")
-                if step >= total:
+    def train(self, workers: int) -> None:
+        """Epochs of micro-batches until ``total`` optimiser steps (phase 1, then phase 2)."""
+        cfg, env, total = self.cfg, self.env, self.plan.total
+        self._phase, self._wrapped, self._t_last = 0, self.model, time.monotonic()
+        with _progress(cfg.progress and env.is_main) as prog:
+            task = prog.add_task("train", total=total, completed=self.step, phase=1, loss=float("nan"), step_s=0.0)
+            while self.step < total:
+                self.plan.dataset.set_epoch(self.epoch)
+                sampler = runtime.RowBatchSampler(len(self.plan.dataset), cfg.batch_size, env.world_size, env.rank, cfg.accumulation,
+                                                  cfg.seed, self.epoch, self.micro)
+                loader = DataLoader(self.plan.dataset, batch_sampler=sampler, num_workers=workers, pin_memory=env.device.type == "cuda",
+                                    generator=torch.Generator().manual_seed(cfg.seed + self.epoch), persistent_workers=False)
+                self._acc_logs: list[dict] = []
+                for batch in loader:
+                    if self._micro_batch(batch, prog, task):
+                        break
+                if self.step >= total:
                     break
-            if step >= total:
-                break
-            epoch, micro = epoch + 1, 0
+                self.epoch, self.micro = self.epoch + 1, 0
+
+    def _micro_batch(self, batch, prog, task) -> bool:
+        """One micro-batch's forward and backward; the optimiser steps on the last of ``accumulation``.
+        True when the run has reached its last step."""
+        cfg, env = self.cfg, self.env
+        m = self.micro % cfg.accumulation
+        if m == 0:  # a new optimiser step
+            want = 1 if self.step < cfg.phase1_steps else 2
+            if want != self._phase:
+                self._phase = want
+                set_phase(self.model, self._phase, self.freeze)
+                self.model.train()
+                self._wrapped = self.model  # drop the old wrapper (and its gradient hooks) before wrapping anew
+                self._wrapped = DistributedDataParallel(
+                    self.model, device_ids=[env.device] if env.device.type == "cuda" else None, find_unused_parameters=True
+                ) if env.distributed else self.model
+            self._grad_range = draw_grad_range(cfg, self._phase, self.plan.history, np.random.default_rng([cfg.seed, self.step]))
+            self.optimizer.zero_grad(set_to_none=True)
+            self._acc_logs = []
+        last_micro = m == cfg.accumulation - 1
+        sync = contextlib.nullcontext() if (last_micro or not env.distributed) else self._wrapped.no_sync()
+        with sync:
+            loss, logs, _ = forward_loss(self._wrapped, batch, cfg, self._grad_range, env.device, cfg.precision)
+            self.scaler.scale(loss / cfg.accumulation).backward()
+        self._acc_logs.append(logs)
+        self.micro += 1
+        if not last_micro:
+            return False
+        return self._optimiser_step(prog, task)
+
+    def _optimiser_step(self, prog, task) -> bool:
+        cfg, total = self.cfg, self.plan.total
+        self.scaler.unscale_(self.optimizer)
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.sched.step()
+        self.step += 1
+        now = time.monotonic()
+        mean = {k: float(np.mean([x[k] for x in self._acc_logs])) for k in self._acc_logs[0]}
+        mean = runtime.mean_over_ranks(self.env, mean)
+        row = {"step": self.step, "phase": self._phase, "epoch": self.epoch, "lr": self.optimizer.param_groups[0]["lr"], **mean,
+               "step_s": now - self._t_last}
+        self._t_last = now
+        end_of_phase1 = self.step == cfg.phase1_steps and cfg.eval_every == 0
+        if (cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == total or end_of_phase1:
+            score = self.evaluate_dev()
+            row.update(dev_map=score.get("map"), dev_acc=score.get("acc"))
+            self.model.train()
+        if self.env.is_main and (self.step % cfg.log_every == 0 or self.step == total):
+            self.log.add(row)
+        prog.update(task, advance=1, phase=self._phase, loss=row["loss"], step_s=row["step_s"])
+        if self.step % cfg.checkpoint_every == 0 or self.step == total:
+            self.checkpoint("last.pt")
+        return self.step >= total
+
+
+def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runtime.DistEnv, dev_score) -> dict:
+    device, main = env.device, env.is_main
+    say = console.print if main else (lambda *a, **k: None)
+    if main:
+        run.mkdir(parents=True, exist_ok=True)
+    runtime.barrier(env)
+    samples = _train_samples(root, say)
+    if resume:
+        ck, cfg, mcfg = _resumed(run, cfg, env)
+    else:
+        ck, mcfg = None, make_config(cfg.config, **dict(cfg.model_overrides, stream_head=cfg.stream_head, history=cfg.history,
+                                                         video_size=cfg.video_size))
+    _check_precision(cfg, device)
+    model, freeze = _model(cfg, mcfg, env, resume, say)
+    plan = _plan(samples, mcfg, cfg, env, say)
+    t = _Training(root, run, cfg, env, model, freeze, plan, dev_score, say)
+    if ck is not None:
+        t.restore(ck)
+    resolved = {"train": asdict(cfg), "model": mcfg.to_dict(), "root": str(root.root), "n_train_clips": len(samples),
+                "n_train_rows": len(plan.dataset.rows), "planned_steps": plan.planned, "total_steps": plan.total,
+                "steps_per_epoch": plan.steps_per_epoch, "global_batch": plan.global_batch, "world_size": env.world_size,
+                "device": str(device), "workers": cfg.workers if cfg.workers is not None else runtime.default_workers(env.world_size)}
+    if main:
+        atomic.write_text(run / "config.json", json.dumps(resolved, indent=2))
+        t.log = RunLog(run, t.step if ck is not None else None)
+    t.train(resolved["workers"])
     if not runtime.broadcast_object(env, (run / "best.pt").exists() if main else None):
         say("note: no dev shards with segments (or no dev mAP), so best.pt is the last checkpoint")
-        checkpoint("best.pt")
-    summary = {"run": str(run), "steps": step, "best_dev_map": best["dev_map"] if best["dev_map"] >= 0 else None,
+        t.checkpoint("best.pt")
+    best = t.best
+    summary = {"run": str(run), "steps": t.step, "best_dev_map": best["dev_map"] if best["dev_map"] >= 0 else None,
                "best_step": best["step"], "device": str(device), "world_size": env.world_size}
     if main:
         atomic.write_text(run / "summary.json", json.dumps(summary, indent=2))
-    say(f"train: {step} steps; best dev mAP {summary['best_dev_map']} at step {best['step']}; run folder {run}")
+    say(f"train: {t.step} steps; best dev mAP {summary['best_dev_map']} at step {best['step']}; run folder {run}")
     return summary

@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from realsync_build.core.executors.base import Executor, WorkerLost, call_safely, default_workers
+from realsync_build.core.executors.base import Executor, ItemError, WorkerLost, call_safely, default_workers
 
 WATCHDOG_PERIOD_S = 0.5
 
@@ -59,8 +59,8 @@ class InlineExecutor(Executor):
 
     def imap(self, fn, items, resources=None):
         for i, item in enumerate(items):
-            result, err, _tb = call_safely(fn, item)
-            yield i, result, err
+            result, err, detail = call_safely(fn, item)
+            yield i, result, None if err is None else ItemError(err, detail)
 
 
 def _init_worker(parent: int, slots: Any = None) -> None:
@@ -119,12 +119,12 @@ class LocalExecutor(Executor):
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     try:
-                        result, err, _tb = fut.result()
+                        result, err, detail = fut.result()
                     except BrokenProcessPool as exc:
                         raise WorkerLost(
                             "a worker process died (killed or out of memory); finished items are saved, rerun to resume"
                         ) from exc
-                    yield futures[fut], result, err
+                    yield futures[fut], result, None if err is None else ItemError(err, detail)
             completed = True
         finally:
             if not completed:  # Ctrl-C, or the driver stopped the run: abort the items in flight, do not wait for them

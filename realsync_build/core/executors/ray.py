@@ -32,7 +32,7 @@ import os
 import socket
 from typing import Any, Callable, Iterator, Sequence
 
-from realsync_build.core.executors.base import Executor, Resources, call_safely, default_workers, error_message
+from realsync_build.core.executors.base import Executor, ItemError, Resources, call_safely, default_workers, error_message, failure_detail
 
 INSTALL_HINT = "Ray is not installed: pip install 'realsync[ray]' (or pip install ray), or use --executor local"
 LOCAL_OBJECT_STORE_BYTES = 512 * 2**20  # results are small rows; don't reserve 30% of RAM for them
@@ -47,10 +47,9 @@ def import_ray():
     return ray
 
 
-def _run_item(fn: Callable[[Any], Any], item: Any) -> tuple[Any, str | None]:
-    """The Ray task body: the stage function, its exception turned into an error message."""
-    result, err, _tb = call_safely(fn, item)
-    return result, err
+def _run_item(fn: Callable[[Any], Any], item: Any) -> tuple[Any, str | None, str | None]:
+    """The Ray task body: the stage function, its exception turned into an error message and its detail."""
+    return call_safely(fn, item)
 
 
 def _ray_error_line(exc: BaseException) -> str:
@@ -173,10 +172,10 @@ class RayExecutor(Executor):
                 for ref in ready:
                     idx = in_flight.pop(ref)
                     try:
-                        result, err = ray.get(ref)
+                        result, err, detail = ray.get(ref)
                     except ray.exceptions.RayError as exc:  # worker/node died past max_retries, cancelled
-                        result, err = None, _ray_error_line(exc)
-                    yield idx, result, err
+                        result, err, detail = None, _ray_error_line(exc), failure_detail(exc)
+                    yield idx, result, None if err is None else ItemError(err, detail)
         finally:
             for ref in in_flight:  # interrupted (Ctrl-C, driver error): don't leave tasks running
                 try:

@@ -10,14 +10,12 @@ when a later stage reads it (:func:`realsync_build.core.clipview.load_inputs`).
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from realsync_build.core import atomic, manifest
+from realsync_build.core import manifest
 from realsync_build.core.root import DatasetRoot, safe_name
 from realsync_build.core.schema import DONE, EVENTS, INTERVALS, TRACKS
 
@@ -53,13 +51,6 @@ def write_part(root: DatasetRoot, kind: str, clip_id: str, rows: list[dict]) -> 
     return part_path(root, kind, clip_id)
 
 
-def _read_table(root: DatasetRoot, rel: str) -> pa.Table | None:
-    if not root.exists(rel):
-        return None
-    with root.open(rel) as fh:
-        return pq.read_table(io.BytesIO(fh.read()))
-
-
 def read_part(root: DatasetRoot, kind: str, clip_id: str) -> pd.DataFrame | None:
     rel = part_rel(kind, clip_id)
     if not root.exists(rel):
@@ -84,16 +75,12 @@ def consolidate(root: DatasetRoot) -> dict[str, int]:
     for kind, schema in KINDS.items():
         tables = []
         for cid in done:
-            t = _read_table(root, part_rel(kind, cid))
+            t = root.read_table(part_rel(kind, cid))
             if t is not None:
                 tables.append(t.select([f.name for f in schema]).cast(schema))
         table = pa.concat_tables(tables) if tables else schema.empty_table()
         if table.num_rows:
             table = table.sort_by([(c, "ascending") for c in SORT[kind]])
-        out = root.manifest(kind)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic.atomic_path(out) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
-        root.push(out)  # a URL root: publish it (no-op for a folder)
+        root.write_table(kind, table)  # atomic; a URL root publishes it
         counts[kind] = table.num_rows
     return counts

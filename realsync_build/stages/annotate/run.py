@@ -15,9 +15,9 @@ from realsync_build.core.executors.base import Resources, default_workers
 from realsync_build.core.executors.devices import gpu_devices
 from realsync_build.models.base import ModelMissing
 from realsync_build.core.root import DatasetRoot
-from realsync_build.core.state import stage_run
+from realsync_build.core.state import SPECS, stage_run
 from realsync_build.core.schema import DONE, FAILED
-from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage
+from realsync_build.core.stage import RunOptions, StageReport, run_stage
 
 
 class SyncRequired(RuntimeError):
@@ -32,14 +32,6 @@ def _media_seconds(rows: list[dict]) -> float:
     return float(sum(r.get("duration_s") or 0.0 for r in rows if r.get("status") == DONE))
 
 
-SPEC = StageSpec(
-    name="annotate",
-    manifest="annotations",
-    task_key="clip_id",
-    fn=annotate_clip,
-    error_rows=_error_rows,
-    media_seconds=_media_seconds,
-)
 
 
 def preflight(cfg: AnnotateConfig, models_dir: Path | None = None) -> str | None:
@@ -79,6 +71,16 @@ OUTPUT_PARAMS = {
     "--event-hop": "event_hop_s",
     "--event-threshold": "event_threshold",
 }
+
+
+SPEC = SPECS["annotate"].complete(
+    params=tuple(OUTPUT_PARAMS),
+    manifest="annotations",
+    task_key="clip_id",
+    fn=annotate_clip,
+    error_rows=_error_rows,
+    media_seconds=_media_seconds,
+)
 
 
 def output_params(cfg: AnnotateConfig) -> dict:
@@ -158,7 +160,7 @@ def run_annotate(
     root.read("clips", required=True, hint="run `realsync preprocess` first")
     sync_note = preflight(cfg, models_dir)  # a missing model is refused before the root is touched
     options = local_devices(cfg, options)
-    with stage_run(root, "annotate", output_params(cfg), overwrite=options.overwrite, guard_params=cfg.only is None) as run:
+    with stage_run(root, SPEC, output_params(cfg), overwrite=options.overwrite, guard_params=cfg.only is None) as run:
         workers = options.workers or default_workers()
         tasks = build_tasks(root, cfg, sync_note, workers, models_dir)
 
@@ -169,7 +171,7 @@ def run_annotate(
                 return False  # SyncNet weights arrived since: score the faces now
             return True
 
-        report = run_stage(replace(SPEC, resources=task_resources(cfg)), root, tasks, options, is_done=is_done)
+        report = run_stage(SPEC.complete(resources=task_resources(cfg), verify=is_done), root, tasks, options)
         counts = consolidate(root)  # the merged manifests, written before the completion record
         run.note(**report.counts())
     return report, counts

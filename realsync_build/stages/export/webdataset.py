@@ -37,7 +37,7 @@ from realsync_build.core import atomic, manifest
 from realsync_build.stages.export.samples import clip_record, record_bytes, sample_key
 from realsync_build.core.clipview import load_split_inputs, rows_by_clip
 from realsync_build.core.root import DatasetRoot
-from realsync_build.core.state import stage_run
+from realsync_build.core.state import SPECS, stage_run
 from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.ui import stage_progress
 
@@ -233,6 +233,9 @@ def write_shard(path: Path, plan: ShardPlan) -> int:
     return path.stat().st_size
 
 
+SPEC = SPECS["export"].complete(params=("--shard-size", "--seed"))  # the options that shape the shards
+
+
 def output_params(cfg: WebDatasetConfig) -> dict:
     """The options that shape the shards, under their CLI names (recorded in the root)."""
     return {"--shard-size": cfg.shard_bytes, "--seed": cfg.seed}
@@ -247,7 +250,7 @@ def run_export_webdataset(
     unknown = [s for s in cfg.splits if s not in SPLITS]
     if unknown:
         raise ValueError(f"unknown split(s) {unknown}: use train, dev, test")
-    with stage_run(root, "export", output_params(cfg), overwrite=overwrite) as run:
+    with stage_run(root, SPEC, output_params(cfg), overwrite=overwrite) as run:
         report = _export(root, cfg, progress)
         run.note(samples=report.samples, failed=report.failed, shards=len(report.shard_paths))
     return report

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from realsync_build.core import manifest
 from realsync_build.core.channels import Channel
 from realsync_build.core.listed_spans import record_spans
 from realsync_build.stages.fetch.config import FetchConfig
@@ -34,7 +33,8 @@ from realsync_build.stages.fetch.progress import fetch_progress
 from realsync_build.stages.fetch.report import print_plan, print_tallies
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE, FAILED, PLANNED, SKIPPED
-from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage
+from realsync_build.core.stage import RunOptions, StageReport, register, run_stage
+from realsync_build.core.state import SPECS
 from realsync_build.core.ui import console
 
 __all__ = ["FetchConfig", "FetchReport", "run_fetch", "SPEC"]
@@ -58,8 +58,11 @@ def _media_seconds(rows: list[dict]) -> float:
     return float(sum(r.get("duration_s") or 0.0 for r in rows if r.get("status") == DONE))
 
 
-SPEC = StageSpec(
-    name="fetch", manifest="videos", task_key="video_id", fn=fetch_video, error_rows=_error_rows, media_seconds=_media_seconds, item_label="videos"
+# the selection rules it records (never refused: fetch is additive)
+PARAMS = ("--min-minutes", "--min-height", "--max-height", "--min-kbps", "--max-kbps", "--hours-per-channel", "--seed")
+SPEC = SPECS["fetch"].complete(
+    params=PARAMS, manifest="videos", task_key="video_id", fn=fetch_video, error_rows=_error_rows, media_seconds=_media_seconds,
+    item_label="videos",
 )
 
 
@@ -107,7 +110,7 @@ def run_fetch(
         raise ValueError("give either channels or a list to fetch from")
     from realsync_build.core.state import stage_run
 
-    with stage_run(root, "fetch", output_params(cfg), guard_params=False) as run:
+    with stage_run(root, SPEC, output_params(cfg), guard_params=False) as run:
         report = _run_fetch(root, cfg, channels, from_list, dry_run, options)
         if report.stage is not None:
             run.note(**report.stage.counts())
@@ -161,8 +164,7 @@ def _run_fetch(root, cfg, channels, from_list, dry_run, options) -> FetchReport:
 
     new_rows = [{k: v for k, v in r.items() if k not in PLAN_ONLY} for r in planned if r["video_id"] not in known]
     if new_rows or not root.has("videos"):
-        videos = manifest.upsert(videos, new_rows, ["video_id"])
-        root.write("videos", videos)
+        register(root, "videos", new_rows)
         videos = root.read("videos")
     report = FetchReport(planned=planned, tallies=tallies, decisions=decisions, dry_run=dry_run, from_list=from_list is not None)
     if dry_run:
@@ -182,7 +184,7 @@ def _run_fetch(root, cfg, channels, from_list, dry_run, options) -> FetchReport:
             t["progress"] = q
         stage_opts = RunOptions(**{**options.__dict__, "progress": False})
         watch = Reachability(min(FAIL_FAST_AFTER, max(len(pending), 1)))  # stop early when the site cannot be reached
-        report.stage = run_stage(SPEC, root, tasks, stage_opts, is_done=_file_exists(root), watch=watch)
+        report.stage = run_stage(SPEC.complete(verify=_file_exists(root)), root, tasks, stage_opts, watch=watch)
     for t in tasks:
         t.pop("progress", None)
 

@@ -13,7 +13,6 @@ File names come from the (sanitised) video id only; titles never reach a path.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -258,7 +257,7 @@ def _fetch(task: dict, cfg: FetchConfig, root: DatasetRoot, folder: Path, vid: s
             if old is not None and old != final:
                 old.unlink(missing_ok=True)
         _write_meta(ydl, info, meta_path, final)
-        os.replace(work, final)
+        atomic.commit(work, final)  # probed and checked: renamed into place
         remove_working_files(folder, vid)
         return [_done_row(task, root, final, media, info)]
     except Exception:

@@ -13,7 +13,6 @@ per-video bar.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from realsync_build.core import atomic
 from realsync_build.core.ui import console
 
 
@@ -42,11 +42,8 @@ class TaskProgress:
         if not (force or finished) and now - self.last < self.every_s:
             return
         self.last = now
-        tmp = f"{self.path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "w") as fh:
-                json.dump({"media_s": float(media_s), "clips": int(clips), "finished": finished}, fh)
-            os.replace(tmp, self.path)
+        try:  # a scratch file on the driver's machine: atomic, not worth an fsync
+            atomic.write_text(self.path, json.dumps({"media_s": float(media_s), "clips": int(clips), "finished": finished}), sync=False)
         except OSError:  # progress is best effort: never fail a clip over it
             pass
 

@@ -35,18 +35,20 @@ import pandas as pd
 
 from realsync_build.core import atomic
 from realsync_build.core.listed_spans import read_listed_spans
-from realsync_build.core.executors.base import Resources, default_workers
+from realsync_build.core.executors.base import Resources, default_workers, failure_detail
+from realsync_build.core.itemlog import DETAIL
+from realsync_build.core.records import Clip
 from realsync_build.media.ffmpeg import FFmpegError, run_ffmpeg, run_ffmpeg_lines
 from realsync_build.media.hwaccel import HwPlan, hw_plan
 from realsync_build.media.probe import ProbeError, check_clip, probe_clip, probe_source
 from realsync_build.core.errors import NothingToDo, UnsafePath, UserError
-from realsync_build.core.root import DatasetRoot, check_inside, safe_name
-from realsync_build.core.state import stage_run
+from realsync_build.core.root import DatasetRoot, check_inside, from_task, safe_name
+from realsync_build.core.state import SPECS, stage_run
 from realsync_build.core.ids import is_file_safe_id
 from realsync_build.core.schema import DONE, FAILED
+from realsync_build.core.stage import RunOptions, StageReport, run_stage, task_states
+from realsync_build.core.storage import fetch_to_local, is_url
 from realsync_build.stages.preprocess.outcomes import KEPT, ClipOutcomes, media_seconds, nothing_to_cut
-from realsync_build.core.stage import RunOptions, StageReport, StageSpec, run_stage, task_states
-from realsync_build.core.storage import Store, fetch_to_local, is_url
 from realsync_build.stages.preprocess.progress import MediaProgress, TaskProgress
 
 from realsync_build.core.avformat import FPS, SAMPLE_RATE, SHORT_SIDE  # noqa: E402 - the clip format, in one place
@@ -202,44 +204,39 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _clip_identity(task: dict, plan: ClipPlan) -> dict:
-    """The columns every clip row carries, done or failed: which clip of which video."""
-    return {
-        "clip_id": clip_id_for(task["video_id"], plan),
-        "video_id": task["video_id"],
-        "channel": task["channel"],
-        "category": task["category"],
-        "start_s": float(plan.start_s),
-        "end_s": float(plan.end_s),
-    }
+def _clip_identity(task: dict, plan: ClipPlan) -> Clip:
+    """What every clip row carries, done or failed: which clip of which video."""
+    return Clip(
+        clip_id=clip_id_for(task["video_id"], plan),
+        video_id=task["video_id"],
+        channel=task["channel"],
+        category=task["category"],
+        start_s=float(plan.start_s),
+        end_s=float(plan.end_s),
+    )
 
 
 def _clip_row(task: dict, plan: ClipPlan, rel: str, size_bytes: int, facts, sha256: str | None = None, mtime_ns: int | None = None) -> dict:
-    return {
-        **_clip_identity(task, plan),
-        "duration_s": float(plan.end_s - plan.start_s),  # the probe checked frames and samples against it
-        "path": rel,
-        "n_frames": facts.n_frames,
-        "width": facts.width,
-        "height": facts.height,
-        "fps": facts.fps,
-        "sample_rate": facts.sample_rate,
-        "channels": facts.channels,
-        "size_bytes": size_bytes,
-        "av_skew_ms": facts.av_skew_ms,
-        "sha256": sha256,
-        "mtime_ns": mtime_ns,
-        "status": DONE,
-        "error": None,
-    }
+    return _clip_identity(task, plan).replace(
+        duration_s=float(plan.end_s - plan.start_s),  # the probe checked frames and samples against it
+        path=rel,
+        n_frames=facts.n_frames,
+        width=facts.width,
+        height=facts.height,
+        fps=facts.fps,
+        sample_rate=facts.sample_rate,
+        channels=facts.channels,
+        size_bytes=size_bytes,
+        av_skew_ms=facts.av_skew_ms,
+        sha256=sha256,
+        mtime_ns=mtime_ns,
+        status=DONE,
+        error=None,
+    ).to_row()
 
 
 def _failed_clip_row(task: dict, plan: ClipPlan, error: str) -> dict:
-    return {
-        **_clip_identity(task, plan),
-        "status": FAILED,
-        "error": error,
-    }
+    return _clip_identity(task, plan).replace(status=FAILED, error=error).to_row()
 
 
 def _runs(plans: list[ClipPlan], items: list, size: int) -> list[tuple[int, list]]:
@@ -270,23 +267,19 @@ def preprocess_video(task: dict) -> list[dict]:
     given as a URL is downloaded to that scratch folder first.
     """
     cfg = PreprocessConfig(**task["config"])
-    url = task.get("root_url")
+    root = from_task(task)
     progress = TaskProgress(task.get("progress_path"))
     try:
-        if not url:
-            return _preprocess(task, cfg, Path(task["root"]), None, progress)
+        if root.url is None:
+            return _preprocess(task, cfg, root.root, None, progress)
         with tempfile.TemporaryDirectory(prefix="realsync-preprocess-") as scratch:
-            return _preprocess(task, cfg, Path(scratch), Store(url), progress)
+            return _preprocess(task, cfg, Path(scratch), root, progress)
     finally:
         progress.update(0.0, progress.clips, finished=True)
 
 
-def _preprocess(
-    task: dict, cfg: PreprocessConfig, local_root: Path, store: Store | None, progress: TaskProgress | None = None
-) -> list[dict]:
-    """Clips into ``local_root`` (the dataset root, or scratch when ``store`` publishes them)."""
-    src_ref = task["path"]
-    src = fetch_to_local(src_ref, local_root / "source") if is_url(src_ref) else Path(src_ref)
+def _probed(src: Path):
+    """The source's facts; a ``ProbeError`` when it cannot give clips (no video, no audio, no duration)."""
     info = probe_source(src)
     if not info.has_video:
         raise ProbeError("no video stream")
@@ -294,31 +287,35 @@ def _preprocess(
         raise ProbeError("no audio stream")
     if info.duration_s <= 0:
         raise ProbeError("unknown or zero duration")
-    plans = plan_clips(info.duration_s, cfg.clip_seconds, cfg.keep_tail)
-    beyond: list[ClipPlan] = []
+    return info
+
+
+def _plans(task: dict, cfg: PreprocessConfig, duration_s: float) -> tuple[list[ClipPlan], list[ClipPlan]]:
+    """The clips to cut, and (``--only-listed``) the listed spans that lie beyond the source's end."""
     if task.get("only_spans") is not None:  # --only-listed: exactly the spans a published list needs
         listed = [ClipPlan(int(a), int(b)) for a, b in task["only_spans"]]
-        plans = [p for p in listed if p.end_s <= info.duration_s + 1e-6]
-        beyond = [p for p in listed if p not in plans]
-        if not plans:
-            return [_failed_clip_row(task, p, f"source is {info.duration_s:.1f} s, shorter than the listed span") for p in beyond]
+        plans = [p for p in listed if p.end_s <= duration_s + 1e-6]
+        return plans, [p for p in listed if p not in plans]
+    plans = plan_clips(duration_s, cfg.clip_seconds, cfg.keep_tail)
     if not plans:
         raise ProbeError(
-            f"source is {info.duration_s:.1f} s, shorter than one {cfg.clip_seconds} s clip "
+            f"source is {duration_s:.1f} s, shorter than one {cfg.clip_seconds} s clip "
             "(use --clip-seconds to shorten clips or --keep-tail to keep it)"
         )
-    out_dir = check_inside(local_root, local_root / "clips" / safe_name(task["channel"]) / task["video_id"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    check_inside(local_root, out_dir)  # again once it exists: no planted link on the way
-    atomic.remove_stale_temps(out_dir)
+    return plans, []
 
+
+def _reuse_valid_clips(
+    task: dict, plans: list[ClipPlan], local_root: Path, remote: DatasetRoot | None
+) -> tuple[dict[str, dict], list[tuple[ClipPlan, Path]]]:
+    """Rows of the clips already cut that still check out (probe + recorded hash), and the clips to cut."""
     rows: dict[str, dict] = {}
     pending: list[tuple[ClipPlan, Path]] = []
     for plan in plans:
         rel = clip_rel(task, plan)
         final = local_root / rel
-        if store is not None and store.exists(rel):  # published only after validation; re-check it
-            store.get_file(rel, final)
+        if remote is not None and remote.exists(rel):  # published only after validation; re-check it
+            remote.get(rel, final)
         if final.is_symlink():  # a clip is never a link: whatever it points at is not ours to read
             check_inside(local_root, final)
             final.unlink()
@@ -329,99 +326,137 @@ def _preprocess(
                 expected = (task.get("expected_sha256") or {}).get(clip_id_for(task["video_id"], plan))
                 if not check_clip(facts, plan.end_s - plan.start_s) and (expected is None or expected == digest):
                     st = final.stat()
-                    mtime = st.st_mtime_ns if store is None else None
+                    mtime = st.st_mtime_ns if remote is None else None
                     row = _clip_row(task, plan, rel, st.st_size, facts, digest, mtime)
                     rows[clip_id_for(task["video_id"], plan)] = dict(row, **{KEPT: True})  # checked, not rewritten
-                    if store is not None:
+                    if remote is not None:
                         final.unlink()
                     continue
             except Exception:  # noqa: BLE001 - any probe/decode error: the file is not trusted, redo it
                 pass
             final.unlink()
-            if store is not None:
-                store.remove(rel)
+            if remote is not None:
+                remote.remove(rel)
         pending.append((plan, final))
+    return rows, pending
 
-    threads = task.get("threads") or 1
-    progress = progress or TaskProgress(None)
-    progress.clips = len(rows)  # clips already cut and still valid
-    done_s = float(sum(p.end_s - p.start_s for p in plans if clip_id_for(task["video_id"], p) in rows))
-    hw = hw_plan(cfg.hwaccel)  # probed on this node, once per process
-    for seek_s, run in _runs(plans, pending, max(1, cfg.max_clips_per_run)):
+
+@dataclass
+class _SourceCut:
+    """One source being cut, run after run: what each ffmpeg run needs, the rows so far, the media done."""
+
+    task: dict
+    cfg: PreprocessConfig
+    src: Path
+    remote: DatasetRoot | None
+    progress: TaskProgress
+    hw: HwPlan
+    threads: int
+    rows: dict[str, dict]
+    done_s: float
+
+    def cut(self, seek_s: int, run: list[tuple[ClipPlan, Path]]) -> None:
+        """One ffmpeg run over up to ``max_clips_per_run`` clips; its failure becomes their error rows."""
         temps = [atomic.temp_path_for(final) for _, final in run]
-        run_plans = [p for p, _ in run]
+        try:
+            self._ffmpeg(seek_s, [p for p, _ in run], temps)
+            for (plan, final), tmp in zip(run, temps):
+                self._keep(plan, final, tmp)
+            self.done_s += sum(p.end_s - p.start_s for p, _ in run)
+            self.progress.update(self.done_s, self.progress.clips, force=True)
+        except Exception as exc:  # noqa: BLE001 - becomes this run's error rows; the traceback goes to the item's log
+            detail = failure_detail(exc)
+            for plan, _ in run:
+                self.rows.setdefault(clip_id_for(self.task["video_id"], plan), {**_failed_clip_row(self.task, plan, str(exc)), DETAIL: detail})
+        finally:
+            for tmp in temps:
+                tmp.unlink(missing_ok=True)
 
-        def report(line: str, seek_s: int = seek_s, before_s: float = done_s, plans_now=run_plans) -> None:
+    def _ffmpeg(self, seek_s: int, run_plans: list[ClipPlan], temps: list[Path]) -> None:
+        src, cfg, threads, hw, progress = self.src, self.cfg, self.threads, self.hw, self.progress
+
+        def report(line: str, before_s: float = self.done_s) -> None:
             m = _PTS_TIME.search(line)
             if m is None:
                 return
             at_s = seek_s + float(m[1])  # the uncut branch's time: the position in the source
-            into_s = sum(max(0.0, min(p.end_s, at_s) - p.start_s) for p in plans_now)  # this run's media cut so far
-            cut = sum(1 for p in plans_now if p.end_s <= at_s)
+            into_s = sum(max(0.0, min(p.end_s, at_s) - p.start_s) for p in run_plans)  # this run's media cut so far
+            cut = sum(1 for p in run_plans if p.end_s <= at_s)
             progress.update(before_s + into_s, progress.clips + cut)
 
         try:
-            try:
-                if progress.path:
-                    args = build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s, hw=hw, progress=True)
-                    run_ffmpeg_lines(args, report)
-                else:
-                    run_ffmpeg(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s, hw=hw))
-            except FFmpegError:
-                if hw.all_cpu:
-                    raise
-                # e.g. a codec NVDEC cannot decode: this source runs on the CPU path
-                run_ffmpeg(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s))
-            for (plan, final), tmp in zip(run, temps):
-                cid = clip_id_for(task["video_id"], plan)
-                if not tmp.exists():
-                    rows[cid] = _failed_clip_row(task, plan, "ffmpeg wrote no output for this clip (source ends early?)")
-                    continue
-                try:
-                    facts = probe_clip(tmp)
-                    problems = check_clip(facts, plan.end_s - plan.start_s)
-                except ProbeError as exc:
-                    problems = [str(exc)]
-                if problems:
-                    rows[cid] = _failed_clip_row(task, plan, "invalid clip: " + "; ".join(problems))
-                    continue
-                tmp.replace(final)
-                st = final.stat()
-                digest = file_sha256(final)
-                mtime = st.st_mtime_ns if store is None else None
-                if store is not None:
-                    store.put_file(final, clip_rel(task, plan))
-                    final.unlink()
-                rows[cid] = _clip_row(task, plan, clip_rel(task, plan), st.st_size, facts, digest, mtime)
-                progress.clips += 1
-            done_s += sum(p.end_s - p.start_s for p in run_plans)
-            progress.update(done_s, progress.clips, force=True)
-        except Exception as exc:  # noqa: BLE001 - becomes this run's error rows
-            for plan, _ in run:
-                rows.setdefault(clip_id_for(task["video_id"], plan), _failed_clip_row(task, plan, str(exc)))
-        finally:
-            for tmp in temps:
-                tmp.unlink(missing_ok=True)
+            if progress.path:
+                run_ffmpeg_lines(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s, hw=hw, progress=True), report)
+            else:
+                run_ffmpeg(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s, hw=hw))
+        except FFmpegError:
+            if hw.all_cpu:
+                raise
+            # e.g. a codec NVDEC cannot decode: this source runs on the CPU path
+            run_ffmpeg(build_ffmpeg_args(src, run_plans, temps, cfg, threads, seek_s=seek_s))
+
+    def _keep(self, plan: ClipPlan, final: Path, tmp: Path) -> None:
+        """A clip ffmpeg wrote: checked, renamed into place (and published), or an error row."""
+        task = self.task
+        cid = clip_id_for(task["video_id"], plan)
+        if not tmp.exists():
+            self.rows[cid] = _failed_clip_row(task, plan, "ffmpeg wrote no output for this clip (source ends early?)")
+            return
+        try:
+            facts = probe_clip(tmp)
+            problems = check_clip(facts, plan.end_s - plan.start_s)
+        except ProbeError as exc:
+            problems = [str(exc)]
+        if problems:
+            self.rows[cid] = _failed_clip_row(task, plan, "invalid clip: " + "; ".join(problems))
+            return
+        atomic.commit(tmp, final)  # checked: renamed into place (never a partial clip under its name)
+        st = final.stat()
+        digest = file_sha256(final)
+        mtime = st.st_mtime_ns if self.remote is None else None
+        if self.remote is not None:
+            self.remote.put(final, clip_rel(task, plan))
+            final.unlink()
+        self.rows[cid] = _clip_row(task, plan, clip_rel(task, plan), st.st_size, facts, digest, mtime)
+        self.progress.clips += 1
+
+
+def _preprocess(
+    task: dict, cfg: PreprocessConfig, local_root: Path, remote: DatasetRoot | None, progress: TaskProgress | None = None
+) -> list[dict]:
+    """Clips into ``local_root`` (the dataset root, or scratch when ``remote``, a URL root, publishes them)."""
+    src_ref = task["path"]
+    src = fetch_to_local(src_ref, local_root / "source") if is_url(src_ref) else Path(src_ref)
+    info = _probed(src)
+    plans, beyond = _plans(task, cfg, info.duration_s)
     tail = [_failed_clip_row(task, p, f"source is {info.duration_s:.1f} s, shorter than the listed span") for p in beyond]
+    if not plans:
+        return tail
+    out_dir = check_inside(local_root, local_root / "clips" / safe_name(task["channel"]) / task["video_id"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_inside(local_root, out_dir)  # again once it exists: no planted link on the way
+    atomic.remove_stale_temps(out_dir)
+    rows, pending = _reuse_valid_clips(task, plans, local_root, remote)
+    progress = progress or TaskProgress(None)
+    progress.clips = len(rows)  # clips already cut and still valid
+    done_s = float(sum(p.end_s - p.start_s for p in plans if clip_id_for(task["video_id"], p) in rows))
+    cut = _SourceCut(task, cfg, src, remote, progress, hw_plan(cfg.hwaccel), task.get("threads") or 1, rows, done_s)
+    for seek_s, run in _runs(plans, pending, max(1, cfg.max_clips_per_run)):
+        cut.cut(seek_s, run)
     return [rows[clip_id_for(task["video_id"], p)] for p in plans] + tail
 
 
 def _error_rows(task: dict, error: str) -> list[dict]:
-    return [
-        {
-            "clip_id": task["video_id"],
-            "video_id": task["video_id"],
-            "channel": task["channel"],
-            "category": task["category"],
-            "path": None,
-            "status": FAILED,
-            "error": error,
-        }
-    ]
+    """The source failed as a whole: one row under the video's id."""
+    row = Clip(clip_id=task["video_id"], video_id=task["video_id"], channel=task["channel"], category=task["category"],
+               path=None, status=FAILED, error=error)
+    return [row.to_row()]
 
 
-SPEC = StageSpec(
-    name="preprocess",
+# the options that shape its outputs (recorded in the root; see output_params)
+PARAMS = ("--only-listed", "--clip-seconds", "--keep-tail", "--crf", "--preset", "--audio-bitrate")
+SPEC = SPECS["preprocess"].complete(
+    params=PARAMS,
     manifest="clips",
     task_key="video_id",
     fn=preprocess_video,
@@ -515,6 +550,20 @@ def output_params(cfg: PreprocessConfig, only_listed: bool = False) -> dict:
     }
 
 
+def _register_inputs(root: DatasetRoot, sources: pd.DataFrame) -> pd.DataFrame:
+    """``--input`` files into ``videos.parquet`` (one source, one id) and the rows of this run's sources."""
+    known = root.read("videos")
+    sources = keep_known_ids(sources, known, root)
+    dropped = drop_duplicate_registrations(root, sources, known)
+    if dropped:
+        from realsync_build.core.ui import console
+
+        console.print(f"preprocess: removed {len(dropped)} duplicate registration(s) of sources already registered "
+                      f"under another id: {', '.join(dropped[:5])}", highlight=False, markup=False)  # fmt: skip
+    videos = register_local_sources(root, sources)
+    return videos[videos["video_id"].isin(set(sources["video_id"]))]
+
+
 def run_preprocess(
     root: DatasetRoot,
     input_dir: Path | None = None,
@@ -539,18 +588,9 @@ def run_preprocess(
         sources = discover_sources(input_dir, cfg.category, cfg.category_map)
         if sources.empty:  # before the run is recorded: a mistake, not "0 done"
             raise NoSources(f"no media files under {input_dir} (expected one sub-folder per channel holding the videos)")
-    with stage_run(root, "preprocess", output_params(cfg, only_listed), overwrite=options.overwrite, skip_upstream=skip) as run:
+    with stage_run(root, SPEC, output_params(cfg, only_listed), overwrite=options.overwrite, skip_upstream=skip) as run:
         if input_dir is not None:
-            known = root.read("videos")
-            sources = keep_known_ids(sources, known, root)
-            dropped = drop_duplicate_registrations(root, sources, known)
-            if dropped:
-                from realsync_build.core.ui import console
-
-                console.print(f"preprocess: removed {len(dropped)} duplicate registration(s) of sources already registered "
-                              f"under another id: {', '.join(dropped[:5])}", highlight=False, markup=False)  # fmt: skip
-            videos = register_local_sources(root, sources)
-            videos = videos[videos["video_id"].isin(set(sources["video_id"]))]
+            videos = _register_inputs(root, sources)
         else:
             videos = root.read("videos", required=True, hint="run `realsync fetch` first, or pass --input DIR")
         workers = options.workers or default_workers()
@@ -566,8 +606,8 @@ def run_preprocess(
                     t["expected_sha256"] = by_video.get(t["video_id"], {})
         # a cluster executor reserves as many CPUs per task as ffmpeg gets threads
         outcomes = ClipOutcomes()
-        spec = replace(SPEC, resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0), media_seconds=outcomes.media_seconds)
-        is_done = _clips_verified(root, options.verify)
+        spec = SPEC.complete(resources=Resources(num_cpus=float(tasks[0]["threads"]) if tasks else 1.0),
+                             verify=_clips_verified(root, options.verify), media_seconds=outcomes.media_seconds)
         if options.executor in ("local", "inline") and options.progress:
             # the bar moves per media second and per clip (the driver's per-video bar is off); its total
             # is the media of the sources that will run: not those done, or failed before without --retry-failed
@@ -575,9 +615,9 @@ def run_preprocess(
             skip_states = set() if options.verify else ({DONE} if options.retry_failed else {DONE, FAILED})
             expected = {t["video_id"] for t in tasks if states.get(t["video_id"]) not in skip_states}
             with MediaProgress(tasks, expected):
-                report = run_stage(spec, root, tasks, replace(options, progress=False), is_done=is_done)
+                report = run_stage(spec, root, tasks, replace(options, progress=False))
         else:  # ray: workers may be on other machines, the per-video bar
-            report = run_stage(spec, root, tasks, options, is_done=is_done)
+            report = run_stage(spec, root, tasks, options)
         if options.verify:
             report.verify = outcomes.as_verify()
         run.note(**report.counts())

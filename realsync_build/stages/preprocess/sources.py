@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from realsync_build.core import manifest
 from realsync_build.core.duplicates import registered_files
 from realsync_build.core.ids import file_id
-from realsync_build.core.root import DatasetRoot, check_rel, safe_name
+from realsync_build.core.records import Video
+from realsync_build.core.root import DatasetRoot, safe_name
+from realsync_build.core.stage import register, unregister
 from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.storage import is_url
 from realsync_build.media.probe import ProbeError, probe_source
@@ -106,10 +107,7 @@ def drop_duplicate_registrations(root: DatasetRoot, sources: pd.DataFrame, video
     from realsync_build.core.ids import is_file_safe_id
 
     gone = videos[videos["video_id"].isin(drop)]
-    clips = root.read("clips")
-    if len(clips):
-        root.write("clips", clips[~clips["video_id"].isin(drop)])
-    root.write("videos", videos[~videos["video_id"].isin(drop)])
+    unregister(root, ("clips", "videos"), "video_id", drop)  # the driver writes both manifests
     for vid, channel in zip(gone["video_id"], gone["channel"]):
         if is_file_safe_id(vid):
             root.remove(f"clips/{safe_name(channel or 'unknown')}/{vid}")
@@ -127,19 +125,17 @@ def _located(root: DatasetRoot, abs_path: str) -> dict:
 
 def register_local_sources(root: DatasetRoot, sources: pd.DataFrame) -> pd.DataFrame:
     """Add ``--input`` sources to ``videos.parquet`` (probed: duration, size; bad files get an error)."""
-    videos = root.read("videos")
     rows = []
     for src in sources.to_dict("records"):
-        row = dict(src, url=None, status=DONE, error=None, **_located(root, src["path"]))
+        found = {k: v for k, v in src.items() if k != "source_rel"}  # source_rel: a working column, not a manifest one
+        row = Video.from_row({**found, **_located(root, src["path"])}).replace(url=None, status=DONE, error=None)
         try:
             info = probe_source(src["path"])
-            row.update(duration_s=info.duration_s, width=info.width, height=info.height, fps=info.fps)
+            row = row.replace(duration_s=info.duration_s, width=info.width, height=info.height, fps=info.fps)
         except ProbeError as exc:
-            row.update(status=FAILED, error=str(exc))
-        rows.append(row)
-    videos = manifest.upsert(videos, rows, ["video_id"])
-    root.write("videos", videos)
-    return videos
+            row = row.replace(status=FAILED, error=str(exc))
+        rows.append(row.to_row())
+    return register(root, "videos", rows)  # the driver writes videos.parquet
 
 
 def source_location(root: DatasetRoot, path: str) -> str:
@@ -149,6 +145,4 @@ def source_location(root: DatasetRoot, path: str) -> str:
         return path
     if Path(path).is_absolute():
         return path  # a source registered by --input (read only; outputs always go under the root)
-    if root.url is not None:
-        return root.store.url(check_rel(path))
-    return str(root.abs(path))
+    return root.where(path)  # its URL for a URL root (check_rel refuses an escaping path)

@@ -35,16 +35,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from realsync_build.core import atomic, lists, manifest
+from realsync_build.core import atomic, lists
 from realsync_build.core.adoption import ADOPTION, AdoptError
-from realsync_build.core.textfiles import TextFileError, decode_utf8
-from realsync_build.core.clipview import load_inputs
-from realsync_build.core.protocol import LOADER_SEED, LOADER_SPLIT, SPLIT_ROLE, ProtocolError, loader_selection, read_skip_list
+from realsync_build.core.clipview import Inputs, load_inputs
+from realsync_build.core.protocol import LOADER_SEED, LOADER_SPLIT, SPLIT_ROLE, ProtocolError, Selection, loader_selection, read_skip_list
+from realsync_build.core.records import Segment
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.scenario import UNANNOTATED, annotations_by_clip, scenario_of, streamed_span_s, top_events_of
 from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.segments import SegmentConfig
+from realsync_build.core.textfiles import TextFileError, decode_utf8
+from realsync_build.stages.split import SPEC
 from realsync_build.stages.split.listed import ListInput, list_inputs, listed_class
+from realsync_build.stages.split.outputs import write_outputs
 
 WINDOW_S = 5.0
 REASONS = ("video not fetched", "clip not cut", "clip failed", "under another id")
@@ -135,28 +138,50 @@ def _other_ids(videos: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConfig) -> AdoptResult:
-    """Everything ``split --from-list`` writes, computed in memory (nothing written)."""
-    inputs = load_inputs(root)
-    clips_all = inputs.all_clips
-    clip_status = dict(zip(clips_all["clip_id"], clips_all["status"]))
-    videos_with_clips = set(clips_all["video_id"].dropna())
-    videos = manifest.read_named(root, "videos")
-    videos_fetched = set(videos.loc[videos["status"] == DONE, "video_id"]) if len(videos) else set()
-    _refuse_duplicates(root, videos, clips_all, set(inputs.clips["video_id"]))
-    other_ids = _other_ids(videos)
+@dataclass
+class _RootFacts:
+    """What the root holds, for each listed segment: its clip done, missing, or why."""
 
-    explicit_skip = [read_skip_list(p) for p in cfg.skip_lists] if cfg.skip_lists else None
-    listed_split: dict[str, str] = {}
-    seg_rows: list[dict] = []
-    channels: dict[str, ChannelCount] = {}
-    record_lists = []
-    under_other: dict[str, str] = {}  # listed id -> the id the root holds it under
-    skip_bytes: dict[str, bytes] = {}
-    done_clip = {c["clip_id"]: c for c in inputs.clips.to_dict("records")}
-    ann = annotations_by_clip(inputs.intervals, inputs.events, set(done_clip)) if inputs.annotated else {}
+    inputs: Inputs
+    clip_status: dict
+    videos_with_clips: set
+    videos_fetched: set
+    done_clip: dict
+    ann: dict
+    other_ids: dict  # published id -> the id this root holds the same source under
+    under_other: dict = field(default_factory=dict)  # listed id -> the id the root holds it under (found so far)
 
-    for li in inputs_:
+    @classmethod
+    def read(cls, root: DatasetRoot) -> "_RootFacts":
+        inputs = load_inputs(root)
+        clips_all = inputs.all_clips
+        videos = root.read("videos")
+        _refuse_duplicates(root, videos, clips_all, set(inputs.clips["video_id"]))
+        done_clip = {c["clip_id"]: c for c in inputs.clips.to_dict("records")}
+        return cls(
+            inputs,
+            dict(zip(clips_all["clip_id"], clips_all["status"])),
+            set(clips_all["video_id"].dropna()),
+            set(videos.loc[videos["status"] == DONE, "video_id"]) if len(videos) else set(),
+            done_clip,
+            annotations_by_clip(inputs.intervals, inputs.events, set(done_clip)) if inputs.annotated else {},
+            _other_ids(videos),
+        )
+
+
+@dataclass
+class _ListRead:
+    """One published list, parsed, with its JSON, its skip list and the protocol's selection."""
+
+    raw: bytes
+    rows: list
+    json_path: Path
+    entries: dict
+    skip_paths: list
+    sel: Selection
+
+    @classmethod
+    def read(cls, li: ListInput, cfg: AdoptConfig, explicit_skip: list | None) -> "_ListRead":
         raw = li.csv.read_bytes()
         text = decode_utf8(raw, li.csv)  # a bad byte: one line with the file and line
         rows = lists.parse_csv_text(text, str(li.csv))
@@ -164,98 +189,97 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
         if not json_path.is_file():
             raise AdoptError(f"{json_path} not found: the JSON list (offsets) must sit beside {li.csv.name}")
         entries = lists.read_json(json_path)
-        lines = text.splitlines(keepends=True)
         if cfg.skip_lists:
             skip = [e for sk in explicit_skip for e in sk]
             skip_paths = list(cfg.skip_lists)
         else:
             skip = read_skip_list(li.skip_list) if li.skip_list else []
             skip_paths = [li.skip_list] if li.skip_list else []
-        sel = loader_selection(lines, skip, protocol=cfg.protocol, cap=cfg.cap, seed=cfg.seed)
-        for r in rows:
-            vid = r.segment.video_id
-            other = listed_split.get(vid)
-            if other is not None and other != li.split:
-                raise AdoptError(f"video {vid} is in two lists ({other} and {li.split}): a video can be in one split only")
-            listed_split[vid] = li.split
-            channels.setdefault(r.channel, ChannelCount(r.channel)).listed += 1
-        n_adopted = 0
-        for i in sel.kept:
-            r = rows[i]
-            sid = str(r.segment)
-            e = entries.get(sid)
-            if e is None:
-                raise AdoptError(f"{li.csv}: segment {sid} is in the CSV but not in {json_path.name}")
-            if abs(float(e["v_start_i_sec"]) - r.seg_start_s) > 1e-9:
-                raise AdoptError(f"{json_path}: {sid}: v_start_i_sec {e['v_start_i_sec']} differs from the CSV start {r.seg_start_s}")
-            cc = channels[r.channel]
-            cc.selected += 1
-            cid = r.segment.clip_id
-            reason = _missing_reason(cid, r.segment.video_id, clip_status, videos_with_clips, videos_fetched)
-            if reason == "video not fetched" and r.segment.video_id in other_ids:
-                reason = "under another id"  # the source is here, registered under another id
-                under_other[r.segment.video_id] = other_ids[r.segment.video_id]
-            if reason is None:
-                clip = done_clip[cid]
-                if clip["channel"] != r.channel:
-                    raise AdoptError(f"{li.csv}: segment {sid} is listed under channel {r.channel} but its clip is under {clip['channel']}")
-                if float(r.seg_start_s) + WINDOW_S > float(clip["end_s"]) - float(clip["start_s"]) + 1e-6:
-                    reason = "clip not cut"  # the root's clip is shorter than the listed span
-            if reason is not None:
-                cc.missing[reason] += 1
-                continue
-            a = float(r.seg_start_s)
-            offset = float(e["offset_sec"])
-            seg_rows.append(
-                {
-                    "segment_id": sid,
-                    "clip_id": cid,
-                    "video_id": r.segment.video_id,
-                    "channel": r.channel,
-                    "split": li.split,
-                    "start_s": a,
-                    "end_s": a + WINDOW_S,
-                    "offset_sec": offset,
-                    "offset_class": listed_class(offset, li.distribution, sid, json_path),
-                    "scenario": scenario_of(ann.get(cid), *streamed_span_s(a, float(clip["end_s"]) - float(clip["start_s"]), offset, SegmentConfig().stream))
-                    if inputs.annotated
-                    else UNANNOTATED,
-                    "top_events": top_events_of(ann.get(cid), a, a + WINDOW_S, SegmentConfig().top_events),
-                    "tag": r.segment.tag or None,
-                    "list_row": int(i),
-                }
-            )
-            cc.adopted += 1
-            n_adopted += 1
-        skips = []
-        for p in skip_paths:
-            data = Path(p).read_bytes()
-            skip_bytes[Path(p).name] = data
-            skips.append({"path": str(Path(p).resolve()), "name": Path(p).name, "sha256": _sha256(data), "entries": len(data.decode().split())})
-        record_lists.append(
-            {
-                "path": str(li.csv.resolve()),
-                "name": li.csv.name,
-                "json_name": json_path.name,
-                "sha256": _sha256(raw),
-                "json_sha256": _sha256(json_path.read_bytes()),
-                "kind": li.kind,
-                "loader_split": LOADER_SPLIT.get(li.kind or ""),
-                "split": li.split,
-                "role": SPLIT_ROLE[li.split],
-                "distribution": li.distribution,
-                "lines": len(rows),
-                "selected": len(sel.kept),
-                "adopted": n_adopted,
-                "missing": len(sel.kept) - n_adopted,
-                "dropped_cap": sel.dropped_cap,
-                "dropped_broken": sel.dropped_broken,
-                "dropped_skip": sel.dropped_skip,
-                "skip_lists": skips,
-            }
-        )
+        sel = loader_selection(text.splitlines(keepends=True), skip, protocol=cfg.protocol, cap=cfg.cap, seed=cfg.seed)
+        return cls(raw, rows, json_path, entries, skip_paths, sel)
 
-    clips_out = clips_all.copy()
+
+def _note_listed(li: ListInput, rows: list, listed_split: dict[str, str], channels: dict[str, ChannelCount]) -> None:
+    """Every line's video goes to the list's split (one split per video) and counts for its channel."""
+    for r in rows:
+        vid = r.segment.video_id
+        other = listed_split.get(vid)
+        if other is not None and other != li.split:
+            raise AdoptError(f"video {vid} is in two lists ({other} and {li.split}): a video can be in one split only")
+        listed_split[vid] = li.split
+        channels.setdefault(r.channel, ChannelCount(r.channel)).listed += 1
+
+
+def _adopt_line(i: int, li: ListInput, lr: _ListRead, facts: _RootFacts, cc: ChannelCount) -> dict | None:
+    """The segment row of selected line ``i``, or None (counted as missing, with its reason)."""
+    r = lr.rows[i]
+    sid = str(r.segment)
+    e = lr.entries.get(sid)
+    if e is None:
+        raise AdoptError(f"{li.csv}: segment {sid} is in the CSV but not in {lr.json_path.name}")
+    if abs(float(e["v_start_i_sec"]) - r.seg_start_s) > 1e-9:
+        raise AdoptError(f"{lr.json_path}: {sid}: v_start_i_sec {e['v_start_i_sec']} differs from the CSV start {r.seg_start_s}")
+    cc.selected += 1
+    cid = r.segment.clip_id
+    reason = _missing_reason(cid, r.segment.video_id, facts.clip_status, facts.videos_with_clips, facts.videos_fetched)
+    if reason == "video not fetched" and r.segment.video_id in facts.other_ids:
+        reason = "under another id"  # the source is here, registered under another id
+        facts.under_other[r.segment.video_id] = facts.other_ids[r.segment.video_id]
+    if reason is None:
+        clip = facts.done_clip[cid]
+        if clip["channel"] != r.channel:
+            raise AdoptError(f"{li.csv}: segment {sid} is listed under channel {r.channel} but its clip is under {clip['channel']}")
+        if float(r.seg_start_s) + WINDOW_S > float(clip["end_s"]) - float(clip["start_s"]) + 1e-6:
+            reason = "clip not cut"  # the root's clip is shorter than the listed span
+    if reason is not None:
+        cc.missing[reason] += 1
+        return None
+    a, offset = float(r.seg_start_s), float(e["offset_sec"])
+    duration_s = float(clip["end_s"]) - float(clip["start_s"])
+    scenario = UNANNOTATED
+    if facts.inputs.annotated:
+        scenario = scenario_of(facts.ann.get(cid), *streamed_span_s(a, duration_s, offset, SegmentConfig().stream))
+    cc.adopted += 1
+    return Segment(
+        segment_id=sid, clip_id=cid, video_id=r.segment.video_id, channel=r.channel, split=li.split, start_s=a,
+        end_s=a + WINDOW_S, offset_sec=offset, offset_class=listed_class(offset, li.distribution, sid, lr.json_path), scenario=scenario,
+        top_events=top_events_of(facts.ann.get(cid), a, a + WINDOW_S, SegmentConfig().top_events),
+        tag=r.segment.tag or None, list_row=int(i),
+    ).to_row()  # fmt: skip
+
+
+def _list_record(li: ListInput, lr: _ListRead, n_adopted: int, skip_bytes: dict[str, bytes]) -> dict:
+    """What adoption.json says about one list (and its skip lists, whose bytes are kept)."""
+    skips = []
+    for p in lr.skip_paths:
+        data = Path(p).read_bytes()
+        skip_bytes[Path(p).name] = data
+        skips.append({"path": str(Path(p).resolve()), "name": Path(p).name, "sha256": _sha256(data), "entries": len(data.decode().split())})
+    return {
+        "path": str(li.csv.resolve()),
+        "name": li.csv.name,
+        "json_name": lr.json_path.name,
+        "sha256": _sha256(lr.raw),
+        "json_sha256": _sha256(lr.json_path.read_bytes()),
+        "kind": li.kind,
+        "loader_split": LOADER_SPLIT.get(li.kind or ""),
+        "split": li.split,
+        "role": SPLIT_ROLE[li.split],
+        "distribution": li.distribution,
+        "lines": len(lr.rows),
+        "selected": len(lr.sel.kept),
+        "adopted": n_adopted,
+        "missing": len(lr.sel.kept) - n_adopted,
+        "dropped_cap": lr.sel.dropped_cap,
+        "dropped_broken": lr.sel.dropped_broken,
+        "dropped_skip": lr.sel.dropped_skip,
+        "skip_lists": skips,
+    }
+
+
+def _placed(root: DatasetRoot, inputs: Inputs, listed_split: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(splits, clips)``: the listed videos in their lists' splits, every other video in train."""
+    clips_out = inputs.all_clips.copy()
     video_split = {v: listed_split.get(v, "train") for v in sorted(set(inputs.clips["video_id"]))}
     clips_out["split"] = None
     done = clips_out["status"] == DONE
@@ -265,7 +289,25 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
     if (multi > 1).any():
         raise AdoptError(f"videos under two channels in {root.manifest('clips')}: {sorted(multi[multi > 1].index)[:5]}")
     splits = pd.DataFrame({"video_id": vids["video_id"], "channel": vids["channel"], "split": vids["video_id"].map(video_split)})
-    splits = splits.sort_values("video_id", kind="mergesort").reset_index(drop=True)
+    return splits.sort_values("video_id", kind="mergesort").reset_index(drop=True), clips_out
+
+
+def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConfig) -> AdoptResult:
+    """Everything ``split --from-list`` writes, computed in memory (nothing written)."""
+    facts = _RootFacts.read(root)
+    explicit_skip = [read_skip_list(p) for p in cfg.skip_lists] if cfg.skip_lists else None
+    listed_split: dict[str, str] = {}
+    seg_rows: list[dict] = []
+    channels: dict[str, ChannelCount] = {}
+    record_lists = []
+    skip_bytes: dict[str, bytes] = {}
+    for li in inputs_:
+        lr = _ListRead.read(li, cfg, explicit_skip)
+        _note_listed(li, lr.rows, listed_split, channels)
+        adopted = [row for i in lr.sel.kept if (row := _adopt_line(i, li, lr, facts, channels[lr.rows[i].channel])) is not None]
+        seg_rows += adopted
+        record_lists.append(_list_record(li, lr, len(adopted), skip_bytes))
+    splits, clips_out = _placed(root, facts.inputs, listed_split)
     segments = pd.DataFrame(seg_rows)
     if len(segments) and segments["segment_id"].duplicated().any():
         dup = segments.loc[segments["segment_id"].duplicated(), "segment_id"].iloc[0]
@@ -278,38 +320,31 @@ def compute_adoption(root: DatasetRoot, inputs_: list[ListInput], cfg: AdoptConf
         "distribution": "+".join(sorted({li.distribution for li in inputs_})) or None,
         "cap": cfg.cap,
         "seed": cfg.seed if cfg.cap is not None else None,
-        "annotated": bool(inputs.annotated),
+        "annotated": bool(facts.inputs.annotated),
         "lists": record_lists,
         "missing_by_channel": per_channel,
         "n_selected": sum(c.selected for c in channels.values()),
         "n_adopted": len(segments),
         "n_missing": sum(c.n_missing for c in channels.values()),
-        "under_another_id": dict(sorted(under_other.items())),
+        "under_another_id": dict(sorted(facts.under_other.items())),
     }
     return AdoptResult(splits, clips_out, segments, channels, record, skip_bytes)
 
 
 def write_adoption(root: DatasetRoot, result: AdoptResult) -> None:
-    """The three manifests (segments first, clips last), the record and the skip lists' bytes."""
-    manifest.write_named(root, "segments", result.segments)
-    manifest.write_named(root, "splits", result.splits)
+    """split's three manifests (through its one writer), the skip lists' bytes and the record."""
+    write_outputs(root, result.splits, result.clips, result.segments)
     lists_dir = root.manifests / "lists"
     for name, data in result.skip_bytes.items():
         atomic.write_bytes(lists_dir / name, data)
         root.push(lists_dir / name)  # a URL root: publish it (no-op for a folder)
     atomic.write_text(root.manifests / ADOPTION, json.dumps(result.record, indent=1) + "\n")
     root.push(root.manifests / ADOPTION)
-    # clips.parquet has one writer (preprocess): the assignment is joined in on read
-    placed = result.clips[result.clips["split"].notna()]
-    root.write("clip_splits", placed[["clip_id", "video_id", "split"]])
 
 
 def clear_adoption(root: DatasetRoot) -> None:
     """A plain ``split`` replaces an adopted one: the record no longer describes the root."""
-    path = root.manifests / ADOPTION
-    if root.store is not None and root.store.exists(root.rel(path)):
-        root.store.remove(root.rel(path))
-    path.unlink(missing_ok=True)
+    root.remove(f"manifests/{ADOPTION}")  # at the URL and in the mirror for a URL root
 
 
 def output_params(paths: list[Path], cfg: AdoptConfig, as_splits: list[str] | None = None,
@@ -328,7 +363,7 @@ def run_adopt(root: DatasetRoot, paths: list[Path], cfg: AdoptConfig, as_splits:
 
     params = output_params(paths, cfg, as_splits, roles)
     # recorded as split's parameters; adopting again (other lists) replaces the split, as a plain split does
-    with stage_run(root, "split", params, guard_params=False) as run:
+    with stage_run(root, SPEC, params, guard_params=False) as run:
         try:
             ins = list_inputs(paths, as_splits, list(cfg.skip_lists) if cfg.skip_lists else None, roles, cfg.distribution)
             result = compute_adoption(root, ins, cfg)

@@ -37,6 +37,8 @@ from realsync_build.core.manifest import ManifestError, MissingInput
 from realsync_build.core.root import DatasetRoot
 from realsync_build.core.schema import DONE
 from realsync_build.core.segments import SegmentConfig, make_segments
+from realsync_build.stages.split import SPEC
+from realsync_build.stages.split.outputs import write_outputs
 
 SPLIT_NAMES = ("train", "dev", "test")
 
@@ -285,14 +287,8 @@ def compute_split(root: DatasetRoot, cfg: SplitConfig) -> SplitResult:
 
 
 def write_split(root: DatasetRoot, result: SplitResult) -> None:
-    """Write split's three manifests (each atomically; the completion record follows them).
-
-    ``clips.parquet`` is not rewritten (preprocess is its one writer): each placed clip's split
-    goes to ``clip_splits.parquet`` and is joined in when a later stage reads the clips."""
-    root.write("segments", result.segments)
-    root.write("splits", result.splits)
-    placed = result.clips[result.clips["split"].notna()]
-    root.write("clip_splits", placed[["clip_id", "video_id", "split"]])
+    """Write split's three manifests (:func:`realsync_build.stages.split.outputs.write_outputs`)."""
+    write_outputs(root, result.splits, result.clips, result.segments)
 
 
 def output_params(cfg: SplitConfig) -> dict:
@@ -322,7 +318,7 @@ def run_split(root: DatasetRoot, cfg: SplitConfig, overwrite: bool = False) -> S
 
     # a split adopted from published lists is replaced by a drawn one without --overwrite
     adopted = "--from-list" in ((load(root, "split") or {}).get("params") or {})
-    with stage_run(root, "split", output_params(cfg), overwrite=overwrite, guard_params=not adopted) as run:
+    with stage_run(root, SPEC, output_params(cfg), overwrite=overwrite, guard_params=not adopted) as run:
         result = compute_split(root, cfg)
         write_split(root, result)
         clear_adoption(root)  # this split replaces one adopted from published lists

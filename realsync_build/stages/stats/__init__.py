@@ -167,7 +167,7 @@ def run_stats(root: DatasetRoot, name: str = "realsync") -> StatsResult:
 def _pull_evaluations(root: DatasetRoot) -> None:
     """URL root: the evaluations published under ``report/eval-*/`` at the URL, into the mirror
     (the report links their figures and reads their metrics)."""
-    for name in root.store.ls("report"):
+    for name in root.listdir("report"):
         if name.startswith("eval-"):
             for fname in ("metrics.json", "by_iteration.png", "by_iteration.csv"):
                 rel = f"report/{name}/{fname}"
