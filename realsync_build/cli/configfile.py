@@ -27,17 +27,12 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from typer.core import TyperGroup
 
-try:  # typer >= 0.20 carries its own copy of click's core; older typer uses click itself
-    from typer._click.core import Command, Context, ParameterSource
-    from typer._click.exceptions import BadParameter, MissingParameter, UsageError
-except ImportError:  # pragma: no cover
-    from click.core import Command, Context, ParameterSource
-    from click.exceptions import BadParameter, MissingParameter, UsageError
+from realsync_build.cli.tree import BadParameter, Command, Context, MissingParameter, ParameterSource, UsageError, walk  # noqa: F401
 
 from realsync_build.cli import values
 from realsync_build.core.errors import UserError
@@ -53,16 +48,6 @@ LEGACY_CONFIG = {("train",): ("model_size", ("tiny", "base"))}
 
 
 # ---------------------------------------------------------------- walking the command tree
-
-
-def walk(group: TyperGroup, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Command]]:
-    """Every command and group under ``group`` with its path of names (the root's is ())."""
-    yield path, group
-    for name, cmd in sorted(group.commands.items()):
-        if isinstance(cmd, TyperGroup):
-            yield from walk(cmd, path + (name,))
-        else:
-            yield path + (name,), cmd
 
 
 def leaves(group: TyperGroup) -> dict[tuple[str, ...], Command]:

@@ -198,23 +198,21 @@ def fetch(
 ) -> None:
     """Fetch channel videos with yt-dlp into raw/{channel}/{video_id}.{ext} and manifests/videos.parquet.
 
-    Selection (channels): at least --min-minutes long, available at --min-height or more,
-    not live/upcoming/members-only, total bitrate in the window for its height; then
-    --hours-per-channel per channel in a --seed order.  --from-list fetches exactly the
-    videos a published list names.  Downloads resume (.part files, yt-dlp's download
-    archive raw/download-archive.txt); a failed video gets an error row and the run
-    goes on; --retry-failed re-attempts only those.
+    Selection (channels): at least --min-minutes long, available at --min-height or more, not
+    live/upcoming/members-only, total bitrate in the window for its height; then --hours-per-channel
+    per channel in a --seed order.  --from-list fetches exactly the videos a published list names.
+    Downloads resume (.part files, yt-dlp's download archive raw/download-archive.txt); a failed
+    video gets an error row and the run goes on; --retry-failed re-attempts only those.
     """
     from realsync_build.core.ui import console
-    from realsync_build.stages.fetch import FetchConfig, print_fetch_report
+    from realsync_build.stages.fetch import FetchConfig
 
-    if workers_alias is not None:
+    if workers_alias is not None:  # the old spelling, for one release
         console.print("[yellow]warning:[/yellow] fetch --workers is deprecated: use --concurrency (downloads at the same time)", highlight=False)
-        concurrency = workers_alias
-    from_list = list(from_list) if from_list else None
-    _check_options([x for x in (channels, channel, from_list) if x is not None], category, name, min_height, max_height, extractor,
-                   limit_rate, cookies, json_out, dry_run)  # fmt: skip
-    from_list = _lists(from_list, distribution)
+    concurrency = workers_alias if workers_alias is not None else concurrency
+    _check_options([x for x in (channels, channel, from_list or None) if x is not None], category, name, min_height, max_height,
+                   extractor, limit_rate, cookies, json_out, dry_run)  # fmt: skip
+    from_list = _lists(list(from_list) if from_list else None, distribution)
     cfg = FetchConfig(
         min_minutes=min_minutes, min_height=min_height, max_height=max_height, min_kbps=min_kbps, max_kbps=max_kbps,
         hours_per_channel=hours_per_channel or None,  # 0: no budget (None)
@@ -224,8 +222,20 @@ def fetch(
     ds = root_of(root)
     chans = _channel_list(channels, channel, name, category) if from_list is None else None
     report = _run(ds, cfg, chans, from_list, dry_run, run_options(concurrency, executor, ray_address, retry_failed, strict, progress))
+    _show(ds, report, dry_run, json_out)
+    exit_if_failed(not report.ok, strict)
+
+
+def _show(ds, report, dry_run: bool, json_out: bool) -> None:
+    """The plan or the run's tables (``--json``: one document on stdout); a run that selected nothing is one line, exit 2."""
+    import json
+
+    from realsync_build.core.ui import console
+    from realsync_build.stages.fetch import print_fetch_report
+    from realsync_build.stages.fetch.report import plan_dict
+
     if json_out:
-        _print_plan_json(ds, report)
+        typer.echo(json.dumps(plan_dict(report, str(ds.manifest("videos"))), indent=1))
     else:
         print_fetch_report(report)
     if dry_run:
@@ -234,12 +244,3 @@ def fetch(
         found = sum(t.found for t in report.tallies.values())
         why = f"{found} listed, none kept by the selection rules (see the table)" if found else "nothing listed"
         fail(f"0 videos selected ({why}); nothing to download")
-    exit_if_failed(not report.ok, strict)
-
-
-def _print_plan_json(ds, report) -> None:
-    import json
-
-    from realsync_build.stages.fetch.report import plan_dict
-
-    typer.echo(json.dumps(plan_dict(report, str(ds.manifest("videos"))), indent=1))

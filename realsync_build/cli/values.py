@@ -162,7 +162,7 @@ def flag_of(p: Any) -> str:
 
 def _callback(rule: Rule, previous):
     def check(ctx, param, value):
-        from realsync_build.cli.configfile import BadParameter
+        from realsync_build.cli.tree import BadParameter
 
         try:
             if getattr(param, "multiple", False) and isinstance(value, (list, tuple)):
@@ -198,7 +198,7 @@ def install(path: tuple[str, ...], cmd: Any) -> None:
 
 def numeric_options(group: Any) -> Iterator[tuple[tuple[str, ...], Any, Any]]:
     """``(command path, command, parameter)`` for every option that carries a rule."""
-    from realsync_build.cli.configfile import walk
+    from realsync_build.cli.tree import walk
 
     for path, cmd in walk(group):
         for p in cmd.params:

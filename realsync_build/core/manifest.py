@@ -197,7 +197,7 @@ def write_table_named(root, name: str, table: pa.Table) -> Path:
     return path
 
 
-def read_table(root, rel: str) -> pa.Table | None:
+def read_root_table(root, rel: str) -> pa.Table | None:
     """A root-relative Parquet file (a part file) as an Arrow table; None when it does not exist."""
     if not root.exists(rel):
         return None

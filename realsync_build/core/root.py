@@ -157,7 +157,7 @@ class DatasetRoot:
         """A root-relative Parquet file as an Arrow table, None when missing (e.g. a part file)."""
         from realsync_build.core import manifest
 
-        return manifest.read_table(self, rel_path)
+        return manifest.read_root_table(self, rel_path)
 
     def has(self, name: str) -> bool:
         """Whether manifest ``name`` exists (at the URL for a URL root)."""

@@ -352,6 +352,26 @@ def _record(spec: StageSpec, tid: str, rows: list[dict], err: str | None, table:
     table.save_if_due()
 
 
+def _drive(spec: StageSpec, pending: list[dict], executor: Executor, table: _Manifest, logs: _ItemLogs, report: StageReport,
+           options: RunOptions, watch) -> None:
+    """Map the stage's function over the pending tasks and record each result as it comes; results a
+    watcher holds back are recorded with the next one it lets through, or at the end."""
+    held: list[tuple[str, list[dict], str | None]] = []
+    with stop_on_ctrl_c(spec.name), stage_progress(spec.name, len(pending), enabled=options.progress, unit=spec.item_label,
+                                                   output_label=spec.output_label) as bar:  # fmt: skip
+        for idx, rows, err in executor.imap(spec.fn, pending, spec.resources):
+            tid, rows = _outcome(spec, pending[idx], rows, err, table)
+            if watch is not None and watch(tid, rows, err) is HOLD:  # a watcher may also stop the run (raises)
+                held.append((tid, rows, err))
+                continue
+            for h in held:  # the watcher let the run go on: what it held is recorded as it was
+                _record(spec, *h, table, logs, report, bar)
+            held.clear()
+            _record(spec, tid, rows, err, table, logs, report, bar)
+        for h in held:
+            _record(spec, *h, table, logs, report, bar)
+
+
 def run_stage(
     spec: StageSpec,
     root: DatasetRoot,
@@ -383,24 +403,10 @@ def run_stage(
     own_executor = executor is None
     if executor is None:
         executor = get_executor(options.executor, workers=options.workers, ray_address=options.ray_address, devices=options.devices)
-    held: list[tuple[str, list[dict], str | None]] = []  # results a watcher holds back (see HOLD)
     log.debug("%s: %d tasks, %d pending, %d done before, %d failed before; executor %s", spec.name, len(tasks), len(pending),
               report.skipped_done, report.skipped_failed, options.executor)  # fmt: skip
     try:
-        with stop_on_ctrl_c(spec.name), stage_progress(spec.name, len(pending), enabled=options.progress, unit=spec.item_label,
-                                                       output_label=spec.output_label) as bar:  # fmt: skip
-            for idx, rows, err in executor.imap(spec.fn, pending, spec.resources):
-                tid, rows = _outcome(spec, pending[idx], rows, err, table)
-                if watch is not None and watch(tid, rows, err) is HOLD:  # a watcher may also stop the run (raises)
-                    held.append((tid, rows, err))
-                    continue
-                for h in held:  # the watcher let the run go on: what it held is recorded as it was
-                    _record(spec, *h, table, logs, report, bar)
-                held.clear()
-                _record(spec, tid, rows, err, table, logs, report, bar)
-            for h in held:
-                _record(spec, *h, table, logs, report, bar)
-            held.clear()
+        _drive(spec, pending, executor, table, logs, report, options, watch)
     except WorkerLost as exc:
         table.flush()
         raise RuntimeError(f"{spec.name}: {exc}") from exc

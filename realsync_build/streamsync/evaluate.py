@@ -135,9 +135,9 @@ def segment_groups(pred: dict, segments: list[Segment], scenarios: list[str] | N
 
 def train_labels(root: DatasetRoot) -> np.ndarray | None:
     """Fixed offset classes of a ``train`` split in segments.parquet, when the root has them (rare: the trainer draws its own)."""
-    if not root.manifest("segments").exists():
+    if not root.has("segments"):
         return None
-    table = pd.read_parquet(root.manifest("segments"))
+    table = root.read("segments")
     if "split" not in table or "offset_class" not in table:
         return None
     train = table.loc[table["split"] == "train", "offset_class"].dropna()
