@@ -18,7 +18,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install $(TORCH_INDEX) $(TORCH_SPEC)
-	$(BIN)/python -m pip install -e ".[test,yamnet]"
+	$(BIN)/python -m pip install -e ".[test,yamnet,fast]"
 	touch $@
 
 install: $(BIN)/.installed

@@ -172,10 +172,21 @@ class SyncNetScorer:
         vshift: int = 15,
         trusted: bool = False,
         video_stride: int = 1,
+        engine: str = "torch",
     ) -> None:
+        from realsync_build.models.engine import resolve_engine
+
         self.net = weights if isinstance(weights, SyncNetV2) else load_syncnet(weights, trusted=trusted)
         self.device = torch.device(device)
         self.net = self.net.to(self.device).eval()
+        self.engine = resolve_engine(engine, self.device)
+        self._lip_onnx = None
+        if self.engine == "onnx":
+            from realsync_build.models.engine import OnnxModule
+            from realsync_build.models.syncnet_net import LipTower2d
+
+            example = torch.zeros(1, 3 * WINDOW_FRAMES, CROP_SIZE, CROP_SIZE)
+            self._lip_onnx = OnnxModule(LipTower2d(self.net), [example], ["frames"], ["embedding"], "syncnet-lip")
         self.batch_size = max(1, int(batch_size))
         self.vshift = int(vshift)
         if int(video_stride) < 1:
@@ -204,10 +215,14 @@ class SyncNetScorer:
         if any(frames.get(f) is None for f in needed):
             raise ValueError("a frame a sampled SyncNet window needs was not cropped")
         pos = {f: p for p, f in enumerate(needed)}
+        self.lip_windows += len(starts)
+        if self._lip_onnx is not None:  # the 2-D re-layout: a window is its 5 frames as 15 channels
+            chw = np.stack([frames[f] for f in needed]).transpose(0, 3, 1, 2).astype(np.float32)  # (F, 3, 224, 224)
+            lip = np.stack([chw[pos[int(t)] : pos[int(t)] + WINDOW_FRAMES].reshape(3 * WINDOW_FRAMES, CROP_SIZE, CROP_SIZE) for t in starts])
+            return torch.from_numpy(self._lip_onnx(lip)[0])
         clip = torch.from_numpy(np.ascontiguousarray(np.stack([frames[f] for f in needed]))).to(self.device)
         clip = clip.permute(3, 0, 1, 2).float()  # (3, F, 224, 224)
         lip = torch.stack([clip[:, pos[int(t)] : pos[int(t)] + WINDOW_FRAMES] for t in starts])  # (B, 3, 5, 224, 224)
-        self.lip_windows += len(starts)
         return self.net.forward_lip(lip).float().cpu()
 
     def _audio(self, audio: np.ndarray, n: int) -> np.ndarray:
