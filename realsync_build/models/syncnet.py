@@ -85,6 +85,19 @@ def sync_offset(video_feats, audio_feats, vshift: int = 15, video_index=None) ->
     return SyncResult(offset_frames=vshift - k, min_dist=min_dist, confidence=float(np.median(mdist)) - min_dist, dists=mdist)
 
 
+def window_distances(video_feats, audio_feats, vshift: int = 15, video_index=None, rows=None) -> np.ndarray:
+    """The per-window distance rows ``d[j, k]`` (float32 ``(len(rows), 2 vshift + 1)``) whose mean
+    :func:`sync_offset` takes; ``rows`` (default: all) selects which of the ``M`` video windows."""
+    v = torch.as_tensor(np.asarray(video_feats), dtype=torch.float32)
+    a = torch.as_tensor(np.asarray(audio_feats), dtype=torch.float32)
+    idx = torch.arange(len(v)) if video_index is None else torch.as_tensor(np.asarray(video_index), dtype=torch.long)
+    sel = torch.arange(len(v)) if rows is None else torch.as_tensor(np.asarray(rows), dtype=torch.long)
+    windows = torch.nn.functional.pad(a, (0, 0, vshift, vshift)).unfold(0, 2 * vshift + 1, 1)  # (N, D, win)
+    out = [torch.linalg.vector_norm(v[sel[i : i + 256], :, None] - windows[idx[sel[i : i + 256]]] + PAIRWISE_EPS, dim=1)
+           for i in range(0, len(sel), 256)]  # fmt: skip
+    return torch.cat(out).numpy() if out else np.zeros((0, 2 * vshift + 1), np.float32)
+
+
 def sampled_windows(n: int, video_stride: int = 1) -> np.ndarray:
     """The windows whose lip features are computed: ``0, k, 2k, ... < n``."""
     return np.arange(0, max(0, n), max(1, int(video_stride)))
@@ -252,9 +265,29 @@ class SyncNetScorer:
             v_out.append(self._lip(frames, batch))
         return torch.cat(v_out).numpy(), self._audio(audio, n), ts
 
-    def open_run(self, hold_frames: int = 0) -> "RunEvaluation":
-        """A :class:`RunEvaluation`: one evaluation of a whole run, fed frame by frame."""
-        return RunEvaluation(self, hold_frames)
+    def open_run(self, hold_frames: int = 0, settle=None, audio: np.ndarray | None = None) -> "RunEvaluation":
+        """A :class:`RunEvaluation`: one evaluation of a whole run, fed frame by frame; with a
+        :class:`~realsync_build.models.sync_settle.SettleRule` and the audio from the run's start,
+        it settles as soon as the rule allows."""
+        return RunEvaluation(self, hold_frames, settle, audio)
+
+    def _audio_windows(self, audio: np.ndarray, v0: int, v1: int) -> np.ndarray:
+        """Audio features of windows ``v0 .. v1 - 1`` of a run whose audio starts at ``audio[0]``,
+        equal to those of :meth:`_audio` on the whole run: MFCC is per 10 ms frame, and a slice
+        starting one video frame before ``v0`` gives the same pre-emphasis at every frame used."""
+        s0 = max(0, SAMPLES_PER_FRAME * (v0 - 1))
+        end = 160 * (MFCC_PER_FRAME * (v1 - 1) + 19) + 400  # where the last window's 20th MFCC frame (25 ms) ends
+        seg = np.asarray(audio[s0:end], dtype=np.float32)
+        if len(seg) < end - s0:
+            seg = np.pad(seg, (0, end - s0 - len(seg)))
+        cc = torch.from_numpy(audio_features(seg)).to(self.device)  # (13, T) from sample s0
+        first = s0 // 160
+        out = []
+        for i in range(v0, v1, self.batch_size):
+            idx = range(i, min(v1, i + self.batch_size))
+            aud = torch.stack([cc[None, :, j * MFCC_PER_FRAME - first : j * MFCC_PER_FRAME - first + 20] for j in idx])
+            out.append(self.net.forward_aud(aud).float().cpu())
+        return torch.cat(out).numpy()
 
     def embed(self, crops, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-window features ``(N, 1024)`` of the lip and audio towers (reference windowing, every window)."""
@@ -284,9 +317,15 @@ class RunEvaluation:
     reference scores ``min(frames, samples // 640) - 5`` windows and the audio always covers
     the run here.  ``hold_frames``: no lip work before the run is that long (shorter runs
     are dropped unscored, so their crops are never embedded).
+
+    ``settle`` (a :class:`~realsync_build.models.sync_settle.SettleRule`, with ``audio`` from
+    the run's first sample): after each batch of lip features the run so far is evaluated as a
+    run of its own, and once the rule finds the accept/reject answer decisive the run is
+    **settled**: no further crops are needed (:meth:`needs` is false), and :meth:`finish`
+    returns that evaluation.  Without it (or ``alpha = 0``) the whole run is scored.
     """
 
-    def __init__(self, scorer: SyncNetScorer, hold_frames: int = 0) -> None:
+    def __init__(self, scorer: SyncNetScorer, hold_frames: int = 0, settle=None, audio: np.ndarray | None = None) -> None:
         self.scorer = scorer
         self.stride = scorer.video_stride
         self.hold_frames = max(0, int(hold_frames))
@@ -296,15 +335,26 @@ class RunEvaluation:
         self._crops: dict[int, np.ndarray] = {}
         self._feats: list[torch.Tensor] = []
         self._starts: list[int] = []
+        self.rule = settle if settle is not None and settle.enabled and audio is not None else None
+        self.audio = audio
+        self._afeats: list[np.ndarray] = []  # audio features of windows 0 .. len - 1 (settling only)
+        self._rows: list[np.ndarray] = []  # final distance rows of the first sampled windows (settling only)
+        self.looks = 0
+        self.settled: SyncResult | None = None
+        self.settled_windows = 0  # sampled windows the settled evaluation used
 
     def needs(self, p: int) -> bool:
         """Does a sampled window read frame ``p`` of the run (else it need not be cropped)?"""
+        if self.settled is not None:
+            return False
         return self.stride <= WINDOW_FRAMES or p % self.stride < WINDOW_FRAMES
 
     def push(self, crop) -> None:
         """The run's next 25 fps crop (``(H, W, 3)`` RGB uint8, or ``None`` where :meth:`needs` is false)."""
         p = self.n_frames
         self.n_frames += 1
+        if self.settled is not None:
+            return
         if crop is not None:
             self._crops[p] = self.scorer._frame(crop)
         while self._next + WINDOW_FRAMES < self.n_frames:
@@ -313,6 +363,8 @@ class RunEvaluation:
             self._next += 1
         if self.n_frames >= self.hold_frames and len(self._ready) >= self.scorer.batch_size:
             self._flush()
+            if self.rule is not None:
+                self._look()
 
     @torch.inference_mode()
     def _flush(self) -> None:
@@ -326,11 +378,47 @@ class RunEvaluation:
             del self._crops[f]
 
     @torch.inference_mode()
+    def _look(self) -> None:
+        """Evaluate the run so far as a run of its own; settle when the rule finds it decisive."""
+        from realsync_build.models.sync_settle import decide
+
+        n = self._starts[-1] + 1  # windows of the prefix run (its last sampled window is the last one)
+        have = sum(len(a) for a in self._afeats)
+        if n > have:
+            self._afeats.append(self.scorer._audio_windows(self.audio, have, n))
+        a = np.concatenate(self._afeats)[:n]
+        v = torch.cat(self._feats).numpy()
+        ts = np.asarray(self._starts, dtype=np.int64)
+        vshift = self.scorer.vshift
+        # rows of windows whose candidates all lie before the prefix end never change; the last ones
+        # see the prefix's zero padding and are recomputed at every look
+        final = int(np.searchsorted(ts, n - vshift))
+        kept = sum(len(r) for r in self._rows)
+        if final > kept:
+            self._rows.append(window_distances(v, a, vshift, ts, rows=np.arange(kept, final)))
+        tail = window_distances(v, a, vshift, ts, rows=np.arange(final, len(ts)))
+        rows = np.concatenate([*self._rows, tail]) if self._rows else tail
+        rows = rows[: len(ts)]
+        self.looks += 1
+        if decide(rows, self.rule, self.looks) is None:
+            return
+        mdist = rows.astype(np.float64).mean(0).astype(np.float32)
+        k = int(np.argmin(mdist))
+        self.settled = SyncResult(offset_frames=vshift - k, min_dist=float(mdist[k]),
+                                  confidence=float(np.median(mdist)) - float(mdist[k]), dists=mdist)  # fmt: skip
+        self.settled_windows = len(ts)
+        self._crops.clear()
+        self._feats, self._afeats, self._rows = [], [], []
+
+    @torch.inference_mode()
     def finish(self, audio: np.ndarray) -> SyncResult:
         """Score the run against its audio (16 kHz, covering the run's frames)."""
         n = n_windows(self.n_frames, len(audio))
         if n <= 0:
             raise ValueError(f"too short for SyncNet: {self.n_frames} frames, {len(audio) / SAMPLE_RATE_HZ:.2f} s audio (need > {WINDOW_FRAMES} frames)")
+        self.scorer.calls += 1
+        if self.settled is not None:
+            return self.settled
         self._ready = [t for t in self._ready if t < n]
         if self._ready:
             self._flush()
@@ -338,6 +426,5 @@ class RunEvaluation:
         v = torch.cat(self._feats).numpy()[keep]
         ts = np.asarray(self._starts, dtype=np.int64)[keep]
         self._crops.clear()
-        self.scorer.calls += 1
         a = self.scorer._audio(audio, n)
         return sync_offset(v, a, self.scorer.vshift, video_index=None if self.stride == 1 else ts)

@@ -79,18 +79,18 @@ def get_model(kind: str, cfg: AnnotateConfig, models_dir: Path | None = None, de
     root = Path(where)
     cfg = resolve_batches(cfg, device)
     if kind == "faces":
-        key = (kind, where, cfg.face_detector, device, cfg.min_face_score)
+        key = (kind, where, cfg.face_detector, device, cfg.min_face_score, cfg.engine)
     elif kind == "events":
         key = (kind, where, cfg.events, device, cfg.event_batch)
     else:
-        key = (kind, where, "syncnet", device, cfg.sync_batch, cfg.sync_stride)
+        key = (kind, where, "syncnet", device, cfg.sync_batch, cfg.sync_stride, cfg.engine)
     if key not in _MODELS:
         if kind == "faces":
-            _MODELS[key] = factory.get_face_detector(cfg.face_detector, device, root=root, min_score=cfg.min_face_score)
+            _MODELS[key] = factory.get_face_detector(cfg.face_detector, device, root=root, min_score=cfg.min_face_score, engine=cfg.engine)
         elif kind == "events":
             _MODELS[key] = factory.get_event_tagger(cfg.events, device, root=root, batch=cfg.event_batch)
         else:
-            _MODELS[key] = factory.get_sync_scorer(device, cfg.sync_batch, root=root, video_stride=cfg.sync_stride)
+            _MODELS[key] = factory.get_sync_scorer(device, cfg.sync_batch, root=root, video_stride=cfg.sync_stride, engine=cfg.engine)
     return _MODELS[key]
 
 
@@ -106,6 +106,8 @@ class ClipResult:
     speech: list[tuple[float, float]] = field(default_factory=list)
     scorer_calls: int = 0
     scored_frames: int = 0
+    settled_runs: int = 0  # runs settled early (models/sync_settle.py)
+    lip_windows: int = 0  # 5-frame windows whose lip features were computed
     detected_frames: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -189,11 +191,15 @@ def annotate_media(
         return result
 
     gate = speech_mask if cfg.vad_gating else None
+    from realsync_build.models.sync_settle import SettleRule
+
+    settle = SettleRule(cfg.min_confidence, cfg.max_offset, cfg.sync_settle, int(getattr(scorer, "vshift", 15))) if cfg.sync_settle > 0 else None
     scheduler = SyncScheduler(
         scorer,
         media.audio,
         gate,
         min_run_frames=int(round(cfg.min_sync_run_s * FPS)),
+        settle=settle,
     ) if scorer is not None else None
     min_track = int(round(cfg.min_track_s * FPS))
     if only == "sync" and stored_tracks is not None:
@@ -232,6 +238,7 @@ def annotate_media(
         row.update(sync_status=DONE, sync_note=None)
         row.update(L.source_sync_qc(windows, cfg.min_confidence, cfg.max_offset, cfg.suspect_frames))
         result.scorer_calls, result.scored_frames = scheduler.calls, scheduler.scored_frames
+        result.settled_runs, result.lip_windows = scheduler.settled, scheduler.lip_windows
     else:
         row.update(sync_status="skipped", sync_note=sync_note or "no sync scorer")
         # without scores neither acceptance nor rejection was measured: both are n/a, not 0
