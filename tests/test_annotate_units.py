@@ -316,7 +316,7 @@ def test_pipeline_scores_only_speech_with_a_face(ted_clip, tmp_path):
 
     muted = tmp_path / "ted_muted.mp4"  # the speaker is silent from 4 s to 11 s
     run_ffmpeg(["-i", str(ted_clip), "-t", "14", "-af", "volume=enable='between(t,4,11)':volume=0", "-c:v", "copy", "-c:a", "aac", str(muted)])
-    cfg = AnnotateConfig(min_confidence=3.0, max_offset=6)
+    cfg = AnnotateConfig(min_confidence=3.0, max_offset=6, face_fps_idle=5.0)  # faces at 5 fps everywhere
     det, scorer = StubDetector(), CountingScorer(offset=0, confidence=5.0)
     res = annotate_media("ted", muted, cfg, det, scorer, StubTagger())
     n = int(round(res.row["duration_s"] * 25))
@@ -331,6 +331,15 @@ def test_pipeline_scores_only_speech_with_a_face(ted_clip, tmp_path):
     assert res.row["t_th_s"] > 3.0 and res.row["t_vo_s"] == 0 and res.row["sync_status"] == "done"
     assert res.row["clip_offset_frames"] == 0 and res.row["suspect_sync"] is False
     assert [e["label"] for e in res.events][:1] == ["Speech"]
+
+    # the default schedule: faces at 1 fps more than 1 s away from speech, where no label reads them
+    from realsync_build.stages.annotate.video import near_speech
+
+    idle_det = StubDetector()
+    idle = annotate_media("ted", muted, AnnotateConfig(min_confidence=3.0, max_offset=6), idle_det, CountingScorer(offset=0, confidence=5.0), StubTagger())
+    near = near_speech(speech, 25)
+    assert idle_det.frames == len([f for f in range(0, n, 5) if near[f] or f % 25 == 0]) < det.frames
+    assert [(r["start_s"], r["end_s"], r["label"]) for r in idle.intervals] == [(r["start_s"], r["end_s"], r["label"]) for r in res.intervals]
 
     naive_scorer = CountingScorer()
     naive = annotate_media("ted", muted, AnnotateConfig(vad_gating=False), StubDetector(), naive_scorer, StubTagger())

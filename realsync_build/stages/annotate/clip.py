@@ -23,7 +23,7 @@ from realsync_build.stages.annotate.outputs import read_part, write_part
 from realsync_build.stages.annotate.speech import frame_mask, speech_intervals
 from realsync_build.stages.annotate.sync import SyncScheduler, Window
 from realsync_build.stages.annotate.tracks import Track
-from realsync_build.stages.annotate.video import Timings, detect_and_track, replay_tracks
+from realsync_build.stages.annotate.video import SPEECH_MARGIN_S, Timings, detect_and_track, near_speech, replay_tracks
 from realsync_build.core.root import from_task
 from realsync_build.core.schema import DONE
 
@@ -159,11 +159,13 @@ def annotate_media(
     sync_note: str | None = None,
     previous: dict | None = None,
     stored_tracks: list[Track] | None = None,
+    on_media_s=None,
 ) -> ClipResult:
     """Annotate one clip file. ``scorer=None`` means sync scoring is skipped (``sync_note`` says why).
 
     ``cfg.only`` limits the work: ``events`` re-tags audio only; ``sync`` re-scores
     ``stored_tracks``; ``faces`` re-detects (and so re-scores) faces.
+    ``on_media_s(seconds)``: progress, the media seconds of the clip done so far.
     """
     timings = Timings()
     t0 = time.process_time()
@@ -205,10 +207,14 @@ def annotate_media(
     if only == "sync" and stored_tracks is not None:
         tracks = stored_tracks
         if scheduler is not None:
-            replay_tracks(path, n_frames, tracks, scheduler, timings, cfg.decode_queue)
+            replay_tracks(path, n_frames, tracks, scheduler, timings, cfg.decode_queue, on_media_s=on_media_s)
         n_shots = row.get("n_shots")
     else:
-        vr = detect_and_track(path, n_frames, detector, scheduler, cfg, timings)
+        near = None
+        if cfg.vad_gating and cfg.face_fps_idle < cfg.face_fps:
+            # labels read faces only on speech frames: away from speech the detector runs slower
+            near = near_speech(speech_mask, int(round(SPEECH_MARGIN_S * FPS)))
+        vr = detect_and_track(path, n_frames, detector, scheduler, cfg, timings, near=near, on_media_s=on_media_s)
         n_frames = min(n_frames, vr.n_frames) if vr.n_frames else n_frames
         result.detected_frames = vr.detected_frames
         n_shots = vr.n_shots
@@ -288,8 +294,15 @@ def annotate_clip(task: dict) -> list[dict]:
     from realsync_build.models.factory import resolve_device
 
     cfg = resolve_batches(cfg, resolve_device(device))
-    with root.local_file(task["path"]) as media:
-        res = annotate_media(cid, media, cfg, detector, scorer, tagger, task.get("sync_note"), previous, stored)
+    from realsync_build.stages.preprocess_progress import TaskProgress
+
+    progress = TaskProgress(task.get("progress_path"))  # media seconds of this clip done, for the driver's bar
+    try:
+        with root.local_file(task["path"]) as media:
+            res = annotate_media(cid, media, cfg, detector, scorer, tagger, task.get("sync_note"), previous, stored,
+                                 on_media_s=lambda s: progress.update(s, 0))  # fmt: skip
+    finally:  # a clip that fails is finished too, as far as the bar is concerned
+        progress.update(float(task.get("duration_s") or 0.0), 0, finished=True)
     if res.events is not None:
         write_part(root, "events", cid, res.events)
     if only != "events":

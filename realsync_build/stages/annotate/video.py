@@ -44,6 +44,21 @@ class VideoResult:
     detected_frames: int
 
 
+SPEECH_MARGIN_S = 1.0  # faces are detected at --face-fps within this distance of speech
+
+
+def near_speech(speech: np.ndarray, margin_frames: int) -> np.ndarray:
+    """Frames within ``margin_frames`` of a speech frame (the speech mask dilated)."""
+    speech = np.asarray(speech, bool)
+    if not speech.any():
+        return np.zeros_like(speech)
+    c = np.concatenate([[0], np.cumsum(speech)])
+    n = len(speech)
+    idx = np.arange(n)
+    lo, hi = np.maximum(0, idx - margin_frames), np.minimum(n, idx + margin_frames + 1)
+    return (c[hi] - c[lo]) > 0
+
+
 def detect_and_track(
     path,
     n_frames: int,
@@ -51,8 +66,14 @@ def detect_and_track(
     scheduler: SyncScheduler | None,
     cfg,
     timings: Timings,
+    near: np.ndarray | None = None,
+    on_media_s=None,
 ) -> VideoResult:
+    """The video pass.  ``near``: frames near speech (:func:`near_speech`), sampled at ``--face-fps``;
+    elsewhere the detector runs at ``--face-fps-idle`` (None: ``--face-fps`` everywhere).
+    ``on_media_s(seconds)``: called with the media time decoded so far (progress)."""
     step = max(1, int(round(FPS / cfg.face_fps)))
+    idle_step = max(step, int(round(FPS / getattr(cfg, "face_fps_idle", cfg.face_fps))))
     # the worker sets cfg.face_batch for its device (clip.resolve_batches); 0 here: the CPU default
     face_batch = max(1, cfg.face_batch or FACE_BATCH_CPU)
     shots = ShotDetector(threshold=cfg.shot_threshold)
@@ -116,7 +137,9 @@ def detect_and_track(
             flush()
             close(tracker.cut(idx))
             t0 = time.process_time()
-        if cut or idx % step == 0:
+        if on_media_s is not None:
+            on_media_s((idx + 1) / FPS)
+        if cut or (idx % step == 0 and (near is None or idx >= len(near) or near[idx] or idx % idle_step == 0)):
             pending.append(idx)
         if len(pending) >= face_batch:
             flush()
@@ -132,7 +155,7 @@ def detect_and_track(
 
 
 def replay_tracks(
-    path, n_frames: int, tracks: list[Track], scheduler: SyncScheduler, timings: Timings, decode_queue: int = 32
+    path, n_frames: int, tracks: list[Track], scheduler: SyncScheduler, timings: Timings, decode_queue: int = 32, on_media_s=None
 ) -> int:
     """Score stored tracks again (``--only sync``): decode, crop gated track frames, score."""
     wanted: dict[int, list[tuple[int, np.ndarray]]] = {}
@@ -151,6 +174,8 @@ def replay_tracks(
     for idx, img in prefetch(iter_frames(path, n_frames), decode_queue):
         t0 = timings.add("decode", t0)
         n = idx + 1
+        if on_media_s is not None:
+            on_media_s(n / FPS)
         for tid, box in wanted.get(idx, ()):
             scheduler.add(tid, idx, img, box)
         for tid in ends.get(idx, ()):
