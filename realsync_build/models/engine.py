@@ -93,13 +93,14 @@ def export_onnx(module: torch.nn.Module, example: Sequence[torch.Tensor], inputs
 
 
 class OnnxModule:
-    """An ONNX Runtime session of a torch module: ``module(*arrays) -> [arrays]`` (float32, CPU)."""
+    """An ONNX Runtime session of a torch module: ``module(*arrays) -> [arrays]`` (CPU); inputs have
+    the dtypes of ``example`` (e.g. uint8 frames that the graph casts to float)."""
 
     def __init__(self, module: torch.nn.Module, example: Sequence[torch.Tensor], inputs: Sequence[str], outputs: Sequence[str], name: str, threads: int | None = None) -> None:
         import onnxruntime as ort
 
         self.inputs = list(inputs)
-        key = weights_key(module, name, [tuple(e.shape[1:]) for e in example], ort.__version__)
+        key = weights_key(module, name, [(tuple(e.shape[1:]), str(e.dtype)) for e in example], ort.__version__)
         path = cache_dir() / f"{name}-{key}.onnx"
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, threads or torch.get_num_threads())
@@ -115,7 +116,7 @@ class OnnxModule:
             _cache_write(path, data)
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
-        feeds = {n: np.ascontiguousarray(a, dtype=np.float32) for n, a in zip(self.inputs, arrays)}
+        feeds = {n: np.ascontiguousarray(a) for n, a in zip(self.inputs, arrays)}  # the dtype the graph was exported with
         return self.session.run(None, feeds)
 
 

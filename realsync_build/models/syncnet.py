@@ -193,13 +193,14 @@ class SyncNetScorer:
         self.device = torch.device(device)
         self.net = self.net.to(self.device).eval()
         self.engine = resolve_engine(engine, self.device)
-        self._lip_onnx = None
+        self._lip_onnx = self._aud_onnx = None
         if self.engine == "onnx":
             from realsync_build.models.engine import OnnxModule
-            from realsync_build.models.syncnet_net import LipTower2d
+            from realsync_build.models.syncnet_net import AudioTower, LipTower2d
 
-            example = torch.zeros(1, 3 * WINDOW_FRAMES, CROP_SIZE, CROP_SIZE)
+            example = torch.zeros(1, 3 * WINDOW_FRAMES, CROP_SIZE, CROP_SIZE, dtype=torch.uint8)
             self._lip_onnx = OnnxModule(LipTower2d(self.net), [example], ["frames"], ["embedding"], "syncnet-lip")
+            self._aud_onnx = OnnxModule(AudioTower(self.net), [torch.zeros(1, 1, 13, 20)], ["mfcc"], ["embedding"], "syncnet-audio")
         self.batch_size = max(1, int(batch_size))
         self.vshift = int(vshift)
         if int(video_stride) < 1:
@@ -230,8 +231,9 @@ class SyncNetScorer:
         pos = {f: p for p, f in enumerate(needed)}
         self.lip_windows += len(starts)
         if self._lip_onnx is not None:  # the 2-D re-layout: a window is its 5 frames as 15 channels
-            chw = np.stack([frames[f] for f in needed]).transpose(0, 3, 1, 2).astype(np.float32)  # (F, 3, 224, 224)
-            lip = np.stack([chw[pos[int(t)] : pos[int(t)] + WINDOW_FRAMES].reshape(3 * WINDOW_FRAMES, CROP_SIZE, CROP_SIZE) for t in starts])
+            chw = np.ascontiguousarray(np.stack([frames[f] for f in needed]).transpose(0, 3, 1, 2))  # (F, 3, 224, 224) uint8
+            at = np.asarray([pos[int(t)] for t in starts])[:, None] + np.arange(WINDOW_FRAMES)
+            lip = chw[at].reshape(len(starts), 3 * WINDOW_FRAMES, CROP_SIZE, CROP_SIZE)  # uint8: the graph casts to float
             return torch.from_numpy(self._lip_onnx(lip)[0])
         clip = torch.from_numpy(np.ascontiguousarray(np.stack([frames[f] for f in needed]))).to(self.device)
         clip = clip.permute(3, 0, 1, 2).float()  # (3, F, 224, 224)
@@ -245,8 +247,14 @@ class SyncNetScorer:
         for i in range(0, n, self.batch_size):
             idx = range(i, min(n, i + self.batch_size))
             aud = torch.stack([cc[None, :, j * MFCC_PER_FRAME : j * MFCC_PER_FRAME + 20] for j in idx])  # (B, 1, 13, 20)
-            a_out.append(self.net.forward_aud(aud).float().cpu())
+            a_out.append(self._aud(aud))
         return torch.cat(a_out).numpy()
+
+    def _aud(self, aud: torch.Tensor) -> torch.Tensor:
+        """The audio tower on MFCC windows ``(B, 1, 13, 20)``, on the chosen engine."""
+        if self._aud_onnx is not None:
+            return torch.from_numpy(self._aud_onnx(aud.cpu().numpy())[0])
+        return self.net.forward_aud(aud).float().cpu()
 
     @torch.inference_mode()
     def embed_sampled(self, crops, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -286,7 +294,7 @@ class SyncNetScorer:
         for i in range(v0, v1, self.batch_size):
             idx = range(i, min(v1, i + self.batch_size))
             aud = torch.stack([cc[None, :, j * MFCC_PER_FRAME - first : j * MFCC_PER_FRAME - first + 20] for j in idx])
-            out.append(self.net.forward_aud(aud).float().cpu())
+            out.append(self._aud(aud))
         return torch.cat(out).numpy()
 
     def embed(self, crops, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -116,6 +116,18 @@ class LipTower2d(nn.Module):
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(B, 15, 224, 224)`` BGR 0..255, uint8 or float."""
+        return self.fc(self.cnn(x.float()).flatten(1))
+
+
+class AudioTower(nn.Module):
+    """:meth:`SyncNetV2.forward_aud` as a module of its own (for export to an inference engine)."""
+
+    def __init__(self, net: "SyncNetV2") -> None:
+        super().__init__()
+        self.cnn, self.fc = net.netcnnaud, net.netfcaud
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.cnn(x).flatten(1))
 
 
