@@ -195,6 +195,21 @@ STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
 ]
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished workers (user + system): a load-independent cost."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _load() -> str:
+    try:
+        return ", load average %.1f %.1f %.1f" % os.getloadavg()
+    except OSError:
+        return ""
+
+
 def run_demo(root: DatasetRoot, workers: int | None = None, progress: bool = True) -> DemoContext:
     root.root.mkdir(parents=True, exist_ok=True)
     console.print(
@@ -202,11 +217,14 @@ def run_demo(root: DatasetRoot, workers: int | None = None, progress: bool = Tru
         "real datasets use 300 s)"
     )
     ctx = DemoContext(root=root, sources=make_demo_sources(root.root / "demo_sources"), workers=workers, progress=progress)
+    start, cpu_start = time.monotonic(), _cpu_s()
     for name, step in STEPS:
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), _cpu_s()
         console.rule(f"[bold]{name}")
         step(ctx)
-        console.print(f"{name} took {time.monotonic() - t0:.1f} s")
+        console.print(f"{name} took {time.monotonic() - t0:.1f} s ({_cpu_s() - c0:.1f} CPU s)")
+    load = _load()
+    console.print(f"demo took {time.monotonic() - start:.1f} s, {_cpu_s() - cpu_start:.1f} CPU s on {os.cpu_count()} cores{load}")
     console.rule("[bold]done")
     for label, where in ctx.results.items():
         console.print(f"  {label:<12} {where}")

@@ -21,7 +21,7 @@ from realsync_build.cli.common import (
     root_of,
     run_options,
 )
-from realsync_build.stages.annotate.config import FACE_FPS_IDLE_DEFAULT, SETTLE_DEFAULT, STRIDE_DEFAULT
+from realsync_build.stages.annotate.config import FACE_FPS_IDLE_DEFAULT, FACE_FPS_STEADY_DEFAULT, SETTLE_DEFAULT, STRIDE_DEFAULT
 from realsync_build.core.ui import console
 
 
@@ -33,6 +33,7 @@ def annotate(
     device: Annotated[str, typer.Option("--device", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N.")] = "auto",
     face_fps: Annotated[float, typer.Option("--face-fps", help="Frames per second sent to the face detector (boxes are interpolated to 25 fps).")] = 5.0,
     face_fps_idle: Annotated[float, typer.Option("--face-fps-idle", help="Detector rate more than 1 s away from speech, where no label depends on faces (tracks there are coarser). Set it to --face-fps for one rate everywhere.")] = FACE_FPS_IDLE_DEFAULT,
+    face_fps_steady: Annotated[float, typer.Option("--face-fps-steady", help="Detector rate near speech while every face track was found at the previous sample (boxes in between are interpolated); a missed face brings back --face-fps at once. Set it to --face-fps to detect every sample.")] = FACE_FPS_STEADY_DEFAULT,
     engine: Annotated[str, typer.Option("--engine", help="CPU inference engine for SyncNet's lip tower and BlazeFace: auto (ONNX Runtime on CPU when installed, else PyTorch; PyTorch on a GPU), torch, or onnx. Same weights; outputs equal PyTorch's within 1e-4.")] = "auto",
     sync_settle: Annotated[float, typer.Option("--sync-settle", min=0.0, max=0.49, help="Stop scoring a speech-and-face run once its accept/reject answer is decisive, with at most this probability per run of a label other than whole-run scoring would give (a sequential rule, docs/annotate.md). 0 scores every run whole (the reference).")] = SETTLE_DEFAULT,
     face_batch: Annotated[int, typer.Option("--face-batch", min=0, help="Frames per face-detector call; 0: chosen per device on the worker (16 on CPU; on a GPU from its free memory).")] = 0,
@@ -101,6 +102,7 @@ def annotate(
         device=device,
         face_fps=face_fps,
         face_fps_idle=min(face_fps_idle, face_fps),
+        face_fps_steady=min(face_fps_steady, face_fps),
         engine=engine,
         sync_settle=sync_settle,
         face_batch=face_batch,

@@ -107,6 +107,7 @@ class ClipResult:
     scorer_calls: int = 0
     scored_frames: int = 0
     settled_runs: int = 0  # runs settled early (models/sync_settle.py)
+    skipped_samples: int = 0  # detector samples skipped while every track was found (--face-fps-steady)
     lip_windows: int = 0  # 5-frame windows whose lip features were computed
     detected_frames: int = 0
     timings: dict[str, float] = field(default_factory=dict)
@@ -217,6 +218,7 @@ def annotate_media(
         vr = detect_and_track(path, n_frames, detector, scheduler, cfg, timings, near=near, on_media_s=on_media_s)
         n_frames = min(n_frames, vr.n_frames) if vr.n_frames else n_frames
         result.detected_frames = vr.detected_frames
+        result.skipped_samples = vr.skipped_samples
         n_shots = vr.n_shots
         kept = [t for t in vr.tracks if t.n_frames >= min_track]
         renumber = {t.track_id: k for k, t in enumerate(kept)}

@@ -12,6 +12,7 @@ GPUS_PER_TASK_DEFAULT = 0.25  # Ray: a quarter GPU per clip task when the cluste
 STRIDE_DEFAULT = 1  # the reference; larger strides are an opt-in speed option (docs/annotate.md)
 SETTLE_DEFAULT = 0.01  # error bound per run of the early-settling rule (models/sync_settle.py); 0: whole runs
 FACE_FPS_IDLE_DEFAULT = 1.0  # detector rate away from speech, where no label depends on faces
+FACE_FPS_STEADY_DEFAULT = 2.5  # detector rate near speech while every track is found (--face-fps when one is missed)
 
 
 @dataclass
@@ -21,6 +22,7 @@ class AnnotateConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     face_fps: float = 5.0  # detector rate near speech; boxes are interpolated to 25 fps
     face_fps_idle: float = FACE_FPS_IDLE_DEFAULT  # detector rate more than SPEECH_MARGIN_S from speech (= face_fps: everywhere the same)
+    face_fps_steady: float = FACE_FPS_STEADY_DEFAULT  # near speech, while every track is found at the previous sample
     engine: str = "auto"  # auto | torch | onnx: the CPU inference engine (models/engine.py)
     face_batch: int = 0  # frames per detector call; 0: by device (16 on CPU, from free GPU memory on CUDA)
     sync_batch: int = 0  # SyncNet windows of 5 frames per forward pass; 0: by device (32 on CPU)
@@ -57,6 +59,8 @@ class AnnotateConfig:
             raise ValueError("--event-window and --event-hop must be positive")
         if not 0 < self.face_fps_idle <= self.face_fps:
             raise ValueError("--face-fps-idle must be in (0, --face-fps]")
+        if not 0 < self.face_fps_steady <= self.face_fps:
+            raise ValueError("--face-fps-steady must be in (0, --face-fps]")
         if not 0 <= self.sync_settle < 0.5:
             raise ValueError("--sync-settle must be in [0, 0.5) (an error probability per run; 0 scores every run whole)")
         from realsync_build.models.engine import ENGINES

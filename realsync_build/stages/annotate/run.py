@@ -69,6 +69,7 @@ OUTPUT_PARAMS = {
     "--events": "events",
     "--face-fps": "face_fps",
     "--face-fps-idle": "face_fps_idle",
+    "--face-fps-steady": "face_fps_steady",
     "--sync-settle": "sync_settle",
     "--sync-stride": "sync_stride",
     "--min-face-score": "min_face_score",

@@ -149,13 +149,8 @@ class Tracker:
         self.shot_start = frame
         return ended
 
-    def step(self, frame: int, dets: np.ndarray) -> tuple[list[tuple[Track, int | None]], list[Track]]:
-        """Link the detections of sampled ``frame``; returns ``(updates, ended)``.
-
-        ``updates``: ``(track, previous detection frame or None for a new track)``.
-        """
-        active = self.active
-        dets = np.asarray(dets, np.float32).reshape(-1, 5) if len(dets) else np.zeros((0, 5), np.float32)
+    def _match(self, active: list[Track], dets: np.ndarray) -> list[tuple[int, int]]:
+        """Greedy IoU matching: ``(track index, detection index)`` pairs, best overlap first."""
         pairs = []
         for ti, t in enumerate(active):
             for di in range(len(dets)):
@@ -165,10 +160,33 @@ class Tracker:
         pairs.sort(key=lambda p: -p[0])
         used_t: set[int] = set()
         used_d: set[int] = set()
-        updates: list[tuple[Track, int | None]] = []
+        out = []
         for _, ti, di in pairs:
             if ti in used_t or di in used_d:
                 continue
+            used_t.add(ti)
+            used_d.add(di)
+            out.append((ti, di))
+        return out
+
+    def would_change(self, dets: np.ndarray) -> bool:
+        """Would :meth:`step` with ``dets`` miss an active track or start a new one (the set of faces changes)?"""
+        active = self.active
+        dets = np.asarray(dets, np.float32).reshape(-1, 5) if len(dets) else np.zeros((0, 5), np.float32)
+        n = len(self._match(active, dets))
+        return n < len(active) or n < len(dets)
+
+    def step(self, frame: int, dets: np.ndarray) -> tuple[list[tuple[Track, int | None]], list[Track]]:
+        """Link the detections of sampled ``frame``; returns ``(updates, ended)``.
+
+        ``updates``: ``(track, previous detection frame or None for a new track)``.
+        """
+        active = self.active
+        dets = np.asarray(dets, np.float32).reshape(-1, 5) if len(dets) else np.zeros((0, 5), np.float32)
+        used_t: set[int] = set()
+        used_d: set[int] = set()
+        updates: list[tuple[Track, int | None]] = []
+        for ti, di in self._match(active, dets):
             used_t.add(ti)
             used_d.add(di)
             t = active[ti]
