@@ -157,12 +157,15 @@ def step_stats(ctx: DemoContext) -> None:
 
 
 def step_train(ctx: DemoContext) -> None:
-    """A tiny-config StreamSync run: a few steps only show that the pipeline runs."""
+    """A tiny-config StreamSync run: two steps (one per phase) only show that the pipeline runs.
+
+    Kept this small so the demo takes about a minute on 2 cores: the first steps of a CPU run
+    pay torch's one-time set-up, and every further step of batch 2 x 2 windows costs seconds."""
     from realsync_build.streamsync.train import TrainConfig, run_train
 
     run = ctx.root.runs / "demo"
-    cfg = TrainConfig(history=4, batch_size=4, phase1_steps=4, phase2_epochs=1, backprop_iterations=2,
-                      workers=1, lr=1e-3, progress=ctx.progress)  # fmt: skip
+    cfg = TrainConfig(history=2, batch_size=2, phase1_steps=1, phase2_epochs=1, backprop_iterations=1, max_steps=2,
+                      eval_max_segments=4, workers=0, lr=1e-3, progress=ctx.progress)  # fmt: skip
     run_train(ctx.root, run, cfg)
     ctx.results["run"] = str(run)
 
@@ -174,7 +177,7 @@ def step_evaluate(ctx: DemoContext) -> None:
 
     out = ctx.root.runs / "demo" / "eval-test"
     run_evaluate(ctx.root, ctx.root.runs / "demo" / "best.pt", "test", out,
-                 EvalOptions(iterations=18, cost_repeats=5, progress=ctx.progress))  # fmt: skip
+                 EvalOptions(iterations=18, cost_repeats=2, progress=ctx.progress))  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
     for method in ("snapshot", "apa", "streamsync"):
         m = metrics[method]
@@ -216,8 +219,9 @@ def run_demo(root: DatasetRoot, workers: int | None = None, progress: bool = Tru
         f"[bold]realsync demo[/bold] in {root.root} (clips of {DEMO_CLIP_SECONDS} s so the short real clips count; "
         "real datasets use 300 s)"
     )
-    ctx = DemoContext(root=root, sources=make_demo_sources(root.root / "demo_sources"), workers=workers, progress=progress)
     start, cpu_start = time.monotonic(), _cpu_s()
+    ctx = DemoContext(root=root, sources=make_demo_sources(root.root / "demo_sources"), workers=workers, progress=progress)
+    console.print(f"sources ready in {time.monotonic() - start:.1f} s ({_cpu_s() - cpu_start:.1f} CPU s)")
     for name, step in STEPS:
         t0, c0 = time.monotonic(), _cpu_s()
         console.rule(f"[bold]{name}")
