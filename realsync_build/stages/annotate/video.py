@@ -46,6 +46,7 @@ class VideoResult:
 
 
 SPEECH_MARGIN_S = 1.0  # faces are detected at --face-fps within this distance of speech
+STEADY_IOU = 0.6  # a skipped sample stands only if every face's box overlaps its last one this much
 
 
 def near_speech(speech: np.ndarray, margin_frames: int) -> np.ndarray:
@@ -76,9 +77,11 @@ def detect_and_track(
     Near speech, a sample off the ``--face-fps-steady`` grid is **optional**: it is skipped when
     every active track was found at the previous sample (the boxes between two detections are
     interpolated, as between any two samples).  The skip is provisional: when the next sample
-    finds the set of faces changed (a track missed, a new face), and at a cut or the clip's end,
-    the skipped sample is detected after all and linked first, so tracks start and end where
-    detecting every sample puts them (unless a face comes and goes within 2 samples).
+    finds the set of faces changed (a track missed, a new face) or a face moved (its box's IoU
+    with its last one below ``STEADY_IOU``: linking over two sample periods could then differ
+    from linking through the skipped sample), and at a cut or the clip's end, the skipped sample
+    is detected after all and linked first, so tracks start and end where detecting every
+    sample puts them (unless a face comes and goes between two samples).
     ``on_media_s(seconds)``: called with the media time decoded so far (progress)."""
     step = max(1, int(round(FPS / cfg.face_fps)))
     idle_step = max(step, int(round(FPS / getattr(cfg, "face_fps_idle", cfg.face_fps))))
@@ -159,7 +162,7 @@ def detect_and_track(
                 t0 = timings.add("faces", t0)
             dets = filter_detections(found.pop(i), cfg.min_face_score, cfg.min_face_px)
             if provisional is not None:
-                if tracker.would_change(dets):
+                if tracker.would_change(dets, STEADY_IOU):
                     t0 = timings.add("sync", t0)
                     backfill()  # the faces changed: the skipped sample is needed after all
                     t0 = time.process_time()
