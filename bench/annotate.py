@@ -23,11 +23,12 @@ when the registry has them, else a network of the official layout with random va
 (identical compute). With random weights every confidence is small, so the bench's default
 thresholds accept every scored run (``--min-confidence 0 --max-offset 15``): the labels then
 compare the schedules (faces, runs, what is scored), and the settling rule's saving is its
-trivial case (acceptance is certain). The **stress check** re-labels each clip at a threshold
-inside the random-weight confidences (``--min-confidence`` = the median whole-run confidence
-of the ``today`` run, ``--max-offset 15`` so that the confidence alone decides), where about
-half the runs are accepted and settling must decide close runs: the whole-run labels come from
-the ``today`` run's evaluations, the settled ones from a rerun of ``new``.
+trivial case (acceptance is certain). The **stress check** isolates the settling rule at a
+threshold inside the random-weight confidences: the new code scores every run whole
+(``--sync-settle 0``), ``--min-confidence`` is set between the two whole-run confidences nearest
+their median (``--max-offset 15``, so the confidence alone decides and about half the runs are
+accepted), and the new code with settling is run again at that threshold; its labels are
+compared with the whole-run labels at the same threshold (same faces, same engine).
 
 CPU time is process time; torch and ONNX Runtime run one thread each, so it is not inflated
 by idle spinning, and frames are decoded inline (``decode_queue=0``) so that each stage's CPU
@@ -257,16 +258,21 @@ def main() -> None:
             "speech_face_boxes": speech_box_difference(a["res"], b["res"]),
         }
         stress = None
-        confs = [w.confidence for w in a["res"].windows]
-        if confs and not args.no_stress:
-            c_star = float(np.median(confs))
-            whole = relabel(a["res"], c_star, 15)
+        if b["runs_scored"] and not args.no_stress:
+            # the settling rule alone: the new code scoring every run whole, then settling, at a
+            # threshold between the two whole-run confidences nearest the median (never on one)
+            w = run_one(path, replace(new, sync_settle=0.0), dets["auto"], scorers["auto"], tagger)
+            confs = sorted(x.confidence for x in w["res"].windows)
+            mid = len(confs) // 2
+            c_star = float((confs[mid - 1] + confs[mid]) / 2) if len(confs) > 1 else float(confs[0]) * 0.5
+            whole = relabel(w["res"], c_star, 15)
             s = run_one(path, replace(new, min_confidence=c_star, max_offset=15), dets["auto"], scorers["auto"], tagger)
             stress = {
                 "min_confidence": round(c_star, 5), "max_offset": 15,
                 "label_agreement": round(agreement(whole, frame_labels(s["res"])), 5),
                 "runs_scored": s["runs_scored"], "runs_settled": s["runs_settled"], "lip_windows": s["lip_windows"],
-                "video_s_per_cpu_s": s["video_s_per_cpu_s"],
+                "lip_windows_whole": w["lip_windows"],
+                "video_s_per_cpu_s": s["video_s_per_cpu_s"], "video_s_per_cpu_s_whole": w["video_s_per_cpu_s"],
                 "talking_head_s": {"whole_run": round(whole.count("talking_head") / 25, 2), "settled": s["seconds"]["t_th_s"]},
             }  # fmt: skip
         for name, r in (("today", a), ("new", b)):
@@ -286,7 +292,8 @@ def main() -> None:
               f"smoothed face boxes on speech frames vs today: {entry['speech_face_boxes']}")  # fmt: skip
         if stress:
             print(f"  stress (C = {stress['min_confidence']:.4f}, M = 15): same label as whole-run scoring on {100 * stress['label_agreement']:.2f}% of frames; "
-                  f"{stress['runs_settled']}/{stress['runs_scored']} runs settled, {stress['lip_windows']} lip windows")  # fmt: skip
+                  f"{stress['runs_settled']}/{stress['runs_scored']} runs settled, {stress['lip_windows']} lip windows (whole runs: {stress['lip_windows_whole']}); "
+                  f"talking head {stress['talking_head_s']}")  # fmt: skip
         sys.stdout.flush()
     if args.json:
         tmp = args.json.with_name(f".{args.json.name}.tmp")
