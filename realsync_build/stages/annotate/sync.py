@@ -11,7 +11,7 @@ labelled ``unscored``: a shorter evaluation rests on too few 5-frame windows for
 its confidence to mean much.
 
 Memory stays bounded for runs of minutes: with a scorer that offers
-``open_run`` (:class:`realsync_build.models.syncnet.RunEvaluation`) the lip
+``open_run`` (:class:`realsync_build.models.syncnet_run.RunEvaluation`) the lip
 features are computed batch by batch while the run grows and its crops are
 freed; a scorer with only ``score(crops, audio)`` (test stubs) gets the run's
 crops at once when it ends.
