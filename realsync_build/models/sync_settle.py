@@ -7,8 +7,8 @@ rejected (voice-over).  Both numbers come from ``mdist``, the mean over the run'
 windows of each window's distance row ``d[i, :]`` (31 candidate offsets).  A run of minutes
 does not need all its windows when the answer is clear after a few seconds.
 
-The rule, checked each time a batch of lip features is computed (a "look", from
-``--min-sync-run`` on):
+The rule, checked when a batch of lip features is computed (a "look": from ``--min-sync-run``
+on, then each time the run's scored windows have grown by a quarter):
 
 * the run so far is evaluated as a run of its own (exactly what the whole-run evaluation
   would give if the run ended now);

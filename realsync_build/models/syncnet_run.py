@@ -54,6 +54,7 @@ class RunEvaluation:
         self._afeats: list[np.ndarray] = []  # audio features of windows 0 .. len - 1 (settling only)
         self._rows: list[np.ndarray] = []  # final distance rows of the first sampled windows (settling only)
         self.looks = 0
+        self._look_at = 0  # windows the next look waits for: looks at geometrically growing lengths
         self.settled: SyncResult | None = None
         self.settled_windows = 0  # sampled windows the settled evaluation used
 
@@ -77,7 +78,10 @@ class RunEvaluation:
             self._next += 1
         if self.n_frames >= self.hold_frames and len(self._ready) >= self.scorer.batch_size:
             self._flush()
-            if self.rule is not None:
+            if self.rule is not None and len(self._starts) >= self._look_at:
+                # each look re-reads the run's features: looking at lengths 1.25x apart keeps a long
+                # undecided run's looks to O(log n) (and spends less of alpha per window)
+                self._look_at = max(int(1.25 * len(self._starts)), len(self._starts) + self.scorer.batch_size)
                 self._look()
 
     @torch.inference_mode()
