@@ -17,8 +17,8 @@ BIN := $(VENV)/bin
 ROOT ?= realsync-data
 ARGS ?=
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
-# what the pipeline and the demo use (YAMNet events); the test extras come on top for `make test`
-RUN_EXTRAS ?= yamnet
+# what the pipeline and the demo use (YAMNet events, ONNX Runtime for annotate on CPU); the test extras come on top for `make test`
+RUN_EXTRAS ?= yamnet,fast
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 
 .PHONY: install install-run demo test test-quick bench clean

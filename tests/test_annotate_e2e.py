@@ -223,3 +223,44 @@ def test_cli_without_syncnet_skips_sync_and_require_sync_fails(prepared, tmp_pat
     # one message naming every missing model and the one command that fetches them (issue 16)
     one = "".join(text.splitlines())  # rich wraps it at 80 columns
     assert "missing models: syncnet" in one and "realsync models download --for annotate" in one
+
+
+# ---------------------------------------------------------------- progress inside a clip (issue 24, item 6)
+
+
+def test_annotate_progress_moves_per_media_second_inside_a_clip(prepared, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from realsync_build.cli import app
+    from realsync_build.stages.annotate.clip import annotate_media
+    from realsync_build.stages.annotate.video import Timings, detect_and_track
+    from tests.test_annotate_scoring import _JitterDetector
+
+    _, root, models = prepared
+    clip = next((root.clips / "shared").glob("ted*/*.mp4"))
+    seen: list[float] = []
+    detect_and_track(clip, 10**6, _JitterDetector(), None, AnnotateConfig(face_batch=4), Timings(), on_media_s=seen.append)
+    # the video pass reports every frame: each media second is reported while the clip is worked on
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(CLIP_S) and len(seen) == CLIP_S * 25
+    reported: list[float] = []
+    annotate_media("ted", clip, AnnotateConfig(**FACES, events="yamnet"), _JitterDetector(), None, StubTaggerForProgress(), on_media_s=reported.append)
+    assert {int(s) for s in reported} >= set(range(CLIP_S))
+
+    monkeypatch.setenv("REALSYNC_MODELS_DIR", str(models))
+    data = _copy_root(prepared, tmp_path)
+    res = CliRunner().invoke(app, ["annotate", "--root", str(data.root), *FACE_FLAGS, "--events", "yamnet", "--workers", "1",
+                                   "--min-confidence", "0", "--max-offset", "15"], env={"COLUMNS": "250"})  # fmt: skip
+    assert res.exit_code == 0, res.output
+    # the bar's last state: media minutes of the clips (two 6 s clips, two broken ones of unknown length), clips finished
+    assert "0.2/0.2 media min, 4/4 clips" in res.output
+    assert "annotate: 2 done, 2 failed" in res.output
+
+
+class StubTaggerForProgress:
+    name = "stub"
+    labels = ["Speech"]
+    mids = ["/m/09x0r"]
+
+    def tag(self, audio, window_s, hop_s):
+        n = max(1, int((len(audio) / 16000 - window_s) // hop_s) + 1)
+        return np.arange(n) * hop_s, np.zeros((n, 1), np.float32)

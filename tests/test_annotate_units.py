@@ -316,7 +316,7 @@ def test_pipeline_scores_only_speech_with_a_face(ted_clip, tmp_path):
 
     muted = tmp_path / "ted_muted.mp4"  # the speaker is silent from 4 s to 11 s
     run_ffmpeg(["-i", str(ted_clip), "-t", "14", "-af", "volume=enable='between(t,4,11)':volume=0", "-c:v", "copy", "-c:a", "aac", str(muted)])
-    cfg = AnnotateConfig(min_confidence=3.0, max_offset=6)
+    cfg = AnnotateConfig(min_confidence=3.0, max_offset=6, face_fps_idle=5.0, face_fps_steady=5.0)  # faces at 5 fps everywhere
     det, scorer = StubDetector(), CountingScorer(offset=0, confidence=5.0)
     res = annotate_media("ted", muted, cfg, det, scorer, StubTagger())
     n = int(round(res.row["duration_s"] * 25))
@@ -332,6 +332,23 @@ def test_pipeline_scores_only_speech_with_a_face(ted_clip, tmp_path):
     assert res.row["clip_offset_frames"] == 0 and res.row["suspect_sync"] is False
     assert [e["label"] for e in res.events][:1] == ["Speech"]
 
+    # the default schedule: faces at 1 fps more than 1 s away from speech, where no label reads them
+    from realsync_build.stages.annotate.video import near_speech
+
+    idle_det = StubDetector()
+    idle = annotate_media("ted", muted, AnnotateConfig(min_confidence=3.0, max_offset=6, face_fps_steady=5.0), idle_det,
+                          CountingScorer(offset=0, confidence=5.0), StubTagger())  # fmt: skip
+    near = near_speech(speech, 25)
+    assert idle_det.frames == len([f for f in range(0, n, 5) if near[f] or f % 25 == 0]) < det.frames
+    labels = [(r["start_s"], r["end_s"], r["label"]) for r in res.intervals]
+    assert [(r["start_s"], r["end_s"], r["label"]) for r in idle.intervals] == labels
+    # and near speech, while the face is found at every sample, every other 5 fps sample is skipped
+    steady_det = StubDetector()
+    steady = annotate_media("ted", muted, AnnotateConfig(min_confidence=3.0, max_offset=6), steady_det, CountingScorer(offset=0, confidence=5.0), StubTagger())
+    assert steady_det.frames == len([f for f in range(0, n, 5) if (near[f] and f % 10 == 0) or (not near[f] and f % 25 == 0)])
+    assert steady.skipped_samples == len([f for f in range(0, n, 5) if near[f] and f % 10 == 5])
+    assert [(r["start_s"], r["end_s"], r["label"]) for r in steady.intervals] == labels
+
     naive_scorer = CountingScorer()
     naive = annotate_media("ted", muted, AnnotateConfig(vad_gating=False), StubDetector(), naive_scorer, StubTagger())
     assert naive.scored_frames == n  # the one track spans the clip: every frame scored
@@ -340,3 +357,32 @@ def test_pipeline_scores_only_speech_with_a_face(ted_clip, tmp_path):
     # an out-of-sync stub: confident but 8 frames off -> not talking head under --max-offset 6
     off = annotate_media("ted", muted, cfg, StubDetector(), CountingScorer(offset=8, confidence=5.0), StubTagger())
     assert off.row["t_th_s"] == 0 and off.row["t_vo_s"] > 3.0
+
+
+class BrightFaceDetector:
+    """A face in the middle of every bright frame, none in a dark one; counts the frames it sees."""
+
+    name = "bright"
+
+    def __init__(self):
+        self.frames = 0
+
+    def detect(self, frames):
+        self.frames += len(frames)
+        return [np.array([[130, 90, 190, 150, 0.99]], np.float32) if f.mean() > 128 else np.zeros((0, 5), np.float32) for f in frames]
+
+
+def test_a_missed_face_brings_back_every_sample_so_tracks_end_where_they_did(tmp_path):
+    from realsync_build.stages.annotate.video import Timings, detect_and_track
+
+    clip = tmp_path / "gone.mp4"  # the face is gone from 1.6 s to 2.4 s (the picture goes dark), then back
+    run_ffmpeg(["-f", "lavfi", "-i", "color=c=white:size=320x240:rate=25:duration=4,drawbox=enable='between(t,1.6,2.4)':x=0:y=0:w=320:h=240:color=black:t=fill",
+                "-c:v", "libx264", "-preset", "ultrafast", str(clip)])  # fmt: skip
+    spans = {}
+    for steady in (5.0, 2.5):
+        det = BrightFaceDetector()
+        res = detect_and_track(clip, 100, det, None, AnnotateConfig(face_batch=4, face_fps_steady=steady), Timings())
+        spans[steady] = ([(t.first, t.last) for t in res.tracks], det.frames, res.skipped_samples)
+    every, steady = spans[5.0], spans[2.5]
+    assert len(every[0]) >= 2 and steady[0] == every[0]  # same tracks, ending and starting at the same frames
+    assert steady[1] < every[1] and steady[2] > 0  # fewer detector frames

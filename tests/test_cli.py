@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from realsync_build.cli import app
@@ -42,11 +43,15 @@ def test_root_defaults_to_env(tmp_path, monkeypatch):
     assert resolve_root(tmp_path / "y").root == tmp_path / "y"
 
 
+@pytest.mark.slow
 def test_demo_builds_a_complete_dataset(tmp_path):
     root = tmp_path / "demo"
+    # no wall-clock limit: a loaded machine may take several times the ~1 minute of an idle one;
+    # the demo's cost is what it reports in CPU seconds (docs/benchmarks.md, "demo")
     out = subprocess.run([sys.executable, "-m", "realsync_build", "demo", "--root", str(root), "--no-progress"],
-                         capture_output=True, text=True, timeout=600)  # fmt: skip
+                         capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
+    assert "demo took" in out.stderr and "CPU s" in out.stderr  # wall and CPU seconds, with the load
     clips = pd.read_parquet(root / "manifests" / "clips.parquet")
     assert (clips["status"] == "done").sum() >= 3
     for p in clips["path"].dropna():

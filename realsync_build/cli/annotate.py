@@ -25,7 +25,7 @@ from realsync_build.cli.common import (
     root_of,
     run_options,
 )
-from realsync_build.stages.annotate.config import STRIDE_DEFAULT
+from realsync_build.stages.annotate.config import FACE_FPS_IDLE_DEFAULT, FACE_FPS_STEADY_DEFAULT, SETTLE_DEFAULT, STRIDE_DEFAULT
 from realsync_build.core.ui import console
 
 
@@ -36,6 +36,10 @@ def annotate(
     events: Annotated[str, typer.Option("--events", help="Audio event tagger: panns (Cnn14 16 kHz), panns-32k (Cnn14 32 kHz) or yamnet (TFLite, CPU).")] = "panns",
     device: Annotated[str, typer.Option("--device", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N.")] = "auto",
     face_fps: Annotated[float, typer.Option("--face-fps", help="Frames per second sent to the face detector (boxes are interpolated to 25 fps).")] = 5.0,
+    face_fps_idle: Annotated[float, typer.Option("--face-fps-idle", help="Detector rate more than 1 s away from speech, where no label depends on faces (tracks there are coarser). Set it to --face-fps for one rate everywhere.")] = FACE_FPS_IDLE_DEFAULT,
+    face_fps_steady: Annotated[float, typer.Option("--face-fps-steady", help="Detector rate near speech while every face track was found at the previous sample (boxes in between are interpolated); a missed face brings back --face-fps at once. Set it to --face-fps to detect every sample.")] = FACE_FPS_STEADY_DEFAULT,
+    engine: Annotated[str, typer.Option("--engine", help="CPU inference engine for SyncNet's lip tower and BlazeFace: auto (ONNX Runtime on CPU when installed, else PyTorch; PyTorch on a GPU), torch, or onnx. Same weights; outputs equal PyTorch's within 1e-4.")] = "auto",
+    sync_settle: Annotated[float, typer.Option("--sync-settle", min=0.0, max=0.49, help="Stop scoring a speech-and-face run once its accept/reject answer is decisive, with at most this probability per run of a label other than whole-run scoring would give (a sequential rule, docs/annotate.md). 0 scores every run whole (the reference).")] = SETTLE_DEFAULT,
     face_batch: Annotated[int, typer.Option("--face-batch", min=0, help="Frames per face-detector call; 0: chosen per device on the worker (16 on CPU; on a GPU from its free memory).")] = 0,
     sync_batch: Annotated[int, typer.Option("--sync-batch", min=0, help="SyncNet 5-frame windows per forward pass; 0: chosen per device (32 on CPU; on a GPU from its free memory).")] = 0,
     gpus_per_task: Annotated[Optional[float], typer.Option("--gpus-per-task", min=0.0, help="GPU share each clip task asks Ray for (--executor ray). Default: 0.25 when the cluster has GPUs, else 0. Locally, annotate runs one worker per visible GPU, each pinned to its own device.")] = None,
@@ -88,6 +92,14 @@ def annotate(
         if value not in allowed:
             fail(f"{flag} {value!r}: use {', '.join(a for a in allowed if a)}")  # a usage error: exit 2
     check_device(device)
+    from realsync_build.models.engine import ENGINES, resolve_engine
+
+    if engine not in ENGINES:
+        fail(f"--engine {engine!r}: use {', '.join(ENGINES)}")
+    try:
+        resolve_engine(engine, "cpu" if device in ("auto", "cpu") else device)
+    except ValueError as exc:
+        fail(str(exc))
     ds = dry_root(root) if dry_run else root_of(root, must_exist=True)
     from realsync_build.stages.annotate.plan import done_clips, plan_annotate
 
@@ -100,6 +112,10 @@ def annotate(
         events=events,
         device=device,
         face_fps=face_fps,
+        face_fps_idle=min(face_fps_idle, face_fps),
+        face_fps_steady=min(face_fps_steady, face_fps),
+        engine=engine,
+        sync_settle=sync_settle,
         face_batch=face_batch,
         sync_batch=sync_batch,
         gpus_per_task=gpus_per_task,

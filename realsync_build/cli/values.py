@@ -67,6 +67,8 @@ RULES: dict[str, dict[str, Rule]] = {
     },
     "annotate": {
         "face_fps": Rule(gt=0, le=25, unit="frames/s", why="the clips have 25"),
+        "face_fps_idle": Rule(gt=0, le=25, unit="frames/s", why="the clips have 25 (and at most --face-fps)"),
+        "face_fps_steady": Rule(gt=0, le=25, unit="frames/s", why="the clips have 25 (and at most --face-fps)"),
         "gpus_per_task": Rule(ge=0, le=64),
         "min_face_score": Rule(ge=0, le=1, why="detector scores are probabilities"),
         "min_face_px": Rule(ge=0, le=256, unit="px", why="clips are 256 px on the shorter side"),

@@ -65,7 +65,7 @@ def _as_boxes(b) -> np.ndarray:
 class BlazeFace:
     """BlazeFace front (``back=False``, 128 px) or back (256 px) model via face-alignment."""
 
-    def __init__(self, weights: str | Path, anchors: str | Path, back: bool = False, device: str = "cpu", min_score: float = 0.5) -> None:
+    def __init__(self, weights: str | Path, anchors: str | Path, back: bool = False, device: str = "cpu", min_score: float = 0.5, engine: str = "torch") -> None:
         from face_alignment.detection.blazeface.net_blazeface import BlazeFace as Net
 
         self.name = "blazeface-back" if back else "blazeface"
@@ -84,6 +84,27 @@ class BlazeFace:
         net.min_score_thresh = min_score
         net.min_suppression_threshold = 0.3
         self.net = net.to(device).eval()
+        from realsync_build.models.engine import OnnxModule, resolve_engine
+
+        self.engine = resolve_engine(engine, device)
+        self._onnx = None
+        if self.engine == "onnx":
+            example = torch.zeros(1, 3, self.size, self.size)
+            self._onnx = OnnxModule(net, [example], ["image"], ["boxes", "scores"], self.name)
+
+    def _predict(self, batch: np.ndarray) -> list:
+        """face-alignment's ``predict_on_batch`` (pre-processing, network, decoding, weighted NMS),
+        with the network on ONNX Runtime when that engine is chosen."""
+        if self._onnx is None:
+            return self.net.predict_on_batch(batch)
+        x = batch.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0  # the net's _preprocess, in numpy
+        raw_boxes, raw_scores = (torch.from_numpy(a) for a in self._onnx(x))
+        detections = self.net._tensors_to_detections(raw_boxes, raw_scores, self.net.anchors)
+        out = []
+        for d in detections:
+            faces = self.net._weighted_non_max_suppression(d)
+            out.append(torch.stack(faces) if len(faces) > 0 else torch.zeros((0, 17)))
+        return out
 
     def detect(self, frames: np.ndarray) -> list[np.ndarray]:
         import cv2
@@ -99,7 +120,7 @@ class BlazeFace:
         for frame in frames:
             for x0, y0, side in tiles:
                 batch.append(cv2.resize(frame[y0 : y0 + side, x0 : x0 + side], (self.size, self.size), interpolation=cv2.INTER_AREA))
-        preds = self.net.predict_on_batch(np.stack(batch))
+        preds = self._predict(np.stack(batch))
         out = []
         for i in range(n):
             boxes = []

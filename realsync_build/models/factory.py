@@ -82,14 +82,15 @@ def resolve_device(device: str | None = None) -> str:
     return device
 
 
-def get_face_detector(name: str, device: str | None = "cpu", root: Path | None = None, min_score: float = 0.5) -> FaceDetector:
+def get_face_detector(name: str, device: str | None = "cpu", root: Path | None = None, min_score: float = 0.5, engine: str = "torch") -> FaceDetector:
+    """A detector by name; ``engine`` (``models.engine``: auto, torch, onnx) applies to BlazeFace (S3FD runs on PyTorch)."""
     device = resolve_device(device)
     if name in ("blazeface", "blazeface-back"):
         from realsync_build.models.faces import BlazeFace
 
         weights, anchors = registry.model_files(name, root)
         with _loading(name):
-            return BlazeFace(weights, anchors, back=name == "blazeface-back", device=device, min_score=min_score)
+            return BlazeFace(weights, anchors, back=name == "blazeface-back", device=device, min_score=min_score, engine=engine)
     if name == "sfd":
         from realsync_build.models.faces import S3FD
 
@@ -99,14 +100,15 @@ def get_face_detector(name: str, device: str | None = "cpu", root: Path | None =
     raise ValueError(f"unknown face detector {name!r}; choose from {', '.join(FACE_DETECTORS)}")
 
 
-def get_sync_scorer(device: str | None = "cpu", batch: int = 32, root: Path | None = None, vshift: int = 15, video_stride: int = 1) -> SyncScorer:
-    """SyncNet v2 with the official weights; raises ModelMissing when ``syncnet_v2.model`` is absent."""
+def get_sync_scorer(device: str | None = "cpu", batch: int = 32, root: Path | None = None, vshift: int = 15, video_stride: int = 1, engine: str = "torch") -> SyncScorer:
+    """SyncNet v2 with the official weights; raises ModelMissing when ``syncnet_v2.model`` is absent.
+    ``engine``: the lip tower's engine (``models.engine``: auto, torch, onnx)."""
     device = resolve_device(device)
     path = registry.model_path("syncnet", root)
     from realsync_build.models.syncnet import SyncNetScorer
 
     with _loading("syncnet"):
-        return SyncNetScorer(path, device=device, batch_size=batch, vshift=vshift, trusted=True, video_stride=video_stride)
+        return SyncNetScorer(path, device=device, batch_size=batch, vshift=vshift, trusted=True, video_stride=video_stride, engine=engine)
 
 
 def get_event_tagger(name: str, device: str | None = "cpu", root: Path | None = None, batch: int = 8) -> EventTagger:

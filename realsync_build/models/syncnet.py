@@ -83,6 +83,19 @@ def sync_offset(video_feats, audio_feats, vshift: int = 15, video_index=None) ->
     return SyncResult(offset_frames=vshift - k, min_dist=min_dist, confidence=float(np.median(mdist)) - min_dist, dists=mdist)
 
 
+def window_distances(video_feats, audio_feats, vshift: int = 15, video_index=None, rows=None) -> np.ndarray:
+    """The per-window distance rows ``d[j, k]`` (float32 ``(len(rows), 2 vshift + 1)``) whose mean
+    :func:`sync_offset` takes; ``rows`` (default: all) selects which of the ``M`` video windows."""
+    v = torch.as_tensor(np.asarray(video_feats), dtype=torch.float32)
+    a = torch.as_tensor(np.asarray(audio_feats), dtype=torch.float32)
+    idx = torch.arange(len(v)) if video_index is None else torch.as_tensor(np.asarray(video_index), dtype=torch.long)
+    sel = torch.arange(len(v)) if rows is None else torch.as_tensor(np.asarray(rows), dtype=torch.long)
+    windows = torch.nn.functional.pad(a, (0, 0, vshift, vshift)).unfold(0, 2 * vshift + 1, 1)  # (N, D, win)
+    out = [torch.linalg.vector_norm(v[sel[i : i + 256], :, None] - windows[idx[sel[i : i + 256]]] + PAIRWISE_EPS, dim=1)
+           for i in range(0, len(sel), 256)]  # fmt: skip
+    return torch.cat(out).numpy() if out else np.zeros((0, 2 * vshift + 1), np.float32)
+
+
 def sampled_windows(n: int, video_stride: int = 1) -> np.ndarray:
     """The windows whose lip features are computed: ``0, k, 2k, ... < n``."""
     return np.arange(0, max(0, n), max(1, int(video_stride)))
@@ -170,10 +183,22 @@ class SyncNetScorer:
         vshift: int = 15,
         trusted: bool = False,
         video_stride: int = 1,
+        engine: str = "torch",
     ) -> None:
+        from realsync_build.models.engine import resolve_engine
+
         self.net = weights if isinstance(weights, SyncNetV2) else load_syncnet(weights, trusted=trusted)
         self.device = torch.device(device)
         self.net = self.net.to(self.device).eval()
+        self.engine = resolve_engine(engine, self.device)
+        self._lip_onnx = self._aud_onnx = None
+        if self.engine == "onnx":
+            from realsync_build.models.engine import OnnxModule
+            from realsync_build.models.syncnet_net import AudioTower, LipTower2d
+
+            example = torch.zeros(1, 3 * WINDOW_FRAMES, CROP_SIZE, CROP_SIZE, dtype=torch.uint8)
+            self._lip_onnx = OnnxModule(LipTower2d(self.net), [example], ["frames"], ["embedding"], "syncnet-lip")
+            self._aud_onnx = OnnxModule(AudioTower(self.net), [torch.zeros(1, 1, 13, 20)], ["mfcc"], ["embedding"], "syncnet-audio")
         self.batch_size = max(1, int(batch_size))
         self.vshift = int(vshift)
         if int(video_stride) < 1:
@@ -202,10 +227,15 @@ class SyncNetScorer:
         if any(frames.get(f) is None for f in needed):
             raise ValueError("a frame a sampled SyncNet window needs was not cropped")
         pos = {f: p for p, f in enumerate(needed)}
+        self.lip_windows += len(starts)
+        if self._lip_onnx is not None:  # the 2-D re-layout: a window is its 5 frames as 15 channels
+            chw = np.ascontiguousarray(np.stack([frames[f] for f in needed]).transpose(0, 3, 1, 2))  # (F, 3, 224, 224) uint8
+            at = np.asarray([pos[int(t)] for t in starts])[:, None] + np.arange(WINDOW_FRAMES)
+            lip = chw[at].reshape(len(starts), 3 * WINDOW_FRAMES, CROP_SIZE, CROP_SIZE)  # uint8: the graph casts to float
+            return torch.from_numpy(self._lip_onnx(lip)[0])
         clip = torch.from_numpy(np.ascontiguousarray(np.stack([frames[f] for f in needed]))).to(self.device)
         clip = clip.permute(3, 0, 1, 2).float()  # (3, F, 224, 224)
         lip = torch.stack([clip[:, pos[int(t)] : pos[int(t)] + WINDOW_FRAMES] for t in starts])  # (B, 3, 5, 224, 224)
-        self.lip_windows += len(starts)
         return self.net.forward_lip(lip).float().cpu()
 
     def _audio(self, audio: np.ndarray, n: int) -> np.ndarray:
@@ -215,8 +245,14 @@ class SyncNetScorer:
         for i in range(0, n, self.batch_size):
             idx = range(i, min(n, i + self.batch_size))
             aud = torch.stack([cc[None, :, j * MFCC_PER_FRAME : j * MFCC_PER_FRAME + 20] for j in idx])  # (B, 1, 13, 20)
-            a_out.append(self.net.forward_aud(aud).float().cpu())
+            a_out.append(self._aud(aud))
         return torch.cat(a_out).numpy()
+
+    def _aud(self, aud: torch.Tensor) -> torch.Tensor:
+        """The audio tower on MFCC windows ``(B, 1, 13, 20)``, on the chosen engine."""
+        if self._aud_onnx is not None:
+            return torch.from_numpy(self._aud_onnx(aud.cpu().numpy())[0])
+        return self.net.forward_aud(aud).float().cpu()
 
     @torch.inference_mode()
     def embed_sampled(self, crops, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -235,9 +271,29 @@ class SyncNetScorer:
             v_out.append(self._lip(frames, batch))
         return torch.cat(v_out).numpy(), self._audio(audio, n), ts
 
-    def open_run(self, hold_frames: int = 0) -> "RunEvaluation":
-        """A :class:`RunEvaluation`: one evaluation of a whole run, fed frame by frame."""
-        return RunEvaluation(self, hold_frames)
+    def open_run(self, hold_frames: int = 0, settle=None, audio: np.ndarray | None = None) -> "RunEvaluation":
+        """A :class:`RunEvaluation`: one evaluation of a whole run, fed frame by frame; with a
+        :class:`~realsync_build.models.sync_settle.SettleRule` and the audio from the run's start,
+        it settles as soon as the rule allows."""
+        return RunEvaluation(self, hold_frames, settle, audio)
+
+    def _audio_windows(self, audio: np.ndarray, v0: int, v1: int) -> np.ndarray:
+        """Audio features of windows ``v0 .. v1 - 1`` of a run whose audio starts at ``audio[0]``,
+        equal to those of :meth:`_audio` on the whole run: MFCC is per 10 ms frame, and a slice
+        starting one video frame before ``v0`` gives the same pre-emphasis at every frame used."""
+        s0 = max(0, SAMPLES_PER_FRAME * (v0 - 1))
+        end = 160 * (MFCC_PER_FRAME * (v1 - 1) + 19) + 400  # where the last window's 20th MFCC frame (25 ms) ends
+        seg = np.asarray(audio[s0:end], dtype=np.float32)
+        if len(seg) < end - s0:
+            seg = np.pad(seg, (0, end - s0 - len(seg)))
+        cc = torch.from_numpy(audio_features(seg)).to(self.device)  # (13, T) from sample s0
+        first = s0 // 160
+        out = []
+        for i in range(v0, v1, self.batch_size):
+            idx = range(i, min(v1, i + self.batch_size))
+            aud = torch.stack([cc[None, :, j * MFCC_PER_FRAME - first : j * MFCC_PER_FRAME - first + 20] for j in idx])
+            out.append(self._aud(aud))
+        return torch.cat(out).numpy()
 
     def embed(self, crops, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-window features ``(N, 1024)`` of the lip and audio towers (reference windowing, every window)."""
@@ -255,72 +311,5 @@ class SyncNetScorer:
         return sync_offset(v, a, self.vshift, video_index=None if self.video_stride == 1 else ts)
 
 
-class RunEvaluation:
-    """One SyncNet evaluation of a whole face run, fed crop by crop, with bounded memory.
-
-    The same numbers as :meth:`SyncNetScorer.score` on all the run's crops at once (the
-    reference scores a whole track in one evaluation), but lip features are computed as
-    soon as a batch of windows is complete and their crops are freed, so a minutes-long
-    run holds a batch of crops and one 1024-d feature per window, not every crop.
-
-    Window ``t`` (frames ``t .. t+4``) is certainly scored once frame ``t + 5`` exists: the
-    reference scores ``min(frames, samples // 640) - 5`` windows and the audio always covers
-    the run here.  ``hold_frames``: no lip work before the run is that long (shorter runs
-    are dropped unscored, so their crops are never embedded).
-    """
-
-    def __init__(self, scorer: SyncNetScorer, hold_frames: int = 0) -> None:
-        self.scorer = scorer
-        self.stride = scorer.video_stride
-        self.hold_frames = max(0, int(hold_frames))
-        self.n_frames = 0
-        self._next = 0  # first window not yet queued
-        self._ready: list[int] = []  # queued sampled windows whose lip features are not computed
-        self._crops: dict[int, np.ndarray] = {}
-        self._feats: list[torch.Tensor] = []
-        self._starts: list[int] = []
-
-    def needs(self, p: int) -> bool:
-        """Does a sampled window read frame ``p`` of the run (else it need not be cropped)?"""
-        return self.stride <= WINDOW_FRAMES or p % self.stride < WINDOW_FRAMES
-
-    def push(self, crop) -> None:
-        """The run's next 25 fps crop (``(H, W, 3)`` RGB uint8, or ``None`` where :meth:`needs` is false)."""
-        p = self.n_frames
-        self.n_frames += 1
-        if crop is not None:
-            self._crops[p] = self.scorer._frame(crop)
-        while self._next + WINDOW_FRAMES < self.n_frames:
-            if self._next % self.stride == 0:
-                self._ready.append(self._next)
-            self._next += 1
-        if self.n_frames >= self.hold_frames and len(self._ready) >= self.scorer.batch_size:
-            self._flush()
-
-    @torch.inference_mode()
-    def _flush(self) -> None:
-        """Lip features of every queued window; then free the crops no later window reads."""
-        starts, self._ready = self._ready, []
-        for i in range(0, len(starts), self.scorer.batch_size):
-            batch = starts[i : i + self.scorer.batch_size]
-            self._feats.append(self.scorer._lip(self._crops, batch))
-            self._starts.extend(batch)
-        for f in [f for f in self._crops if f < self._next]:
-            del self._crops[f]
-
-    @torch.inference_mode()
-    def finish(self, audio: np.ndarray) -> SyncResult:
-        """Score the run against its audio (16 kHz, covering the run's frames)."""
-        n = n_windows(self.n_frames, len(audio))
-        if n <= 0:
-            raise ValueError(f"too short for SyncNet: {self.n_frames} frames, {len(audio) / SAMPLE_RATE_HZ:.2f} s audio (need > {WINDOW_FRAMES} frames)")
-        self._ready = [t for t in self._ready if t < n]
-        if self._ready:
-            self._flush()
-        keep = [k for k, t in enumerate(self._starts) if t < n]
-        v = torch.cat(self._feats).numpy()[keep]
-        ts = np.asarray(self._starts, dtype=np.int64)[keep]
-        self._crops.clear()
-        self.scorer.calls += 1
-        a = self.scorer._audio(audio, n)
-        return sync_offset(v, a, self.scorer.vshift, video_index=None if self.stride == 1 else ts)
+# RunEvaluation (one evaluation of a whole run, fed frame by frame; settling) lives in its own module
+from realsync_build.models.syncnet_run import RunEvaluation  # noqa: E402,F401 - re-exported

@@ -77,6 +77,60 @@ class SyncNetV2(nn.Module):
         return self.netfclip(self.netcnnlip(x).flatten(1))
 
 
+class LipTower2d(nn.Module):
+    """The lip tower re-laid as 2-D convolutions, for inference engines: the same function.
+
+    Every 3-D layer of ``netcnnlip`` spans the whole time axis (the first conv's 5-frame kernel
+    turns 5 frames into 1, every later kernel and pool is 1 deep), so the tower is exactly a
+    2-D network whose first conv reads the 5 frames as 15 channels (channel ``3 t + c``): input
+    ``(B, 15, 224, 224)``, the window's frames stacked in time order.  The weights are those
+    of ``net``, re-indexed, not re-trained; ``tests/test_models_syncnet.py`` checks the outputs
+    against :meth:`SyncNetV2.forward_lip`.
+    """
+
+    def __init__(self, net: "SyncNetV2") -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for m in net.netcnnlip:
+            if isinstance(m, nn.Conv3d):
+                w = m.weight.detach()
+                out_ch, in_ch, kt, kh, kw = w.shape
+                pad = m.padding if isinstance(m.padding, tuple) else (m.padding,) * 3
+                conv = nn.Conv2d(in_ch * kt, out_ch, (kh, kw), stride=m.stride[1:], padding=pad[1:])
+                conv.weight.data.copy_(w.permute(0, 2, 1, 3, 4).reshape(out_ch, kt * in_ch, kh, kw))
+                conv.bias.data.copy_(m.bias.detach())
+                layers.append(conv)
+            elif isinstance(m, nn.BatchNorm3d):
+                bn = nn.BatchNorm2d(m.num_features, eps=m.eps)
+                bn.load_state_dict(m.state_dict())
+                layers.append(bn)
+            elif isinstance(m, nn.MaxPool3d):
+                k, st, pad = (v if isinstance(v, tuple) else (v,) * 3 for v in (m.kernel_size, m.stride, m.padding))
+                layers.append(nn.MaxPool2d(k[1:], st[1:], pad[1:]))
+            else:
+                layers.append(nn.ReLU())
+        self.cnn = nn.Sequential(*layers)
+        import copy
+
+        self.fc = copy.deepcopy(net.netfclip)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(B, 15, 224, 224)`` BGR 0..255, uint8 or float."""
+        return self.fc(self.cnn(x.float()).flatten(1))
+
+
+class AudioTower(nn.Module):
+    """:meth:`SyncNetV2.forward_aud` as a module of its own (for export to an inference engine)."""
+
+    def __init__(self, net: "SyncNetV2") -> None:
+        super().__init__()
+        self.cnn, self.fc = net.netcnnaud, net.netfcaud
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.cnn(x).flatten(1))
+
+
 def _not_counter(key: str) -> bool:
     return key.endswith("num_batches_tracked")
 

@@ -23,7 +23,7 @@ from realsync_build.stages.annotate.outputs import read_part, write_part
 from realsync_build.stages.annotate.speech import frame_mask, speech_intervals
 from realsync_build.stages.annotate.sync import SyncScheduler, Window
 from realsync_build.stages.annotate.tracks import Track
-from realsync_build.stages.annotate.video import Timings, detect_and_track, replay_tracks
+from realsync_build.stages.annotate.video import SPEECH_MARGIN_S, Timings, detect_and_track, near_speech, replay_tracks
 from realsync_build.core.root import from_task
 from realsync_build.core.schema import DONE
 
@@ -79,18 +79,18 @@ def get_model(kind: str, cfg: AnnotateConfig, models_dir: Path | None = None, de
     root = Path(where)
     cfg = resolve_batches(cfg, device)
     if kind == "faces":
-        key = (kind, where, cfg.face_detector, device, cfg.min_face_score)
+        key = (kind, where, cfg.face_detector, device, cfg.min_face_score, cfg.engine)
     elif kind == "events":
         key = (kind, where, cfg.events, device, cfg.event_batch)
     else:
-        key = (kind, where, "syncnet", device, cfg.sync_batch, cfg.sync_stride)
+        key = (kind, where, "syncnet", device, cfg.sync_batch, cfg.sync_stride, cfg.engine)
     if key not in _MODELS:
         if kind == "faces":
-            _MODELS[key] = factory.get_face_detector(cfg.face_detector, device, root=root, min_score=cfg.min_face_score)
+            _MODELS[key] = factory.get_face_detector(cfg.face_detector, device, root=root, min_score=cfg.min_face_score, engine=cfg.engine)
         elif kind == "events":
             _MODELS[key] = factory.get_event_tagger(cfg.events, device, root=root, batch=cfg.event_batch)
         else:
-            _MODELS[key] = factory.get_sync_scorer(device, cfg.sync_batch, root=root, video_stride=cfg.sync_stride)
+            _MODELS[key] = factory.get_sync_scorer(device, cfg.sync_batch, root=root, video_stride=cfg.sync_stride, engine=cfg.engine)
     return _MODELS[key]
 
 
@@ -106,6 +106,9 @@ class ClipResult:
     speech: list[tuple[float, float]] = field(default_factory=list)
     scorer_calls: int = 0
     scored_frames: int = 0
+    settled_runs: int = 0  # runs settled early (models/sync_settle.py)
+    skipped_samples: int = 0  # detector samples skipped while every track was found (--face-fps-steady)
+    lip_windows: int = 0  # 5-frame windows whose lip features were computed
     detected_frames: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -157,11 +160,13 @@ def annotate_media(
     sync_note: str | None = None,
     previous: dict | None = None,
     stored_tracks: list[Track] | None = None,
+    on_media_s=None,
 ) -> ClipResult:
     """Annotate one clip file. ``scorer=None`` means sync scoring is skipped (``sync_note`` says why).
 
     ``cfg.only`` limits the work: ``events`` re-tags audio only; ``sync`` re-scores
     ``stored_tracks``; ``faces`` re-detects (and so re-scores) faces.
+    ``on_media_s(seconds)``: progress, the media seconds of the clip done so far.
     """
     timings = Timings()
     t0 = time.process_time()
@@ -189,22 +194,31 @@ def annotate_media(
         return result
 
     gate = speech_mask if cfg.vad_gating else None
+    from realsync_build.models.sync_settle import SettleRule
+
+    settle = SettleRule(cfg.min_confidence, cfg.max_offset, cfg.sync_settle, int(getattr(scorer, "vshift", 15))) if cfg.sync_settle > 0 else None
     scheduler = SyncScheduler(
         scorer,
         media.audio,
         gate,
         min_run_frames=int(round(cfg.min_sync_run_s * FPS)),
+        settle=settle,
     ) if scorer is not None else None
     min_track = int(round(cfg.min_track_s * FPS))
     if only == "sync" and stored_tracks is not None:
         tracks = stored_tracks
         if scheduler is not None:
-            replay_tracks(path, n_frames, tracks, scheduler, timings, cfg.decode_queue)
+            replay_tracks(path, n_frames, tracks, scheduler, timings, cfg.decode_queue, on_media_s=on_media_s)
         n_shots = row.get("n_shots")
     else:
-        vr = detect_and_track(path, n_frames, detector, scheduler, cfg, timings)
+        near = None
+        if cfg.vad_gating and cfg.face_fps_idle < cfg.face_fps:
+            # labels read faces only on speech frames: away from speech the detector runs slower
+            near = near_speech(speech_mask, int(round(SPEECH_MARGIN_S * FPS)))
+        vr = detect_and_track(path, n_frames, detector, scheduler, cfg, timings, near=near, on_media_s=on_media_s)
         n_frames = min(n_frames, vr.n_frames) if vr.n_frames else n_frames
         result.detected_frames = vr.detected_frames
+        result.skipped_samples = vr.skipped_samples
         n_shots = vr.n_shots
         kept = [t for t in vr.tracks if t.n_frames >= min_track]
         renumber = {t.track_id: k for k, t in enumerate(kept)}
@@ -232,6 +246,7 @@ def annotate_media(
         row.update(sync_status=DONE, sync_note=None)
         row.update(L.source_sync_qc(windows, cfg.min_confidence, cfg.max_offset, cfg.suspect_frames))
         result.scorer_calls, result.scored_frames = scheduler.calls, scheduler.scored_frames
+        result.settled_runs, result.lip_windows = scheduler.settled, scheduler.lip_windows
     else:
         row.update(sync_status="skipped", sync_note=sync_note or "no sync scorer")
         # without scores neither acceptance nor rejection was measured: both are n/a, not 0
@@ -281,8 +296,15 @@ def annotate_clip(task: dict) -> list[dict]:
     from realsync_build.models.factory import resolve_device
 
     cfg = resolve_batches(cfg, resolve_device(device))
-    with root.local_file(task["path"]) as media:
-        res = annotate_media(cid, media, cfg, detector, scorer, tagger, task.get("sync_note"), previous, stored)
+    from realsync_build.core.progress import TaskProgress
+
+    progress = TaskProgress(task.get("progress_path"))  # media seconds of this clip done, for the driver's bar
+    try:
+        with root.local_file(task["path"]) as media:
+            res = annotate_media(cid, media, cfg, detector, scorer, tagger, task.get("sync_note"), previous, stored,
+                                 on_media_s=lambda s: progress.update(s, 0))  # fmt: skip
+    finally:  # a clip that fails is finished too, as far as the bar is concerned
+        progress.update(float(task.get("duration_s") or 0.0), 0, finished=True)
     if res.events is not None:
         write_part(root, "events", cid, res.events)
     if only != "events":

@@ -10,6 +10,9 @@ SYNC_BATCH_CPU = 32  # SyncNet windows per forward pass on CPU
 EVENT_BATCH_CPU = 8  # tagger windows per forward pass on CPU
 GPUS_PER_TASK_DEFAULT = 0.25  # Ray: a quarter GPU per clip task when the cluster has GPUs
 STRIDE_DEFAULT = 1  # the reference; larger strides are an opt-in speed option (docs/annotate.md)
+SETTLE_DEFAULT = 0.01  # error bound per run of the early-settling rule (models/sync_settle.py); 0: whole runs
+FACE_FPS_IDLE_DEFAULT = 1.0  # detector rate away from speech, where no label depends on faces
+FACE_FPS_STEADY_DEFAULT = 2.5  # detector rate near speech while every track is found (--face-fps when one is missed)
 
 
 @dataclass
@@ -17,13 +20,17 @@ class AnnotateConfig:
     face_detector: str = "sfd"  # sfd | blazeface | blazeface-back
     events: str = "panns"  # panns | panns-32k | yamnet
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    face_fps: float = 5.0  # detector rate; boxes are interpolated to 25 fps
+    face_fps: float = 5.0  # detector rate near speech; boxes are interpolated to 25 fps
+    face_fps_idle: float = FACE_FPS_IDLE_DEFAULT  # detector rate more than SPEECH_MARGIN_S from speech (= face_fps: everywhere the same)
+    face_fps_steady: float = FACE_FPS_STEADY_DEFAULT  # near speech, while every track is found at the previous sample
+    engine: str = "auto"  # auto | torch | onnx: the CPU inference engine (models/engine.py)
     face_batch: int = 0  # frames per detector call; 0: by device (16 on CPU, from free GPU memory on CUDA)
     sync_batch: int = 0  # SyncNet windows of 5 frames per forward pass; 0: by device (32 on CPU)
     event_batch: int = 0  # tagger windows per forward pass; 0: by device (8 on CPU)
     decode_queue: int = 32  # frames decoded ahead on a CPU thread (0: decode inline)
     gpus_per_task: float | None = None  # Ray GPU share per clip task; None: 0.25 when the cluster has GPUs
     sync_stride: int = STRIDE_DEFAULT  # SyncNet lip features every k-th 5-frame window (1: the reference)
+    sync_settle: float = SETTLE_DEFAULT  # error bound per run for settling a run early; 0: score every run whole
     min_face_score: float = 0.9  # syncnet_python's --facedet_scale confidence cut (S3FD)
     min_face_px: float = 50.0  # shorter box side at the 256 px clip size (reference: 100 px on larger video)
     iou_min: float = 0.3  # IoU to link a detection to a track
@@ -50,6 +57,16 @@ class AnnotateConfig:
             raise ValueError("--face-fps must be in (0, 25]")
         if self.event_window_s <= 0 or self.event_hop_s <= 0:
             raise ValueError("--event-window and --event-hop must be positive")
+        if not 0 < self.face_fps_idle <= self.face_fps:
+            raise ValueError("--face-fps-idle must be in (0, --face-fps]")
+        if not 0 < self.face_fps_steady <= self.face_fps:
+            raise ValueError("--face-fps-steady must be in (0, --face-fps]")
+        if not 0 <= self.sync_settle < 0.5:
+            raise ValueError("--sync-settle must be in [0, 0.5) (an error probability per run; 0 scores every run whole)")
+        from realsync_build.models.engine import ENGINES
+
+        if self.engine not in ENGINES:
+            raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
         if self.sync_stride < 1:
             raise ValueError("--sync-stride must be at least 1")
         if self.gpus_per_task is not None and not (0 <= self.gpus_per_task <= 64):

@@ -60,6 +60,9 @@ OUTPUT_PARAMS = {
     "--face-detector": "face_detector",
     "--events": "events",
     "--face-fps": "face_fps",
+    "--face-fps-idle": "face_fps_idle",
+    "--face-fps-steady": "face_fps_steady",
+    "--sync-settle": "sync_settle",
     "--sync-stride": "sync_stride",
     "--min-face-score": "min_face_score",
     "--min-face-px": "min_face_px",
@@ -108,6 +111,7 @@ def build_tasks(
             {
                 "clip_id": c["clip_id"],
                 "path": c["path"],
+                "duration_s": _clip_duration_s(c),  # the progress bar's share of this clip
                 **root.task_fields(),
                 "config": asdict(cfg),
                 "sync_note": sync_note,
@@ -117,6 +121,34 @@ def build_tasks(
             }
         )
     return tasks
+
+
+def _clip_duration_s(c: dict) -> float:
+    """A clip's media seconds from its manifest row (frames at 25 fps, else its span)."""
+    n = c.get("n_frames")
+    if n is not None and not pd.isna(n) and n > 0:
+        return float(n) / 25.0
+    a, b = c.get("start_s"), c.get("end_s")
+    return float(b - a) if a is not None and b is not None and not (pd.isna(a) or pd.isna(b)) else 0.0
+
+
+def _will_run(root: DatasetRoot, tasks: list[dict], options: RunOptions, is_done) -> set[str]:
+    """The clips run_stage will run (the progress bar's total): not done-and-verified, not failed
+    before without --retry-failed."""
+    from realsync_build.core.stage import task_states
+
+    df = root.read("annotations")
+    states = task_states(df, "clip_id")
+    groups = df.groupby("clip_id", sort=False).indices if len(df) else {}
+    out = set()
+    for t in tasks:
+        state = states.get(t["clip_id"])
+        if state == DONE and is_done(t, df.iloc[groups.get(t["clip_id"], [])]):
+            continue
+        if state == FAILED and not options.retry_failed:
+            continue
+        out.add(t["clip_id"])
+    return out
 
 
 def task_resources(cfg: AnnotateConfig) -> Resources:
@@ -171,7 +203,17 @@ def run_annotate(
                 return False  # SyncNet weights arrived since: score the faces now
             return True
 
-        report = run_stage(SPEC.complete(resources=task_resources(cfg), verify=is_done), root, tasks, options)
+        spec = SPEC.complete(resources=task_resources(cfg), verify=is_done)
+        if options.executor in ("local", "inline") and options.progress:
+            # the bar moves per media second inside each clip (workers report the video pass's
+            # position), not once per finished clip; Ray workers may be elsewhere: per-clip bar there
+            from realsync_build.core.progress import MediaProgress
+
+            expected = _will_run(root, tasks, options, is_done)
+            with MediaProgress(tasks, expected, key="clip_id", title="annotate", items="clips", outputs=""):
+                report = run_stage(spec, root, tasks, replace(options, progress=False))
+        else:
+            report = run_stage(spec, root, tasks, options)
         counts = consolidate(root)  # the merged manifests, written before the completion record
         run.note(**report.counts())
     return report, counts

@@ -11,7 +11,7 @@ labelled ``unscored``: a shorter evaluation rests on too few 5-frame windows for
 its confidence to mean much.
 
 Memory stays bounded for runs of minutes: with a scorer that offers
-``open_run`` (:class:`realsync_build.models.syncnet.RunEvaluation`) the lip
+``open_run`` (:class:`realsync_build.models.syncnet_run.RunEvaluation`) the lip
 features are computed batch by batch while the run grows and its crops are
 freed; a scorer with only ``score(crops, audio)`` (test stubs) gets the run's
 crops at once when it ends.
@@ -52,8 +52,13 @@ class _Run:
 
 
 class SyncScheduler:
-    def __init__(self, scorer, audio: np.ndarray, gate: np.ndarray | None, min_run_frames: int = 50) -> None:
+    def __init__(self, scorer, audio: np.ndarray, gate: np.ndarray | None, min_run_frames: int = 50, settle=None) -> None:
+        """``settle``: a :class:`~realsync_build.models.sync_settle.SettleRule` (runs stop being scored
+        once their accept/reject answer is decisive); None scores every run whole."""
         self.scorer = scorer
+        self.settle = settle
+        self.settled = 0  # runs settled before their end
+        self.lip_windows = 0  # sampled 5-frame windows whose lip features were computed
         self.audio = audio
         self.gate = gate
         self.min_run_frames = max(WINDOW_FRAMES + 1, int(min_run_frames))
@@ -82,8 +87,13 @@ class SyncScheduler:
             run = None
         if run is None:
             opener = getattr(self.scorer, "open_run", None)
-            run = self.runs[track_id] = _Run(frame, opener(self.min_run_frames) if opener else None)
-        crop = crop_face(image, box) if self._needed(run.n) else None
+            evaluation = None
+            if opener is not None:
+                audio = self.audio[frame * SAMPLES_PER_FRAME :]  # the run's audio, from its first frame
+                evaluation = opener(self.min_run_frames, self.settle, audio) if self.settle is not None else opener(self.min_run_frames)
+            run = self.runs[track_id] = _Run(frame, evaluation)
+        needed = run.evaluation.needs(run.n) if run.evaluation is not None else self._needed(run.n)
+        crop = crop_face(image, box) if needed else None
         run.n += 1
         if run.evaluation is not None:
             run.evaluation.push(crop)
@@ -101,6 +111,8 @@ class SyncScheduler:
             audio = np.pad(audio, (0, n * SAMPLES_PER_FRAME - audio.size))
         if run.evaluation is not None:
             res = run.evaluation.finish(audio)
+            self.settled += run.evaluation.settled is not None
+            self.lip_windows += run.evaluation.settled_windows if run.evaluation.settled is not None else len(run.evaluation._starts)
         else:
             crops = run.crops
             res = self.scorer.score(np.stack(crops) if all(c is not None for c in crops) else crops, audio)

@@ -149,13 +149,8 @@ class Tracker:
         self.shot_start = frame
         return ended
 
-    def step(self, frame: int, dets: np.ndarray) -> tuple[list[tuple[Track, int | None]], list[Track]]:
-        """Link the detections of sampled ``frame``; returns ``(updates, ended)``.
-
-        ``updates``: ``(track, previous detection frame or None for a new track)``.
-        """
-        active = self.active
-        dets = np.asarray(dets, np.float32).reshape(-1, 5) if len(dets) else np.zeros((0, 5), np.float32)
+    def _match(self, active: list[Track], dets: np.ndarray) -> list[tuple[int, int, float]]:
+        """Greedy IoU matching: ``(track index, detection index, IoU)`` triples, best overlap first."""
         pairs = []
         for ti, t in enumerate(active):
             for di in range(len(dets)):
@@ -165,10 +160,34 @@ class Tracker:
         pairs.sort(key=lambda p: -p[0])
         used_t: set[int] = set()
         used_d: set[int] = set()
-        updates: list[tuple[Track, int | None]] = []
-        for _, ti, di in pairs:
+        out = []
+        for v, ti, di in pairs:
             if ti in used_t or di in used_d:
                 continue
+            used_t.add(ti)
+            used_d.add(di)
+            out.append((ti, di, v))
+        return out
+
+    def would_change(self, dets: np.ndarray, steady_iou: float = 0.0) -> bool:
+        """Would :meth:`step` with ``dets`` miss an active track or start a new one (the set of faces
+        changes), or link a face whose box moved so that its IoU with its last box is below ``steady_iou``?"""
+        active = self.active
+        dets = np.asarray(dets, np.float32).reshape(-1, 5) if len(dets) else np.zeros((0, 5), np.float32)
+        pairs = self._match(active, dets)
+        return len(pairs) < len(active) or len(pairs) < len(dets) or any(v < steady_iou for _, _, v in pairs)
+
+    def step(self, frame: int, dets: np.ndarray) -> tuple[list[tuple[Track, int | None]], list[Track]]:
+        """Link the detections of sampled ``frame``; returns ``(updates, ended)``.
+
+        ``updates``: ``(track, previous detection frame or None for a new track)``.
+        """
+        active = self.active
+        dets = np.asarray(dets, np.float32).reshape(-1, 5) if len(dets) else np.zeros((0, 5), np.float32)
+        used_t: set[int] = set()
+        used_d: set[int] = set()
+        updates: list[tuple[Track, int | None]] = []
+        for ti, di, _ in self._match(active, dets):
             used_t.add(ti)
             used_d.add(di)
             t = active[ti]

@@ -17,7 +17,7 @@ Progress: with ``progress=True`` the video gets one more branch, uncut: every 25
 (one per source second) is tagged and printed by ffmpeg's ``metadata`` filter to stdout
 (``direct=1``: unbuffered) and dropped in a ``nullsink``; its ``pts_time`` is the position in
 the source, which the worker reports per media second and per clip
-(:mod:`realsync_build.stages.preprocess.progress`). The clips are the same with or without it.
+(:mod:`realsync_build.core.progress`). The clips are the same with or without it.
 Why not ``-progress pipe:1``: ffmpeg sends its first progress report only after every output
 has written its header, i.e. when the run's *last* clip starts (up to 16 x 300 s of media in).
 """
@@ -49,7 +49,7 @@ from realsync_build.core.schema import DONE, FAILED
 from realsync_build.core.stage import RunOptions, StageReport, run_stage, task_states
 from realsync_build.core.storage import fetch_to_local, is_url
 from realsync_build.stages.preprocess.outcomes import KEPT, ClipOutcomes, media_seconds, nothing_to_cut
-from realsync_build.stages.preprocess.progress import MediaProgress, TaskProgress
+from realsync_build.core.progress import MediaProgress, TaskProgress
 
 from realsync_build.core.avformat import FPS, SAMPLE_RATE, SHORT_SIDE  # noqa: E402 - the clip format, in one place
 from realsync_build.stages.preprocess.sources import (  # noqa: E402, F401 - re-exported: --input sources live in their own module
