@@ -122,10 +122,10 @@ class OnnxModule:
 
 def _cache_write(path: Path, data: bytes) -> None:
     """Atomic, best effort: the cache only saves time."""
+    from realsync_build.core import atomic
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic.write_bytes(path, data, sync=False)
     except OSError:
         pass

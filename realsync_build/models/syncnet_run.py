@@ -7,16 +7,16 @@ the run stops being scored once its accept/reject answer is decisive.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
 
 from realsync_build.models.base import SyncResult
-from realsync_build.models.syncnet import SAMPLE_RATE_HZ, WINDOW_FRAMES, n_windows, sync_offset, window_distances
+from realsync_build.core.avformat import SAMPLE_RATE as SAMPLE_RATE_HZ
+from realsync_build.models.syncnet_math import WINDOW_FRAMES, n_windows, sync_offset, window_distances
 
-if TYPE_CHECKING:
-    from realsync_build.models.syncnet import SyncNetScorer
+SyncNetScorer = Any  # realsync_build.models.syncnet.SyncNetScorer (not imported: it builds this class)
 
 
 class RunEvaluation:
