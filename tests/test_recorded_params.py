@@ -66,7 +66,7 @@ def _records() -> list[tuple[tuple[str, ...], dict]]:
 
 
 def _same(flag: str, recorded, parsed) -> bool:
-    from realsync_build.cli.export import parse_size
+    from realsync_build.core.values import parse_size
     from realsync_build.stages.split.run import parse_ratios, parse_seed
 
     convert = {"--ratios": parse_ratios, "--shard-size": parse_size}

@@ -391,7 +391,7 @@ def test_status_validates_every_manifest_it_reports(root):
     path = root.manifest("clips")
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     proc = _cli("status", "--root", str(root.root))
-    out = " ".join(proc.stderr.split())
+    out = " ".join(proc.stdout.split())  # the status screen is the command's result: stdout
     assert proc.returncode == 0, proc.stderr
     assert "preprocess │ damaged" in out and "complete and fresh" not in out
     assert "next: realsync preprocess (preprocess:" in out and "damaged" in out

@@ -123,7 +123,7 @@ def test_split_refuses_a_root_where_two_ids_share_a_source_and_status_reports_it
     assert not ds.has("splits")
 
     proc = _cli("status", "--root", str(ds.root))
-    out = " ".join(proc.stderr.split())
+    out = " ".join(proc.stdout.split())  # the status screen is the command's result: stdout
     assert proc.returncode == 0, proc.stderr
     assert "bulletin-d002a792" in out and "same source" in out
 

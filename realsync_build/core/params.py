@@ -23,7 +23,7 @@ import shlex
 from typing import Any
 
 # Options given once per value (click's multiple=True); every other list is comma-joined.
-REPEATED = frozenset({"--from-list", "--as", "--skip-list"})
+REPEATED = frozenset({"--from-list", "--as", "--role", "--skip-list"})
 
 
 def _text(value: Any) -> str:

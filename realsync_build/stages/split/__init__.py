@@ -8,5 +8,5 @@ DRAWN_PARAMS = (
     "--seed", "--ratios", "--exclude-suspect-sync", "--skip-empty-channels", "--segment-sampling", "--segment-start",
     "--segment-stride", "--segment-window", "--offset-sd", "--offset-zero-share", "--top-events",
 )  # fmt: skip
-ADOPTED_PARAMS = ("--from-list", "--as", "--protocol", "--cap", "--loader-seed", "--skip-list")
+ADOPTED_PARAMS = ("--from-list", "--as", "--role", "--distribution", "--protocol", "--cap", "--loader-seed", "--skip-list")
 SPEC = SPECS["split"].complete(params=DRAWN_PARAMS + ADOPTED_PARAMS)
