@@ -3,8 +3,10 @@
 Phase 1 freezes the snapshot predictor's pretrained parts and trains the new
 parts (PASS token, streaming token, streaming head) with gradients through all H
 iterations.  Phase 2 unfreezes everything; the snapshot predictor's features
-backpropagate only in K randomly placed consecutive iterations of H (the
-others are detached; the streaming token and head still learn from all H).
+backpropagate only in K consecutive iterations of H (placed per the recipe: a
+uniform start, or the code's cycle; the others are detached; the streaming token
+and head still learn from all H).  Optimiser, schedule, batch and data choices
+come from the recipe (``paper`` or ``repo``, :mod:`.recipes`).
 Without ``--init-from`` nothing is pretrained, so (``--phase1-freeze auto``)
 phase 1 trains the snapshot predictor too; say ``yes`` to freeze anyway.
 
@@ -37,27 +39,49 @@ from realsync_build.core.root import DatasetRoot
 from realsync_build.core.ui import console
 from realsync_build.streamsync import runtime
 from realsync_build.streamsync.checkpoint import init_snapshot_from, load_checkpoint, save_checkpoint
-from realsync_build.streamsync.data import TrainWindows, fit_hop
+from realsync_build.streamsync.data import TrainWindows, fit_hop, window_start_shift_s
 from realsync_build.streamsync.model import ModelConfig, StreamSync, make_config
+from realsync_build.streamsync.recipes import RECIPE_FIELDS, resolve_recipe
+from realsync_build.streamsync.step import (  # noqa: F401 - one training step lives in step.py; these names stay importable from here
+    DRAW,
+    backward_step,
+    draw_grad_range,
+    forward_loss,
+    make_optimizer,
+    make_scheduler,
+    optimizer_step,
+    set_phase,
+    train_step,
+)
 from realsync_build.streamsync.runlog import RunLog
 from realsync_build.streamsync.shards import index_split
-from realsync_build.streamsync.task import MAX_OFFSET_S, streamsync_loss
+from realsync_build.streamsync.task import MAX_OFFSET_S
 
 
 @dataclass
 class TrainConfig:
+    recipe: str = "paper"  # paper | repo (recipes.py): fills every field below left None
     config: str = "tiny"  # model size: tiny | base
     stream_head: str = "trf"  # trf | lstm
     history: int = 12  # H: windows per training sequence
     backprop_iterations: int = 3  # K: phase-2 iterations whose snapshot features get gradients; no stream loss before iteration K
-    phase1_steps: int = 500
+    phase1_steps: int | None = None  # recipe: paper 500, repo 250 (the code's freeze_first: 500 micro-batches)
     phase2_epochs: int = 3  # an epoch = every train row (a start every 10 s of every clip)
     max_steps: int | None = None  # stop after this many steps (the schedule still spans the planned run)
     phase1_freeze: str = "auto"  # auto (freeze iff --init-from) | yes | no
-    batch_size: int = 16  # rows per micro-batch per process
-    accumulation: int = 1  # micro-batches per optimiser step
-    lr: float = 4e-5
-    weight_decay: float = 0.01
+    batch_size: int | None = None  # rows per micro-batch per process (recipe: paper 16 / (processes x accumulation), repo 2)
+    accumulation: int | None = None  # micro-batches per optimiser step (recipe: paper 1, repo 2)
+    lr: float | None = None  # peak learning rate (recipe: paper 4e-5, repo 5e-6 x processes)
+    optimizer: str | None = None  # adam | adamw (recipe: adam)
+    adam_eps: float | None = None  # recipe: 1e-7 (the code's value under half precision)
+    weight_decay: float | None = None  # recipe: 0
+    lr_schedule: str | None = None  # linear | warmup-constant-decay (recipe: paper linear, repo warmup-constant-decay)
+    warmup_steps: int | None = None  # warmup-constant-decay: 500 / 5000 / 7000 steps in the code
+    constant_steps: int | None = None
+    decay_steps: int | None = None
+    k_placement: str | None = None  # uniform (paper: a uniform start per step) | cycle (repo: micro_batch % (H - 2K) + K)
+    audio_frontend: str | None = None  # window | span (recipe: paper window, repo span; see ModelConfig.audio_frontend)
+    window_start: str | None = None  # listed | code (2 s before the listed start, as the code's loader) (recipe: paper listed, repo code)
     grad_clip: float = 1.0
     label_smoothing: float = 0.1  # to each neighbouring class (0.1 / 0.8 / 0.1)
     hop_s: float = 1.0
@@ -77,45 +101,6 @@ class TrainConfig:
     video_size: int | None = None  # override the model config's frame size
     progress: bool = True
     model_overrides: dict = field(default_factory=dict)
-
-
-def set_phase(model: StreamSync, phase: int, freeze_pretrained: bool) -> None:
-    """Phase 1 (frozen): only StreamSync's new parts train; phase 2: everything."""
-    for name, p in model.named_parameters():
-        p.requires_grad_(not (phase == 1 and freeze_pretrained) or model.is_new_parameter(name))
-
-
-def draw_grad_range(cfg: TrainConfig, phase: int, h: int, rng: np.random.Generator) -> tuple[int, int] | None:
-    """Phase 2: K consecutive iterations at a uniform start (the paper); phase 1: all."""
-    if phase != 2 or cfg.backprop_iterations >= h:
-        return None
-    return int(rng.integers(0, h - cfg.backprop_iterations + 1)), cfg.backprop_iterations
-
-
-def forward_loss(model, batch, cfg: TrainConfig, grad_range, device, precision: str = "fp32") -> tuple[torch.Tensor, dict, dict]:
-    video = batch["video"].to(device, non_blocking=True)
-    audio = batch["audio"].to(device, non_blocking=True)
-    target = torch.as_tensor(batch["target"], device=device)
-    with runtime.autocast(torch.device(device), precision):
-        out = model(video, audio, grad_range=grad_range)
-    loss, logs = streamsync_loss(out["snapshot"].float(), out["stream"].float(), target, cfg.backprop_iterations, cfg.label_smoothing)
-    with torch.no_grad():
-        logs["acc_stream_last"] = float((out["stream"][:, -1].argmax(-1) == target).float().mean())
-        logs["acc_snapshot"] = float((out["snapshot"].argmax(-1) == target[:, None]).float().mean())
-    return loss, logs, out
-
-
-def train_step(model, batch, optimizer, cfg: TrainConfig, phase: int, rng: np.random.Generator, device) -> dict:
-    """One optimisation step on one batch (fp32, no accumulation); phase 2 truncates backprop to K iterations."""
-    grad_range = draw_grad_range(cfg, phase, batch["video"].shape[1], rng)
-    loss, logs, _ = forward_loss(model, batch, cfg, grad_range, device)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if cfg.grad_clip:
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
-    optimizer.step()
-    logs["grad_range"] = grad_range
-    return logs
 
 
 def _progress(enabled: bool):
@@ -169,15 +154,22 @@ def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runt
         if lacking:
             raise UserError(f"--resume: {last} lacks {', '.join(lacking)} (written by an older realsync): it cannot be resumed exactly; "
                              "start a new run, e.g. with --init-from")
-        saved = TrainConfig(**{k: v for k, v in ck["train_config"].items() if k in TrainConfig.__dataclass_fields__})
+        saved_cfg = dict(ck["train_config"])
+        if "recipe" not in saved_cfg:  # written before recipes: it trained with AdamW, linear decay, per-window audio
+            saved_cfg.update(optimizer="adamw", adam_eps=1e-8, lr_schedule="linear", k_placement="uniform", audio_frontend="window",
+                             window_start="listed", warmup_steps=0, constant_steps=0, decay_steps=0)
+        saved = TrainConfig(**{k: v for k, v in saved_cfg.items() if k in TrainConfig.__dataclass_fields__})
         # what may change on resume: where it stops, how it shows progress, loader workers, the device
         saved.max_steps, saved.progress, saved.workers, saved.device = cfg.max_steps, cfg.progress, cfg.workers, cfg.device
         cfg = saved
         if ck.get("world_size", 1) != env.world_size:
             raise UserError(f"--resume: {last} was written by {ck.get('world_size', 1)} processes, this run has {env.world_size}")
         mcfg = ModelConfig.from_dict(ck["model_config"])
-    else:
-        over = dict(cfg.model_overrides, stream_head=cfg.stream_head, history=cfg.history, video_size=cfg.video_size)
+    filled = [k for k in RECIPE_FIELDS if getattr(cfg, k) is None]
+    cfg = resolve_recipe(cfg, env.world_size)
+    if ck is None:
+        over = dict(cfg.model_overrides, stream_head=cfg.stream_head, history=cfg.history, video_size=cfg.video_size,
+                    audio_frontend=cfg.audio_frontend)
         mcfg = make_config(cfg.config, **over)
     if cfg.precision not in runtime.PRECISIONS:
         raise UserError(f"--precision {cfg.precision!r}: use one of {', '.join(runtime.PRECISIONS)}")
@@ -202,7 +194,7 @@ def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runt
 
     h = mcfg.history
     dataset = TrainWindows(samples, mcfg, h, cfg.hop_s, cfg.jitter_s, cfg.seed, length=cfg.batch_size * env.world_size * cfg.accumulation,
-                           stride_s=cfg.row_stride_s)
+                           stride_s=cfg.row_stride_s, start_shift_s=window_start_shift_s(cfg.window_start))
     sampler0 = runtime.RowBatchSampler(len(dataset), cfg.batch_size, env.world_size, env.rank, cfg.accumulation, cfg.seed, 0)
     steps_per_epoch = sampler0.steps_per_epoch
     planned = cfg.phase1_steps + cfg.phase2_epochs * steps_per_epoch
@@ -215,9 +207,9 @@ def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runt
         say(f"note: the shortest train clip is {min_dur:.1f} s, too short for {h} windows of {mcfg.window_s:g} s at a "
             f"{cfg.hop_s:g} s hop; such clips keep {h} windows with the hop shrunk (down to {hop_fit:.2f} s)")
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    # linear decay to 0 over the planned run (not over --max-steps: a capped or resumed run keeps the same schedule)
-    sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / max(planned, 1)))
+    optimizer = make_optimizer(model, cfg)
+    # the recipe's schedule over the planned run (not over --max-steps: a capped or resumed run keeps the same schedule)
+    sched = make_scheduler(optimizer, cfg, planned)
     scaler = runtime.grad_scaler(device, cfg.precision)
     step, epoch, micro, best = 0, 0, 0, {"dev_map": -1.0, "step": 0}
     if ck is not None:
@@ -229,7 +221,10 @@ def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runt
         runtime.set_rng_state(ck["rng"][env.rank])
         say(f"resumed from {run / 'last.pt'} at step {step} (epoch {epoch}, micro-batch {micro})")
 
-    resolved = {"train": asdict(cfg), "model": mcfg.to_dict(), "root": str(root.root), "n_train_clips": len(samples),
+    if ck is not None:
+        filled = ck.get("recipe_filled", [])
+    recipe = {"name": cfg.recipe, "from_recipe": filled, "settings": {k: getattr(cfg, k) for k in RECIPE_FIELDS}}
+    resolved = {"recipe": recipe, "train": asdict(cfg), "model": mcfg.to_dict(), "root": str(root.root), "n_train_clips": len(samples),
                 "n_train_rows": len(dataset.rows), "planned_steps": planned, "total_steps": total, "steps_per_epoch": steps_per_epoch,
                 "global_batch": sampler0.global_batch, "world_size": env.world_size, "device": str(device),
                 "workers": cfg.workers if cfg.workers is not None else runtime.default_workers(env.world_size)}
@@ -242,7 +237,8 @@ def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runt
         rngs = runtime.gather_objects(env, runtime.rng_state())
         if main:
             save_checkpoint(run / name, model, optimizer, {
-                "train_config": asdict(cfg), "step": step, "epoch": epoch, "micro": micro, "best": best, "world_size": env.world_size,
+                "train_config": asdict(cfg), "recipe_filled": filled, "step": step, "epoch": epoch, "micro": micro, "best": best,
+                "world_size": env.world_size,
                 "scheduler": sched.state_dict(), "scaler": scaler.state_dict(), "rng": rngs})
 
     def evaluate_dev() -> dict:
@@ -285,6 +281,8 @@ def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runt
                     grad_range = draw_grad_range(cfg, phase, h, np.random.default_rng([cfg.seed, step]))
                     optimizer.zero_grad(set_to_none=True)
                     acc_logs = []
+                if cfg.k_placement == "cycle":  # the code moves the K window every micro-batch
+                    grad_range = draw_grad_range(cfg, phase, h, micro_index=step * cfg.accumulation + m)
                 last_micro = m == cfg.accumulation - 1
                 sync = contextlib.nullcontext() if (last_micro or not env.distributed) else wrapped.no_sync()
                 with sync:
