@@ -63,8 +63,9 @@ def train(
 ) -> None:
     """Train StreamSync on the export's shards (shards/train-*.tar; dev segments pick best.pt).
 
-    --recipe paper (default: the paper's stated settings) or repo (the released StreamSync code's); see
-    docs/streamsync.md "Recipes".  Writes RUN/config.json (with the recipe and every setting it resolved to), metrics.csv/.jsonl, last.pt (model, optimiser, scheduler, scaler, RNGs, data position:
+    --recipe paper (the default: the paper's stated settings) or repo (the released StreamSync code's), see docs/streamsync.md "Recipes"; flags override the recipe.
+
+    Writes RUN/config.json (the recipe and every setting it resolved to), metrics.csv/.jsonl, last.pt (model, optimiser, scheduler, scaler, RNGs, data position:
     --resume continues bit for bit), best.pt (by dev mAP), summary.json.  Several processes (one per GPU):
     torchrun --standalone --nproc_per_node N $(which realsync) train ... (gloo on --device cpu).
     """
