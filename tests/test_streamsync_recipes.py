@@ -140,10 +140,11 @@ def test_the_cli_takes_the_recipe_from_a_flag_or_a_config_file_and_refuses_unkno
     from realsync_build.cli import app
 
     runner = CliRunner()
-    for args, msg in ((["--recipe", "nope"], "--recipe 'nope': use paper, repo"),
-                      (["--k-placement", "random"], "--k-placement 'random': use uniform, cycle"),
-                      (["--window-start", "early"], "--window-start 'early': use listed, code")):
-        res = runner.invoke(app, ["train", *args])
+    for args, msg in ((["train", "--recipe", "nope"], "--recipe 'nope': use paper, repo"),
+                      (["train", "--k-placement", "random"], "--k-placement 'random': use uniform, cycle"),
+                      (["train", "--window-start", "early"], "--window-start 'early': use listed, code"),
+                      (["evaluate", "--checkpoint", "x.pt", "--window-start", "early"], "--window-start 'early': use listed or code")):
+        res = runner.invoke(app, args)
         assert res.exit_code == 2 and msg in res.output and len(res.output.strip().splitlines()) == 1, res.output
     conf = tmp_path / "rs.toml"
     conf.write_text('[train]\nrecipe = "repo"\naudio-frontend = "window"\n')
@@ -154,3 +155,22 @@ def test_the_cli_takes_the_recipe_from_a_flag_or_a_config_file_and_refuses_unkno
     help_text = runner.invoke(app, ["train", "--help"]).output
     for flag in ("--recipe", "--optimizer", "--lr-schedule", "--k-placement", "--audio-frontend", "--window-start"):
         assert flag in help_text
+
+
+def test_snapshot_batch_changes_only_training_mode_batchnorm():
+    from realsync_build.streamsync.model import StreamSync, tiny_config
+
+    g = torch.Generator().manual_seed(0)
+    video = torch.randint(0, 256, (2, 3, 20, 32, 32, 3), generator=g, dtype=torch.uint8)
+    audio = torch.randn(2, 3, 8000, generator=g) * 0.1
+    torch.manual_seed(0)
+    per_iter = StreamSync(tiny_config(fps=4, sample_rate=1600, stream_dropout=0.0))
+    per_seq = StreamSync(tiny_config(fps=4, sample_rate=1600, stream_dropout=0.0, snapshot_batch="sequence"))
+    per_seq.load_state_dict(per_iter.state_dict())
+    with torch.no_grad():
+        a, b = per_iter.eval()(video, audio), per_seq.eval()(video, audio)
+        assert torch.allclose(a["stream"], b["stream"], atol=1e-5)  # running statistics: the same function
+        a, b = per_iter.train()(video, audio, grad_range=(1, 1)), per_seq.train()(video, audio, grad_range=(1, 1))
+    assert not torch.allclose(a["snapshot"], b["snapshot"], atol=1e-4)  # batch statistics over B or over B x H windows
+    with pytest.raises(ValueError, match="snapshot_batch"):
+        tiny_config(snapshot_batch="window")

@@ -42,6 +42,8 @@ def draw_grad_range(cfg, phase: int, h: int, rng: np.random.Generator | None = N
 
 def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
     """Adam or AdamW over every parameter (frozen ones have no gradient and are skipped), as the code's ``get_optimizer``."""
+    if cfg.lr is None:
+        raise ValueError("TrainConfig.lr is unset: recipes.resolve_recipe(cfg) fills it from the recipe")
     kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optimizer or "adam"]
     eps = 1e-7 if cfg.adam_eps is None else cfg.adam_eps
     return kind(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), eps=eps, weight_decay=cfg.weight_decay or 0.0)

@@ -56,10 +56,15 @@ class ModelConfig:
     stream_heads: int = 4
     stream_dropout: float = 0.1  # streaming head dropout (the StreamSync code's 0.1)
     history: int = 12  # H: windows per training sequence (evaluation history is unlimited)
+    # how training batches reach the snapshot predictor's BatchNorm: "iteration" (the StreamSync code's: one call per
+    # streaming iteration, statistics over the B windows of that iteration) or "sequence" (all B x H windows at once)
+    snapshot_batch: str = "iteration"
 
     def __post_init__(self) -> None:
         if self.audio_frontend not in AUDIO_FRONTENDS:
             raise ValueError(f"audio_frontend {self.audio_frontend!r}: use one of {', '.join(AUDIO_FRONTENDS)}")
+        if self.snapshot_batch not in ("iteration", "sequence"):
+            raise ValueError(f"snapshot_batch {self.snapshot_batch!r}: use iteration or sequence")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -71,7 +71,9 @@ class TransformerHead(nn.Module):
     def _run(self, seq: torch.Tensor, valid: torch.Tensor, ages: torch.Tensor) -> torch.Tensor:
         """seq ``(N, n, D)``, valid ``(N, n)`` bool, ages ``(N, n)`` or ``(n,)`` -> logits ``(N, 21)``."""
         n_batch, _, dim = seq.shape
-        x = self.in_norm(seq) + self.positions(ages.clamp(min=0)).to(seq.dtype)
+        ages = ages.clamp(min=0)
+        table = self.positions(torch.arange(int(ages.max()) + 1, device=seq.device))  # one vector per age, then looked up
+        x = self.in_norm(seq) + table[ages].to(seq.dtype)
         x = self.drop(torch.cat([self.cls.to(seq.dtype).expand(n_batch, 1, dim), x], dim=1))
         keep = torch.cat([torch.ones(n_batch, 1, dtype=torch.bool, device=valid.device), valid], dim=1)
         mask = None if bool(keep.all()) else keep[:, None, None, :]  # keys a query may attend: OFF and the tokens so far
@@ -179,15 +181,28 @@ class StreamSync(nn.Module):
         The snapshot predictor runs on one iteration's windows at a time, as the StreamSync code does
         (``train_sync.py`` calls the model once per streaming iteration): in training mode its BatchNorm
         layers normalise with the statistics of the B windows of that iteration and update their running
-        statistics once per iteration.  ``grad_range=(k0, k)``: only iterations ``k0 .. k0+k-1``
+        statistics once per iteration.  ``cfg.snapshot_batch = "sequence"`` runs all windows of a sequence
+        as one batch instead (statistics over B x H windows, one running-statistics update per step).  ``grad_range=(k0, k)``: only iterations ``k0 .. k0+k-1``
         backpropagate into the snapshot predictor's features (phase 2's truncated backprop); elsewhere
         those features are detached (the code's ``detach_base``).
         """
         t = video.shape[1]
         full = grad_range is None or (grad_range[0] <= 0 and grad_range[1] >= t) or not torch.is_grad_enabled()
-        outs = [self._snap(video[:, i], audio[:, i], detach=not full and not grad_range[0] <= i < grad_range[0] + grad_range[1])
-                for i in range(t)]
-        out = SnapshotOutput(*(torch.stack([getattr(o, f) for o in outs], dim=1) for f in ("logits", "cls", "pass_")))
+        detach = [not full and not grad_range[0] <= i < grad_range[0] + grad_range[1] for i in range(t)]
+        if self.cfg.snapshot_batch == "sequence":  # consecutive iterations alike in `detach` as one batch of B x n windows
+            parts, i = [], 0
+            while i < t:
+                j = i
+                while j < t and detach[j] == detach[i]:
+                    j += 1
+                b, n = video.shape[0], j - i
+                o = self._snap(video[:, i:j].flatten(0, 1), audio[:, i:j].flatten(0, 1), detach[i])
+                parts.append(SnapshotOutput(*(x.unflatten(0, (b, n)) for x in (o.logits, o.cls, o.pass_))))
+                i = j
+            out = SnapshotOutput(*(torch.cat([getattr(p, f) for p in parts], dim=1) for f in ("logits", "cls", "pass_")))
+        else:
+            outs = [self._snap(video[:, i], audio[:, i], detach[i]) for i in range(t)]
+            out = SnapshotOutput(*(torch.stack([getattr(o, f) for o in outs], dim=1) for f in ("logits", "cls", "pass_")))
         tokens = self.token(out)
         return {"snapshot": out.logits, "stream": self.head(tokens), "tokens": tokens}
 
