@@ -101,7 +101,6 @@ def _placement(ref_cfg_full):
 
 def make_fixture(ref: Path, out: Path) -> None:
     sys.path.insert(0, str(ref.resolve()))
-    import dataset.transforms as rt  # noqa: F401 - the code's transforms (instantiated from its config)
     import scripts.train_utils as tu
     from utils.utils import instantiate_from_config
 

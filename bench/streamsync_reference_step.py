@@ -56,7 +56,7 @@ def run_project(fx: dict, step_by_step: bool = True) -> dict:
     from realsync_build.streamsync.refcheck import model_config, spans, summary, train_config, window_starts
     from realsync_build.streamsync.refnames import from_reference, reference_name
     from realsync_build.streamsync.sparsesync.testing import deterministic_state
-    from realsync_build.streamsync.step import backward_step, draw_grad_range, make_optimizer, make_scheduler, optimizer_step, set_phase
+    from realsync_build.streamsync.step import backward_step, make_optimizer, make_scheduler, optimizer_step, set_phase
 
     mcfg, tcfg = model_config(), train_config()
     layout = {k: tuple(v) for k, v in fx["layout"].items()}
