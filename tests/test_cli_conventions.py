@@ -364,3 +364,47 @@ def test_the_readme_recipe_uses_commands_and_options_that_exist():
         assert res.exit_code == 0, (cmd, res.output)
     for stage in ("fetch", "preprocess", "annotate", "export webdataset", "train"):
         assert stage in readme.split("| stage | disk |", 1)[1]  # a disk and time row per stage
+
+
+def _recipe_commands(text: str) -> list[list[str]]:
+    """The ``realsync`` command lines of a document's code blocks (loop bodies included; a loop's ``$1 $2``
+    become its first ``set --`` values), as argument lists."""
+    commands = []
+    for block in text.split("```")[1::2]:
+        values = []
+        for line in block.splitlines():
+            if line.strip().startswith("for hk in"):
+                values = line.split('"')[1].split()
+            line = line.split("  #")[0].strip()
+            if not line.startswith("realsync "):
+                continue
+            for i, v in enumerate(values, 1):
+                line = line.replace(f"${i}", v)
+            for part in line.replace("&&", "\n").splitlines():
+                words = part.split()
+                if words and words[0] == "realsync":
+                    commands.append([w.replace("$REALSYNC_ROOT", "/x").replace("DIR", "/x") for w in words])
+    return commands
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/streamsync.md"])
+def test_training_recipes_in_the_docs_parse_and_start_public_checkpoints_from_the_base_size(doc):
+    commands = [c for c in _recipe_commands((REPO / doc).read_text()) if c[1] in ("train", "evaluate")]
+    trains = [c for c in commands if c[1] == "train"]
+    assert trains, doc
+    for cmd in commands:
+        res = runner.invoke(app, [*cmd[1:], "--help"])  # every option is parsed before --help runs
+        assert res.exit_code == 0, (cmd, res.output)
+    for cmd in trains:
+        if "--init-from" in cmd:  # a public checkpoint holds the base network: tiny (the default) refuses it
+            assert "--model-size" in cmd and cmd[cmd.index("--model-size") + 1] == "base", cmd
+
+
+def test_the_table_5_recipe_trains_the_papers_rows():
+    commands = _recipe_commands((REPO / "docs" / "streamsync.md").read_text())
+    text = (REPO / "docs" / "streamsync.md").read_text()
+    loop = text.split("**Table 5", 1)[1].split("```", 2)[1]
+    rows = {tuple(int(x) for x in hk.split()) for hk in loop.split("for hk in", 1)[1].split(";", 1)[0].split('"')[1::2]}
+    assert rows == {(12, 3), (12, 2), (12, 4), (6, 3), (18, 3)}  # the paper's Table 5: base, K=2, K=4, H=6, H=18
+    train = next(c for c in commands if c[1] == "train" and "RUN-H12-K3" in c)
+    assert "--init-from" in train and train[train.index("--model-size") + 1] == "base"

@@ -16,7 +16,7 @@ one rule, used by training and evaluation alike.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import av
 from av.video.reformatter import VideoReformatter
@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 from realsync_build.streamsync.model.config import ModelConfig
 from realsync_build.streamsync.shards import ShardSample
 from realsync_build.core.avformat import FPS, MAX_OFFSET_S, SAMPLE_RATE, nearest_class, offset_to_class
+from realsync_build.streamsync.sparsesync.transforms import span_audio_input
 
 
 class DecodeError(RuntimeError):
@@ -125,22 +126,58 @@ def fit_hop(duration_s: float, window_s: float, offset_s: float, n: int, hop_s: 
     return lo, hop_s, jitter_s
 
 
+WINDOW_STARTS = {"listed": 0.0, "code": -2.0}
+"""Where a row's / segment's windows start, relative to its listed start: ``listed`` (at it), or ``code``:
+2 s earlier, as the StreamSync code's loader does (``get_video_and_audio`` reads from start - 2 - 2 s,
+``TemporalCropAndOffsetRandomFeasibleStreaming`` crops at +2 s of what it read)."""
+
+
+def window_start_shift_s(name: str) -> float:
+    if name not in WINDOW_STARTS:
+        raise ValueError(f"window start {name!r}: use one of {', '.join(WINDOW_STARTS)}")
+    return WINDOW_STARTS[name]
+
+
 @dataclass
 class WindowPlan:
     video_starts_s: np.ndarray  # (n,)
     offset_s: float
+    audio_span_s: float | None = None  # audio_frontend "span": seconds from the first window's audio start it standardises over
 
     def cut(self, data: bytes, cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
-        """Decode one span and cut the windows: video ``(n, F, S, S, 3)`` uint8, audio ``(n, L)`` float32."""
+        """Decode one span and cut the windows: video ``(n, F, S, S, 3)`` uint8; audio ``(n, L)`` float32
+        waveforms (``audio_frontend`` "window") or ``(n, 1, F, L // hop)`` spectrograms cut from the span's
+        (``"span"``, :func:`~realsync_build.streamsync.sparsesync.transforms.span_audio_input`)."""
         fps, sr, w = cfg.fps, cfg.sample_rate, cfg.window_s
         nf, ns = int(round(w * fps)), int(round(w * sr))
         f_idx = np.round(self.video_starts_s * fps).astype(int)
         a_idx = np.round((self.video_starts_s + self.offset_s) * sr).astype(int)
         f0, a0 = int(f_idx.min()), int(a_idx.min())
-        frames, audio = decode_span(data, f0 / fps, int(f_idx.max()) - f0 + nf, a0 / sr, int(a_idx.max()) - a0 + ns, cfg.video_size, fps, sr)
-        video = np.stack([frames[i - f0 : i - f0 + nf] for i in f_idx])
-        aud = np.stack([audio[j - a0 : j - a0 + ns] for j in a_idx])
-        return video, aud
+        a_len = int(a_idx.max()) - a0 + ns
+        if cfg.audio_frontend == "span" and self.audio_span_s:
+            a_len = max(a_len, int(round(self.audio_span_s * sr)))
+        frames, audio = decode_span(data, f0 / fps, int(f_idx.max()) - f0 + nf, a0 / sr, a_len, cfg.video_size, fps, sr)
+        return cut_windows(frames, audio, f_idx - f0, a_idx - a0, cfg)
+
+
+def cut_windows(frames: np.ndarray, audio: np.ndarray, frame_starts: np.ndarray, sample_starts: np.ndarray,
+                cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Decoded spans -> windows: ``frames`` ``(F, S, S, 3)`` and ``audio`` ``(L,)`` begin at the first window;
+    ``frame_starts`` / ``sample_starts`` are each window's first frame / sample in them.  Audio windows are
+    waveforms (``audio_frontend`` "window") or spectrograms cut from the whole span's (``"span"``)."""
+    nf, ns = int(round(cfg.window_s * cfg.fps)), int(round(cfg.window_s * cfg.sample_rate))
+    video = np.stack([frames[i : i + nf] for i in frame_starts])
+    if cfg.audio_frontend == "span":
+        aud = span_audio_input(torch.from_numpy(audio), torch.as_tensor(sample_starts), ns, cfg.n_fft, cfg.hop_length).numpy()
+    else:
+        aud = np.stack([audio[j : j + ns] for j in sample_starts])
+    return video, aud
+
+
+def _audio_span_s(duration_s: float, first_video_s: float, offset_s: float, n: int, hop_s: float, window_s: float) -> float:
+    """The code's span: 5 s + n hops from the first window's audio start (its crop is ``5 + H * hop`` s),
+    kept inside the clip."""
+    return min(window_s + n * hop_s, duration_s - (first_video_s + offset_s))
 
 
 def plan_training(duration_s: float, n: int, hop_s: float, jitter_s: float, rng: np.random.Generator, cfg: ModelConfig,
@@ -148,9 +185,9 @@ def plan_training(duration_s: float, n: int, hop_s: float, jitter_s: float, rng:
     """A continuous offset ~ U(-2, 2) s (its label is the nearest class, :func:`nearest_class`) and ``n``
     consecutive windows (hop +/- jitter, video starts on the frame grid).
 
-    ``start_s``: the train row's start (the first video window starts there, as in the StreamSync
-    code's ``SportsAndNews`` loader); ``None``, or a start where the windows do not fit: a uniform
-    start in what the clip allows.
+    ``start_s``: where the first video window starts (the train row's start, moved 2 s earlier by
+    :class:`TrainWindows` under ``window_start`` "code" as the StreamSync code's loader does); ``None``,
+    or a start where the windows do not fit: a uniform start in what the clip allows.
     """
     offset = float(rng.uniform(-MAX_OFFSET_S, MAX_OFFSET_S))
     lo, hop, jit = fit_hop(duration_s, cfg.window_s, offset, n, hop_s, jitter_s)
@@ -162,7 +199,7 @@ def plan_training(duration_s: float, n: int, hop_s: float, jitter_s: float, rng:
         v0 = lo + jit + rng.uniform(0, max(free, 0.0))
     starts = v0 + np.arange(n) * hop + (rng.uniform(-jit, jit, size=n) if jit > 0 else 0.0)
     starts = np.clip(np.round(starts * cfg.fps) / cfg.fps, lo, lo + room)
-    return WindowPlan(starts, offset)
+    return WindowPlan(starts, offset, _audio_span_s(duration_s, float(starts[0]), offset, n, hop, cfg.window_s))
 
 
 def plan_segment(duration_s: float, start_s: float, offset_s: float, n: int, hop_s: float, cfg: ModelConfig) -> tuple[WindowPlan, float]:
@@ -170,8 +207,8 @@ def plan_segment(duration_s: float, start_s: float, offset_s: float, n: int, hop
     lo, hop, _ = fit_hop(duration_s, cfg.window_s, offset_s, n, hop_s)
     room = duration_s - cfg.window_s - abs(offset_s)
     v0 = min(max(start_s, lo), lo + room - (n - 1) * hop)
-    starts = np.round((v0 + np.arange(n) * hop) * cfg.fps) / cfg.fps
-    return WindowPlan(np.clip(starts, lo, lo + room), offset_s), hop
+    starts = np.clip(np.round((v0 + np.arange(n) * hop) * cfg.fps) / cfg.fps, lo, lo + room)
+    return WindowPlan(starts, offset_s, _audio_span_s(duration_s, float(starts[0]), offset_s, n, hop, cfg.window_s)), hop
 
 
 TRAIN_ROW_STRIDE_S = 10
@@ -204,9 +241,10 @@ class TrainWindows(Dataset):
     """
 
     def __init__(self, samples: list[ShardSample], cfg: ModelConfig, n_windows: int, hop_s: float = 1.0, jitter_s: float = 0.0,
-                 seed: int = 0, length: int = 0, stride_s: int = TRAIN_ROW_STRIDE_S):
+                 seed: int = 0, length: int = 0, stride_s: int = TRAIN_ROW_STRIDE_S, start_shift_s: float = 0.0):
         self.samples, self.cfg, self.n, self.hop, self.jitter, self.seed = samples, cfg, n_windows, hop_s, jitter_s, seed
         self.rows = train_rows(samples, cfg.window_s + (n_windows - 1) * hop_s, stride_s)
+        self.start_shift_s = start_shift_s  # window_start "code": the windows start 2 s before the row's start
         self.length = max(len(self.rows), length)  # small sets repeat rows (fresh draws) to fill a batch
         self.epoch = 0
 
@@ -222,7 +260,8 @@ class TrainWindows(Dataset):
             k, start = self.rows[(i + attempt * 7919) % len(self.rows)]
             s = self.samples[k]
             try:
-                plan = plan_training(s.duration_s, self.n, self.hop, self.jitter, rng, self.cfg, start)
+                at = None if start is None else start + self.start_shift_s
+                plan = plan_training(s.duration_s, self.n, self.hop, self.jitter, rng, self.cfg, at)
                 video, audio = plan.cut(s.read("mp4"), self.cfg)
             except (DecodeError, OSError) as exc:
                 err = f"{s.key}: {exc}"
@@ -246,6 +285,12 @@ class Segment:
     channel: str
 
 
+def shift_segments(segments: list[Segment], window_start: str | None) -> list[Segment]:
+    """The segments with their windows starting where ``window_start`` says (``code``: 2 s before the listed start)."""
+    shift = window_start_shift_s(window_start or "listed")
+    return segments if not shift else [replace(s, start_s=s.start_s + shift) for s in segments]
+
+
 class SegmentWindows(Dataset):
     """Fixed evaluation segments: ``n`` windows with a fixed hop from the segment start, all at its offset."""
 
@@ -265,9 +310,11 @@ class SegmentWindows(Dataset):
             out.update(video=torch.from_numpy(video), audio=torch.from_numpy(audio), hop_s=float(hop))
         except (DecodeError, OSError) as exc:
             s = self.cfg.video_size
+            silent = (torch.zeros(self.n, 1, self.cfg.n_fft // 2 + 1, fs // self.cfg.hop_length) if self.cfg.audio_frontend == "span"
+                      else torch.zeros(self.n, fs))
             out.update(
                 video=torch.zeros(self.n, fw, s, s, 3, dtype=torch.uint8),
-                audio=torch.zeros(self.n, fs),
+                audio=silent,
                 ok=False,
                 error=f"{seg.segment_id}: {exc}",
             )

@@ -31,7 +31,7 @@ from realsync_build.core import atomic
 from realsync_build.core.errors import UserError
 from realsync_build.core.root import DatasetRoot
 from realsync_build.streamsync.baselines import floors
-from realsync_build.streamsync.data import Segment, SegmentWindows
+from realsync_build.streamsync.data import Segment, SegmentWindows, shift_segments
 from realsync_build.streamsync.evaluate_output import (  # noqa: F401
     METHODS, ablation_statement, by_iteration_figure, by_iteration_table, plot_by_iteration, print_summary,
 )
@@ -223,7 +223,7 @@ def dev_score(root: DatasetRoot, model: StreamSync, cfg, device) -> dict | None:
     segments, _ = load_segments(root, "dev")
     if not segments:
         return None
-    segments = segments[: cfg.eval_max_segments]
+    segments = shift_segments(segments[: cfg.eval_max_segments], getattr(cfg, "window_start", None))
     n = iterations_that_fit(segments, model.cfg.window_s, cfg.eval_iterations or model.cfg.history, cfg.eval_hop_s)
     pred = predict(model, SegmentWindows(segments, model.cfg, n, cfg.eval_hop_s), batch_size=max(1, cfg.batch_size // 2), device=device)
     if not pred["ok"].any():
@@ -245,6 +245,7 @@ class EvalOptions:
     device: str = "auto"
     progress: bool = True
     pretrained: str | None = None  # also evaluate this public SparseSync (name or path) without fine-tuning: Table 3's Pt row
+    window_start: str = "listed"  # listed | code: the windows 2 s before each segment's start, as the StreamSync code's loader
 
 
 def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test", out: str | Path = "eval", opts: EvalOptions | None = None) -> dict:
@@ -271,7 +272,10 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
         )
     if opts.max_segments:
         segments = segments[: opts.max_segments]
+    segments = shift_segments(segments, opts.window_start)
     notes = []
+    if opts.window_start != "listed":
+        notes.append(f"--window-start {opts.window_start}: each segment's windows start 2 s before its listed start (the StreamSync code's loader)")
     wanted = parse_iterations(opts.iterations)
     n = iterations_that_fit(segments, model.cfg.window_s, wanted[-1], opts.hop_s)
     if n < wanted[-1]:
@@ -308,6 +312,8 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
         "n_failed": int((~pred["ok"]).sum()),
         "iterations": n,
         "hop_s": opts.hop_s,
+        "window_start": opts.window_start,
+        "audio_frontend": model.cfg.audio_frontend,
         **report(pred, segments, scenarios),
         "by_window_count": by_window_count(pred, counts),
         "scenario_rule": scenario_rule,

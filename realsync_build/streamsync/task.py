@@ -54,15 +54,21 @@ def neighbour_targets(target: torch.Tensor, smoothing: float = LABEL_SMOOTHING, 
 
 def sync_loss(logits: torch.Tensor, target: torch.Tensor, smoothing: float = LABEL_SMOOTHING) -> torch.Tensor:
     """Cross-entropy against neighbour-smoothed targets, mean over any leading shape: logits ``(..., 21)``, target ``(...)``."""
-    soft = neighbour_targets(target, smoothing, logits.shape[-1])
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), soft.reshape(-1, logits.shape[-1]))
+    logits = at_least_fp32(logits)
+    soft = neighbour_targets(target, smoothing, logits.shape[-1]).to(logits.dtype)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), soft.reshape(-1, logits.shape[-1]))
+
+
+def at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """Half-precision outputs (autocast) in float32 for the loss and softmaxes; float32 and float64 as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 SNAPSHOT_WEIGHT = 1.0 / 3.0
 STREAM_WEIGHT = 2.0 / 3.0
 
 
-def iteration_weights(n_iterations: int, backprop_iterations: int) -> tuple[torch.Tensor, torch.Tensor]:
+def iteration_weights(n_iterations: int, backprop_iterations: int, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-iteration weights ``(snapshot, stream)`` of the StreamSync loss, normalised to sum to 1 together.
 
     Every iteration has ``1/3 * CE(snapshot_t)``; from iteration ``K-1`` (0-based) on it also has
@@ -70,10 +76,10 @@ def iteration_weights(n_iterations: int, backprop_iterations: int) -> tuple[torc
     and the sum is divided by the total weight (``train_sync.py``'s ``loss_norm_factor``).
     """
     t = torch.arange(n_iterations)
-    snap = torch.full((n_iterations,), SNAPSHOT_WEIGHT)
-    stream = torch.where(t >= backprop_iterations - 1, torch.tensor(STREAM_WEIGHT), torch.tensor(0.0))
+    snap = torch.full((n_iterations,), SNAPSHOT_WEIGHT, dtype=torch.float64)  # float64: exact to the loss's precision
+    stream = torch.where(t >= backprop_iterations - 1, torch.tensor(STREAM_WEIGHT, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64))
     norm = snap.sum() + stream.sum()
-    return snap / norm, stream / norm
+    return (snap / norm).to(dtype), (stream / norm).to(dtype)
 
 
 def streamsync_loss(
@@ -89,7 +95,7 @@ def streamsync_loss(
     """
     b, t = snapshot_logits.shape[:2]
     tgt = target[:, None].expand(b, t)
-    w_snap, w_stream = (w.to(snapshot_logits.device) for w in iteration_weights(t, backprop_iterations))
+    w_snap, w_stream = (w.to(snapshot_logits.device) for w in iteration_weights(t, backprop_iterations, at_least_fp32(snapshot_logits).dtype))
     per_snap = torch.stack([sync_loss(snapshot_logits[:, i], tgt[:, i], smoothing) for i in range(t)])
     per_stream = torch.stack([sync_loss(stream_logits[:, i], tgt[:, i], smoothing) for i in range(t)])
     loss = (w_snap * per_snap).sum() + (w_stream * per_stream).sum()

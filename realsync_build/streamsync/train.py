@@ -3,8 +3,10 @@
 Phase 1 freezes the snapshot predictor's pretrained parts and trains the new
 parts (PASS token, streaming token, streaming head) with gradients through all H
 iterations.  Phase 2 unfreezes everything; the snapshot predictor's features
-backpropagate only in K randomly placed consecutive iterations of H (the
-others are detached; the streaming token and head still learn from all H).
+backpropagate only in K consecutive iterations of H (placed per the recipe: a
+uniform start, or the code's cycle; the others are detached; the streaming token
+and head still learn from all H).  Optimiser, schedule, batch and data choices
+come from the recipe (``paper`` or ``repo``, :mod:`.recipes`).
 Without ``--init-from`` nothing is pretrained, so (``--phase1-freeze auto``)
 phase 1 trains the snapshot predictor too; say ``yes`` to freeze anyway.
 
@@ -37,27 +39,49 @@ from realsync_build.core.root import DatasetRoot
 from realsync_build.core.ui import console
 from realsync_build.streamsync import runtime
 from realsync_build.streamsync.checkpoint import init_snapshot_from, load_checkpoint, save_checkpoint
-from realsync_build.streamsync.data import TrainWindows, fit_hop
+from realsync_build.streamsync.data import TrainWindows, fit_hop, window_start_shift_s
 from realsync_build.streamsync.model import ModelConfig, StreamSync, make_config
+from realsync_build.streamsync.recipes import RECIPE_FIELDS, resolve_recipe
+from realsync_build.streamsync.step import (  # noqa: F401 - one training step lives in step.py; these names stay importable from here
+    DRAW,
+    backward_step,
+    draw_grad_range,
+    forward_loss,
+    make_optimizer,
+    make_scheduler,
+    optimizer_step,
+    set_phase,
+    train_step,
+)
 from realsync_build.streamsync.runlog import RunLog
 from realsync_build.streamsync.shards import index_split
-from realsync_build.streamsync.task import MAX_OFFSET_S, streamsync_loss
+from realsync_build.streamsync.task import MAX_OFFSET_S
 
 
 @dataclass
 class TrainConfig:
+    recipe: str = "paper"  # paper | repo (recipes.py): fills every field below left None
     config: str = "tiny"  # model size: tiny | base
     stream_head: str = "trf"  # trf | lstm
     history: int = 12  # H: windows per training sequence
     backprop_iterations: int = 3  # K: phase-2 iterations whose snapshot features get gradients; no stream loss before iteration K
-    phase1_steps: int = 500
+    phase1_steps: int | None = None  # recipe: paper 500, repo 250 (the code's freeze_first: 500 micro-batches)
     phase2_epochs: int = 3  # an epoch = every train row (a start every 10 s of every clip)
     max_steps: int | None = None  # stop after this many steps (the schedule still spans the planned run)
     phase1_freeze: str = "auto"  # auto (freeze iff --init-from) | yes | no
-    batch_size: int = 16  # rows per micro-batch per process
-    accumulation: int = 1  # micro-batches per optimiser step
-    lr: float = 4e-5
-    weight_decay: float = 0.01
+    batch_size: int | None = None  # rows per micro-batch per process (recipe: paper 16 / (processes x accumulation), repo 2)
+    accumulation: int | None = None  # micro-batches per optimiser step (recipe: paper 1, repo 2)
+    lr: float | None = None  # peak learning rate (recipe: paper 4e-5, repo 5e-6 x processes)
+    optimizer: str | None = None  # adam | adamw (recipe: adam)
+    adam_eps: float | None = None  # recipe: 1e-7 (the code's value under half precision)
+    weight_decay: float | None = None  # recipe: 0
+    lr_schedule: str | None = None  # linear | warmup-constant-decay (recipe: paper linear, repo warmup-constant-decay)
+    warmup_steps: int | None = None  # warmup-constant-decay: 500 / 5000 / 7000 steps in the code
+    constant_steps: int | None = None
+    decay_steps: int | None = None
+    k_placement: str | None = None  # uniform (paper: a uniform start per step) | cycle (repo: micro_batch % (H - 2K) + K)
+    audio_frontend: str | None = None  # window | span (recipe: paper window, repo span; see ModelConfig.audio_frontend)
+    window_start: str | None = None  # listed | code (2 s before the listed start, as the code's loader) (recipe: paper listed, repo code)
     grad_clip: float = 1.0
     label_smoothing: float = 0.1  # to each neighbouring class (0.1 / 0.8 / 0.1)
     hop_s: float = 1.0
@@ -77,45 +101,6 @@ class TrainConfig:
     video_size: int | None = None  # override the model config's frame size
     progress: bool = True
     model_overrides: dict = field(default_factory=dict)
-
-
-def set_phase(model: StreamSync, phase: int, freeze_pretrained: bool) -> None:
-    """Phase 1 (frozen): only StreamSync's new parts train; phase 2: everything."""
-    for name, p in model.named_parameters():
-        p.requires_grad_(not (phase == 1 and freeze_pretrained) or model.is_new_parameter(name))
-
-
-def draw_grad_range(cfg: TrainConfig, phase: int, h: int, rng: np.random.Generator) -> tuple[int, int] | None:
-    """Phase 2: K consecutive iterations at a uniform start (the paper); phase 1: all."""
-    if phase != 2 or cfg.backprop_iterations >= h:
-        return None
-    return int(rng.integers(0, h - cfg.backprop_iterations + 1)), cfg.backprop_iterations
-
-
-def forward_loss(model, batch, cfg: TrainConfig, grad_range, device, precision: str = "fp32") -> tuple[torch.Tensor, dict, dict]:
-    video = batch["video"].to(device, non_blocking=True)
-    audio = batch["audio"].to(device, non_blocking=True)
-    target = torch.as_tensor(batch["target"], device=device)
-    with runtime.autocast(torch.device(device), precision):
-        out = model(video, audio, grad_range=grad_range)
-    loss, logs = streamsync_loss(out["snapshot"].float(), out["stream"].float(), target, cfg.backprop_iterations, cfg.label_smoothing)
-    with torch.no_grad():
-        logs["acc_stream_last"] = float((out["stream"][:, -1].argmax(-1) == target).float().mean())
-        logs["acc_snapshot"] = float((out["snapshot"].argmax(-1) == target[:, None]).float().mean())
-    return loss, logs, out
-
-
-def train_step(model, batch, optimizer, cfg: TrainConfig, phase: int, rng: np.random.Generator, device) -> dict:
-    """One optimisation step on one batch (fp32, no accumulation); phase 2 truncates backprop to K iterations."""
-    grad_range = draw_grad_range(cfg, phase, batch["video"].shape[1], rng)
-    loss, logs, _ = forward_loss(model, batch, cfg, grad_range, device)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if cfg.grad_clip:
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
-    optimizer.step()
-    logs["grad_range"] = grad_range
-    return logs
 
 
 def _progress(enabled: bool):
@@ -167,7 +152,11 @@ def _resumed(run: Path, cfg: TrainConfig, env: runtime.DistEnv) -> tuple[dict, T
     if lacking:
         raise UserError(f"--resume: {last} lacks {', '.join(lacking)} (written by an older realsync): it cannot be resumed exactly; "
                          "start a new run, e.g. with --init-from")
-    saved = TrainConfig(**{k: v for k, v in ck["train_config"].items() if k in TrainConfig.__dataclass_fields__})
+    saved_cfg = dict(ck["train_config"])
+    if "recipe" not in saved_cfg:  # written before recipes: it trained with AdamW, linear decay, per-window audio
+        saved_cfg.update(optimizer="adamw", adam_eps=1e-8, lr_schedule="linear", k_placement="uniform", audio_frontend="window",
+                         window_start="listed", warmup_steps=0, constant_steps=0, decay_steps=0)
+    saved = TrainConfig(**{k: v for k, v in saved_cfg.items() if k in TrainConfig.__dataclass_fields__})
     # what may change on resume: where it stops, how it shows progress, loader workers, the device
     saved.max_steps, saved.progress, saved.workers, saved.device = cfg.max_steps, cfg.progress, cfg.workers, cfg.device
     if ck.get("world_size", 1) != env.world_size:
@@ -217,7 +206,7 @@ def _plan(samples: list, mcfg: ModelConfig, cfg: TrainConfig, env: runtime.DistE
     """The training rows and the run's length in optimiser steps (phase 1, then the phase-2 epochs)."""
     h = mcfg.history
     dataset = TrainWindows(samples, mcfg, h, cfg.hop_s, cfg.jitter_s, cfg.seed, length=cfg.batch_size * env.world_size * cfg.accumulation,
-                           stride_s=cfg.row_stride_s)
+                           stride_s=cfg.row_stride_s, start_shift_s=window_start_shift_s(cfg.window_start))
     sampler0 = runtime.RowBatchSampler(len(dataset), cfg.batch_size, env.world_size, env.rank, cfg.accumulation, cfg.seed, 0)
     steps_per_epoch = sampler0.steps_per_epoch
     planned = cfg.phase1_steps + cfg.phase2_epochs * steps_per_epoch
@@ -245,6 +234,7 @@ class _Training:
     plan: _Plan
     dev_score: object
     say: object
+    filled: list = field(default_factory=list)  # the settings the recipe filled in (config.json and checkpoints say which)
     optimizer: torch.optim.Optimizer = None
     sched: object = None
     scaler: object = None
@@ -256,9 +246,9 @@ class _Training:
 
     def __post_init__(self) -> None:
         cfg, planned = self.cfg, self.plan.planned
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        # linear decay to 0 over the planned run (not over --max-steps: a capped or resumed run keeps the same schedule)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: max(0.0, 1.0 - s / max(planned, 1)))
+        self.optimizer = make_optimizer(self.model, cfg)
+        # the recipe's schedule over the planned run (not over --max-steps: a capped or resumed run keeps the same schedule)
+        self.sched = make_scheduler(self.optimizer, cfg, planned)
         self.scaler = runtime.grad_scaler(self.env.device, cfg.precision)
 
     def restore(self, ck: dict) -> None:
@@ -274,7 +264,7 @@ class _Training:
         rngs = runtime.gather_objects(self.env, runtime.rng_state())
         if self.env.is_main:
             save_checkpoint(self.run / name, self.model, self.optimizer, {
-                "train_config": asdict(self.cfg), "step": self.step, "epoch": self.epoch, "micro": self.micro, "best": self.best,
+                "train_config": asdict(self.cfg), "recipe_filled": self.filled, "step": self.step, "epoch": self.epoch, "micro": self.micro, "best": self.best,
                 "world_size": self.env.world_size, "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(), "rng": rngs})
 
     def evaluate_dev(self) -> dict:
@@ -330,6 +320,8 @@ class _Training:
             self._grad_range = draw_grad_range(cfg, self._phase, self.plan.history, np.random.default_rng([cfg.seed, self.step]))
             self.optimizer.zero_grad(set_to_none=True)
             self._acc_logs = []
+        if cfg.k_placement == "cycle":  # the code moves the K window every micro-batch
+            self._grad_range = draw_grad_range(cfg, self._phase, self.plan.history, micro_index=self.step * cfg.accumulation + m)
         last_micro = m == cfg.accumulation - 1
         sync = contextlib.nullcontext() if (last_micro or not env.distributed) else self._wrapped.no_sync()
         with sync:
@@ -369,6 +361,19 @@ class _Training:
         return self.step >= total
 
 
+def _configs(run: Path, cfg: TrainConfig, resume: bool, env: runtime.DistEnv) -> tuple[dict | None, TrainConfig, ModelConfig, list]:
+    """The checkpoint to resume (None for a new run), the run's training config with its recipe
+    resolved, its model config, and which settings the recipe filled in."""
+    if resume:
+        ck, cfg, mcfg = _resumed(run, cfg, env)
+        return ck, resolve_recipe(cfg, env.world_size), mcfg, ck.get("recipe_filled", [])
+    filled = [k for k in RECIPE_FIELDS if getattr(cfg, k) is None]
+    cfg = resolve_recipe(cfg, env.world_size)
+    over = dict(cfg.model_overrides, stream_head=cfg.stream_head, history=cfg.history, video_size=cfg.video_size,
+                audio_frontend=cfg.audio_frontend)
+    return None, cfg, make_config(cfg.config, **over), filled
+
+
 def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runtime.DistEnv, dev_score) -> dict:
     device, main = env.device, env.is_main
     say = console.print if main else (lambda *a, **k: None)
@@ -376,18 +381,15 @@ def _run(root: DatasetRoot, run: Path, cfg: TrainConfig, resume: bool, env: runt
         run.mkdir(parents=True, exist_ok=True)
     runtime.barrier(env)
     samples = _train_samples(root, say)
-    if resume:
-        ck, cfg, mcfg = _resumed(run, cfg, env)
-    else:
-        ck, mcfg = None, make_config(cfg.config, **dict(cfg.model_overrides, stream_head=cfg.stream_head, history=cfg.history,
-                                                         video_size=cfg.video_size))
+    ck, cfg, mcfg, filled = _configs(run, cfg, resume, env)
     _check_precision(cfg, device)
     model, freeze = _model(cfg, mcfg, env, resume, say)
     plan = _plan(samples, mcfg, cfg, env, say)
-    t = _Training(root, run, cfg, env, model, freeze, plan, dev_score, say)
+    t = _Training(root, run, cfg, env, model, freeze, plan, dev_score, say, filled)
     if ck is not None:
         t.restore(ck)
-    resolved = {"train": asdict(cfg), "model": mcfg.to_dict(), "root": str(root.root), "n_train_clips": len(samples),
+    recipe = {"name": cfg.recipe, "from_recipe": filled, "settings": {k: getattr(cfg, k) for k in RECIPE_FIELDS}}
+    resolved = {"recipe": recipe, "train": asdict(cfg), "model": mcfg.to_dict(), "root": str(root.root), "n_train_clips": len(samples),
                 "n_train_rows": len(plan.dataset.rows), "planned_steps": plan.planned, "total_steps": plan.total,
                 "steps_per_epoch": plan.steps_per_epoch, "global_batch": plan.global_batch, "world_size": env.world_size,
                 "device": str(device), "workers": cfg.workers if cfg.workers is not None else runtime.default_workers(env.world_size)}

@@ -18,6 +18,9 @@ from dataclasses import asdict, dataclass, fields
 from realsync_build.streamsync.task import FPS, SAMPLE_RATE, WINDOW_S
 
 
+AUDIO_FRONTENDS = ("window", "span")
+
+
 @dataclass
 class ModelConfig:
     name: str = "tiny"
@@ -30,6 +33,10 @@ class ModelConfig:
     input_size: int | None = None  # centre crop fed to the network (<= video_size; None: all of video_size)
     n_fft: int = 128
     hop_length: int = 128
+    # audio front end: "window" = SparseSync's (each 5 s window alone: 1 + L // hop frames, standardised over the
+    # window; causal, what a live monitor can do); "span" = the StreamSync code's (the loader standardises the
+    # log spectrogram over the whole multi-window span, 5 s + H x hop, and cuts L // hop frames per window)
+    audio_frontend: str = "window"
     # SparseSync sizes
     width_div: int = 8  # extractor channel divisor (1 = published S3D / ResNet-18)
     d_model: int = 64  # n_embd; must equal 512 / width_div (the audio bridge is the identity)
@@ -49,6 +56,15 @@ class ModelConfig:
     stream_heads: int = 4
     stream_dropout: float = 0.1  # streaming head dropout (the StreamSync code's 0.1)
     history: int = 12  # H: windows per training sequence (evaluation history is unlimited)
+    # how training batches reach the snapshot predictor's BatchNorm: "iteration" (the StreamSync code's: one call per
+    # streaming iteration, statistics over the B windows of that iteration) or "sequence" (all B x H windows at once)
+    snapshot_batch: str = "iteration"
+
+    def __post_init__(self) -> None:
+        if self.audio_frontend not in AUDIO_FRONTENDS:
+            raise ValueError(f"audio_frontend {self.audio_frontend!r}: use one of {', '.join(AUDIO_FRONTENDS)}")
+        if self.snapshot_batch not in ("iteration", "sequence"):
+            raise ValueError(f"snapshot_batch {self.snapshot_batch!r}: use iteration or sequence")
 
     def to_dict(self) -> dict:
         return asdict(self)

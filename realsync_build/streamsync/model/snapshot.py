@@ -8,8 +8,12 @@ that implements :class:`SnapshotPredictor` and registers in :data:`SNAPSHOT_PRED
 plugs into StreamSync unchanged.
 
 Inputs: ``video`` ``(N, T, S, S, 3)`` uint8 RGB (T = window_s * fps frames, S = the
-config's ``video_size``); ``audio`` ``(N, L)`` float32 mono in [-1, 1] at ``sample_rate``
-(L = window_s * sample_rate).  The predictor applies SparseSync's input transforms itself
+config's ``video_size``); ``audio`` either ``(N, L)`` float32 mono in [-1, 1] at ``sample_rate``
+(L = window_s * sample_rate: the per-window front end, ``audio_frontend = "window"``), or
+``(N, 1, F, Tf)`` spectrogram windows that the loader already cut from a longer span
+(``audio_frontend = "span"``, the StreamSync code's:
+:func:`realsync_build.streamsync.sparsesync.transforms.span_audio_input`).  The predictor
+applies the remaining input transforms itself
 (:func:`realsync_build.streamsync.sparsesync.transforms.model_inputs`), so training and
 evaluation feed it the same decoded windows.
 """
@@ -24,7 +28,7 @@ import torch.nn as nn
 
 from realsync_build.streamsync.model.config import ModelConfig
 from realsync_build.streamsync.sparsesync.net import SparseSyncNet, SparseSyncSizes
-from realsync_build.streamsync.sparsesync.transforms import model_inputs
+from realsync_build.streamsync.sparsesync.transforms import model_inputs, video_input
 from realsync_build.streamsync.task import NUM_CLASSES
 
 
@@ -72,7 +76,8 @@ def sparsesync_sizes(cfg: ModelConfig) -> SparseSyncSizes:
     t, h, w = _s3d_grid(cfg.window_frames, cfg.crop_size)
     if min(t, h, w) < 1:
         raise ValueError(f"{cfg.window_frames} frames of {cfg.crop_size} px are too small for S3D (at least 16 frames of 32 px)")
-    f, ta = _resnet_grid(cfg.n_fft // 2 + 1, 1 + cfg.window_samples // cfg.hop_length)
+    spec_frames = cfg.window_samples // cfg.hop_length + (0 if cfg.audio_frontend == "span" else 1)  # 625 or 626 at 16 kHz
+    f, ta = _resnet_grid(cfg.n_fft // 2 + 1, spec_frames)
     return SparseSyncSizes(
         n_embd=cfg.d_model, n_head=cfg.n_heads, selector_layers=cfg.selector_layers, global_layers=cfg.encoder_layers,
         num_selectors=cfg.n_queries, visual_block_shape=(t, h, w), audio_block_shape=(f, ta), num_offset_cls=NUM_CLASSES,
@@ -92,7 +97,12 @@ class SparseSyncPredictor(SparseSyncNet, SnapshotPredictor):
         self.feature_dim = cfg.d_model
 
     def forward(self, video: torch.Tensor, audio: torch.Tensor) -> SnapshotOutput:  # type: ignore[override]
-        vis, aud = model_inputs(video, audio, self.cfg.crop_size, self.cfg.n_fft, self.cfg.hop_length)
+        if audio.dim() == 4:  # (N, 1, F, Tf): spectrogram windows the loader cut from a span (audio_frontend "span")
+            vis, aud = video_input(video, self.cfg.crop_size), audio.to(torch.float32)
+        else:
+            vis, aud = model_inputs(video, audio, self.cfg.crop_size, self.cfg.n_fft, self.cfg.hop_length)
+        dtype = self.transformer.off_head.weight.dtype  # float32 (half precision runs under autocast); float64 in the reference check
+        vis, aud = vis.to(dtype), aud.to(dtype)
         logits, off, pas = self.features(vis, aud)
         return SnapshotOutput(logits=logits, cls=off, pass_=pas)
 

@@ -8,10 +8,11 @@ logits, and ``S_i = W [E^T softmax(l_i); OFF_i; PASS_i] + b`` (:class:`StreamTok
 
 Heads turn the tokens seen so far into a prediction at every iteration:
 
-* ``trf``: a transformer over *every* token so far (no history limit: H bounds
-  the training sequences, not what the head sees at evaluation), each with a
-  sinusoidal position by age (0 = newest), plus its own OFF token whose output
-  is classified; input LayerNorm, dropout 0.1.
+* ``trf``: the StreamSync code's ``StreamingTransformer``: a transformer over *every*
+  token so far (no history limit: H bounds the training sequences, not what the head
+  sees at evaluation), each with the code's gated sinusoidal position by age
+  (0 = newest), plus its own OFF token whose output is classified; input LayerNorm,
+  dropout 0.1.
 * ``lstm``: a multi-layer LSTM whose learned initial state plays the OFF role; it
   keeps only its hidden state between checks (no token buffer), so streaming
   step by step equals running it over the whole sequence.
@@ -28,44 +29,57 @@ import torch
 import torch.nn as nn
 
 from realsync_build.streamsync.model.config import ModelConfig
-from realsync_build.streamsync.model.layers import encoder, sinusoid
+from realsync_build.streamsync.model.layers import GatedSinusoidPositions, init_like_reference
 from realsync_build.streamsync.model.snapshot import SnapshotOutput, make_snapshot
-from realsync_build.streamsync.task import NUM_CLASSES
+from realsync_build.streamsync.sparsesync.net import EncoderBlock, SparseSyncSizes
+from realsync_build.streamsync.task import NUM_CLASSES, at_least_fp32
 
 
 class StreamToken(nn.Module):
     """``[softmax-weighted class embedding; OFF; PASS]`` -> linear projection to the head's width."""
 
-    def __init__(self, feature_dim: int, stream_dim: int) -> None:
+    def __init__(self, feature_dim: int, stream_dim: int, init_std: float = 0.02) -> None:
         super().__init__()
         # one learnable embedding per offset class (the reference initialises it N(0, 1): features are LayerNormed)
         self.offset_embed = nn.Parameter(torch.randn(NUM_CLASSES, feature_dim))
         self.proj = nn.Linear(3 * feature_dim, stream_dim)
+        init_like_reference(self.proj, init_std)  # the code's streaming_down_proj: N(0, 0.02), zero bias
 
     def forward(self, logits: torch.Tensor, cls: torch.Tensor, pass_: torch.Tensor) -> torch.Tensor:
-        probs = torch.softmax(logits.float(), dim=-1).to(cls.dtype)
+        probs = torch.softmax(at_least_fp32(logits), dim=-1).to(cls.dtype)
         off = probs @ self.offset_embed.to(cls.dtype)
         return self.proj(torch.cat([off, cls, pass_], dim=-1))
 
 
 class TransformerHead(nn.Module):
-    def __init__(self, dim: int, layers: int, heads: int, dropout: float = 0.1) -> None:
+    """The StreamSync code's ``StreamingTransformer``: input LayerNorm, gated sinusoidal positions by age,
+    its own OFF token first, pre-norm blocks (SparseSync's minGPT layout), final LayerNorm, a linear
+    classifier on OFF's output.  Parameter names map one to one (:mod:`realsync_build.streamsync.refnames`)."""
+
+    def __init__(self, dim: int, layers: int, heads: int, dropout: float = 0.1, init_std: float = 0.02) -> None:
         super().__init__()
+        sizes = SparseSyncSizes(n_embd=dim, n_head=heads, embd_pdrop=dropout, resid_pdrop=dropout, attn_pdrop=dropout)
         self.in_norm = nn.LayerNorm(dim)
-        self.cls = nn.Parameter(torch.randn(dim) * 0.02)
+        self.positions = GatedSinusoidPositions(dim)
         self.drop = nn.Dropout(dropout)
-        self.encoder = encoder(dim, heads, layers, 4, dropout)
+        self.blocks = nn.ModuleList(EncoderBlock(sizes) for _ in range(layers))
         self.norm = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, NUM_CLASSES)
+        self.apply(lambda m: init_like_reference(m, init_std))
+        self.cls = nn.Parameter(torch.randn(1, 1, dim))  # OFF: N(0, 1) as the code's OFF_tok
 
     def _run(self, seq: torch.Tensor, valid: torch.Tensor, ages: torch.Tensor) -> torch.Tensor:
         """seq ``(N, n, D)``, valid ``(N, n)`` bool, ages ``(N, n)`` or ``(n,)`` -> logits ``(N, 21)``."""
         n_batch, _, dim = seq.shape
-        x = self.in_norm(seq) + sinusoid(ages.clamp(min=0), dim).to(seq.dtype)
-        x = torch.cat([self.cls.to(seq.dtype).expand(n_batch, 1, dim), x], dim=1)
-        pad = torch.cat([torch.zeros(n_batch, 1, dtype=torch.bool, device=valid.device), ~valid], dim=1)
-        out = self.encoder(self.drop(x), src_key_padding_mask=pad)
-        return self.out(self.norm(out[:, 0]))
+        ages = ages.clamp(min=0)
+        table = self.positions(torch.arange(int(ages.max()) + 1, device=seq.device))  # one vector per age, then looked up
+        x = self.in_norm(seq) + table[ages].to(seq.dtype)
+        x = self.drop(torch.cat([self.cls.to(seq.dtype).expand(n_batch, 1, dim), x], dim=1))
+        keep = torch.cat([torch.ones(n_batch, 1, dtype=torch.bool, device=valid.device), valid], dim=1)
+        mask = None if bool(keep.all()) else keep[:, None, None, :]  # keys a query may attend: OFF and the tokens so far
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.out(self.norm(x[:, 0]))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """All iterations at once: tokens ``(B, T, D)`` -> logits ``(B, T, 21)``; step t sees tokens 0..t."""
@@ -124,7 +138,7 @@ class LSTMHead(nn.Module):
 def make_head(cfg: ModelConfig, kind: str | None = None) -> nn.Module:
     kind = kind or cfg.stream_head
     if kind == "trf":
-        return TransformerHead(cfg.stream_dim, cfg.stream_layers, cfg.stream_heads, cfg.stream_dropout)
+        return TransformerHead(cfg.stream_dim, cfg.stream_layers, cfg.stream_heads, cfg.stream_dropout, cfg.init_std)
     if kind == "lstm":
         return LSTMHead(cfg.stream_dim, cfg.stream_layers, cfg.stream_dropout)
     raise ValueError(f"unknown streaming head {kind!r}: use trf or lstm")
@@ -137,7 +151,7 @@ class StreamSync(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.snapshot = make_snapshot(cfg)
-        self.stream_token = StreamToken(self.snapshot.feature_dim, cfg.stream_dim)
+        self.stream_token = StreamToken(self.snapshot.feature_dim, cfg.stream_dim, cfg.init_std)
         self.head = make_head(cfg)
 
     # -- which parameters are "pretrained" (the backbone) and which are StreamSync's own
@@ -150,37 +164,45 @@ class StreamSync(nn.Module):
         return self.stream_token(out.logits, out.cls, out.pass_)
 
     def _snap(self, video: torch.Tensor, audio: torch.Tensor, detach: bool) -> SnapshotOutput:
-        """The snapshot predictor over ``(B, t, ...)`` windows flattened; ``detach``: features without autograd."""
-        b, t = video.shape[:2]
-        flat_v, flat_a = video.reshape(b * t, *video.shape[2:]), audio.reshape(b * t, *audio.shape[2:])
+        """The snapshot predictor on one iteration's windows ``(B, ...)``; ``detach``: features without autograd."""
         if not detach:
-            out = self.snapshot(flat_v, flat_a)
-        else:
-            with torch.no_grad():
-                out = self.snapshot(flat_v, flat_a)
-            cls, pas = out.cls.detach(), out.pass_.detach()
-            classify = getattr(self.snapshot, "classify", None)
-            # the class head sits after the cut in the reference: it still learns from these windows
-            logits = classify(cls) if callable(classify) else out.logits.detach()
-            out = SnapshotOutput(logits=logits, cls=cls, pass_=pas)
-        return SnapshotOutput(*(x.reshape(b, t, *x.shape[1:]) for x in (out.logits, out.cls, out.pass_)))
+            return self.snapshot(video, audio)
+        with torch.no_grad():
+            out = self.snapshot(video, audio)
+        cls, pas = out.cls.detach(), out.pass_.detach()
+        classify = getattr(self.snapshot, "classify", None)
+        # the class head sits after the cut in the reference: it still learns from these windows
+        logits = classify(cls) if callable(classify) else out.logits.detach()
+        return SnapshotOutput(logits=logits, cls=cls, pass_=pas)
 
     def forward(self, video: torch.Tensor, audio: torch.Tensor, grad_range: tuple[int, int] | None = None) -> dict:
         """video ``(B, T, ...)``, audio ``(B, T, ...)`` -> snapshot and stream logits ``(B, T, 21)``.
 
-        ``grad_range=(k0, k)``: only iterations ``k0 .. k0+k-1`` backpropagate into the snapshot
-        predictor's features (phase 2's truncated backprop); elsewhere those features are detached.
+        The snapshot predictor runs on one iteration's windows at a time, as the StreamSync code does
+        (``train_sync.py`` calls the model once per streaming iteration): in training mode its BatchNorm
+        layers normalise with the statistics of the B windows of that iteration and update their running
+        statistics once per iteration.  ``cfg.snapshot_batch = "sequence"`` runs all windows of a sequence
+        as one batch instead (statistics over B x H windows, one running-statistics update per step).  ``grad_range=(k0, k)``: only iterations ``k0 .. k0+k-1``
+        backpropagate into the snapshot predictor's features (phase 2's truncated backprop); elsewhere
+        those features are detached (the code's ``detach_base``).
         """
         t = video.shape[1]
-        if grad_range is None or (grad_range[0] <= 0 and grad_range[1] >= t) or not torch.is_grad_enabled():
-            parts = [self._snap(video, audio, detach=False)]
+        full = grad_range is None or (grad_range[0] <= 0 and grad_range[1] >= t) or not torch.is_grad_enabled()
+        detach = [not full and not grad_range[0] <= i < grad_range[0] + grad_range[1] for i in range(t)]
+        if self.cfg.snapshot_batch == "sequence":  # consecutive iterations alike in `detach` as one batch of B x n windows
+            parts, i = [], 0
+            while i < t:
+                j = i
+                while j < t and detach[j] == detach[i]:
+                    j += 1
+                b, n = video.shape[0], j - i
+                o = self._snap(video[:, i:j].flatten(0, 1), audio[:, i:j].flatten(0, 1), detach[i])
+                parts.append(SnapshotOutput(*(x.unflatten(0, (b, n)) for x in (o.logits, o.cls, o.pass_))))
+                i = j
+            out = SnapshotOutput(*(torch.cat([getattr(p, f) for p in parts], dim=1) for f in ("logits", "cls", "pass_")))
         else:
-            k0, k = grad_range
-            parts = []
-            for lo, hi, detach in ((0, k0, True), (k0, min(k0 + k, t), False), (min(k0 + k, t), t, True)):
-                if hi > lo:
-                    parts.append(self._snap(video[:, lo:hi], audio[:, lo:hi], detach))
-        out = SnapshotOutput(*(torch.cat([getattr(p, f) for p in parts], dim=1) for f in ("logits", "cls", "pass_")))
+            outs = [self._snap(video[:, i], audio[:, i], detach[i]) for i in range(t)]
+            out = SnapshotOutput(*(torch.stack([getattr(o, f) for o in outs], dim=1) for f in ("logits", "cls", "pass_")))
         tokens = self.token(out)
         return {"snapshot": out.logits, "stream": self.head(tokens), "tokens": tokens}
 

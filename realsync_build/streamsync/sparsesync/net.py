@@ -72,12 +72,14 @@ class Attention(nn.Module):
         self.n_head, self.attn_pdrop = n_head, attn_pdrop
         self.resid_drop = nn.Dropout(resid_pdrop)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask``: bool, broadcastable to ``(B, heads, Tq, Tk)``, True where a query may attend (StreamSync's
+        streaming head runs all iterations of a sequence at once, each seeing the tokens so far)."""
         ctx = x if context is None else context
         b, tq, d = x.shape
         heads = lambda t: t.view(b, t.shape[1], self.n_head, d // self.n_head).transpose(1, 2)  # noqa: E731
         q, k, v = heads(self.query(x)), heads(self.key(ctx)), heads(self.value(ctx))
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_pdrop if self.training else 0.0)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.attn_pdrop if self.training else 0.0)
         return self.resid_drop(self.proj(y.transpose(1, 2).reshape(b, tq, d)))
 
 
@@ -95,8 +97,8 @@ class EncoderBlock(nn.Module):
         self.attn = Attention(d, s.n_head, s.attn_pdrop, s.resid_pdrop)
         self.mlp = _mlp(d, s.resid_pdrop)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), mask=mask)
         return x + self.mlp(self.ln2(x))
 
 

@@ -18,6 +18,14 @@ Each setting and where it comes from (v-iashin/SparseSync ``dataset/transforms.p
 
 Both training and evaluation call :func:`model_inputs` (through the snapshot predictor's
 ``forward``), so the two cannot drift apart.
+
+:func:`span_audio_input` is the StreamSync code's audio front end (``audio_frontend = "span"``):
+its loader (``dataset/sports_and_news.py``) runs the same spectrogram, log and standardisation
+once over the whole multi-window audio span (5 s + H x hop), then cuts each window's
+``int(5 * 16000 / 128) = 625`` frames from it at frame ``int(start_s * 16000 / 128)``.  So a
+window's frames come from the span's STFT (real audio, not reflect padding, at its edges) and are
+standardised with the span's per-bin statistics, and a window has 625 frames, not SparseSync's
+626 (both give the ResNet's 9 x 20 grid).
 """
 
 from __future__ import annotations
@@ -42,7 +50,8 @@ def video_input(frames: torch.Tensor, input_size: int = 224) -> torch.Tensor:
     x = x.movedim(-1, -3).to(torch.float32).div(255.0)
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1)
-    return (x - mean) / std
+    # contiguous, as the code's collated batches are: the same convolution kernels, the same rounding
+    return ((x - mean) / std).contiguous()
 
 
 def log_spectrogram(audio: torch.Tensor, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> torch.Tensor:
@@ -52,7 +61,7 @@ def log_spectrogram(audio: torch.Tensor, n_fft: int = N_FFT, hop_length: int = H
     window = torch.hann_window(n_fft, periodic=True, device=x.device)
     spec = torch.stft(x, n_fft, hop_length=hop_length, win_length=n_fft, window=window, center=True, pad_mode="reflect",
                       normalized=False, onesided=True, return_complex=True)
-    power = spec.real.square() + spec.imag.square()
+    power = spec.abs().pow(2.0)  # as torchaudio's Spectrogram(power=2): |z| then squared
     return torch.log(power + LOG_EPS).reshape(*lead, *power.shape[-2:])
 
 
@@ -72,3 +81,21 @@ def model_inputs(video: torch.Tensor, audio: torch.Tensor, input_size: int = 224
     -> ``vis (N, T, 3, input_size, input_size)``, ``aud (N, 1, n_fft/2+1, 1 + L // hop)``.
     """
     return video_input(video, input_size), audio_input(audio, n_fft, hop_length)
+
+
+def span_audio_input(span: torch.Tensor, starts: torch.Tensor, window_samples: int, n_fft: int = N_FFT,
+                     hop_length: int = HOP_LENGTH) -> torch.Tensor:
+    """The StreamSync code's front end: one audio span -> its windows' standardised log spectrograms.
+
+    ``span`` ``(L,)`` float waveform (the statistics run over all of it); ``starts`` ``(n,)`` each window's
+    first sample in the span -> ``(n, 1, n_fft/2+1, window_samples // hop_length)``: the span's log
+    spectrogram, standardised per bin over the whole span (unbiased std), cut at frame
+    ``start // hop_length`` (the code's ``int(start_s * sr / 128)``).
+    """
+    spec = log_spectrogram(span[None], n_fft, hop_length)[0]
+    spec = (spec - spec.mean(dim=-1, keepdim=True)) / (spec.std(dim=-1, keepdim=True) + NORM_EPS)
+    frames = window_samples // hop_length
+    first = [int(s) // hop_length for s in starts]
+    if max(first) + frames > spec.shape[-1]:
+        raise ValueError(f"a window at sample {int(max(starts))} runs past the {span.shape[-1]}-sample span")
+    return torch.stack([spec[:, f : f + frames] for f in first]).unsqueeze(1)
