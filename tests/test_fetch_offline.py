@@ -227,9 +227,14 @@ def test_ctrl_c_says_stopping_saves_every_finished_video_prints_the_summary_and_
     try:
         deadline = time.monotonic() + POLL_LIMIT_S
         # the driver logs each video it records (-v); both fast ones recorded, both stalled ones in flight
-        while not all(any(f"fetch {v}: done" in ln for ln in list(lines)) for v in ("f1", "f2")):
+        # and both stalled ones have begun their .part files (under load they may start after the fast ones end)
+        def _ready() -> bool:
+            parts = list((root / "raw" / "mix").glob("*.part")) if (root / "raw" / "mix").is_dir() else []
+            return len(parts) == 2 and all(any(f"fetch {v}: done" in ln for ln in list(lines)) for v in ("f1", "f2"))
+
+        while not _ready():
             assert proc.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "the fast videos never finished:\n" + "".join(lines)
+            assert time.monotonic() < deadline, "the fast videos never finished (or the stalled ones never started):\n" + "".join(lines)
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=POLL_LIMIT_S)  # stderr is read by the thread alone

@@ -21,8 +21,8 @@ FAST = dict(width=320, height=240, preset="ultrafast")
 
 def build(folder: Path) -> DatasetRoot:
     src = folder / "in"
-    for name in ("a", "b"):
-        make_source(src / "news" / f"{name}.mp4", 4.2, **FAST)
+    for name, pattern in (("a", "testsrc"), ("b", "smptebars")):  # two sources, two contents (one source, one id)
+        make_source(src / "news" / f"{name}.mp4", 4.2, pattern=pattern, **FAST)
     ds = DatasetRoot(folder / "root")
     run_preprocess(ds, src, PreprocessConfig(clip_seconds=CLIP_S), RunOptions(workers=1, executor="inline", progress=False))
     return ds
