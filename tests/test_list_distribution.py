@@ -135,9 +135,29 @@ def test_continuous_offsets_under_the_normal_distribution_are_refused_in_one_lin
     assert r.exit_code == 0, r.output
 
 
-def test_evaluate_refuses_continuous_offsets_before_decoding_anything():
-    from realsync_build.streamsync.data import Segment
-    from realsync_build.streamsync.evaluate import off_grid
+def test_evaluation_windows_label_and_shift_continuous_offsets_as_the_reference():
+    """A uniform list's offsets are evaluated as the StreamSync code does: shifted by round(offset, 2)
+    and labelled with the first nearest grid point (0.3 s -> +0.4 s); grid offsets are unchanged."""
+    import numpy as np
 
-    segs = [Segment("a_0_300_10_0", None, 10.0, 0.4, "other", "CNN"), Segment("a_0_300_20_0", None, 20.0, 0.37, "other", "CNN")]
-    assert [s.segment_id for s in off_grid(segs)] == ["a_0_300_20_0"]
+    from realsync_build.core.avformat import class_to_offset, offset_to_class
+    from realsync_build.streamsync.data import Segment, SegmentWindows
+    from realsync_build.streamsync.model import tiny_config
+
+    class _Clip:  # a clip whose decode fails: only the label and the planned shift are looked at
+        duration_s = 300.0
+        key = "a"
+
+        def read(self, ext):
+            raise OSError("not decoded here")
+
+    cfg = tiny_config()
+    segs = [Segment("a_0_300_10_0", _Clip(), 10.0, 0.4, "other", "CNN"), Segment("a_0_300_20_0", _Clip(), 20.0, 0.3, "other", "CNN"),
+            Segment("a_0_300_30_0", _Clip(), 30.0, -1.234, "other", "CNN")]
+    ds = SegmentWindows(segs, cfg, 2, 2.0)
+    targets = [ds[i]["target"] for i in range(3)]
+    assert targets[0] == offset_to_class(0.4)
+    assert class_to_offset(targets[1]) == 0.4  # a tie goes where the code's float32 grid puts it
+    assert class_to_offset(targets[2]) == -1.2
+    assert all(not ds[i]["ok"] for i in range(3)) and np.isfinite(targets).all()
+

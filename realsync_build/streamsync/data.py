@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from realsync_build.streamsync.model.config import ModelConfig
 from realsync_build.streamsync.shards import ShardSample
-from realsync_build.core.avformat import FPS, MAX_OFFSET_S, SAMPLE_RATE, nearest_class, offset_to_class
+from realsync_build.core.avformat import FPS, MAX_OFFSET_S, SAMPLE_RATE, list_offset_class, nearest_class
 from realsync_build.streamsync.sparsesync.transforms import span_audio_input
 
 
@@ -303,9 +303,12 @@ class SegmentWindows(Dataset):
     def __getitem__(self, i: int) -> dict:
         seg = self.segments[i]
         fw, fs = int(round(self.cfg.window_s * self.cfg.fps)), int(round(self.cfg.window_s * self.cfg.sample_rate))
-        out = {"index": i, "target": offset_to_class(seg.offset_s), "ok": True, "error": "", "hop_s": float(self.hop)}
+        # a listed offset's label and shift as the StreamSync code gives them: the grid's class for a normal
+        # list's offsets; a uniform list's continuous offset rounded to 0.01 s, its class the first nearest
+        # grid point (core.avformat.list_offset_class)
+        out = {"index": i, "target": list_offset_class(seg.offset_s), "ok": True, "error": "", "hop_s": float(self.hop)}
         try:
-            plan, hop = plan_segment(seg.sample.duration_s, seg.start_s, seg.offset_s, self.n, self.hop, self.cfg)
+            plan, hop = plan_segment(seg.sample.duration_s, seg.start_s, round(float(seg.offset_s), 2), self.n, self.hop, self.cfg)
             video, audio = plan.cut(seg.sample.read("mp4"), self.cfg)
             out.update(video=torch.from_numpy(video), audio=torch.from_numpy(audio), hop_s=float(hop))
         except (DecodeError, OSError) as exc:

@@ -28,7 +28,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from realsync_build.core import atomic
-from realsync_build.core.errors import UserError
 from realsync_build.core.root import DatasetRoot
 from realsync_build.streamsync.baselines import floors
 from realsync_build.streamsync.data import Segment, SegmentWindows, shift_segments
@@ -142,20 +141,6 @@ def train_labels(root: DatasetRoot) -> np.ndarray | None:
         return None
     train = table.loc[table["split"] == "train", "offset_class"].dropna()
     return train.to_numpy(np.int64) if len(train) else None
-
-
-def off_grid(segments: list[Segment]) -> list[Segment]:
-    """Segments whose offset the evaluation windows cannot label (off the 0.2 s grid: a uniform list's continuous offsets)."""
-    from realsync_build.core.avformat import offset_to_class
-
-    def bad(s: Segment) -> bool:
-        try:
-            offset_to_class(s.offset_s)  # the label SegmentWindows gives
-        except ValueError:
-            return True
-        return False
-
-    return [s for s in segments if bad(s)]
 
 
 def report(pred: dict, segments: list[Segment], scenarios: list[str] | None = None) -> dict:
@@ -284,13 +269,6 @@ def run_evaluate(root: DatasetRoot, checkpoint: str | Path, split: str = "test",
     counts = [k for k in wanted if k <= n] or [n]
     if len(counts) < len(wanted):
         notes.append(f"window counts {', '.join(str(k) for k in wanted if k > n)} do not fit and are left out")
-    odd = off_grid(segments)
-    if odd:
-        raise UserError(
-            f"{len(odd)} of {len(segments)} {split} segments have offsets off the 0.2 s grid (e.g. {odd[0].segment_id}: {odd[0].offset_s} s), "
-            "as a uniform list's are: the evaluation windows take grid offsets only for now; adopt a normal list, or see "
-            "docs/benchmark.md (offset distributions)"
-        )
     dataset = SegmentWindows(segments, model.cfg, n, opts.hop_s)
     pred = predict(model, dataset, opts.batch_size, opts.workers, device, progress=opts.progress, label=f"evaluate {split}")
     for e in pred["errors"]:
