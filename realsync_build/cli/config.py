@@ -223,6 +223,11 @@ EXAMPLES: dict[tuple[str, ...] | str, Any] = {
     ("split", "from_list"): ["sports_and_news_normal.test.csv"], "as_split": ["test"], "cap": 2000,
     "skip_list": ["sports_and_news_normal.skip_id_list.txt"], ("train", "out"): "runs/streamsync-base", "max_steps": 1000,
     "init_from": "sparsesync-vggsound", "role": ["test"], "distribution": "normal",
+    # train's recipe settings (no default: the recipe decides); the examples are the paper recipe's, the schedule steps the repo's
+    ("train", "phase1_steps"): 500, ("train", "batch_size"): 16, ("train", "lr"): 4e-5, ("train", "accumulation"): 1,
+    ("train", "optimizer"): "adam", ("train", "adam_eps"): 1e-7, ("train", "weight_decay"): 0.0, ("train", "lr_schedule"): "linear",
+    ("train", "warmup_steps"): 500, ("train", "constant_steps"): 5000, ("train", "decay_steps"): 7000,
+    ("train", "k_placement"): "uniform", ("train", "audio_frontend"): "window", ("train", "window_start"): "listed",
 }  # fmt: skip
 
 

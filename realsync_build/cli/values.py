@@ -93,6 +93,7 @@ RULES: dict[str, dict[str, Rule]] = {
     },
     "train": {
         "lr": Rule(gt=0, le=1),
+        "adam_eps": Rule(gt=0, le=1),
         "hop": Rule(ge=FRAME_S, unit="s", why="one video frame"),
         "jitter": Rule(ge=0, unit="s"),
         "seed": SEED,
