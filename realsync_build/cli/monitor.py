@@ -18,8 +18,9 @@ def monitor(
     reference_audio: Annotated[Optional[Path], typer.Option("--reference-audio", help="Mode 2: the reference audio (original mix or M&E bed); no model needed.")] = None,
     reference_video_offset: Annotated[Optional[float], typer.Option(
         "--reference-video-offset",
-        help="Mode 2: the reference's own A/V offset in ms (0: the reference is in sync with the picture). "
-        "Given, offset_ms is the input's A/V offset (audio-to-audio delay + this); without it, the audio-to-audio delay.")] = None,
+        help="Mode 2: the reference's own A/V offset in ms, the sign of offset_ms (+: its audio leads the picture; 0: in sync). "
+        "Given, offset_ms is the input's A/V offset (this minus the input's audio delay behind the reference); "
+        "without it, minus that delay.")] = None,
     jsonl: Annotated[Optional[Path], typer.Option("--jsonl", help="Write one JSON object per hop: t_s, offset_ms, class_offset_ms, confidence, alert (- for stdout).")] = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="At the end write DIR/timeline.png and DIR/summary.json.")] = None,
     hop: Annotated[float, typer.Option("--hop", min=0.04, help="Seconds between measurements (each over the last window).")] = 2.0,
@@ -41,7 +42,7 @@ def monitor(
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Torch CPU threads for mode 1.")] = None,
     progress: ProgressOpt = True,
 ) -> None:
-    """Watch INPUT and report its audio/video offset every hop (offset_ms > 0: the audio lags the video).
+    """Watch INPUT and report its audio/video offset every hop (offset_ms < 0: the audio lags the video, > 0: it leads; the sign of offset_sec).
 
     Mode 1 (--checkpoint or --model) runs a sync model with its streaming state; mode 2 (--reference-audio) measures the delay of INPUT's audio against a reference track, no model needed.
 
@@ -90,13 +91,14 @@ def monitor(
 
 def _print_summary(s: dict) -> None:
     from realsync_build.core.ui import console
+    from realsync_build.monitor.outputs import offset_words
 
     share = s.get("share_within_limits")
     longest = s.get("longest_alert_s")
     med = s.get("median_offset_ms")
     console.print(
         f"monitor: {s['hops']} hops over {s['stream_s']:.1f} s of stream; median offset "
-        f"{'n/a' if med is None else f'{med:+.0f} ms'}; within limits "
+        f"{'n/a' if med is None else f'{med:+.0f} ms ({offset_words(med)})'}; within limits "
         f"{'n/a' if share is None else f'{100 * share:.0f}%'} of confident hops; alerts {s['alert_count']}"
         f"{'' if not s['alert_count'] else f' (longest {longest:.1f} s)' if longest is not None else ''}"
         f"{'' if s.get('ended_cleanly', True) else '; the input ended with an error or stalled'}",

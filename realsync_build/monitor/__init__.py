@@ -13,6 +13,7 @@ Modules (one job each):
 * :mod:`.run` -- ties them together.
 * :mod:`.synth` -- generated test material (dubbed audio, flash/click streams re-muxed with delays).
 
-Sign convention everywhere in this package: ``offset_ms > 0`` means the audio lags the
-video (sound after picture).
+Sign convention everywhere in this package: the project's (``streamsync.task``), in ms:
+``offset_ms = 1000 * offset_sec``.  ``offset_ms < 0`` means the audio lags the video (sound
+after picture; -400 = audio delayed by 0.4 s, class 8), ``offset_ms > 0`` that it leads.
 """

@@ -1,6 +1,7 @@
 """Alert state machine: thresholds (ITU-R BT.1359 defaults), persistence, hysteresis.
 
-An hop is *out* when ``offset_ms > lag_ms`` or ``offset_ms < -lead_ms``.  An alert starts
+A hop is *out* when ``offset_ms > lead_ms`` (audio leads too much) or ``offset_ms < -lag_ms``
+(audio lags too much; ``offset_ms`` has the sign of ``offset_sec``: + leads, - lags).  An alert starts
 after ``persist`` consecutive confident out hops.  It ends after ``persist`` consecutive
 confident hops back *inside* the limits narrowed by ``hysteresis_ms`` on each side (so an
 offset hovering at a threshold does not flap).  Hops whose confidence is below
@@ -15,8 +16,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class AlertRules:
-    lead_ms: float = 45.0  # sound before picture tolerated (offset_ms >= -lead_ms)
-    lag_ms: float = 125.0  # sound after picture tolerated (offset_ms <= lag_ms)
+    lead_ms: float = 45.0  # sound before picture tolerated (offset_ms <= lead_ms)
+    lag_ms: float = 125.0  # sound after picture tolerated (offset_ms >= -lag_ms)
     persist: int = 2
     hysteresis_ms: float = 15.0
     min_confidence: float = 0.3
@@ -30,10 +31,10 @@ class AlertRules:
             raise ValueError("--hysteresis-ms must be >= 0 and below both thresholds")
 
     def outside(self, offset_ms: float) -> bool:
-        return offset_ms > self.lag_ms or offset_ms < -self.lead_ms
+        return offset_ms > self.lead_ms or offset_ms < -self.lag_ms
 
     def well_inside(self, offset_ms: float) -> bool:
-        return -(self.lead_ms - self.hysteresis_ms) <= offset_ms <= self.lag_ms - self.hysteresis_ms
+        return -(self.lag_ms - self.hysteresis_ms) <= offset_ms <= self.lead_ms - self.hysteresis_ms
 
 
 @dataclass

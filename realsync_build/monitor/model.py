@@ -6,10 +6,11 @@ averaged over the hops): its input spec (fps, sample rate, frame
 size, window), ``reset()`` (drop the streaming state) and ``hop(video, audio)`` -> class
 probabilities over the 21 offsets.  A change of the model API touches this file only.
 
-Sign: the project's class offset (``streamsync.task``) is ``audio_start - video_start``
-of the windows the model compares, so class offset ``+0.4 s`` means the audio played with
-a frame comes from 0.4 s later in the source: sound *before* picture.  The monitor reports
-``offset_ms > 0`` for sound *after* picture, hence ``offsets_ms = -1000 * OFFSETS_S``.
+Sign: the project's one convention (``streamsync.task``).  A class offset is ``audio_start -
+video_start`` of the windows the model compares, so ``+0.4 s`` (class 12) means the audio played
+with a frame comes from 0.4 s later in the source: sound *before* picture, the audio leads;
+``-0.4 s`` (class 8): the audio lags (is delayed by) 0.4 s.  The monitor reports the same
+number in ms, ``offset_ms = 1000 * class offset`` (``OFFSETS_MS``): ``-400`` = audio lags 400 ms.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import torch
 from realsync_build.core.avformat import FPS, OFFSETS_S, SAMPLE_RATE, SHORT_SIDE
 from realsync_build.streamsync.task import WINDOW_S
 
-# The lag-positive offset of each class, in ms (class k -> OFFSETS_LAG_MS[k]).
-OFFSETS_LAG_MS = np.round(-1000.0 * OFFSETS_S.astype(np.float64), 1) + 0.0  # + 0.0: no -0.0
+# The offset of each class in ms, the sign of offset_sec (class k -> OFFSETS_MS[k]; class 8 -> -400: audio lags).
+OFFSETS_MS = np.round(1000.0 * OFFSETS_S.astype(np.float64), 1) + 0.0  # + 0.0: no -0.0
 
 
 class ModelUnavailable(RuntimeError):
@@ -147,7 +148,7 @@ EXPECTATION_RADIUS = 2  # classes either side of the top class that the expectat
 
 
 def expected_offset_ms(probs: np.ndarray, radius: int | None = EXPECTATION_RADIUS) -> float:
-    """The probability-weighted offset (lag-positive ms), finer than the 0.2 s classes.
+    """The probability-weighted offset (ms; + audio leads, - audio lags), finer than the 0.2 s classes.
 
     Weighted over the top class and its ``radius`` neighbours on each side (renormalised), so
     that probability left on far classes (a diffuse or two-peaked output) does not drag a
@@ -158,9 +159,9 @@ def expected_offset_ms(probs: np.ndarray, radius: int | None = EXPECTATION_RADIU
         k = int(np.argmax(p))
         lo, hi = max(0, k - radius), min(len(p), k + radius + 1)
         w = p[lo:hi]
-        return float(np.dot(w, OFFSETS_LAG_MS[lo:hi]) / max(w.sum(), 1e-12)) + 0.0
-    return float(np.dot(p, OFFSETS_LAG_MS)) + 0.0
+        return float(np.dot(w, OFFSETS_MS[lo:hi]) / max(w.sum(), 1e-12)) + 0.0
+    return float(np.dot(p, OFFSETS_MS)) + 0.0
 
 
 def class_offset_ms(probs: np.ndarray) -> float:
-    return float(OFFSETS_LAG_MS[int(np.argmax(probs))]) + 0.0
+    return float(OFFSETS_MS[int(np.argmax(probs))]) + 0.0

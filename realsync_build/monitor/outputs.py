@@ -16,10 +16,16 @@ from realsync_build.core import atomic
 JSONL_FIELDS = ("t_s", "offset_ms", "class_offset_ms", "confidence", "alert")
 
 
+def offset_words(offset_ms: float) -> str:
+    """What an offset says in words, at the ms the panel prints: ``-400`` -> ``audio lags``."""
+    ms = round(float(offset_ms))
+    return "in sync" if ms == 0 else "audio leads" if ms > 0 else "audio lags"
+
+
 @dataclass
 class HopResult:
     t_s: float  # stream time at the end of the window
-    offset_ms: float | None  # lag-positive; None when nothing could be measured
+    offset_ms: float | None  # the sign of offset_sec: + audio leads, - audio lags; None when nothing could be measured
     class_offset_ms: float | None
     confidence: float
     alert: bool
@@ -96,13 +102,13 @@ class Panel:
         if hop is None:
             t.add_row("status", "waiting for the first window ...")
         else:
-            off = "n/a" if hop.offset_ms is None else f"{hop.offset_ms:+.0f} ms ({'audio lags' if hop.offset_ms > 0 else 'audio leads'})"
+            off = "n/a" if hop.offset_ms is None else f"{hop.offset_ms:+.0f} ms ({offset_words(hop.offset_ms)})"
             t.add_row("stream time", f"{hop.t_s:.1f} s")
             t.add_row("offset", off)
             t.add_row("confidence", f"{hop.confidence:.2f}")
             t.add_row("alert", "[red bold]ALERT[/red bold]" if hop.alert else "[green]ok[/green]")
             t.add_row("last minute", sparkline(self.history[-self.n_hist :]))
-        t.add_row("limits", f"-{self.rules.lead_ms:g} ms (lead) .. +{self.rules.lag_ms:g} ms (lag)")
+        t.add_row("limits", f"-{self.rules.lag_ms:g} ms (lag) .. +{self.rules.lead_ms:g} ms (lead)")
         if self.last_event:
             t.add_row("event", self.last_event)
         from rich.markup import escape
@@ -168,11 +174,11 @@ def write_report(out_dir: Path, hops: list[HopResult], summary: dict, rules) -> 
     conf = np.array([h.confidence for h in hops], dtype=float)
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     low = conf < rules.min_confidence
-    ax1.plot(t, off, "-", color="tab:blue", lw=1.2, label="offset (ms, + = audio lags)")
+    ax1.plot(t, off, "-", color="tab:blue", lw=1.2, label="offset (ms, - = audio lags, + = audio leads)")
     ax1.plot(t[low], off[low], "o", color="lightgray", ms=3, label="low confidence")
     ax1.plot(t[~low], off[~low], "o", color="tab:blue", ms=3)
-    ax1.axhline(rules.lag_ms, color="tab:red", ls="--", lw=1, label=f"+{rules.lag_ms:g} ms (lag limit)")
-    ax1.axhline(-rules.lead_ms, color="tab:orange", ls="--", lw=1, label=f"-{rules.lead_ms:g} ms (lead limit)")
+    ax1.axhline(rules.lead_ms, color="tab:orange", ls="--", lw=1, label=f"+{rules.lead_ms:g} ms (lead limit)")
+    ax1.axhline(-rules.lag_ms, color="tab:red", ls="--", lw=1, label=f"-{rules.lag_ms:g} ms (lag limit)")
     ax1.axhline(0, color="black", lw=0.5)
     for a, b in summary.get("alert_spans_s", []):
         for ax in (ax1, ax2):

@@ -8,7 +8,8 @@ different voice laid on top (uncorrelated with the reference) and codec noise fl
 correlation but do not move its peak, and a steady tone cannot dominate it.  Bins outside
 ``[band_lo_hz, band_hi_hz]`` get no vote (codecs cut the top; hum sits at the bottom).
 
-``delay_ms > 0`` means the input's audio plays *after* the reference (lags it).
+``delay_ms > 0`` means the input's audio plays *after* the reference (lags it); the monitor
+reports it as ``offset_ms = -delay_ms`` (plus ``--reference-video-offset``), the sign of ``offset_sec``.
 
 Confidence: the peak's height above the rest of the correlation in robust standard
 deviations (median / MAD over the searched lags, ``z``), mapped linearly from ``z = 6`` (0; the

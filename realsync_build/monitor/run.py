@@ -107,8 +107,9 @@ class _ReferenceMode:
         pass
 
     def hop(self, video, audio, end_s: float) -> tuple[float | None, float | None, float]:
-        delay, conf = self.est.estimate(audio, end_s)
-        return (None if delay is None else delay + self.add_ms), None, conf
+        delay, conf = self.est.estimate(audio, end_s)  # > 0: the input's audio plays after the reference's
+        # offset_ms has the sign of offset_sec (+ audio leads): a delay behind the reference is a lag
+        return (None if delay is None else self.add_ms - delay), None, conf
 
 
 def run_monitor(opts: MonitorOptions) -> MonitorResult:

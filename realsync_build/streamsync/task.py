@@ -3,7 +3,10 @@
 Sign convention (used everywhere in realsync): ``offset_sec`` is where the audio
 window starts relative to the video window, ``audio_start_s = video_start_s +
 offset_sec``.  A positive offset therefore means the audio played with the video
-comes from later in the source (audio *ahead* of the picture); ``0`` is in sync.
+comes from later in the source (audio *ahead* of the picture: the audio leads); ``0``
+is in sync.  Audio delayed by 0.4 s (a sound 0.4 s after its picture: the audio lags)
+is ``-0.4``, class 8; the monitor reports it as ``offset_ms = -400``, "audio lags"
+(``tests/test_offset_sign.py``).
 """
 
 from __future__ import annotations
