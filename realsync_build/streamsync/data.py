@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import av
 from av.video.reformatter import VideoReformatter
@@ -144,10 +145,11 @@ class WindowPlan:
     offset_s: float
     audio_span_s: float | None = None  # audio_frontend "span": seconds from the first window's audio start it standardises over
 
-    def cut(self, data: bytes, cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
+    def cut(self, data: bytes, cfg: ModelConfig, clip: "DecodedClip | None" = None) -> tuple[np.ndarray, np.ndarray]:
         """Decode one span and cut the windows: video ``(n, F, S, S, 3)`` uint8; audio ``(n, L)`` float32
         waveforms (``audio_frontend`` "window") or ``(n, 1, F, L // hop)`` spectrograms cut from the span's
-        (``"span"``, :func:`~realsync_build.streamsync.sparsesync.transforms.span_audio_input`)."""
+        (``"span"``, :func:`~realsync_build.streamsync.sparsesync.transforms.span_audio_input`).
+        ``clip``: the whole clip already decoded at the model's rates; the span is sliced from it instead."""
         fps, sr, w = cfg.fps, cfg.sample_rate, cfg.window_s
         nf, ns = int(round(w * fps)), int(round(w * sr))
         f_idx = np.round(self.video_starts_s * fps).astype(int)
@@ -156,8 +158,39 @@ class WindowPlan:
         a_len = int(a_idx.max()) - a0 + ns
         if cfg.audio_frontend == "span" and self.audio_span_s:
             a_len = max(a_len, int(round(self.audio_span_s * sr)))
-        frames, audio = decode_span(data, f0 / fps, int(f_idx.max()) - f0 + nf, a0 / sr, a_len, cfg.video_size, fps, sr)
+        n_frames = int(f_idx.max()) - f0 + nf
+        if clip is None:
+            frames, audio = decode_span(data, f0 / fps, n_frames, a0 / sr, a_len, cfg.video_size, fps, sr)
+        else:
+            frames, audio = clip.span(f0, n_frames, a0, a_len)
         return cut_windows(frames, audio, f_idx - f0, a_idx - a0, cfg)
+
+
+@dataclass
+class DecodedClip:
+    """A whole clip decoded once at a model's rates (:func:`decode_clip`): frames ``(N, S, S, 3)`` from frame 0,
+    audio ``(L,)`` from sample 0.  Small CPU runs (benchmarks, tests) cut every window from it instead of
+    decoding a span per example; the frames and samples are the ones :func:`decode_span` gives."""
+
+    frames: np.ndarray
+    audio: np.ndarray
+
+    def span(self, f0: int, n_frames: int, a0: int, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frames ``[f0, f0 + n)`` (past the end: the last frame repeats, as decode_span fills gaps) and samples
+        ``[a0, a0 + n)`` (zeros past the end)."""
+        idx = np.minimum(np.arange(f0, f0 + n_frames), len(self.frames) - 1)
+        audio = np.zeros(n_samples, np.float32)
+        got = self.audio[a0 : a0 + n_samples]
+        audio[: len(got)] = got
+        return self.frames[idx], audio
+
+
+def decode_clip(sample: ShardSample, cfg: ModelConfig) -> DecodedClip:
+    """Decode a shard sample's whole clip at ``cfg``'s size and rates."""
+    dur = sample.duration_s
+    frames, audio = decode_span(sample.read("mp4"), 0.0, int(round(dur * cfg.fps)), 0.0, int(round(dur * cfg.sample_rate)),
+                                cfg.video_size, cfg.fps, cfg.sample_rate)
+    return DecodedClip(frames, audio)
 
 
 def cut_windows(frames: np.ndarray, audio: np.ndarray, frame_starts: np.ndarray, sample_starts: np.ndarray,
@@ -241,12 +274,36 @@ class TrainWindows(Dataset):
     """
 
     def __init__(self, samples: list[ShardSample], cfg: ModelConfig, n_windows: int, hop_s: float = 1.0, jitter_s: float = 0.0,
-                 seed: int = 0, length: int = 0, stride_s: int = TRAIN_ROW_STRIDE_S, start_shift_s: float = 0.0):
+                 seed: int = 0, length: int = 0, stride_s: int = TRAIN_ROW_STRIDE_S, start_shift_s: float = 0.0,
+                 starts: str = "rows", accept: Callable[[int, WindowPlan], bool] | None = None, cache: bool = False):
+        """``starts``: ``rows`` (the train rows' starts, as the StreamSync loader) or ``uniform`` (every example
+        a clip in turn and a uniform start in it).  ``accept(sample index, plan)``: a filter on the planned
+        windows (a curriculum: which windows a stage trains on); a rejected plan is drawn again before
+        anything is decoded.  ``cache``: decode each clip once at the model's rates and cut from it
+        (:class:`DecodedClip`; small sets on CPU)."""
+        if starts not in ("rows", "uniform"):
+            raise ValueError(f"starts {starts!r}: use rows or uniform")
         self.samples, self.cfg, self.n, self.hop, self.jitter, self.seed = samples, cfg, n_windows, hop_s, jitter_s, seed
-        self.rows = train_rows(samples, cfg.window_s + (n_windows - 1) * hop_s, stride_s)
+        self.rows = (train_rows(samples, cfg.window_s + (n_windows - 1) * hop_s, stride_s) if starts == "rows"
+                     else [(k, None) for k in range(len(samples))])
         self.start_shift_s = start_shift_s  # window_start "code": the windows start 2 s before the row's start
         self.length = max(len(self.rows), length)  # small sets repeat rows (fresh draws) to fill a batch
         self.epoch = 0
+        self.accept, self.cache, self._clips = accept, cache, {}
+
+    def clip(self, k: int) -> DecodedClip:
+        """Sample ``k`` decoded whole at the model's rates (kept)."""
+        if k not in self._clips:
+            self._clips[k] = decode_clip(self.samples[k], self.cfg)
+        return self._clips[k]
+
+    def _plan(self, k: int, start: float | None, rng: np.random.Generator) -> WindowPlan:
+        at = None if start is None else start + self.start_shift_s
+        for _ in range(1000 if self.accept else 1):
+            plan = plan_training(self.samples[k].duration_s, self.n, self.hop, self.jitter, rng, self.cfg, at)
+            if self.accept is None or self.accept(k, plan):
+                return plan
+        raise DecodeError(f"{self.samples[k].key}: no window plan accepted in 1000 draws")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -260,9 +317,8 @@ class TrainWindows(Dataset):
             k, start = self.rows[(i + attempt * 7919) % len(self.rows)]
             s = self.samples[k]
             try:
-                at = None if start is None else start + self.start_shift_s
-                plan = plan_training(s.duration_s, self.n, self.hop, self.jitter, rng, self.cfg, at)
-                video, audio = plan.cut(s.read("mp4"), self.cfg)
+                plan = self._plan(k, start, rng)
+                video, audio = plan.cut(b"", self.cfg, self.clip(k)) if self.cache else plan.cut(s.read("mp4"), self.cfg)
             except (DecodeError, OSError) as exc:
                 err = f"{s.key}: {exc}"
                 continue
