@@ -52,6 +52,25 @@ def test_windows_carry_the_offset_between_flash_and_click(shard_root):
     assert checked >= 3
 
 
+def test_cached_clips_give_the_windows_span_decoding_gives(shard_root):
+    """TrainWindows(cache=True) cuts from the clip decoded once: the same windows, offset and label as a span
+    decode per example; starts="uniform" and a plan filter (a curriculum) draw again until a plan passes."""
+    samples, _ = index_split(shard_root, "train")
+    cfg = tiny_config(video_size=32, fps=10, sample_rate=8000)
+    plain = TrainWindows(samples, cfg, n_windows=2, hop_s=1.0, seed=3, starts="uniform")
+    cached = TrainWindows(samples, cfg, n_windows=2, hop_s=1.0, seed=3, starts="uniform", cache=True)
+    for i in range(3):
+        a, b = plain[i], cached[i]
+        assert a["target"] == b["target"] and a["offset_s"] == b["offset_s"]
+        assert torch.equal(a["video"], b["video"])
+        assert torch.allclose(a["audio"], b["audio"], atol=1e-6)
+    late = TrainWindows(samples, cfg, n_windows=1, seed=3, starts="uniform", accept=lambda k, plan: plan.offset_s > 1.5)
+    assert all(late[i]["offset_s"] > 1.5 for i in range(3))
+    never = TrainWindows(samples, cfg, n_windows=1, seed=3, starts="uniform", accept=lambda k, plan: False)
+    with pytest.raises(DecodeError, match="no window plan accepted"):
+        never[0]
+
+
 def test_short_clips_keep_the_window_count_and_shrink_the_hop():
     lo, hop, jit = fit_hop(10.0, 5.0, 2.0, 12, 1.0, 0.1)
     assert lo == 0.0 and hop == pytest.approx(3.0 / 11) and jit == 0.0
