@@ -55,7 +55,7 @@ from realsync_build.streamsync.model import tiny_config  # noqa: E402
 from realsync_build.streamsync.model.snapshot import SparseSyncPredictor  # noqa: E402
 from realsync_build.streamsync.shards import index_split  # noqa: E402
 from realsync_build.streamsync.synthetic import write_event_source  # noqa: E402
-from realsync_build.streamsync.task import NUM_CLASSES  # noqa: E402
+from realsync_build.streamsync.controls import chance_pm1, controls, hits_pm1  # noqa: E402
 
 LOW_RES = dict(video_size=32, fps=10, sample_rate=8000, n_fft=128, hop_length=64)
 RECIPE = "near0.1:300,near0.6:300,near1.2:300,single:600,single+dense:700"
@@ -217,12 +217,6 @@ def held_out(samples, cfg, events, min_events: int, n: int, seed: int, clips: di
             "target": torch.as_tensor([it["target"] for it in items])}
 
 
-def swap_partner(target: torch.Tensor) -> torch.Tensor:
-    """For each item, another item whose class is at least two away (the next one in a fixed order)."""
-    t, n = target.tolist(), len(target)
-    return torch.as_tensor([next(j % n for j in range(i + 1, i + n) if abs(t[j % n] - t[i]) >= 2) for i in range(n)])
-
-
 @torch.no_grad()
 def predict(model: SparseSyncPredictor, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
     return torch.cat([model(video[i : i + 64], audio[i : i + 64]).logits.argmax(-1) for i in range(0, len(video), 64)])
@@ -231,16 +225,10 @@ def predict(model: SparseSyncPredictor, video: torch.Tensor, audio: torch.Tensor
 def score(model: SparseSyncPredictor, items: dict) -> dict:
     """acc and acc +/-1 on the held-out items, and acc +/-1 of each control on the same items (per item)."""
     v, a, y = items["video"], items["audio"], items["target"]
-    hits = lambda pred: ((pred - y).abs() <= 1).float()  # noqa: E731
     pred = predict(model, v, a)
-    frozen = v[:, :1].expand_as(v).contiguous()
-    controls = {
-        "audio_swapped": hits(predict(model, v, a[swap_partner(y)])),
-        "audio_silenced": hits(predict(model, v, torch.zeros_like(a))),
-        "video_frozen": hits(predict(model, frozen, a)),
-    }
-    return {"acc": round(float((pred == y).float().mean()), 4), "acc_pm1": round(float(hits(pred).mean()), 4),
-            "controls": {k: round(float(h.mean()), 4) for k, h in controls.items()}}
+    ctrl = {name: hits_pm1(predict(model, cv, ca), y) for name, (cv, ca) in controls(v, a, y).items()}
+    return {"acc": round(float((pred == y).float().mean()), 4), "acc_pm1": round(float(hits_pm1(pred, y).mean()), 4),
+            "controls": {k: round(float(h.mean()), 4) for k, h in ctrl.items()}}
 
 
 def media_offsets(items: dict, cfg) -> torch.Tensor:
@@ -261,12 +249,6 @@ def media_offsets(items: dict, cfg) -> torch.Tensor:
         hits = [sum(np.any(np.abs(p - tones - d) <= 0.15) for p in flashes) for d in shifts]
         out.append(nearest_class(float(shifts[int(np.argmax(hits))])) if max(hits, default=0) > 0 else -100)
     return torch.as_tensor(out)
-
-
-def chance_pm1(target: torch.Tensor) -> float:
-    """acc +/-1 of a guess uniform over the 21 classes, on these labels (2 of 21 at the edge classes, else 3)."""
-    near = 1 + (target > 0).long() + (target < NUM_CLASSES - 1).long()
-    return round(float(near.float().mean() / NUM_CLASSES), 4)
 
 
 def run(args: argparse.Namespace, say=print) -> dict:
@@ -296,7 +278,7 @@ def run(args: argparse.Namespace, say=print) -> dict:
         train_seconds = time.time() - t_train
         model.eval()
         result = score(model, items)
-        chance = chance_pm1(items["target"])
+        chance = round(chance_pm1(items["target"]), 4)
         shown = media_offsets(items, cfg)
         agree = float((shown == items["target"]).float().mean())
         agree_pm1 = float(((shown - items["target"]).abs() <= 1).float().mean())
