@@ -33,3 +33,13 @@ def ds(tmp_path) -> DatasetRoot:
     root = DatasetRoot(tmp_path / "data")
     root.root.mkdir()
     return root
+
+
+@pytest.fixture(scope="session")
+def trained_snapshot():
+    """The tiny SparseSync trained from scratch on the alignment task (tests/learning_support.py), once per
+    session: the SparseSync learning test checks it, the StreamSync learning test starts from it."""
+    from tests.learning_support import fixed_threads, train_snapshot
+
+    with fixed_threads():
+        return train_snapshot()
