@@ -151,10 +151,8 @@ class Stage:
     def __init__(self, spec: str, samples, cfg, events, min_events: int, seed: int, clips: dict):
         self.sets = []
         for j, name in enumerate(spec.split("+")):
-            ds = TrainWindows(samples, cfg, 1, seed=seed * 100 + j, starts="uniform", cache=True,
-                              accept=stage_filter(name, events, min_events), length=10**9)
-            ds._clips = clips  # the decoded clips, shared
-            self.sets.append(ds)
+            self.sets.append(TrainWindows(samples, cfg, 1, seed=seed * 100 + j, starts="uniform", clips=clips,
+                                          accept=stage_filter(name, events, min_events), length=10**9))
         self.i = 0
 
     def batch(self, n: int) -> dict:
@@ -210,8 +208,7 @@ def train(model: SparseSyncPredictor, stages: list[tuple[str, int]], loaders: di
 
 
 def held_out(samples, cfg, events, min_events: int, n: int, seed: int, clips: dict) -> dict:
-    ds = TrainWindows(samples, cfg, 1, seed=seed, starts="uniform", cache=True, accept=stage_filter("dense", events, min_events), length=n)
-    ds._clips = clips
+    ds = TrainWindows(samples, cfg, 1, seed=seed, starts="uniform", clips=clips, accept=stage_filter("dense", events, min_events), length=n)
     items = [ds[i] for i in range(n)]
     return {"video": torch.stack([it["video"][0] for it in items]), "audio": torch.stack([it["audio"][0] for it in items]),
             "target": torch.as_tensor([it["target"] for it in items])}
@@ -268,8 +265,8 @@ def run(args: argparse.Namespace, say=print) -> dict:
         say(f"decoded {len(train_s)} train and {len(test_s)} test clips in {time.time() - t0:.1f} s; "
             f"{sum(map(len, tr_events))} / {sum(map(len, te_events))} events")
         stages = [(p, int(n)) for p, n in (s.split(":") for s in args.stages.split(","))]
-        loaders = {spec: Stage(spec, train_s, cfg, tr_events, args.min_events, args.seed, tr_probe._clips) for spec, _ in stages}
-        items = held_out(test_s, cfg, te_events, args.min_events, args.eval, 10_000 + args.seed, te_probe._clips)
+        loaders = {spec: Stage(spec, train_s, cfg, tr_events, args.min_events, args.seed, tr_probe.clips) for spec, _ in stages}
+        items = held_out(test_s, cfg, te_events, args.min_events, args.eval, 10_000 + args.seed, te_probe.clips)
         probe_items = {k: v[:128] for k, v in items.items()}
         probe = lambda m: score(m, probe_items)["acc_pm1"]  # noqa: E731
         model = SparseSyncPredictor(tiny_config(**LOW_RES))

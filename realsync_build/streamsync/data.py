@@ -275,12 +275,14 @@ class TrainWindows(Dataset):
 
     def __init__(self, samples: list[ShardSample], cfg: ModelConfig, n_windows: int, hop_s: float = 1.0, jitter_s: float = 0.0,
                  seed: int = 0, length: int = 0, stride_s: int = TRAIN_ROW_STRIDE_S, start_shift_s: float = 0.0,
-                 starts: str = "rows", accept: Callable[[int, WindowPlan], bool] | None = None, cache: bool = False):
+                 starts: str = "rows", accept: Callable[[int, WindowPlan], bool] | None = None, cache: bool = False,
+                 clips: dict[int, "DecodedClip"] | None = None):
         """``starts``: ``rows`` (the train rows' starts, as the StreamSync loader) or ``uniform`` (every example
         a clip in turn and a uniform start in it).  ``accept(sample index, plan)``: a filter on the planned
         windows (a curriculum: which windows a stage trains on); a rejected plan is drawn again before
         anything is decoded.  ``cache``: decode each clip once at the model's rates and cut from it
-        (:class:`DecodedClip`; small sets on CPU)."""
+        (:class:`DecodedClip`; small sets on CPU); ``clips``: that cache, shared with other loaders over the
+        same samples (implies ``cache``)."""
         if starts not in ("rows", "uniform"):
             raise ValueError(f"starts {starts!r}: use rows or uniform")
         self.samples, self.cfg, self.n, self.hop, self.jitter, self.seed = samples, cfg, n_windows, hop_s, jitter_s, seed
@@ -289,13 +291,14 @@ class TrainWindows(Dataset):
         self.start_shift_s = start_shift_s  # window_start "code": the windows start 2 s before the row's start
         self.length = max(len(self.rows), length)  # small sets repeat rows (fresh draws) to fill a batch
         self.epoch = 0
-        self.accept, self.cache, self._clips = accept, cache, {}
+        self.accept, self.cache = accept, cache or clips is not None
+        self.clips: dict[int, DecodedClip] = {} if clips is None else clips
 
     def clip(self, k: int) -> DecodedClip:
         """Sample ``k`` decoded whole at the model's rates (kept)."""
-        if k not in self._clips:
-            self._clips[k] = decode_clip(self.samples[k], self.cfg)
-        return self._clips[k]
+        if k not in self.clips:
+            self.clips[k] = decode_clip(self.samples[k], self.cfg)
+        return self.clips[k]
 
     def _plan(self, k: int, start: float | None, rng: np.random.Generator) -> WindowPlan:
         at = None if start is None else start + self.start_shift_s
