@@ -46,6 +46,8 @@ def test_one_phase_1_and_one_phase_2_step_equal_the_codes(figures, fixture):
     assert f["layout_equal"]  # every parameter and buffer has its counterpart (refnames)
     assert f["targets"] == 0.0  # the code's label transform: 0.1 / 0.8 / 0.1, 0.9 / 0.1 at the edge class
     assert f["audio_shape"] and f["train_audio_inputs"] <= TOLERANCE and f["eval_audio_inputs"] <= TOLERANCE  # span front end, 62 frames
+    # the steps start from the code's own audio windows: MKL's FFT rounds the last bits per CPU (docs/streamsync.md)
+    assert "train_audio_windows" in fixture["inputs"] and "eval_audio_windows" in fixture["inputs"]
     assert f["lr_schedule"] <= 1e-9  # warm-up from lr / 100, constant, decay to lr x 1e-4
     for phase in ("phase1", "phase2"):
         assert f[f"{phase}_trainable_equal"] and f[f"{phase}_grad_names_equal"], phase  # what trains, what gets a gradient

@@ -13,7 +13,8 @@ H = 5 windows at a 1 s hop, K = 2; one evaluation stream of 18 windows at a 2 s 
 names (``refnames`` maps them), inputs from a seed: nothing large is stored.
 
 Both sides take the training steps in float64 (the inputs are made in float32 by each side's own
-transforms) and run the evaluation in float32.
+transforms; the project's steps start from the code's audio windows, stored in the fixture, because
+MKL's FFT rounds the last bits differently on different CPUs) and run the evaluation in float32.
 With random weights and grids this small, S3D's training-mode BatchNorm normalises some channels over a
 handful of nearly equal values, which magnifies float32 rounding (a different but equally exact summation
 order) about a thousand times by the last layers (measured: 1.8e-6 after the first convolution, 1.3e-3
