@@ -19,7 +19,7 @@ ARGS ?=
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 # what the pipeline and the demo use (YAMNet events, ONNX Runtime for annotate on CPU); the test extras come on top for `make test`
 RUN_EXTRAS ?= yamnet,fast
-PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider --durations=30
 
 .PHONY: install install-run demo test test-quick bench clean
 

@@ -161,8 +161,7 @@ class Stage:
             ds = self.sets[self.i % len(self.sets)]
             items.append(ds[self.i])
             self.i += 1
-        return {"video": torch.stack([it["video"][0] for it in items]), "audio": torch.stack([it["audio"][0] for it in items]),
-                "target": torch.as_tensor([it["target"] for it in items])}
+        return stack(items)
 
 
 # ------------------------------------------------------------------------------------- train, evaluate
@@ -209,7 +208,11 @@ def train(model: SparseSyncPredictor, stages: list[tuple[str, int]], loaders: di
 
 def held_out(samples, cfg, events, min_events: int, n: int, seed: int, clips: dict) -> dict:
     ds = TrainWindows(samples, cfg, 1, seed=seed, starts="uniform", clips=clips, accept=stage_filter("dense", events, min_events), length=n)
-    items = [ds[i] for i in range(n)]
+    return stack([ds[i] for i in range(n)])
+
+
+def stack(items: list[dict]) -> dict:
+    """The loader's one-window items -> one batch (``video``, ``audio``, ``target``)."""
     return {"video": torch.stack([it["video"][0] for it in items]), "audio": torch.stack([it["audio"][0] for it in items]),
             "target": torch.as_tensor([it["target"] for it in items])}
 

@@ -26,7 +26,6 @@ import torch
 from realsync_build.streamsync.model import tiny_config
 from realsync_build.streamsync.model.snapshot import SparseSyncPredictor
 from realsync_build.streamsync.synthetic import event_batch
-from realsync_build.streamsync.controls import chance_pm1, controls, hits_pm1, swap_partner  # noqa: F401 - the tests' imports
 
 LOW_RES = dict(video_size=32, fps=10, sample_rate=8000, n_fft=128, hop_length=64)
 MEAN_GAP_S = 4.0

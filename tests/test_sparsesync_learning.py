@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.learning_support import chance_pm1, controls, fixed_threads, hits_pm1, windows
+from realsync_build.streamsync.controls import chance_pm1, controls, hits_pm1
+from tests.learning_support import fixed_threads, windows
 
 N_HELD_OUT = 256
 

@@ -34,7 +34,8 @@ from realsync_build.streamsync.checkpoint import save_checkpoint
 from realsync_build.streamsync.evaluate import EvalOptions, run_evaluate
 from realsync_build.streamsync.model import StreamSync, tiny_config
 from realsync_build.streamsync.synthetic import write_shard_dataset
-from tests.learning_support import LOW_RES, chance_pm1, controls, hits_pm1, fixed_threads, windows
+from realsync_build.streamsync.controls import chance_pm1, controls, hits_pm1
+from tests.learning_support import LOW_RES, fixed_threads, windows
 from tests.streamsync_support import train_two_stage
 
 H = 4
