@@ -189,6 +189,7 @@ def _check_alerts(rows, hop_s):
     assert abs(np.median(sync)) <= 100, sync
 
 
+@pytest.mark.slow  # trains its tiny StreamSync first: ~5 minutes on one thread
 def test_http_stream_through_the_cli_alerts_on_the_delay_and_exits_3(checkpoint, served, tmp_path):
     out = tmp_path / "http.jsonl"
     p = realsync("monitor", f"{served['url']}/ev.ts", "--checkpoint", checkpoint, "--jsonl", out, "--no-progress",

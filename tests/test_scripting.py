@@ -103,9 +103,9 @@ def test_quiet_and_verbose_map_to_log_levels_and_results_stay_on_stdout(root):
 
 def test_shell_completion_is_on():
     script = tiny_root.cli("--show-completion", "bash")
-    assert script.returncode == 0 and "_REALSYNC_COMPLETE" in script.stdout
+    assert script.returncode == 0 and "_REALSYNC_COMPLETE" in script.stdout, (script.returncode, script.stderr[-2000:])
     words = tiny_root.cli(env={"_REALSYNC_COMPLETE": "complete_bash", "COMP_WORDS": "realsync pre", "COMP_CWORD": "1"})
-    assert words.stdout.split() == ["preprocess"]
+    assert words.stdout.split() == ["preprocess"], words.stderr[-2000:]
     flags = tiny_root.cli(env={"_REALSYNC_COMPLETE": "complete_bash", "COMP_WORDS": "realsync status --js", "COMP_CWORD": "2"})
     assert flags.stdout.split() == ["--json"]
 
