@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +38,7 @@ def test_fake_face_and_panns_weights_are_a_hash_mismatch_not_missing_models(tmp_
 
 class _Evil:
     def __reduce__(self):
-        # os.system, not print: a process that has imported Ray has Ray's print in builtins, and the pickle
+        # os.system, not print: once Ray has started in a process, builtins.print is Ray's, and the pickle
         # would then name that (the order-dependent failure seen under pytest-xdist)
         return (os.system, ("echo pwned",))
 
