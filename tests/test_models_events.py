@@ -176,7 +176,7 @@ def test_no_download_at_import_and_panns_is_seeded_before_its_import(tmp_path):
         "assert hasattr(pm, 'Cnn14')\n"
     )
     env = dict(os.environ, HOME=str(tmp_path), REALSYNC_MODELS_DIR=str(root), PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
     seeded = tmp_path / "panns_data" / "class_labels_indices.csv"
     assert seeded.read_bytes() == (root / "audioset" / "class_labels_indices.csv").read_bytes()

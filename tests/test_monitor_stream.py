@@ -305,7 +305,7 @@ def test_a_stalled_pipe_is_reported_and_the_cli_exits_cleanly(random_checkpoint,
     try:
         proc.stdin.write(data[: int(len(data) * 0.4) // 188 * 188])
         proc.stdin.flush()
-        rc = proc.wait(timeout=120)  # stdin stays open: only the stall can end the run
+        rc = proc.wait(timeout=900)  # stdin stays open: only the stall can end the run
         err = proc.stderr.read().decode()
     finally:
         proc.stdin.close()

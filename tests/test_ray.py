@@ -191,7 +191,7 @@ def test_cli_starts_and_stops_its_own_ray(sources, local_reference, tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
     cmd = [sys.executable, "-m", "realsync_build", "preprocess", "--root", str(root), "--input", str(sources),
            "--executor", "ray", "--workers", "2", "--clip-seconds", "2", "--preset", "ultrafast", "--no-progress"]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "3 done" in proc.stderr and "1 failed" in proc.stderr
     got = manifest.read(DatasetRoot(root).manifest("clips"), CLIPS)
@@ -208,7 +208,7 @@ def test_cli_joins_a_running_cluster(ray_local, sources, local_reference, tmp_pa
     cmd = [sys.executable, "-m", "realsync_build", "preprocess", "--root", str(tmp_path / "joined"), "--input", str(sources),
            "--executor", "ray", "--ray-address", address, "--workers", "2", "--clip-seconds", "2", "--preset", "ultrafast",
            "--no-progress"]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = manifest.read(DatasetRoot(tmp_path / "joined").manifest("clips"), CLIPS)
     pd.testing.assert_frame_equal(_comparable(got), _comparable(local_reference))

@@ -44,7 +44,7 @@ def root(tmp_path_factory) -> DatasetRoot:
 
 def _train(root, out, *extra, check=True):
     cmd = _realsync() + ["train", "--root", str(root.root), "--out", str(out), *TINY, *extra]
-    p = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    p = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=900)
     if check:
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     return p
@@ -104,11 +104,11 @@ def test_two_process_ddp_equals_one_process_with_the_same_global_batch(root, tmp
     launcher.write_text(PROBE_LAUNCHER)
     cmd = [sys.executable, str(launcher), "train", "--root", str(root.root), "--out", str(tmp_path / "single"), *TINY, *common,
            "--batch-size", "2"]
-    p = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    p = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(launcher), "train",
            "--root", str(root.root), "--out", str(tmp_path / "ddp"), *TINY, *common, "--batch-size", "1"]
-    p = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    p = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     ddp = tmp_path / "ddp"
     assert json.loads((ddp / "config.json").read_text())["world_size"] == 2
